@@ -15,6 +15,7 @@ from overcoat.metaeval.resampling import (
     ItemWeightedStatistic,
     TieCalibratedStatistic,
     _resolve,
+    bca_tie_share,
     bootstrap_ci,
     bootstrap_indices,
     bootstrap_weights,
@@ -219,7 +220,10 @@ def test_bca_matches_formula_from_reference_pieces():
     dist = reference_bootstrap(toy_plain, h, a, 500, 3)
     theta = toy(h, a)
     jack = np.array([toy_plain(np.delete(h, i, 0), np.delete(a, i, 0)) for i in range(35)])
-    z0 = special.ndtri((np.sum(dist < theta) + 0.5 * np.sum(dist == theta)) / 500)
+    # a bootstrap value within 1e-9 (relative) of theta is a tie and counts one half: the library and this
+    # reference reach the same values by different summation orders, so exact == would be platform-dependent
+    tol = 1e-9 * max(1.0, abs(theta))
+    z0 = special.ndtri((np.sum(dist < theta - tol) + 0.5 * np.sum(np.abs(dist - theta) <= tol)) / 500)
     d = jack.mean() - jack
     acc = np.sum(d**3) / (6 * np.sum(d**2) ** 1.5)
     qs = [special.ndtr(z0 + (z0 + z) / (1 - acc * (z0 + z))) for z in special.ndtri([0.05, 0.95])]
@@ -227,6 +231,26 @@ def test_bca_matches_formula_from_reference_pieces():
     assert res.confidence_interval == pytest.approx(tuple(expect))
     assert res.bias_correction == pytest.approx(z0)
     assert res.acceleration == pytest.approx(acc)
+
+
+def test_bca_tie_rule_counts_values_equal_to_theta_as_one_half():
+    """A small discrete statistic where many bootstrap values equal theta pins the mid-rank rule for z0."""
+    # theta = 0.5; bootstrap values: 3 below, 4 equal (one off by a last-bit rounding), 3 above
+    dist = np.array([0.1, 0.2, 0.3, 0.5, 0.5, 0.5, 0.5 + 1e-16, 0.7, 0.8, 0.9])
+    assert bca_tie_share(0.5, dist) == (3 + 0.5 * 4) / 10
+    assert bca_tie_share(0.5, dist[dist != 0.5]) == (3 + 0.5 * 1) / 7
+    # through the public API: a statistic with few distinct values (share of positive entries among 4 items)
+    h = np.array([[1.0, 0.0]] * 4)
+    m = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    res = bootstrap_ci(toy, h, m, n_resamples=400, seed=0, method="bca")
+    dist = res.bootstrap_distribution
+    expect = (np.sum(dist < 0.5 - 1e-9) + 0.5 * np.sum(np.abs(dist - 0.5) <= 1e-9)) / dist.size
+    assert res.statistic == 0.5
+    assert np.sum(np.abs(dist - 0.5) <= 1e-9) > 50  # many ties: the rule matters
+    assert res.bias_correction == pytest.approx(special.ndtri(expect))
+    # counting a tie as 1 (or 0) would give a clearly different z0
+    wrong = (np.sum(dist <= 0.5 + 1e-9)) / dist.size
+    assert abs(res.bias_correction - special.ndtri(wrong)) > 0.1
 
 
 def test_bca_agrees_with_scipy_on_a_skewed_mean():

@@ -429,17 +429,36 @@ def _percentile_ci(dist: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+#: Relative tolerance within which a bootstrap value counts as equal to theta in BCa's bias correction.
+BCA_TIE_RTOL = 1e-9
+
+
+def bca_tie_share(theta: float, dist: np.ndarray) -> float:
+    """Share of bootstrap values below ``theta``, a value equal to ``theta`` counting one half.
+
+    "Equal" means within ``BCA_TIE_RTOL * max(1, |theta|)``: theta and the bootstrap values are usually
+    reached by different summation orders (a weighted sum over resampled items vs the plain sum), so a
+    value that is mathematically equal to theta can differ from it in the last bits; an exact ``==`` would
+    then count it as 0 or 1 instead of 1/2 and move z0 (and the interval) by a platform-dependent amount.
+    """
+    dist = np.asarray(dist, dtype=float)
+    tol = BCA_TIE_RTOL * max(1.0, abs(float(theta)))
+    below = np.count_nonzero(dist < theta - tol)
+    equal = np.count_nonzero(np.abs(dist - theta) <= tol)
+    return (below + 0.5 * equal) / dist.size
+
+
 def _bca_ci(theta: float, dist: np.ndarray, jack: np.ndarray, level: float) -> tuple[tuple[float, float], float, float]:
     """BCa interval (Efron 1987; Efron & Tibshirani 1993, ch. 14).
 
     Bias correction ``z0 = Phi^-1(share of bootstrap values below theta)`` where a bootstrap value equal to
-    theta counts one half (mid-rank; identical to Efron & Tibshirani's ``#{theta* < theta} / B`` when there
+    theta (within a relative 1e-9, see ``bca_tie_share``) counts one half (mid-rank; identical to Efron & Tibshirani's ``#{theta* < theta} / B`` when there
     are no ties, and the convention of ``scipy.stats.bootstrap``). Acceleration from the jackknife:
     ``a = sum(d^3) / (6 * sum(d^2)^1.5)`` with ``d = mean(jack) - jack``.
     """
     alpha = (1.0 - level) / 2.0
     b = dist.size
-    share = (np.count_nonzero(dist < theta) + 0.5 * np.count_nonzero(dist == theta)) / b
+    share = bca_tie_share(theta, dist)
     z0 = float(special.ndtri(share))
     jack = jack[np.isfinite(jack)]
     d = jack.mean() - jack if jack.size else np.zeros(1)
