@@ -457,13 +457,8 @@ def test_2d_real_weights_vectorised_item_path(average):
         rb = tie_calibrated_accuracy(h, m, average=average, weights=W[b])
         assert r.statistic[b] == pytest.approx(rb.statistic, abs=1e-12)
         assert r.epsilon[b] == rb.epsilon
-        ref = ref_stat_float_eps(h, m, rb.epsilon, average, W[b])
-        assert rb.statistic == pytest.approx(ref, abs=1e-12)
-
-
-def ref_stat_float_eps(h, m, eps, average, w):
-    r = acc_eq(h, m, epsilon=eps, average=average, weights=w)
-    return r.statistic
+    # the optimum itself is checked against an exact threshold loop in
+    # test_real_weight_epsilon_is_the_exact_optimum_of_a_threshold_loop
 
 
 def test_permutation_test_stacking_protocol():
@@ -564,3 +559,209 @@ def test_count_sweep_chunk_pruning(g, c, chunk):
     for ch in (chunk, 1 << 16):
         eps, f, _ = _sweep_counts(gs, cs, chunk=ch)
         assert (eps, f) == (want, best)
+
+
+# ---------------------------------------------------------------------------------------------
+# Independent loop references: pair lists in, exact tie calibration out
+# ---------------------------------------------------------------------------------------------
+#
+# A "group" below is a plain list of pairs (d_h, d_m); ``ref_calibrate_pairs`` loops over every
+# candidate threshold, classifies each pair by hand and combines the groups with Fractions, so
+# the maximum and the smallest maximiser are exact.  It shares no code with the library.
+
+def ref_agree(dh, dm, eps):
+    """1 if the metric agrees with the human on a pair at threshold eps (acc_eq's numerator)."""
+    if dh == 0:
+        return int(abs(dm) <= eps)
+    return int(abs(dm) > eps and (dh > 0) == (dm > 0))
+
+
+def ref_value_pairs(groups, eps, average, weights=None):
+    """Exact acc_eq at eps over explicit pair lists (macro over non-empty groups, or pooled);
+    ``weights``: optional exact weight per group (Fractions)."""
+    num = den = Fraction(0)
+    for g, pairs in enumerate(groups):
+        if not pairs:
+            continue
+        w = Fraction(1) if weights is None else weights[g]
+        agree = sum(ref_agree(dh, dm, eps) for dh, dm in pairs)
+        if average == "items":
+            num += w * Fraction(agree, len(pairs))
+            den += w
+        else:
+            num += w * agree
+            den += w * len(pairs)
+    return None if den == 0 else num / den
+
+
+def ref_calibrate_pairs(groups, average, weights=None):
+    """(smallest maximising epsilon, exact maximum) over 0 and every |d_m|; None if no pairs."""
+    cands = sorted({0.0} | {abs(dm) for pairs in groups for _, dm in pairs})
+    best = None
+    for eps in cands:
+        v = ref_value_pairs(groups, eps, average, weights)
+        if v is None:
+            return None
+        if best is None or v > best[1]:
+            best = (eps, v)
+    return best
+
+
+def pairs_of_cells(cells):
+    """All pairs (d_h, d_m) of a list of cells (h, m)."""
+    return [(cells[a][0] - cells[b][0], cells[a][1] - cells[b][1])
+            for a in range(len(cells)) for b in range(a + 1, len(cells))]
+
+
+def pooled_groups(h, m, group, items):
+    """Pair lists of the pooled groups ("none": one group; "system": one per column) over the
+    given items (cells with a NaN score left out)."""
+    ok = lambda i, j: not (np.isnan(h[i, j]) or np.isnan(m[i, j]))
+    if group == "none":
+        cols = [[(h[i, j], m[i, j]) for i in items for j in range(h.shape[1]) if ok(i, j)]]
+    else:
+        cols = [[(h[i, j], m[i, j]) for i in items if ok(i, j)] for j in range(h.shape[1])]
+    return [pairs_of_cells(c) for c in cols]
+
+
+def test_real_weight_epsilon_is_the_exact_optimum_of_a_threshold_loop():
+    """Real-valued (Dirichlet) item weights: a brute-force loop over every threshold, with the
+    weights as exact Fractions, gives the maximum and the smallest maximiser."""
+    rng = np.random.default_rng(1)
+    h = rng.integers(0, 3, size=(30, 5)).astype(float)
+    m = np.round(h + rng.normal(scale=0.6, size=h.shape), 1)
+    h[rng.random(h.shape) < 0.1] = nan
+    W = rng.dirichlet(np.ones(h.shape[0]), size=3) * h.shape[0]
+    groups = [pairs_of_cells([(h[i, j], m[i, j]) for j in range(h.shape[1])
+                              if not np.isnan(h[i, j])]) for i in range(h.shape[0])]
+    for average in ("items", "pairs"):
+        r2 = tie_calibrated_accuracy(h, m, average=average, weights=W)
+        for b in range(W.shape[0]):
+            eps, best = ref_calibrate_pairs(groups, average, [Fraction(x) for x in W[b]])
+            assert eps > 0  # the optimum is not the trivial threshold
+            rb = tie_calibrated_accuracy(h, m, average=average, weights=W[b])
+            assert rb.epsilon == eps and r2.epsilon[b] == eps
+            assert rb.statistic == pytest.approx(float(best), abs=1e-12)
+            assert r2.statistic[b] == pytest.approx(float(best), abs=1e-12)
+
+
+def test_item_sample_rate_equals_the_statistic_on_the_explicitly_sampled_pairs():
+    """sample_rate < 1, item grouping: the result is tie-calibrated acc_eq over the sampled
+    pairs only.  The sample is drawn as documented in ``_item_gc``: one uniform per within-item
+    pair, in row order of the pairs (j < k) of the responses sorted by human score; the human
+    rows here are already sorted, so that order is ``np.triu_indices``."""
+    rng = np.random.default_rng(7)
+    n_items, n_resp = 30, 5
+    h = np.sort(rng.integers(0, 4, size=(n_items, n_resp)).astype(float), axis=1)
+    m = np.round(h + rng.normal(scale=1.5, size=h.shape), 1)
+    jj, kk = np.triu_indices(n_resp, 1)
+    full = {av: ref_calibrate_pairs([pairs_of_cells(list(zip(h[i], m[i])))
+                                     for i in range(n_items)], av) for av in ("items", "pairs")}
+    for rate, seed in ((0.3, 5), (0.6, 11)):
+        keep = np.random.default_rng(seed).random((n_items, jj.size)) < rate
+        groups = [[(h[i, k] - h[i, j], m[i, k] - m[i, j])
+                   for p, (j, k) in enumerate(zip(jj, kk)) if keep[i, p]] for i in range(n_items)]
+        assert 0 < keep.sum() < keep.size
+        for average in ("items", "pairs"):
+            r = tie_calibrated_accuracy(h, m, sample_rate=rate, seed=seed, average=average)
+            eps, best = ref_calibrate_pairs(groups, average)
+            assert r.epsilon == eps
+            assert r.statistic == pytest.approx(float(best), abs=1e-12)
+            assert r.n_pairs == int(keep.sum())
+            assert r.n_groups == sum(1 for g in groups if g)
+            assert r.all_ties_baseline == pytest.approx(
+                float(ref_value_pairs(groups, float("inf"), average)), abs=1e-12)
+            assert r.statistic != pytest.approx(float(full[average][1]), abs=1e-6)  # sampled
+
+
+@pytest.mark.parametrize("group", ["none", "system"])
+def test_pooled_sample_rate_equals_the_statistic_on_the_explicitly_sampled_pairs(group):
+    """sample_rate < 1, pooled groupings: each group's cells are sorted by metric (stable) and
+    one uniform is drawn per pair (a, b), a < b in that order, as an (n-1) x (n-1) block whose
+    entry [a, b - 1] belongs to pair (a, b); groups are drawn one after the other."""
+    rng = np.random.default_rng(3)
+    n_items, n_resp = 9, 4
+    h = rng.integers(0, 3, size=(n_items, n_resp)).astype(float)
+    m = np.round(h + rng.normal(scale=1.2, size=h.shape), 1)
+    h[0, 1] = nan
+    m[4, 2] = nan
+    cols = pooled_groups(h, m, group, range(n_items))  # only used for the count below
+    for rate, seed in ((0.25, 2), (0.5, 9)):
+        draw = np.random.default_rng(seed)
+        ok = ~(np.isnan(h) | np.isnan(m))
+        if group == "none":
+            cell_lists = [[(h[i, j], m[i, j]) for i in range(n_items) for j in range(n_resp)
+                           if ok[i, j]]]
+        else:
+            cell_lists = [[(h[i, j], m[i, j]) for i in range(n_items) if ok[i, j]]
+                          for j in range(n_resp)]
+        groups = []
+        for cells in cell_lists:
+            cells = [cells[t] for t in np.argsort([c[1] for c in cells], kind="stable")]
+            n = len(cells)
+            u = draw.random((n - 1, n - 1))
+            groups.append([(cells[b][0] - cells[a][0], cells[b][1] - cells[a][1])
+                           for a in range(n) for b in range(a + 1, n) if u[a, b - 1] < rate])
+        assert 0 < sum(map(len, groups)) < sum(map(len, cols))
+        for average in ("items", "pairs"):
+            r = tie_calibrated_accuracy(h, m, group=group, average=average, sample_rate=rate,
+                                        seed=seed)
+            eps, best = ref_calibrate_pairs(groups, average)
+            assert r.epsilon == eps
+            assert r.statistic == pytest.approx(float(best), abs=1e-12)
+            assert r.n_pairs == sum(map(len, groups))
+
+
+@pytest.mark.parametrize("group", ["item", "none", "system"])
+def test_sampled_perfect_metric_is_exactly_one(group):
+    """Whatever pairs are sampled, a metric equal to the human scores agrees on every pair
+    (concordant, or tied in both), so tie calibration gives exactly 1 at epsilon 0; counting
+    unsampled concordant pairs would push it above 1."""
+    rng = np.random.default_rng(0)
+    h = rng.integers(0, 5, size=(40, 6)).astype(float)
+    full = tie_calibrated_accuracy(h, h, group=group)
+    for seed in range(4):
+        for rate in (0.1, 0.5, 0.9):
+            r = tie_calibrated_accuracy(h, h, group=group, sample_rate=rate, seed=seed)
+            # per-group shares 1/n_g are not integers: the sum may round in the last bit
+            assert r.statistic == pytest.approx(1.0, abs=1e-12) and r.epsilon == 0.0
+            assert 0 < r.n_pairs < full.n_pairs
+
+
+@pytest.mark.parametrize("group,average", [("none", "pairs"), ("none", "items"),
+                                           ("system", "items"), ("system", "pairs")])
+def test_pooled_cross_fitting_equals_a_fold_loop(group, average):
+    """k-fold cross-fitting with pooled groupings against a loop: per fold, epsilon fitted by
+    the threshold loop on the pooled pairs of the other folds; held-out pairs (within the fold)
+    pooled per group over all folds."""
+    rng = np.random.default_rng(0)
+    h = rng.integers(0, 4, size=(12, 4)).astype(float)  # many gold ties across items
+    m = np.round(h + rng.normal(scale=0.6, size=h.shape), 1)
+    k, seed = 3, 4
+    r = cross_fitted_tie_accuracy(h, m, k_folds=k, seed=seed, group=group, average=average)
+    perm = np.random.default_rng(seed).permutation(h.shape[0])
+    folds = np.array_split(perm, k)
+    n_groups = 1 if group == "none" else h.shape[1]
+    agree = [0] * n_groups
+    total = [0] * n_groups
+    for f, test in enumerate(folds):
+        train = [i for i in perm if i not in set(test)]
+        eps, _ = ref_calibrate_pairs(pooled_groups(h, m, group, train), average)
+        assert r.epsilon[f] == eps
+        held = pooled_groups(h, m, group, test)
+        for g, pairs in enumerate(held):
+            agree[g] += sum(ref_agree(dh, dm, eps) for dh, dm in pairs)
+            total[g] += len(pairs)
+        fold_val = ref_value_pairs(held, eps, average)
+        assert r.fold_statistics[f] == pytest.approx(float(fold_val), abs=1e-12)
+    if average == "items":
+        want = np.mean([Fraction(a, t) for a, t in zip(agree, total) if t])
+    else:
+        want = Fraction(sum(agree), sum(total))
+    assert r.statistic == pytest.approx(float(want), abs=1e-12)
+    assert r.n_pairs == sum(total)
+    assert min(r.epsilon) > 0
+    # fitting epsilon by item instead gives other thresholds on these data
+    by_item = [tie_calibrated_accuracy(h[np.setdiff1d(perm, t)], m[np.setdiff1d(perm, t)]).epsilon
+               for t in folds]
+    assert list(r.epsilon) != by_item
