@@ -29,6 +29,8 @@ from overcoat.metaeval.resampling import (
     tie_calibrated_statistic,
 )
 
+nan = np.nan
+
 # ---------------------------------------------------------------------------------------------
 # a tiny weighted statistic (independent of the other metaeval modules)
 # ---------------------------------------------------------------------------------------------
@@ -322,8 +324,33 @@ def test_paired_bootstrap_ci_reference():
     ref = reference_bootstrap(toy_plain, h, a, 100, 2) - reference_bootstrap(toy_plain, h, b, 100, 2)
     np.testing.assert_allclose(res.bootstrap_distribution, ref, atol=1e-12)
     assert res.statistic == pytest.approx(toy(h, a) - toy(h, b))
-    resb = paired_bootstrap_ci(toy, h, a, b, n_resamples=100, seed=2, method="bca")
-    assert isinstance(resb, BootstrapResult) and resb.acceleration is not None
+
+
+def test_paired_bca_matches_formula_from_reference_pieces():
+    """Paired BCa from explicit loops: bootstrap differences on materialised resamples, the
+    leave-one-item-out jackknife of the difference, z0 with the mid-rank tie rule, acceleration."""
+    h, a, b = make_data(30, seed=8, r=5)
+    res = paired_bootstrap_ci(toy, h, a, b, n_resamples=400, seed=2, method="bca", level=0.9)
+    assert isinstance(res, BootstrapResult)
+    dist = reference_bootstrap(toy_plain, h, a, 400, 2) - reference_bootstrap(toy_plain, h, b, 400, 2)
+    np.testing.assert_allclose(res.bootstrap_distribution, dist, atol=1e-12)
+    theta = toy(h, a) - toy(h, b)
+    jack = np.array([toy_plain(np.delete(h, i, 0), np.delete(a, i, 0))
+                     - toy_plain(np.delete(h, i, 0), np.delete(b, i, 0)) for i in range(30)])
+    tol = 1e-9 * max(1.0, abs(theta))
+    z0 = special.ndtri((np.sum(dist < theta - tol) + 0.5 * np.sum(np.abs(dist - theta) <= tol)) / 400)
+    d = jack.mean() - jack
+    acc = np.sum(d**3) / (6 * np.sum(d**2) ** 1.5)
+    qs = [special.ndtr(z0 + (z0 + z) / (1 - acc * (z0 + z))) for z in special.ndtri([0.05, 0.95])]
+    expect = np.percentile(dist, [100 * qs[0], 100 * qs[1]])
+    assert res.statistic == pytest.approx(theta, abs=1e-12)
+    assert res.bias_correction == pytest.approx(z0, abs=1e-9)
+    assert res.acceleration == pytest.approx(acc, abs=1e-9)
+    assert res.confidence_interval == pytest.approx(tuple(expect), abs=1e-9)
+    assert abs(acc) > 1e-3 and abs(z0) > 1e-3  # both corrections are exercised
+    # it is not the percentile interval
+    pct = np.percentile(dist, [5, 95])
+    assert max(abs(res.confidence_interval[0] - pct[0]), abs(res.confidence_interval[1] - pct[1])) > 1e-3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,6 +379,43 @@ def test_permutation_pvalue_hand_worked():
     assert permutation_pvalue(0.1 + 0.2 - 0.3, np.zeros(3), "greater") == 1.0  # float tolerance
     with pytest.raises(ValueError):
         permutation_pvalue(0.0, null, "bigger")
+
+
+def test_permutation_pvalue_leaves_nan_null_values_out_of_the_count():
+    null = np.array([0.3, nan, -0.1, 0.2, nan, nan, 0.5])
+    # 4 finite values; >= 0.25: 0.3, 0.5; |.| >= 0.25: the same; <= 0.25: -0.1, 0.2
+    assert permutation_pvalue(0.25, null, "greater") == (2 + 1) / (4 + 1)
+    assert permutation_pvalue(0.25, null, "two-sided") == (2 + 1) / (4 + 1)
+    assert permutation_pvalue(0.25, null, "less") == (2 + 1) / (4 + 1)
+    assert permutation_pvalue(-0.2, null, "less") == (0 + 1) / (4 + 1)
+    assert permutation_pvalue(0.0, np.full(5, nan), "greater") == 1.0
+    assert math.isnan(permutation_pvalue(nan, null, "greater"))
+
+
+def test_permutation_test_with_undefined_resamples_counts_only_defined_ones():
+    """A statistic that is undefined (NaN) on half of the permutations: the p-value is the hand
+    count over the defined null values of an explicit loop."""
+
+    def flagged_mean(h, m):
+        # column 1 flags cells; two flagged items make the statistic undefined
+        return nan if np.sum(m[:, 1]) >= 2 else float(np.mean(m[:, 0]))
+
+    rng = np.random.default_rng(4)
+    n = 25
+    h = np.zeros((n, 2))
+    a = np.column_stack([rng.normal(0.4, 1, n), np.zeros(n)])
+    b = np.column_stack([rng.normal(0.0, 1, n), np.zeros(n)])
+    a[1, 1] = 1.0  # A flags item 1, B flags item 0: permuted A is undefined when item 0 is swapped
+    b[0, 1] = 1.0  # in and item 1 is not, permuted B in the opposite case
+    ref = reference_permutation(flagged_mean, h, a, b, 200, 6)
+    finite = ref[np.isfinite(ref)]
+    assert 60 < finite.size < 140
+    delta = flagged_mean(h, a) - flagged_mean(h, b)
+    for alt, extreme in (("greater", finite >= delta - 1e-12), ("two-sided", np.abs(finite) >= abs(delta) - 1e-12)):
+        res = paired_permutation_test(materialized(flagged_mean), h, a, b, n_resamples=200, seed=6,
+                                      alternative=alt, return_null=True)
+        np.testing.assert_allclose(res.null_distribution, ref, atol=1e-12)  # NaN where the loop has NaN
+        assert res.pvalue == pytest.approx((1 + np.sum(extreme)) / (1 + finite.size), abs=1e-15)
 
 
 def test_permutation_fast_path_equals_reference_loop():
@@ -388,18 +452,33 @@ def test_identical_scorers_give_pvalue_one():
     assert res.statistic == 0 and res.pvalue == 1.0
 
 
-def test_permutation_pvalues_uniform_under_h0():
-    """A and B are exchangeable (same noise model): p-values are ~uniform (loose KS bound)."""
+def linear_agreement(human, metric, weights=None):
+    """Item-weighted mean of sum_j h_ij m_ij: continuous, so a permutation null has no ties."""
+    v = np.sum(human * metric, axis=1)
+    w = np.ones(human.shape[0]) if weights is None else np.asarray(weights, float)
+    out = (w @ v) / w.sum(axis=-1)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def test_permutation_type_one_error_is_exact_under_h0():
+    """A and B are exchangeable: with a continuous statistic and B = 99 resamples the p-value is
+    exactly uniform on {1/100, ..., 100/100}, so P(p <= 0.05) = 5/100.  3,000 simulated data sets:
+    the rejection rate must lie in the central 99.9% binomial interval (about 0.037-0.063), and the
+    p-values in ten equal bins must pass a chi-square test at 0.1%."""
     rng = np.random.default_rng(123)
-    pvals = []
-    for rep in range(300):
-        h = rng.normal(size=(40, 4))
-        a = h + rng.normal(size=(40, 4))
-        b = h + rng.normal(size=(40, 4))
-        pvals.append(paired_permutation_test(toy, h, a, b, n_resamples=199, seed=rep).pvalue)
-    pvals = np.array(pvals)
-    assert stats.kstest(pvals, "uniform").pvalue > 0.001
-    assert 0.01 <= np.mean(pvals <= 0.05) <= 0.10
+    N, B, alpha = 3000, 99, 0.05
+    pvals = np.empty(N)
+    for rep in range(N):
+        h = rng.normal(size=(20, 2))
+        a = h + rng.normal(size=h.shape)
+        b = h + rng.normal(size=h.shape)
+        pvals[rep] = paired_permutation_test(linear_agreement, h, a, b, n_resamples=B, seed=rep).pvalue
+    lo, hi = stats.binom.ppf(0.0005, N, alpha), stats.binom.isf(0.0005, N, alpha)
+    assert lo <= np.sum(pvals <= alpha + 1e-12) <= hi, (lo, np.sum(pvals <= alpha + 1e-12), hi)
+    k = np.rint(pvals * (B + 1)).astype(int)  # 1..100
+    assert np.allclose(pvals * (B + 1), k) and k.min() >= 1 and k.max() <= B + 1
+    counts = np.bincount((k - 1) // 10, minlength=10)
+    assert stats.chisquare(counts).pvalue > 1e-3, counts
 
 
 def test_permutation_small_pvalue_under_clear_difference():
