@@ -562,6 +562,27 @@ def test_tie_engine_equals_brute_force(average):
         assert st(h, m) == pytest.approx(brute_tie_calibrated(h, m, None, average), nan_ok=True)
 
 
+def test_tie_engine_paired_null_equals_brute_force_loop():
+    """The engine's permutation null (merged tables, swap masks as weights) against an explicit
+    loop: swap the rows of each resample, then a brute-force threshold loop on each scorer."""
+    rng = np.random.default_rng(21)
+    n, r = 14, 4
+    h = rng.integers(0, 3, (n, r)).astype(float)
+    a = np.round(2 * (h + rng.normal(scale=0.7, size=h.shape))) / 2
+    b = np.round(2 * (h + rng.normal(scale=1.2, size=h.shape))) / 2
+    h[rng.random((n, r)) < 0.1] = np.nan
+    for average in ("items", "pairs"):
+        ref = reference_permutation(lambda x, y: brute_tie_calibrated(x, y, None, average), h, a, b, 40, 5)
+        st = tie_calibrated_statistic(average=average)
+        null = st.paired_null(h, a, b, n_resamples=40, seed=5)
+        np.testing.assert_allclose(null, ref, rtol=0, atol=1e-12)
+        assert np.unique(np.round(ref, 9)).size > 5  # a null with many distinct values
+        res = paired_permutation_test(st, h, a, b, n_resamples=40, seed=5, alternative="greater")
+        delta = brute_tie_calibrated(h, a, None, average) - brute_tie_calibrated(h, b, None, average)
+        assert res.statistic == pytest.approx(delta, abs=1e-12)
+        assert res.pvalue == pytest.approx((1 + np.sum(ref >= delta - 1e-9)) / 41, abs=1e-15)
+
+
 def test_tie_engine_hand_worked():
     # one item, human [2, 1, 1], metric [3, 2, 2.5]: pairs (0,1) conc gap 1, (0,2) conc gap .5,
     # (1,2) gold tie gap .5. eps=0: 2/3; eps=.5: tie pair agrees, (0,2) lost -> 2/3; eps=1: 1/3.

@@ -143,6 +143,82 @@ def test_matrix_entries_equal_individual_tests(alternative):
     np.testing.assert_allclose(res.statistics, [toy(h, m) for m in mets.values()])
 
 
+def loop_tie_calibrated(h, m):
+    """Item-grouped acc_eq, maximised over every candidate threshold by plain loops."""
+    cands = {0.0}
+    pairs = []
+    for i in range(h.shape[0]):
+        row = []
+        for j in range(h.shape[1]):
+            for k in range(j + 1, h.shape[1]):
+                if not any(map(np.isnan, (h[i, j], h[i, k], m[i, j], m[i, k]))):
+                    row.append((h[i, j] - h[i, k], m[i, j] - m[i, k]))
+                    cands.add(abs(m[i, j] - m[i, k]))
+        if row:
+            pairs.append(row)
+    best = -1.0
+    for eps in cands:
+        per_item = []
+        for row in pairs:
+            agree = 0
+            for dh, dm in row:
+                if dh == 0:
+                    agree += abs(dm) <= eps
+                else:
+                    agree += abs(dm) > eps and (dh > 0) == (dm > 0)
+            per_item.append(agree / len(row))
+        best = max(best, sum(per_item) / len(per_item))
+    return best
+
+
+def loop_holm(p):
+    """Holm by its definition: the i-th smallest of m p-values times (m - i), running maximum."""
+    order = sorted(range(len(p)), key=lambda t: p[t])
+    out, run = [0.0] * len(p), 0.0
+    for rank, t in enumerate(order):
+        run = max(run, min(1.0, (len(p) - rank) * p[t]))
+        out[t] = run
+    return out
+
+
+@pytest.mark.parametrize("kind", ["toy", "tie_calibrated"])
+def test_matrix_equals_an_explicit_loop_over_pairs_and_resamples(kind):
+    """Every entry against a loop: per ordered pair, the same coin flips per resample
+    (``rng.integers(0, 2, n)``), rows swapped explicitly, the statistic recomputed, the p-value
+    counted by hand, and Holm applied by its definition."""
+    if kind == "toy":
+        h, mets = scorers(n=30, k=4, seed=6)
+        stat, plain = toy, toy
+    else:
+        h, mets = scorers(n=12, r=4, k=3, seed=7, tie_round=1)
+        mets = {k: np.round(2 * v) / 2 for k, v in mets.items()}
+        stat, plain = tie_calibrated_statistic(), loop_tie_calibrated
+    names = list(mets)
+    S, B, seed = len(names), 40, 9
+    res = significance_matrix(stat, h, mets, n_resamples=B, seed=seed, correction="holm")
+    flips = np.random.default_rng(seed)
+    coins = [flips.integers(0, 2, h.shape[0]).astype(bool) for _ in range(B)]
+    want = np.full((S, S), nan)
+    for a in range(S):
+        for b in range(a + 1, S):
+            A, Bm = mets[names[a]], mets[names[b]]
+            delta = plain(h, A) - plain(h, Bm)
+            assert res.deltas[a, b] == pytest.approx(delta, abs=1e-12)
+            null = []
+            for c in coins:
+                pa = np.where(c[:, None], Bm, A)
+                pb = np.where(c[:, None], A, Bm)
+                null.append(plain(h, pa) - plain(h, pb))
+            # "a better than b" counts null >= delta; "b better than a" counts -null >= -delta
+            want[a, b] = (1 + sum(x >= delta - 1e-9 for x in null)) / (1 + B)
+            want[b, a] = (1 + sum(-x >= -delta - 1e-9 for x in null)) / (1 + B)
+    np.testing.assert_allclose(res.pvalues, want, rtol=0, atol=1e-15)
+    assert len(set(want[~np.eye(S, dtype=bool)].tolist())) > 2  # not all the same
+    off = ~np.eye(S, dtype=bool)
+    np.testing.assert_allclose(res.pvalues_corrected[off], loop_holm(list(want[off])), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(res.statistics, [plain(h, mets[n]) for n in names], atol=1e-12)
+
+
 def test_matrix_corrections_family():
     h, mets = scorers(seed=1)
     g = significance_matrix(toy, h, mets, n_resamples=100, seed=0, correction="holm")
