@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from fractions import Fraction
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -40,19 +42,39 @@ def run_cli(args, capsys):
 
 
 def test_score_writes_all_formats(tmp_path, capsys):
-    data = _write(tmp_path / "d.jsonl", _rows())
+    import csv
+
+    items = range(4)
+    data = _write(tmp_path / "d.jsonl", _graded_rows(items))
     for ext in ("parquet", "jsonl", "csv"):
         out = tmp_path / f"s.{ext}"
         code, _, err = run_cli(["score", "--data", str(data), "--scorer", "chrf", "--scorer",
                                 "length", "--out", str(out), "-q"], capsys)
         assert code == 0, err
-        assert out.exists()
-    t = pq.read_table(tmp_path / "s.parquet")
-    assert t.num_rows == 12
-    assert set(t.column("scorer").to_pylist()) == {"chrF", "length"}
-    assert all(sig.startswith(("chrf|", "length|")) for sig in t.column("signature").to_pylist())
-    lines = (tmp_path / "s.jsonl").read_text().splitlines()
-    assert len(lines) == 12 and json.loads(lines[0])["item_id"] == "i0"
+    # the expected scores, computed here: words per response, and sacreBLEU's own sentence chrF
+    _, L, C = _graded_matrices(items)
+    want = {(f"g{i}", name, scorer): float(M[k, s])
+            for k, i in enumerate(items) for s, name in enumerate(_SYSTEMS)
+            for scorer, M in (("chrF", C), ("length", L))}
+    got = {}
+    t = pq.read_table(tmp_path / "s.parquet").to_pylist()
+    got["parquet"] = t
+    got["jsonl"] = [json.loads(x) for x in (tmp_path / "s.jsonl").read_text().splitlines()]
+    with open(tmp_path / "s.csv", newline="", encoding="utf-8") as f:
+        got["csv"] = [{**r, "score": float(r["score"])} for r in csv.DictReader(f)]
+    for fmt, rows in got.items():
+        assert len(rows) == 24, fmt
+        assert {(r["item_id"], r["response_id"], r["scorer"]) for r in rows} == set(want), fmt
+        for r in rows:
+            assert r["score"] == pytest.approx(want[r["item_id"], r["response_id"], r["scorer"]],
+                                               rel=1e-12), (fmt, r)
+            assert r["signature"].startswith({"chrF": "chrf|", "length": "length|"}[r["scorer"]])
+    assert len({r["score"] for r in got["csv"] if r["scorer"] == "chrF"}) > 4  # real variety
+    # the three files hold the same rows in the same order
+    key = lambda rows: [(r["item_id"], r["response_id"], r["scorer"], r["signature"], r["score"])
+                        for r in rows]
+    assert key(got["parquet"]) == key(got["jsonl"])
+    assert [k[:4] for k in key(got["csv"])] == [k[:4] for k in key(got["jsonl"])]
 
 
 def test_map_option(tmp_path, capsys):
@@ -65,8 +87,98 @@ def test_map_option(tmp_path, capsys):
     assert sorted(r["score"] for r in got) == [1.0, 2.0]
 
 
+# A small graded data set whose numbers the tests below derive with plain loops: 12 items, three
+# systems; human scores (with gold ties) and response lengths in words chosen by hand.
+_GRADED = [  # (human A, B, C), (words A, B, C)
+    ((1, 2, 2), (3, 5, 5)), ((0, 1, 2), (2, 4, 6)), ((2, 0, 1), (6, 1, 3)),
+    ((1, 1, 0), (4, 4, 2)), ((2, 1, 1), (5, 2, 4)), ((0, 0, 2), (1, 3, 7)),
+    ((1, 1, 1), (2, 2, 3)), ((2, 1, 0), (4, 6, 5)), ((0, 2, 1), (3, 6, 4)),
+    ((1, 0, 0), (5, 3, 3)), ((2, 2, 0), (6, 5, 1)), ((0, 1, 1), (2, 3, 3)),
+]
+_VOCAB = "the quick brown fox jumps over a lazy dog today".split()
+_SYSTEMS = ("sysA", "sysB", "sysC")
+
+
+def _graded_text(i, s, k):
+    step = (1, 3, 7)[s]
+    return " ".join(_VOCAB[(i + t * step) % 10] for t in range(k))
+
+
+def _graded_reference(i):
+    return " ".join(_VOCAB[(i + t) % 10] for t in range(6))
+
+
+def _graded_rows(items):
+    out = []
+    for i in items:
+        human, words = _GRADED[i]
+        for s, name in enumerate(_SYSTEMS):
+            out.append(json.dumps({"item_id": f"g{i}", "input": f"source {i}", "response_id": name,
+                                   "response": _graded_text(i, s, words[s]),
+                                   "reference": _graded_reference(i), "score": human[s]}))
+    return out
+
+
+def _graded_matrices(items):
+    """Human scores, word counts and sacreBLEU's own sentence chrF, as (n_items, 3) matrices."""
+    from sacrebleu.metrics import CHRF
+
+    chrf = CHRF()
+    H = np.array([_GRADED[i][0] for i in items], float)
+    L = np.array([_GRADED[i][1] for i in items], float)
+    C = np.array([[chrf.sentence_score(_graded_text(i, s, _GRADED[i][1][s]),
+                                       [_graded_reference(i)]).score for s in range(3)]
+                  for i in items])
+    return H, L, C
+
+
+def _loop_groups(H, M, group, rows):
+    """Pair lists (d_h, d_m): per item, all cells pooled ("none") or per column ("system")."""
+    H, M = np.asarray(H).tolist(), np.asarray(M).tolist()  # plain floats: fast loops
+    r = len(H[0])
+    if group == "item":
+        cells = [[(H[i][j], M[i][j]) for j in range(r)] for i in rows]
+    elif group == "none":
+        cells = [[(H[i][j], M[i][j]) for i in rows for j in range(r)]]
+    else:
+        cells = [[(H[i][j], M[i][j]) for i in rows] for j in range(r)]
+    return [[(c[a][0] - c[b][0], c[a][1] - c[b][1]) for a in range(len(c))
+             for b in range(a + 1, len(c))] for c in cells]
+
+
+def _loop_acc_eq(groups, eps):
+    """Macro average over groups of the share of pairs where metric and human agree at eps."""
+    vals = []
+    for pairs in groups:
+        agree = sum((abs(dm) <= eps) if dh == 0 else (abs(dm) > eps and (dh > 0) == (dm > 0))
+                    for dh, dm in pairs)
+        vals.append(Fraction(int(agree), len(pairs)))
+    return sum(vals) / len(vals)
+
+
+def _loop_calibrate(groups):
+    """(smallest epsilon reaching the maximum, maximum) over 0 and every |d_m|."""
+    best = None
+    for eps in sorted({0.0} | {abs(dm) for pairs in groups for _, dm in pairs}):
+        v = _loop_acc_eq(groups, eps)
+        if best is None or v > best[1]:
+            best = (eps, v)
+    return best
+
+
+def _loop_strict_accuracy(H, M):
+    """Mean over items of the share of human-preference pairs the metric orders the same way."""
+    vals = []
+    for pairs in _loop_groups(H, M, "item", range(H.shape[0])):
+        pref = [(dh, dm) for dh, dm in pairs if dh != 0]
+        if pref:
+            vals.append(Fraction(sum(dm != 0 and (dm > 0) == (dh > 0) for dh, dm in pref), len(pref)))
+    return sum(vals) / len(vals)
+
+
 def test_meta_eval_json_schema(tmp_path, capsys):
-    data = _write(tmp_path / "d.jsonl", _rows(6))
+    items = range(8)
+    data = _write(tmp_path / "d.jsonl", _graded_rows(items))
     out = tmp_path / "r.json"
     code, stdout, err = run_cli(["meta-eval", "--data", str(data), "--scorer", "chrf",
                                  "--scorer", "length", "--resamples", "50", "--json", str(out),
@@ -75,13 +187,57 @@ def test_meta_eval_json_schema(tmp_path, capsys):
     doc = json.loads(out.read_text())
     assert doc["schema_version"] == 1
     assert doc["primary_statistic"] == "acc_eq"
-    assert {s["name"] for s in doc["scorers"]} == {"chrF", "length"}
-    e = doc["segment_level"]["chrF"]["acc_eq"]
-    assert set(e) >= {"statistic", "confidence_interval", "epsilon", "all_ties_baseline",
-                      "all_ties"}
+    assert [s["name"] for s in doc["scorers"]] == ["chrF", "length"]
     assert doc["settings"]["seed"] == 0 and doc["settings"]["n_resamples"] == 50
-    assert doc["significance"]["names"] == ["chrF", "length"]
-    assert "chrF" in stdout
+    H, L, C = _graded_matrices(items)
+    # data block: 8 items x 3 pairs; gold ties counted by hand from the human scores
+    gold = sum(dh == 0 for g in _loop_groups(H, H, "item", range(8)) for dh, _ in g)
+    assert gold == 7  # items 0, 3, 4, 5: one each; item 6: all three
+    assert doc["data"]["n_items"] == 8 and doc["data"]["n_responses"] == 24
+    assert doc["data"]["n_pairs"] == 24
+    assert doc["data"]["gold_tie_rate"] == pytest.approx(gold / 24, abs=1e-12)
+    n = 8
+    draws = np.random.default_rng(0)
+    idx = [draws.integers(0, n, n) for _ in range(50)]  # the canonical bootstrap resamples
+    stats = {}
+    for name, M in (("chrF", C), ("length", L)):
+        seg = doc["segment_level"][name]
+        eps, best = _loop_calibrate(_loop_groups(H, M, "item", range(n)))
+        e = seg["acc_eq"]
+        assert e["statistic"] == pytest.approx(float(best), abs=1e-12)
+        assert e["epsilon"] == pytest.approx(eps, abs=1e-9)
+        assert e["all_ties_baseline"] == pytest.approx(
+            float(_loop_acc_eq(_loop_groups(H, M, "item", range(n)), float("inf"))), abs=1e-12)
+        assert (e["n_pairs"], e["n_groups"], e["n_dropped"]) == (24, 8, 0)
+        boot = [float(_loop_calibrate(_loop_groups(H[r], M[r], "item", range(n)))[1]) for r in idx]
+        assert e["confidence_interval"] == pytest.approx(list(np.percentile(boot, [2.5, 97.5])),
+                                                         abs=1e-9)
+        assert e["standard_error"] == pytest.approx(np.std(boot, ddof=1), abs=1e-9)
+        assert seg["pairwise_accuracy_strict"]["statistic"] == pytest.approx(
+            float(_loop_strict_accuracy(H, M)), abs=1e-12)
+        stats[name] = float(best)
+        # the console table shows the same number
+        line = next(x for x in stdout.splitlines() if f" {name} " in x)
+        assert f"{float(best):.4f}" in line
+    assert stats["length"] != pytest.approx(stats["chrF"], abs=1e-3)  # the scorers differ
+    sig = doc["significance"]
+    assert sig["names"] == ["chrF", "length"]
+    np.testing.assert_allclose(sig["statistics"], [stats["chrF"], stats["length"]], atol=1e-12)
+    # one-sided paired permutation p-values by a loop: each scorer z-scored (as mt-metrics-eval),
+    # one coin per item and resample (the canonical swap draws), rows swapped, refitted
+    z = {k: (M - M.mean()) / M.std() for k, M in (("chrF", C), ("length", L))}
+    coins = np.random.default_rng(0)
+    null = []
+    for _ in range(50):
+        c = coins.integers(0, 2, n).astype(bool)[:, None]
+        pa, pb = np.where(c, z["length"], z["chrF"]), np.where(c, z["chrF"], z["length"])
+        null.append(float(_loop_calibrate(_loop_groups(H, pa, "item", range(n)))[1]
+                          - _loop_calibrate(_loop_groups(H, pb, "item", range(n)))[1]))
+    delta = stats["chrF"] - stats["length"]
+    assert sig["pvalues"][0][1] == pytest.approx(
+        (1 + sum(x >= delta - 1e-9 for x in null)) / 51, abs=1e-12)
+    assert sig["pvalues"][1][0] == pytest.approx(
+        (1 + sum(-x >= -delta - 1e-9 for x in null)) / 51, abs=1e-12)
 
 
 BAD_CASES = {
@@ -190,21 +346,51 @@ def test_datasets_lists_bundled(capsys):
 
 
 def test_meta_eval_dev_split_and_k_folds(tmp_path, capsys):
-    data = _write(tmp_path / "d.jsonl", _rows(8))
-    dev = _write(tmp_path / "dev.jsonl", _rows(5))
+    items, dev_items = range(8), range(8, 12)
+    data = _write(tmp_path / "d.jsonl", _graded_rows(items))
+    dev = _write(tmp_path / "dev.jsonl", _graded_rows(dev_items))
     out = tmp_path / "r.json"
     code, _, err = run_cli(["meta-eval", "--data", str(data), "--dev", str(dev), "--k-folds", "2",
                             "--scorer", "chrf", "--scorer", "length", "--resamples", "30",
                             "--json", str(out), "-q"], capsys)
     assert code == 0, err
-    seg = json.loads(out.read_text())["segment_level"]["chrF"]
-    assert {"acc_eq_dev_calibrated", "acc_eq_cross_fitted"} <= set(seg)
-    assert len(seg["acc_eq_cross_fitted"]["fold_statistics"]) == 2
+    doc = json.loads(out.read_text())
+    H, L, C = _graded_matrices(items)
+    Hd, Ld, Cd = _graded_matrices(dev_items)
+    folds = np.array_split(np.random.default_rng(0).permutation(8), 2)  # seeded item folds
+    for name, M, Md in (("chrF", C, Cd), ("length", L, Ld)):
+        seg = doc["segment_level"][name]
+        insample = float(_loop_calibrate(_loop_groups(H, M, "item", items))[1])
+        # epsilon fitted on the dev items, acc_eq evaluated on the data at that epsilon
+        eps_dev, _ = _loop_calibrate(_loop_groups(Hd, Md, "item", range(4)))
+        d = seg["acc_eq_dev_calibrated"]
+        assert d["epsilon"] == pytest.approx(eps_dev, abs=1e-9)
+        assert d["statistic"] == pytest.approx(
+            float(_loop_acc_eq(_loop_groups(H, M, "item", items), eps_dev)), abs=1e-12)
+        assert d["in_sample_statistic"] == pytest.approx(insample, abs=1e-12)
+        # 2 folds: each fitted on the other fold; held-out items pooled in one macro average
+        x = seg["acc_eq_cross_fitted"]
+        held, fold_vals, epss = [], [], []
+        for f, test in enumerate(folds):
+            train = [i for i in range(8) if i not in set(test)]
+            eps, _ = _loop_calibrate(_loop_groups(H, M, "item", train))
+            epss.append(eps)
+            g = _loop_groups(H, M, "item", test)
+            fold_vals.append(float(_loop_acc_eq(g, eps)))
+            held += [_loop_acc_eq([p], eps) for p in g]
+        assert x["k_folds"] == 2
+        np.testing.assert_allclose(x["epsilons"], epss, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(x["fold_statistics"], fold_vals, rtol=0, atol=1e-12)
+        assert x["statistic"] == pytest.approx(float(sum(held) / len(held)), abs=1e-12)
+        assert x["in_sample_statistic"] == pytest.approx(insample, abs=1e-12)
+    assert doc["segment_level"]["chrF"]["acc_eq_cross_fitted"]["statistic"] != pytest.approx(
+        doc["segment_level"]["chrF"]["acc_eq"]["statistic"], abs=1e-6)  # held-out differs
 
 
 @pytest.mark.parametrize("group", ["none", "system"])
 def test_meta_eval_other_groupings(group, tmp_path, capsys):
-    data = _write(tmp_path / "d.jsonl", _rows(8))
+    items = range(8)
+    data = _write(tmp_path / "d.jsonl", _graded_rows(items))
     out = tmp_path / "r.json"
     code, _, err = run_cli(["meta-eval", "--data", str(data), "--group", group, "--scorer", "chrf",
                             "--scorer", "length", "--resamples", "30", "--json", str(out), "-q"],
@@ -212,7 +398,20 @@ def test_meta_eval_other_groupings(group, tmp_path, capsys):
     assert code == 0, err
     doc = json.loads(out.read_text())
     assert doc["settings"]["group"] == group
-    assert doc["segment_level"]["chrF"]["acc_eq"]["statistic"] is not None
+    H, L, C = _graded_matrices(items)
+    n_groups, n_pairs = (1, 276) if group == "none" else (3, 84)  # C(24, 2); 3 x C(8, 2)
+    for name, M in (("chrF", C), ("length", L)):
+        e = doc["segment_level"][name]["acc_eq"]
+        groups = _loop_groups(H, M, group, items)
+        assert sum(map(len, groups)) == n_pairs
+        eps, best = _loop_calibrate(groups)
+        assert e["statistic"] == pytest.approx(float(best), abs=1e-12)
+        assert e["epsilon"] == pytest.approx(eps, abs=1e-9)
+        assert (e["n_pairs"], e["n_groups"]) == (n_pairs, n_groups)
+        assert e["all_ties_baseline"] == pytest.approx(
+            float(_loop_acc_eq(groups, float("inf"))), abs=1e-12)
+        item_level = float(_loop_calibrate(_loop_groups(H, M, "item", items))[1])
+        assert e["statistic"] != pytest.approx(item_level, abs=1e-6)  # the grouping is used
 
 
 def test_bad_option_values_are_one_line_errors(tmp_path, capsys):
