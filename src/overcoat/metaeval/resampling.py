@@ -414,6 +414,10 @@ class PermutationResult:
     n_resamples: int
     seed: int
     null_distribution: np.ndarray | None = field(default=None, repr=False)
+    #: "items" (whole items swapped) or "cells" (each item x response score swapped; PERM-BOTH).
+    permute: str = "items"
+    #: number of null values as or more extreme than ``statistic`` (the p-value's numerator).
+    count: int | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -566,19 +570,13 @@ def paired_bootstrap_ci(statistic: Any, human: Any, metric_a: Any, metric_b: Any
 _ALTERNATIVES = ("two-sided", "greater", "less")
 
 
-def permutation_pvalue(observed: float, null: np.ndarray, alternative: str = "two-sided") -> float:
-    """p-value with the +1 correction: ``(1 + #{null at least as extreme}) / (1 + n)``.
+_PERMUTE = ("items", "cells")
 
-    ``greater``: extreme = ``null >= observed``; ``less``: ``null <= observed``; ``two-sided``:
-    ``|null| >= |observed|`` (the null of a paired swap test is symmetric about 0). A relative tolerance of
-    1e-12 treats floating-point near-equality as equality. NaN null values are dropped.
-    """
-    if alternative not in _ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
+
+def _extreme_count(observed: float, null: np.ndarray, alternative: str) -> tuple[int, int]:
+    """(#{finite null values at least as extreme as observed}, #finite null values)."""
     null = np.asarray(null, dtype=float)
     null = null[np.isfinite(null)]
-    if not np.isfinite(observed):
-        return math.nan
     tol = 1e-12 * max(1.0, abs(observed))
     if alternative == "greater":
         count = np.count_nonzero(null >= observed - tol)
@@ -586,7 +584,26 @@ def permutation_pvalue(observed: float, null: np.ndarray, alternative: str = "tw
         count = np.count_nonzero(null <= observed + tol)
     else:
         count = np.count_nonzero(np.abs(null) >= abs(observed) - tol)
-    return float((count + 1) / (null.size + 1))
+    return int(count), int(null.size)
+
+
+def permutation_pvalue(observed: float, null: np.ndarray, alternative: str = "two-sided", *,
+                       plus_one: bool = True) -> float:
+    """Permutation p-value ``(1 + #{null at least as extreme}) / (1 + n)`` (``plus_one=False``:
+    ``#{...} / n``, mt-metrics-eval's ``PermutationSigDiff``).
+
+    ``greater``: extreme = ``null >= observed``; ``less``: ``null <= observed``; ``two-sided``:
+    ``|null| >= |observed|`` (the null of a paired swap test is symmetric about 0). A relative tolerance of
+    1e-12 treats floating-point near-equality as equality. NaN null values are dropped.
+    """
+    if alternative not in _ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
+    if not np.isfinite(observed):
+        return math.nan
+    count, n = _extreme_count(observed, null, alternative)
+    if plus_one:
+        return float((count + 1) / (n + 1))
+    return float(count / n) if n else math.nan
 
 
 def _zscore(m: np.ndarray) -> np.ndarray:
@@ -597,35 +614,109 @@ def _zscore(m: np.ndarray) -> np.ndarray:
     return (m - vals.mean()) / (sd if sd > 0 else 1.0)
 
 
-def _permutation_null(stat: Statistic, h, ma, mb, n_resamples, seed, batch_size) -> np.ndarray:
-    n = h.shape[0]
-    if isinstance(stat, TieCalibratedStatistic):
-        return stat.paired_null(h, ma, mb, n_resamples=n_resamples, seed=seed, batch_size=batch_size)
-    h2 = np.vstack([h, h])
-    m2 = np.vstack([ma, mb])
-    bs = batch_size or _default_batch(stat, h2, n_resamples)
-    parts = []
-    for s in swap_masks(n, n_resamples, seed, bs):
-        wa = np.hstack([1.0 - s, s])
-        wb = np.hstack([s, 1.0 - s])
-        parts.append(np.asarray(stat(h2, m2, wa), dtype=float) - np.asarray(stat(h2, m2, wb), dtype=float))
-    return np.concatenate(parts)
+def _check_permute(permute: str) -> str:
+    if permute not in _PERMUTE:
+        raise ValueError(f"permute must be one of {_PERMUTE}, got {permute!r}")
+    return permute
+
+
+class _NullEngine:
+    """Null values stat(permuted A) - stat(permuted B) for blocks of swap masks, with the per-pair
+    precomputation (sorted pairs of tie calibration) done once.
+
+    ``permute="items"``: masks have one column per item (``swap_masks(n_items, ...)``);
+    ``"cells"``: one column per score cell, ``item * n_responses + response`` (``swap_masks(n_items *
+    n_responses, ...)``, row-major cells).
+    """
+
+    def __init__(self, stat: Statistic, h, ma, mb, permute: str, batch_size: int | None = None, tables=None):
+        self.stat, self.h, self.ma, self.mb = stat, h, ma, mb
+        self.permute = permute
+        self.batch_size = batch_size
+        self.n_units = h.shape[0] if permute == "items" else h.size
+        self.cell_table = None
+        self.tables = tables
+        if permute == "cells":
+            from ._cells import CellTable, check_same_cells
+            check_same_cells(ma, mb)
+            if isinstance(stat, TieCalibratedStatistic):
+                self.cell_table = CellTable(h, ma, mb, stat.average)
+        elif isinstance(stat, TieCalibratedStatistic) and tables is None:
+            self.tables = (stat.table(h, ma), stat.table(h, mb))
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        stat, h, ma, mb = self.stat, self.h, self.ma, self.mb
+        if self.permute == "cells":
+            if self.cell_table is not None:
+                return self.cell_table.null([masks])
+            from ._cells import generic_cell_null
+            return generic_cell_null(stat, h, ma, mb, [masks])
+        if isinstance(stat, TieCalibratedStatistic):
+            return stat.paired_null(h, ma, mb, n_resamples=masks.shape[0], batch_size=self.batch_size,
+                                    tables=self.tables, masks=masks)
+        h2 = np.vstack([h, h])
+        m2 = np.vstack([ma, mb])
+        bs = self.batch_size or _default_batch(stat, h2, masks.shape[0])
+        parts = []
+        for i in range(0, masks.shape[0], bs):
+            s = masks[i:i + bs]
+            wa = np.hstack([1.0 - s, s])
+            wb = np.hstack([s, 1.0 - s])
+            parts.append(np.asarray(stat(h2, m2, wa), dtype=float) - np.asarray(stat(h2, m2, wb), dtype=float))
+        return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _permutation_null(stat: Statistic, h, ma, mb, n_resamples, seed, batch_size, permute: str = "items") -> np.ndarray:
+    engine = _NullEngine(stat, h, ma, mb, permute, batch_size)
+    return np.concatenate([engine(s) for s in swap_masks(engine.n_units, n_resamples, seed)])
+
+
+def _early_stop_params(early_stop) -> tuple[int, float, float] | None:
+    if early_stop is None or early_stop is False:
+        return None
+    if early_stop is True:
+        return (1000, 0.02, 0.5)  # mt-metrics-eval's PermutationSigDiffParams defaults
+    block, lo, hi = early_stop
+    return _check_count(block, "early_stop block size"), float(lo), float(hi)
 
 
 def paired_permutation_test(statistic: Any, human: Any, metric_a: Any, metric_b: Any, *, n_resamples: int = 1000,
-                            seed: int = 0, alternative: str = "two-sided", standardize: bool = False,
-                            return_null: bool = False, batch_size: int | None = None) -> PermutationResult:
+                            seed: int = 0, alternative: str = "two-sided", permute: str = "items",
+                            standardize: bool | None = None, plus_one: bool | None = None,
+                            early_stop: Any = None, return_null: bool = False,
+                            batch_size: int | None = None) -> PermutationResult:
     """Paired permutation test of ``statistic(A) - statistic(B)`` (H0: A and B are exchangeable).
 
-    One fair coin per item decides whether that item's A and B scores are swapped; the permuted scorers are
-    evaluated with the doubled-items weights (see module docstring), so per-row refits such as tie
-    calibration are redone on every permuted scorer. ``alternative="greater"`` tests A better than B.
-    p-value: ``(1 + #{null as or more extreme}) / (1 + n_resamples)``. ``standardize=True`` z-scores each
-    scorer's matrix first (mt-metrics-eval's convention; changes scale-dependent statistics).
+    ``permute="items"``: one fair coin per item decides whether that item's A and B scores are swapped
+    (PERM-INPUTS in Deutsch, Dror & Roth 2021); the permuted scorers are evaluated with the doubled-items
+    weights (see module docstring). ``permute="cells"``: one fair coin per score cell (item x response)
+    decides whether A's and B's scores of that cell are swapped (PERM-BOTH; mt-metrics-eval's
+    ``PermutationSigDiff``, used for the WMT metrics tasks' significance clusters); A and B must score the
+    same cells. Either way, per-resample refits such as tie calibration are redone on every permuted
+    scorer (exactly and batched for :func:`tie_calibrated_statistic`; other statistics in the cell scheme
+    are called once per permuted scorer).
+
+    ``alternative``: "greater" tests A better than B (mt-metrics-eval's one-sided test with A = its
+    metric 2), "less" A worse, "two-sided" either. ``standardize`` (default: True for cells, False for
+    items) z-scores each scorer's matrix over all its scores first, as mt-metrics-eval does.
+    ``plus_one`` (default: False for cells, True for items): p-value ``(1 + count) / (1 + k)`` (never 0;
+    Phipson & Smyth 2010) or mt-metrics-eval's ``count / k``, where count is the number of resampled
+    differences as or more extreme than the observed one (``>=`` for "greater"). ``early_stop``:
+    mt-metrics-eval's early stopping, ``(block_size, early_min, early_max)`` or True for its defaults
+    ``(1000, 0.02, 0.5)``: after every ``block_size`` resamples stop if ``count / i`` is below ``early_min``
+    or above ``early_max``; ``n_resamples`` of the result is the number used.
+
+    Draws: resample r swaps by row r of ``swap_masks(n_units, n_resamples, seed)`` with one unit per item
+    (items) or per cell, ``item * n_responses + response`` (cells).
     """
     n_resamples = _check_count(n_resamples, "n_resamples")
     if alternative not in _ALTERNATIVES:
         raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
+    _check_permute(permute)
+    stop = _early_stop_params(early_stop)
+    cells = permute == "cells"
+    standardize = cells if standardize is None else bool(standardize)
+    plus_one = (not cells) if plus_one is None else bool(plus_one)
     stat = _resolve(statistic)
     h, ma = _check_pair(human, metric_a)
     _, mb = _check_pair(human, metric_b)
@@ -634,11 +725,27 @@ def paired_permutation_test(statistic: Any, human: Any, metric_a: Any, metric_b:
     sa = float(np.asarray(stat(h, ma), dtype=float))
     sb = float(np.asarray(stat(h, mb), dtype=float))
     delta = sa - sb
-    null = _permutation_null(stat, h, ma, mb, n_resamples, seed, batch_size)
-    p = permutation_pvalue(delta, null, alternative)
+    engine = _NullEngine(stat, h, ma, mb, permute, batch_size)
+    parts = []
+    used = 0
+    block = stop[0] if stop else None
+    for masks in swap_masks(engine.n_units, n_resamples, seed, block):
+        parts.append(engine(masks))
+        used += masks.shape[0]
+        if stop and used % stop[0] == 0 and np.isfinite(delta):
+            c, k = _extreme_count(delta, np.concatenate(parts), alternative)
+            if k and (c / k < stop[1] or c / k > stop[2]):
+                break
+    null = np.concatenate(parts)
+    if np.isfinite(delta):
+        count, _ = _extreme_count(delta, null, alternative)
+    else:
+        count = None
+    p = permutation_pvalue(delta, null, alternative, plus_one=plus_one)
     return PermutationResult(
         statistic=delta, pvalue=p, statistic_a=sa, statistic_b=sb, alternative=alternative,
-        n_resamples=n_resamples, seed=seed, null_distribution=null if return_null else None,
+        n_resamples=used, seed=seed, null_distribution=null if return_null else None, permute=permute,
+        count=count,
     )
 
 
@@ -748,9 +855,14 @@ def _maximise(t: _PairTable, grid: _Grid, w: np.ndarray, pre=None):
     """Max over epsilon of the weighted acc_eq numerator for each weight row. Returns (value, eps, denom).
 
     ``pre`` optionally gives the stage-1 products ``(n0, den, ncell, npos)`` (``w @ base``, ``w @ denom``,
-    ``w @ cellsum``, ``w @ cellpos``) when the caller can compute them more cheaply.
+    ``w @ cellsum``, ``w @ cellpos``) when the caller can compute them more cheaply. With ``pre``, ``w`` may
+    also be an object with ``shape`` and ``gather(rows, event_positions) -> weights`` (the weights of the
+    copies of those sorted events) that computes the few weights stage 2 reads without materialising the
+    (B, n_copies) matrix (the cell-level permutation engine).
     """
-    w = np.asarray(w, dtype=float)
+    gather = getattr(w, "gather", None) if pre is not None else None
+    if gather is None:
+        w = np.asarray(w, dtype=float)
     B = w.shape[0]
     if pre is None:
         n0 = w @ t.base
@@ -784,7 +896,7 @@ def _maximise(t: _PairTable, grid: _Grid, w: np.ndarray, pre=None):
             pos = grid.starts[k][:, None] + ar[None, :]
             inside = pos < grid.ends[k][:, None]  # the cell end itself is already a stage-1 candidate
             pos = np.minimum(pos, grid.L - 1)
-            vals = w[r[:, None], t.copy[pos]] * t.gain[pos]
+            vals = (gather(r[:, None], pos) if gather is not None else w[r[:, None], t.copy[pos]]) * t.gain[pos]
             vals[~inside] = 0.0
             cs = prev[r, k][:, None] + np.cumsum(vals, axis=1)
             cand = inside & grid.ge[pos]
