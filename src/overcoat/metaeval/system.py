@@ -25,7 +25,9 @@ from ._util import as_matrices, as_matrix, as_weights, check_choice, classify, f
 __all__ = [
     "SoftPairwiseAccuracyResult",
     "SystemCorrelationResult",
+    "MTME_SPA_SEED",
     "soft_pairwise_accuracy",
+    "spa_signs",
     "system_kendall",
     "system_pearson",
     "system_scores",
@@ -161,9 +163,25 @@ def system_kendall(human, metric, *, variant: str = "b", epsilon: float = 0.0,
     return SystemCorrelationResult(finish(tau, is_2d), int(ok[0].sum()), n_items)
 
 
+#: The seed of mt-metrics-eval's ``pce.compute_pairwise_p_values`` (WMT24 SPA): the default stream.
+MTME_SPA_SEED = 4
+
+
+def spa_signs(n_permutations: int, n_items: int, seed: int = MTME_SPA_SEED) -> np.ndarray:
+    """(n_permutations, n_items) +1/-1 signs of SPA's permutations: mt-metrics-eval's stream.
+
+    ``numpy.random.default_rng(seed).random((n_permutations, n_items), dtype=float32)`` rounded to the
+    nearest integer (``np.rint``: 0.5 rounds to 0) and mapped 0 -> -1, 1 -> +1, exactly as
+    ``pce.compute_pairwise_p_values`` makes its ``two_m_minus_one``; +1 keeps an item's scores with their
+    systems, -1 exchanges them.
+    """
+    u = np.random.default_rng(seed).random(size=(n_permutations, n_items), dtype=np.float32)
+    return np.where(u > 0.5, 1.0, -1.0)
+
+
 def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
-                           seed: int = 0) -> SoftPairwiseAccuracyResult:
-    """Soft pairwise accuracy (SPA; Thompson et al., WMT24 metrics task).
+                           seed: int = MTME_SPA_SEED) -> SoftPairwiseAccuracyResult:
+    """Soft pairwise accuracy (SPA; Thompson et al., WMT24 metrics task), as mt-metrics-eval computes it.
 
     For every pair of systems i < j (columns), a one-sided paired permutation test of "system
     i is better than system j" is run on the human scores and on the metric scores.  Each
@@ -172,21 +190,23 @@ def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
     summed (equivalently, mean) item scores, and the p-value is the fraction of permutations
     whose difference is ``>=`` the observed one (no +1 correction, as the reference
     implementation in mt-metrics-eval).  The same random flips are used for every system pair
-    and for human and metric scores.  Then
+    and for human and metric scores (as its two calls with the same seed do).  Then
 
         SPA = 1 - mean_{i<j} |p_human(i, j) - p_metric(i, j)|.
 
-    Items with any missing (NaN) human or metric score are dropped.  Differences are compared
-    with a rounding tolerance of ``64 * machine_eps * sum |item differences|`` so that a
-    permutation reproducing the observed difference counts as ``>=``.
+    Permutations: by default mt-metrics-eval's own stream (``pce.compute_pairwise_p_values``:
+    ``numpy.random.default_rng(4)``, one float32 uniform per permutation and item, rounded to 0/1; see
+    :func:`spa_signs`), so with ``n_permutations=1000`` this is the SPA of the WMT24 tables. ``seed``
+    selects another stream of the same kind.
 
-    Seeded and deterministic.  The permutations are drawn like mt-metrics-eval's
-    ``pce.compute_pairwise_p_values`` (``numpy.random.default_rng(seed)``, one float32 uniform
-    per permutation and item, rounded to 0/1), so ``seed=4`` (its default) reproduces its
-    permutations; it sums float32 scores while this function uses float64, so results can
-    differ only where a permuted difference equals the observed one up to float32 rounding.
-    The human and metric p-values use the same permutations (as two calls of the reference with
-    the same seed do).
+    Arithmetic: float64 sums (the exact p-values of these permutations up to a rounding tolerance of
+    ``64 * machine_eps * (sum |x_i| + sum |x_j|)``, so that a permutation reproducing the observed
+    difference counts as ``>=``). mt-metrics-eval sums float32 scores; where a permuted difference
+    equals the observed one up to float32 rounding its count can differ by one permutation, i.e. a
+    p-value by 1/n_permutations and SPA by at most that divided by the number of pairs (in practice
+    differences of 1e-4 or less).
+
+    Items with any missing (NaN) human or metric score are dropped.
     """
     h, m = as_matrices(human, metric)
     keep = ~(np.isnan(h) | np.isnan(m)).any(axis=1)
@@ -194,26 +214,26 @@ def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
     n_items, n_sys = h.shape
     if n_sys < 2:
         raise ValueError("soft pairwise accuracy needs at least two systems")
-    if n_permutations < 1:
-        raise ValueError("n_permutations must be positive")
-    rng = np.random.default_rng(seed)
-    # flip (+1) where a float32 uniform rounds to 1: the same random stream as the WMT24
-    # reference implementation, so that seed=4 (its default) gives its permutations
-    u = rng.random(size=(n_permutations, n_items), dtype=np.float32)
-    signs = np.rint(u).astype(np.float64) * 2.0 - 1.0
+    if int(n_permutations) != n_permutations or n_permutations < 1:
+        raise ValueError("n_permutations must be a positive integer")
+    n_permutations = int(n_permutations)
+    signs = spa_signs(n_permutations, n_items, seed)
     j, k = np.triu_indices(n_sys, 1)
+    X = np.concatenate([h, m], axis=1)  # (n_items, 2 n_sys)
+    partial = signs @ X  # (n_perm, 2 n_sys): permuted sums, as the reference's ``partial``
+    obs = X.sum(axis=0)
+    absum = np.abs(X).sum(axis=0)
+    eps64 = 64 * np.finfo(np.float64).eps
 
-    def pvalues(X):
-        d = X[:, j] - X[:, k]  # (n_items, n_pairs) per-item differences
-        null = signs @ d  # (n_perm, n_pairs)
-        obs = d.sum(axis=0)
-        tol = 64 * np.finfo(np.float64).eps * np.abs(d).sum(axis=0)
-        p = np.mean(null >= obs - tol, axis=0)
+    def pvalues(off):
+        null = partial[:, off + j] - partial[:, off + k]
+        tol = eps64 * (absum[off + j] + absum[off + k])
+        p = np.count_nonzero(null >= (obs[off + j] - obs[off + k]) - tol, axis=0) / n_permutations
         P = np.full((n_sys, n_sys), np.nan)
         P[j, k] = p
         return P, p
 
-    Ph, ph = pvalues(h)
-    Pm, pm = pvalues(m)
+    Ph, ph = pvalues(0)
+    Pm, pm = pvalues(n_sys)
     spa = 1.0 - float(np.mean(np.abs(ph - pm)))
-    return SoftPairwiseAccuracyResult(spa, Ph, Pm, n_sys, n_items, int(n_permutations))
+    return SoftPairwiseAccuracyResult(spa, Ph, Pm, n_sys, n_items, n_permutations)
