@@ -16,7 +16,9 @@ Item weights (``weights=None | (n_items,) | (B, n_items)``) turn the means into 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -173,10 +175,27 @@ def spa_signs(n_permutations: int, n_items: int, seed: int = MTME_SPA_SEED) -> n
     ``numpy.random.default_rng(seed).random((n_permutations, n_items), dtype=float32)`` rounded to the
     nearest integer (``np.rint``: 0.5 rounds to 0) and mapped 0 -> -1, 1 -> +1, exactly as
     ``pce.compute_pairwise_p_values`` makes its ``two_m_minus_one``; +1 keeps an item's scores with their
-    systems, -1 exchanges them.
+    systems, -1 exchanges them. A float32 uniform is ``(x >> 8) / 2**24`` for the generator's next 32-bit
+    output x, so it exceeds 0.5 exactly when ``x >= 2**31 + 256``; the 32-bit outputs of numpy's default
+    PCG64 are the two halves (low first) of its 64-bit outputs, which are read directly. The result is
+    cached (read-only) for the last few shapes and seeds: a meta-evaluation draws the same permutations
+    for every scorer.
     """
-    u = np.random.default_rng(seed).random(size=(n_permutations, n_items), dtype=np.float32)
-    return np.where(u > 0.5, 1.0, -1.0)
+    return _spa_signs(int(n_permutations), int(n_items), int(seed))
+
+
+@lru_cache(maxsize=4)
+def _spa_signs(n_permutations: int, n_items: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = n_permutations * n_items
+    if type(rng.bit_generator).__name__ == "PCG64" and sys.byteorder == "little":
+        x = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
+        signs = np.where(x >= np.uint32(2**31 + 256), 1.0, -1.0).reshape(n_permutations, n_items)
+    else:  # pragma: no cover - numpy's default generator is PCG64
+        u = rng.random(size=(n_permutations, n_items), dtype=np.float32)
+        signs = np.where(u > 0.5, 1.0, -1.0)
+    signs.flags.writeable = False
+    return signs
 
 
 def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
@@ -199,12 +218,12 @@ def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
     :func:`spa_signs`), so with ``n_permutations=1000`` this is the SPA of the WMT24 tables. ``seed``
     selects another stream of the same kind.
 
-    Arithmetic: float64 sums (the exact p-values of these permutations up to a rounding tolerance of
-    ``64 * machine_eps * (sum |x_i| + sum |x_j|)``, so that a permutation reproducing the observed
-    difference counts as ``>=``). mt-metrics-eval sums float32 scores; where a permuted difference
-    equals the observed one up to float32 rounding its count can differ by one permutation, i.e. a
-    p-value by 1/n_permutations and SPA by at most that divided by the number of pairs (in practice
-    differences of 1e-4 or less).
+    Arithmetic: float64 sums, and a permuted difference that equals the observed one up to a rounding
+    tolerance of ``64 * machine_eps * (sum |x_i| + sum |x_j|)`` counts as ``>=`` (mathematically
+    equal: with discrete scores such as MQM's, the flipped items' differences often cancel exactly).
+    mt-metrics-eval sums float32 scores and compares exactly, so rounding decides those ties there:
+    its p-values can differ from these by a few permutations, and its SPA by up to about 1e-4 (bundled
+    TED, 1,000 permutations: 3e-5 to 8e-5). Those differences come from its float32 sums only.
 
     Items with any missing (NaN) human or metric score are dropped.
     """
