@@ -236,23 +236,48 @@ def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
     if int(n_permutations) != n_permutations or n_permutations < 1:
         raise ValueError("n_permutations must be a positive integer")
     n_permutations = int(n_permutations)
-    signs = spa_signs(n_permutations, n_items, seed)
+    ph = _spa_pvalues_cached(h, n_permutations, seed)  # the human side repeats for every scorer
+    pm = _spa_pvalues(m, n_permutations, seed)
     j, k = np.triu_indices(n_sys, 1)
-    X = np.concatenate([h, m], axis=1)  # (n_items, 2 n_sys)
-    partial = signs @ X  # (n_perm, 2 n_sys): permuted sums, as the reference's ``partial``
-    obs = X.sum(axis=0)
-    absum = np.abs(X).sum(axis=0)
-    eps64 = 64 * np.finfo(np.float64).eps
-
-    def pvalues(off):
-        null = partial[:, off + j] - partial[:, off + k]
-        tol = eps64 * (absum[off + j] + absum[off + k])
-        p = np.count_nonzero(null >= (obs[off + j] - obs[off + k]) - tol, axis=0) / n_permutations
-        P = np.full((n_sys, n_sys), np.nan)
-        P[j, k] = p
-        return P, p
-
-    Ph, ph = pvalues(0)
-    Pm, pm = pvalues(n_sys)
+    Ph = np.full((n_sys, n_sys), np.nan)
+    Pm = np.full((n_sys, n_sys), np.nan)
+    Ph[j, k] = ph
+    Pm[j, k] = pm
     spa = 1.0 - float(np.mean(np.abs(ph - pm)))
     return SoftPairwiseAccuracyResult(spa, Ph, Pm, n_sys, n_items, n_permutations)
+
+
+def _spa_pvalues(X: np.ndarray, n_permutations: int, seed: int) -> np.ndarray:
+    """One-sided permutation p-values of "column i better than column j" for the pairs i < j
+    (``np.triu_indices`` order), with SPA's permutations."""
+    n_items, n_sys = X.shape
+    signs = spa_signs(n_permutations, n_items, seed)
+    j, k = np.triu_indices(n_sys, 1)
+    partial = signs @ X  # (n_perm, n_sys): permuted sums, as the reference's ``partial``
+    obs = X.sum(axis=0)
+    absum = np.abs(X).sum(axis=0)
+    tol = 64 * np.finfo(np.float64).eps * (absum[j] + absum[k])
+    null = partial[:, j] - partial[:, k]
+    return np.count_nonzero(null >= (obs[j] - obs[k]) - tol, axis=0) / n_permutations
+
+
+_PV_CACHE: dict = {}
+
+
+def _spa_pvalues_cached(X: np.ndarray, n_permutations: int, seed: int) -> np.ndarray:
+    """:func:`_spa_pvalues`, remembered for the last few inputs (keyed by content)."""
+    key = (X.shape, X.tobytes(), int(n_permutations), int(seed))
+    hit = _PV_CACHE.get(key)
+    if hit is None:
+        hit = _spa_pvalues(X, n_permutations, seed)
+        hit.flags.writeable = False
+        if len(_PV_CACHE) >= 4:
+            _PV_CACHE.pop(next(iter(_PV_CACHE)))
+        _PV_CACHE[key] = hit
+    return hit
+
+
+def _clear_spa_caches() -> None:
+    """Forget cached permutation signs and human p-values (benchmarks: cold starts)."""
+    _spa_signs.cache_clear()
+    _PV_CACHE.clear()
