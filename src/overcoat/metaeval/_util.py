@@ -452,3 +452,21 @@ def pair_statistic(human, metric, *, epsilon, group, average, weights, stat_fn,
     n_groups = int(np.count_nonzero(d0))
     n_pairs = round(float(np.sum(udata["counts"].total)))
     return values, is_2d, n_pairs, n_groups, int(d0.shape[0] - n_groups)
+
+
+def item_ratio_terms(human, metric, *, epsilon, average, stat_fn, need_distinct=False):
+    """Per-item terms ``(u, v)`` of an item-grouped pair statistic: for every weight matrix W,
+    :func:`pair_statistic` with ``group="item"`` equals ``(W @ u) / (W @ v)`` (NaN where
+    ``W @ v == 0``), since the final macro average is linear in the item weights.  Used to
+    bootstrap such statistics from the per-item sums alone."""
+    check_choice("average", average, ("items", "pairs"))
+    if epsilon < 0:
+        raise ValueError("epsilon must be non-negative")
+    h, m = as_matrices(human, metric)
+    data, _, _ = _grouped_counts(h, m, epsilon, "item", np.ones((1, h.shape[0])), False,
+                                 need_distinct)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stat, defined, size = stat_fn(**data)
+    stat, defined, size = np.broadcast_arrays(stat, defined, size)
+    a = np.where(defined, 1.0 if average == "items" else size, 0.0)[0]
+    return a * np.where(defined, stat, 0.0)[0], a

@@ -346,6 +346,17 @@ def swap_masks(n_items: int, n_resamples: int, seed: int = 0, batch_size: int | 
 # --------------------------------------------------------------------------------------------------
 
 
+def _jackknife_labels(n: int, groups: int | None, seed: int) -> tuple[np.ndarray, int]:
+    """Group label of each item for the (grouped) jackknife, and the number of groups."""
+    if groups is None or groups >= n:
+        return np.arange(n), n
+    g = _check_count(groups, "groups")
+    perm = np.random.default_rng([seed, 7]).permutation(n)
+    labels = np.empty(n, dtype=np.int64)
+    labels[perm] = np.arange(n) % g
+    return labels, g
+
+
 def jackknife_values(statistic: Any, human: Any, metric: Any, *, groups: int | None = None, seed: int = 0,
                      batch_size: int | None = None) -> np.ndarray:
     """Leave-one-item-out values of the statistic (item weight 0 for the left-out item).
@@ -356,14 +367,7 @@ def jackknife_values(statistic: Any, human: Any, metric: Any, *, groups: int | N
     stat = as_statistic(statistic)
     h, m = _check_pair(human, metric)
     n = h.shape[0]
-    if groups is None or groups >= n:
-        labels = np.arange(n)
-        g = n
-    else:
-        g = _check_count(groups, "groups")
-        perm = np.random.default_rng([seed, 7]).permutation(n)
-        labels = np.empty(n, dtype=np.int64)
-        labels[perm] = np.arange(n) % g
+    labels, g = _jackknife_labels(n, groups, seed)
     bs = batch_size or _default_batch(stat, h, g)
 
     def rows():
@@ -414,6 +418,118 @@ class PermutationResult:
     n_resamples: int
     seed: int
     null_distribution: np.ndarray | None = field(default=None, repr=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# per-item sufficient statistics (bootstrap fast path)
+# --------------------------------------------------------------------------------------------------
+
+#: Bootstrap draws per block on the sufficient-statistics path (int32 indices: 4 MiB, cache-sized work).
+_GATHER_ELEMENTS = 1 << 20
+
+
+def _item_terms(stat: Statistic, h: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-item ``(u, v)`` with ``stat(h, m, W) == (W @ u) / (W @ v)`` for every weight matrix ``W``, or None.
+
+    Item-grouped ``pairwise_accuracy``, ``acc_eq``, ``kendall_tau`` (fixed epsilon), ``pearson`` and
+    ``spearman`` are weighted means of per-item values, so the value on a bootstrap resample follows from two
+    sums over the drawn items. The terms are checked against the statistic itself on the data and on one
+    non-uniform weight vector; anything else (other functions, pooled groupings, refitted epsilon) gives
+    None and the generic weights path.
+    """
+    if not isinstance(stat, ItemWeightedStatistic):
+        return None
+    from . import accuracy, correlation
+    from ._util import item_ratio_terms
+
+    kw = dict(stat.kwargs)
+    if kw.pop("group", "item") != "item":
+        return None
+    f = stat.func
+    try:
+        if f is accuracy.pairwise_accuracy or f is accuracy.acc_eq:
+            ties = kw.pop("ties", "strict") if f is accuracy.pairwise_accuracy else None
+            eps = float(kw.pop("epsilon", 0.0))
+            average = kw.pop("average", "items")
+            if kw or ties not in (None, "strict", "half"):
+                return None
+            fn = accuracy._acc_eq_stat if ties is None else accuracy._pa_stat(ties == "half")
+            u, v = item_ratio_terms(h, m, epsilon=eps, average=average, stat_fn=fn)
+        elif f is correlation.kendall_tau:
+            variant = kw.pop("variant", "b")
+            eps = float(kw.pop("epsilon", 0.0))
+            average = kw.pop("average", "items")
+            if kw or variant not in ("a", "b", "c", "23", "acc23") or (variant == "c" and eps > 0):
+                return None
+            u, v = item_ratio_terms(h, m, epsilon=eps, average=average, stat_fn=correlation._tau_stat(variant),
+                                    need_distinct=variant == "c")
+        elif f is correlation.pearson or f is correlation.spearman:
+            if kw:
+                return None
+            hh, mm = correlation.as_matrices(h, m)
+            valid = ~(np.isnan(hh) | np.isnan(mm))
+            if f is correlation.spearman:
+                hh, mm = correlation._row_ranks(hh, valid), correlation._row_ranks(mm, valid)
+            r, defined = correlation._row_pearson(hh, mm, valid)
+            v = defined.astype(np.float64)
+            u = r * v
+        else:
+            return None
+    except (ValueError, TypeError):
+        return None
+    # guard: the terms must reproduce the statistic (unweighted and with one non-uniform weight vector)
+    w = 1.0 + np.arange(h.shape[0]) % 3
+    for weights in (None, w):
+        want = float(np.asarray(stat(h, m, weights), dtype=float))
+        ww = np.ones(h.shape[0]) if weights is None else weights
+        den = float(ww @ v)
+        got = float(ww @ u) / den if den > 0 else math.nan
+        if not (math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(got) and math.isnan(want))):
+            return None
+    return u, v
+
+
+def _resample_sum(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A function ``idx (b, n) -> values[idx].sum(axis=1)`` specialised to the values.
+
+    Constant values need no gather; 0/1 values are counted on a uint8 gather (an eighth of the memory traffic).
+    Sums of integer-valued terms are exact either way, hence equal to ``W @ values`` bit for bit.
+    """
+    if values.size and np.all(values == values[0]):
+        c = float(values[0])
+        return lambda idx: np.full(idx.shape[0], c * idx.shape[1])
+    if np.all((values == 0) | (values == 1)):
+        mask = values.astype(np.uint8)
+        return lambda idx: np.take(mask, idx).sum(axis=1, dtype=np.int64).astype(np.float64)
+    return lambda idx: np.take(values, idx).sum(axis=1)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _terms_bootstrap(terms: list[tuple[np.ndarray, np.ndarray]], n_items: int, n_resamples: int,
+                     seed: int) -> list[np.ndarray]:
+    """Bootstrap distributions ``sum u[idx] / sum v[idx]`` (one per ``(u, v)``) on the canonical draws."""
+    rows = max(1, min(n_resamples, _GATHER_ELEMENTS // n_items))
+    sums = [(_resample_sum(u), _resample_sum(v)) for u, v in terms]
+    out = [np.empty(n_resamples) for _ in terms]
+    r0 = 0
+    for idx in bootstrap_indices(n_items, n_resamples, seed, rows):
+        b = idx.shape[0]
+        for k, (su, sv) in enumerate(sums):
+            out[k][r0:r0 + b] = _ratio(su(idx), sv(idx))
+        r0 += b
+    return out
+
+
+def _terms_jackknife(u: np.ndarray, v: np.ndarray, groups: int | None, seed: int) -> np.ndarray:
+    """Leave-one-(group-)out values ``(U - u_g) / (V - v_g)`` (the groups of :func:`jackknife_values`)."""
+    labels, g = _jackknife_labels(u.shape[0], groups, seed)
+    su = np.bincount(labels, weights=u, minlength=g)
+    sv = np.bincount(labels, weights=v, minlength=g)
+    return _ratio(u.sum() - su, v.sum() - sv)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -527,8 +643,13 @@ def bootstrap_ci(statistic: Any, human: Any, metric: Any, *, n_resamples: int = 
     stat = _resolve(statistic)
     h, m = _check_pair(human, metric)
     theta = float(np.asarray(stat(h, m), dtype=float))
-    dist = _bootstrap_distribution(stat, h, m, n_resamples, seed, batch_size)
     groups = jackknife_groups if jackknife_groups is not None else (5000 if h.shape[0] > 5000 else None)
+    terms = _item_terms(stat, h, m)
+    if terms is not None:  # per-item sufficient statistics: no weight matrices
+        dist = _terms_bootstrap([terms], h.shape[0], n_resamples, seed)[0]
+        return _finish_bootstrap(theta, dist, lambda: _terms_jackknife(*terms, groups, seed),
+                                 n_resamples=n_resamples, seed=seed, method=method, level=level)
+    dist = _bootstrap_distribution(stat, h, m, n_resamples, seed, batch_size)
     return _finish_bootstrap(
         theta, dist, lambda: jackknife_values(stat, h, m, groups=groups, seed=seed, batch_size=batch_size),
         n_resamples=n_resamples, seed=seed, method=method, level=level,
@@ -544,12 +665,18 @@ def paired_bootstrap_ci(statistic: Any, human: Any, metric_a: Any, metric_b: Any
     h, ma = _check_pair(human, metric_a)
     _, mb = _check_pair(human, metric_b)
     theta = float(np.asarray(stat(h, ma), dtype=float)) - float(np.asarray(stat(h, mb), dtype=float))
+    groups = jackknife_groups if jackknife_groups is not None else (5000 if h.shape[0] > 5000 else None)
+    ta, tb = _item_terms(stat, h, ma), _item_terms(stat, h, mb)
+    if ta is not None and tb is not None:  # per-item sufficient statistics of both scorers
+        da, db = _terms_bootstrap([ta, tb], h.shape[0], n_resamples, seed)
+        return _finish_bootstrap(theta, da - db,
+                                 lambda: _terms_jackknife(*ta, groups, seed) - _terms_jackknife(*tb, groups, seed),
+                                 n_resamples=n_resamples, seed=seed, method=method, level=level)
     bs = batch_size or _default_batch(stat, h, n_resamples)
     parts = []
     for w in bootstrap_weights(h.shape[0], n_resamples, seed, bs):
         parts.append(np.asarray(stat(h, ma, w), dtype=float) - np.asarray(stat(h, mb, w), dtype=float))
     dist = np.concatenate(parts)
-    groups = jackknife_groups if jackknife_groups is not None else (5000 if h.shape[0] > 5000 else None)
 
     def jack():
         ja = jackknife_values(stat, h, ma, groups=groups, seed=seed, batch_size=batch_size)
