@@ -70,6 +70,15 @@ def as_weights(weights, n_items):
     return w, is_2d
 
 
+def wdot(W, x):
+    """``W @ x`` for a (B, n) matrix and an (n,) vector.  A single row is a plain elementwise sum:
+    a BLAS matrix-vector product starts OpenBLAS's threads, which on a busy machine costs
+    milliseconds per call (measured 24 ms for n = 20,000 at load 4 on 2 cores, vs 0.03 ms)."""
+    if W.shape[0] == 1:
+        return np.array([(W[0] * x).sum()])
+    return W @ x
+
+
 def check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
@@ -418,8 +427,8 @@ def _average(stat, defined, size, group_weight, average):
     a = np.where(defined, 1.0 if average == "items" else size, 0.0)
     s = np.where(defined, stat, 0.0)
     if stat.shape[0] == 1:
-        num = group_weight @ (a[0] * s[0])
-        den = group_weight @ a[0]
+        num = wdot(group_weight, a[0] * s[0])
+        den = wdot(group_weight, a[0])
     else:
         num = (group_weight * a * s).sum(axis=1)
         den = (group_weight * a).sum(axis=1)

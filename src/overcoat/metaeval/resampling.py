@@ -482,8 +482,8 @@ def _item_terms(stat: Statistic, h: np.ndarray, m: np.ndarray) -> tuple[np.ndarr
     for weights in (None, w):
         want = float(np.asarray(stat(h, m, weights), dtype=float))
         ww = np.ones(h.shape[0]) if weights is None else weights
-        den = float(ww @ v)
-        got = float(ww @ u) / den if den > 0 else math.nan
+        den = float((ww * v).sum())
+        got = float((ww * u).sum()) / den if den > 0 else math.nan
         if not (math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(got) and math.isnan(want))):
             return None
     return u, v
