@@ -109,10 +109,12 @@ def list_scorers():
     console.print(t)
 
 
-def _settings(level, group, ties, resamples, seed, alpha, correction, ci_method):
+def _settings(level, group, ties, resamples, seed, alpha, correction, ci_method,
+              permute="auto", alternative="greater", spa_seed=None):
     from .evaluate import MetaEvalSettings
     st = MetaEvalSettings(level=level, group=group, ties=ties, n_resamples=resamples, seed=seed,
-                          alpha=alpha, correction=correction, ci_method=ci_method)
+                          alpha=alpha, correction=correction, ci_method=ci_method,
+                          permute=permute, alternative=alternative, spa_seed=spa_seed)
     st.check()
     return st
 
@@ -150,6 +152,13 @@ def meta_eval(
     alpha: float = typer.Option(0.05, "--alpha"),
     correction: str = typer.Option("holm", help="holm | bh | none"),
     ci_method: str = typer.Option("percentile", "--ci", help="percentile | bca"),
+    permute: str = typer.Option("auto", "--permute", help="significance test: cells (one coin per "
+                                "score, WMT's test) | items (whole items) | auto (cells for "
+                                "pointwise data, items for preference pairs)"),
+    alternative: str = typer.Option("greater", "--alternative",
+                                    help="greater (one-sided, WMT) | two-sided"),
+    spa_seed: Optional[int] = typer.Option(None, "--spa-seed", help="SPA permutation stream "
+                                           "(default: mt-metrics-eval's, as in WMT24)"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the result as JSON"),
     max_items: Optional[int] = typer.Option(None, "--max-items", min=2,
                                             help="meta-evaluate a seeded random sample of items"),
@@ -163,7 +172,8 @@ def meta_eval(
     from . import api
     from .evaluate import meta_evaluate
     from .report.writers import jsonable, write_json
-    st = _settings(level, group, ties, resamples, seed, alpha, correction, ci_method)
+    st = _settings(level, group, ties, resamples, seed, alpha, correction, ci_method, permute,
+                   alternative, spa_seed)
     scorers = api.resolve_scorers(scorer, allow_pairwise=True)
     ds = api.load(data, mapping=_parse_map(map_))
     if max_items:
@@ -190,6 +200,11 @@ def compare(
     seed: int = typer.Option(0, "--seed"),
     alpha: float = typer.Option(0.05, "--alpha"),
     correction: str = typer.Option("holm", help="holm | bh | none"),
+    permute: str = typer.Option("auto", "--permute", help="significance test: cells (one coin per "
+                                "score, WMT's test) | items (whole items) | auto (cells for "
+                                "pointwise data, items for preference pairs)"),
+    alternative: str = typer.Option("greater", "--alternative",
+                                    help="greater (one-sided, WMT) | two-sided"),
     json_out: Optional[Path] = typer.Option(None, "--json"),
     map_: Optional[List[str]] = typer.Option(None, "--map"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
@@ -204,7 +219,8 @@ def compare(
     from .report.writers import jsonable, write_json
     if len(scorer) < 2:
         raise OvercoatError("compare needs at least two --scorer")
-    st = _settings("segment", "item", ties, resamples, seed, alpha, correction, "percentile")
+    st = _settings("segment", "item", ties, resamples, seed, alpha, correction, "percentile",
+                   permute, alternative)
     scorers = api.resolve_scorers(scorer, allow_pairwise=True)
     ds = api.load(data, mapping=_parse_map(map_))
     scored = api.score(ds, scorers, cache=_cache_arg(no_cache, cache), workers=workers,

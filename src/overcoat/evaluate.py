@@ -40,13 +40,20 @@ class MetaEvalSettings:
     ci_level: float = 0.95
     ci_method: str = "percentile"  # percentile | bca
     significance: bool = True
+    # permutation test: auto = cells (WMT's PermutationSigDiff) for pointwise data, items for
+    # preference data (docs/metaeval-conventions.md, "Significance tests")
+    permute: str = "auto"          # auto | cells | items
+    alternative: str = "greater"   # greater (one-sided, both directions) | two-sided
+    spa_seed: int | None = None    # None: mt-metrics-eval's SPA permutation stream (seed 4)
 
     def check(self) -> None:
         for name, value, ok in (("level", self.level, ("segment", "system", "both")),
                                 ("group", self.group, ("none", "item", "system")),
                                 ("ties", self.ties, ("strict", "half", "calibrated")),
                                 ("correction", self.correction, ("holm", "bh", "none")),
-                                ("ci_method", self.ci_method, ("percentile", "bca"))):
+                                ("ci_method", self.ci_method, ("percentile", "bca")),
+                                ("permute", self.permute, ("auto", "cells", "items")),
+                                ("alternative", self.alternative, ("greater", "two-sided"))):
             if value not in ok:
                 raise OvercoatError(f"--{name.replace('_', '-')} must be one of "
                                     f"{', '.join(ok)}, got {value!r}")
@@ -204,10 +211,12 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
             r = sysm.system_kendall(H, M, variant="b")
             so["system_kendall_tau_b"] = {**_with_ci(r.statistic, rs.item_weighted(
                 sysm.system_kendall, variant="b"), H, M, st), "n_systems": r.n_systems}
-            r = sysm.soft_pairwise_accuracy(H, M, n_permutations=st.n_resamples, seed=st.seed)
+            spa_seed = sysm.MTME_SPA_SEED if st.spa_seed is None else st.spa_seed
+            r = sysm.soft_pairwise_accuracy(H, M, n_permutations=st.n_resamples, seed=spa_seed)
             so["soft_pairwise_accuracy"] = {"statistic": _f(r.statistic),
                                             "n_systems": r.n_systems,
-                                            "n_permutations": r.n_permutations}
+                                            "n_permutations": r.n_permutations,
+                                            "permutation_seed": spa_seed}
             sysl[name] = so
 
     scorers = [{"name": n, "signature": scored.signatures[n],
@@ -225,14 +234,22 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
         else:
             stat = None
             notes.append("significance tests need an item-grouped statistic (--group item)")
+        permute = st.permute if st.permute != "auto" else ("items" if preference else "cells")
+        if stat is not None and permute == "cells":
+            missing = {n: np.isnan(M) for n, M in mats.items()}
+            first = next(iter(missing.values()))
+            if any(not np.array_equal(first, v) for v in missing.values()):
+                permute = "items"
+                notes.append("significance: scorers score different cells (missing scores), so "
+                             "whole items are permuted instead of single cells")
         if stat is not None:
             corr_name = None if st.correction == "none" else st.correction
-            # standardize: each scorer is z-scored first (as mt-metrics-eval does), so that items
+            # standardize: each scorer is z-scored first (as mt-metrics-eval does), so that scores
             # swapped between scorers of different scales (BLEU 0-100, random 0-1) are on one
             # scale; the statistics used here are invariant to that affine map.
             m = sig.significance_matrix(stat, H, mats, n_resamples=st.n_resamples, seed=st.seed,
-                                        correction=corr_name, alternative="greater",
-                                        standardize=True)
+                                        correction=corr_name, alternative=st.alternative,
+                                        permute=permute, standardize=True)
             # clusters from raw p-values, as WMT ranks metrics (with 1,000 resamples the smallest
             # p-value is 1/1001, which Holm over many pairs can never bring under alpha)
             cl = m.clusters(st.alpha, corrected=False)
@@ -240,7 +257,13 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
                 s["cluster"] = int(cl.ranks[i])
             significance = {
                 "statistic": primary,
-                "test": "paired permutation (whole items swapped, scorers z-scored), one-sided",
+                "test": ("paired permutation, "
+                         + ("one coin per score cell (mt-metrics-eval PermutationSigDiff), "
+                            "p = count / k" if permute == "cells" else
+                            "whole items swapped, p = (count + 1) / (k + 1)")
+                         + ", scorers z-scored, "
+                         + ("one-sided" if st.alternative == "greater" else "two-sided")),
+                "permute": permute, "alternative": st.alternative,
                 "clusters_from": "raw p-values (WMT convention)",
                 "names": list(m.names), "statistics": m.statistics, "deltas": m.deltas,
                 "pvalues": m.pvalues, "pvalues_corrected": m.pvalues_corrected,

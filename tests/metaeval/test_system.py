@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from overcoat.metaeval.system import (
+    MTME_SPA_SEED,
     soft_pairwise_accuracy,
+    spa_signs,
     system_kendall,
     system_pearson,
     system_scores,
@@ -168,3 +170,76 @@ def test_spa_wmt24_docstring_example():
     assert r.p_human[0, 1] == pytest.approx(1 / 32, abs=0.01)
     r = soft_pairwise_accuracy(h, -h, n_permutations=2000, seed=4)
     assert r.statistic == pytest.approx(1 - abs(1 / 32 - 1.0), abs=0.01)
+
+
+# mt-metrics-eval's pce.py (WMT24 SPA), step by step: fresh default_rng(seed) per call, float32
+# uniforms rounded in place to 0/1, scaled to -1/+1, float32 scores, matmul, one loop per pair.
+def pce_compute_pairwise_p_values(seg_scores, num_permutations=1000, seed=4, dtype=np.float32):
+    num_systems, num_segments = seg_scores.shape
+    rng = np.random.default_rng(seed)
+    two_m_minus_one = rng.random(size=(num_permutations, num_segments), dtype=np.float32)
+    np.rint(two_m_minus_one, out=two_m_minus_one, casting="same_kind")
+    two_m_minus_one *= 2.0
+    two_m_minus_one -= 1.0
+    two_m_minus_one = two_m_minus_one.astype(dtype)  # float32 as published; float64 to isolate rounding
+    seg_scores = seg_scores.astype(dtype)
+    sys_scores = np.sum(seg_scores, axis=1)
+    partial = np.matmul(two_m_minus_one, seg_scores.T)
+    p_vals = np.empty((num_systems, num_systems)) * np.nan
+    for ii in range(num_systems):
+        for jj in range(ii + 1, num_systems):
+            null_delta = partial[:, ii] - partial[:, jj]
+            test_delta = sys_scores[ii] - sys_scores[jj]
+            p_vals[ii, jj] = np.sum(null_delta >= test_delta) / num_permutations
+    return p_vals
+
+
+def pce_one_minus_pce(human_p, metric_p):
+    upper = np.triu_indices(human_p.shape[0], 1)
+    return 1.0 - np.mean(np.abs(human_p - metric_p)[upper])
+
+
+def mtme_spa(h, m, num_permutations=1000, dtype=np.float32):
+    """mt-metrics-eval's PairwiseConfidenceError: (systems, segments) matrices, two p-value calls."""
+    ph = pce_compute_pairwise_p_values(h.T, num_permutations, dtype=dtype)
+    pm = pce_compute_pairwise_p_values(m.T, num_permutations, dtype=dtype)
+    return pce_one_minus_pce(ph, pm), ph, pm
+
+
+@pytest.mark.parametrize("shape", [(1000, 529), (37, 11), (5, 3)])
+def test_spa_signs_are_mtme_stream(shape):
+    u = np.random.default_rng(4).random(size=shape, dtype=np.float32)
+    np.rint(u, out=u, casting="same_kind")
+    assert np.array_equal(spa_signs(*shape), u * 2.0 - 1.0)
+    assert MTME_SPA_SEED == 4
+    other = np.random.default_rng(11).random(size=shape, dtype=np.float32)
+    assert np.array_equal(spa_signs(*shape, seed=11), np.rint(other) * 2.0 - 1.0)
+
+
+def test_spa_default_equals_literal_pce_on_exact_scores():
+    # integer scores: every float32 sum is exact, so the published float32 code is exact here too
+    rng = np.random.default_rng(5)
+    h = rng.integers(-10, 1, size=(60, 6)).astype(float)
+    m = h + rng.integers(-3, 4, size=h.shape)
+    spa, ph, pm = mtme_spa(h, m, 700)
+    r = soft_pairwise_accuracy(h, m, n_permutations=700)
+    assert r.statistic == spa
+    assert np.array_equal(r.p_human, ph, equal_nan=True) and np.array_equal(r.p_metric, pm, equal_nan=True)
+
+
+def test_spa_default_equals_literal_pce_up_to_float32_rounding():
+    rng = np.random.default_rng(6)
+    tenths = rng.integers(-25, 1, size=(80, 7))
+    h = tenths / 10  # MQM-like decimals: flipped differences often cancel exactly
+    m = h + rng.normal(scale=0.8, size=h.shape)
+    r = soft_pairwise_accuracy(h, m, n_permutations=1000)
+    spa32, ph32, pm32 = mtme_spa(h, m, 1000, np.float32)
+    iu = np.triu_indices(7, 1)
+    # metric p-values: continuous scores, no exact ties: equal to the published float32 code
+    assert np.array_equal(r.p_metric[iu], pm32[iu])
+    # human p-values: equal to the exact ones (the same algorithm on the integers 10 h, where float64
+    # sums are exact); the published float32 code decides the exact ties by rounding
+    exact = pce_compute_pairwise_p_values(tenths.T.astype(float), 1000, dtype=np.float64)
+    assert np.array_equal(r.p_human[iu], exact[iu])
+    assert not np.array_equal(ph32[iu], exact[iu])  # this data does have ties float32 gets wrong
+    assert r.statistic == pytest.approx(pce_one_minus_pce(exact, pm32), abs=1e-15)

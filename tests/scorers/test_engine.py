@@ -307,7 +307,7 @@ def test_results_independent_of_batching_order_and_cache(batch_size, seed, sort_
 
 # -- workers ----------------------------------------------------------------------------------
 def test_workers_2_equals_workers_1(tmp_path, monkeypatch):
-    monkeypatch.setattr(engine_module, "_POOL_MIN_SECONDS", 0.0)  # always start the pool
+    monkeypatch.setattr(engine_module, "_FORCE_POOL", True)  # always start the pool
     ds = H.make_dataset(300, per_item=6)
     one = score_dataset(ds, H.ContentScorer(), cache=tmp_path / "a.sqlite", batch_size=16,
                         progress=False, workers=1)
@@ -324,13 +324,41 @@ def test_workers_2_equals_workers_1(tmp_path, monkeypatch):
     assert again.scores.tobytes() == one.scores.tobytes()
 
 
-def test_fast_scorers_skip_the_worker_pool():
+def test_fast_scorers_skip_the_worker_pool(monkeypatch):
+    monkeypatch.setattr(engine_module, "_usable_cpus", lambda: 2)
     ds = H.make_dataset(200, per_item=4)
     r = score_dataset(ds, H.ContentScorer(), cache=None, progress=False, workers=2,
                       batch_size=10)
     assert r.workers == 1 and any("no worker pool" in n for n in r.notes)
     ref = score_dataset(ds, H.ContentScorer(), cache=None, progress=False, workers=1)
     assert r.scores.tobytes() == ref.scores.tobytes()
+
+
+def test_pool_size_rule(monkeypatch):
+    """A pool only when start-up + T1 / p < 0.8 T1 (T1: one-process time of the rest), with p at
+    most the usable CPUs."""
+    monkeypatch.setattr(engine_module, "_WORKER_START_SECONDS", 1.5)
+    monkeypatch.setattr(engine_module, "_usable_cpus", lambda: 2)
+    notes: list[str] = []
+    # T1 = 10 s: 1.5 + 10 / 2 = 6.5 < 8 -> 2 workers (not 4: only 2 CPUs)
+    assert engine_module._pool_size("s", 4, 0.1, 100, notes) == 2
+    # T1 = 4.9 s: 1.5 + 2.45 = 3.95 >= 3.92 -> one process, with a note
+    assert engine_module._pool_size("s", 2, 0.049, 100, notes) == 1
+    assert "no worker pool" in notes[-1]
+    assert engine_module._pool_size("s", 2, 10.0, 1, notes) == 1  # one batch left
+    monkeypatch.setattr(engine_module, "_usable_cpus", lambda: 1)  # busy machine
+    assert engine_module._pool_size("s", 2, 10.0, 100, notes) == 1
+    assert "no free CPU" in notes[-1]
+    monkeypatch.setattr(engine_module, "_usable_cpus", lambda: 8)
+    assert engine_module._pool_size("s", 3, 10.0, 100, notes) == 3
+
+
+def test_usable_cpus_subtracts_the_load(monkeypatch):
+    monkeypatch.setattr(engine_module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(engine_module.os, "getloadavg", lambda: (2.2, 0.0, 0.0))
+    assert engine_module._usable_cpus() == 3  # 4 CPUs, 1.2 busy elsewhere
+    monkeypatch.setattr(engine_module.os, "getloadavg", lambda: (9.0, 0.0, 0.0))
+    assert engine_module._usable_cpus() == 1
 
 
 def test_workers_fall_back_with_a_note():
@@ -412,7 +440,7 @@ def test_compare_pairs_from_judgments_and_batch():
 
 
 def test_compare_pairs_workers(monkeypatch):
-    monkeypatch.setattr(engine_module, "_POOL_MIN_SECONDS", 0.0)  # always start the pool
+    monkeypatch.setattr(engine_module, "_FORCE_POOL", True)  # always start the pool
     ds = H.make_dataset(120, per_item=4)
     pairs = [(f"i{k}", "s0", "s3") for k in range(30)] + [(f"i{k}", "s2", "s1") for k in range(30)]
     one = compare_pairs(ds, H.ContentJudge(), pairs, cache=None, progress=False, batch_size=8)

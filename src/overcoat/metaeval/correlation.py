@@ -35,6 +35,7 @@ from ._util import (
     finish,
     group_cells,
     pair_statistic,
+    wdot,
 )
 
 __all__ = ["CorrelationResult", "KendallResult", "kendall_tau", "pearson", "spearman"]
@@ -196,7 +197,7 @@ def _correlation(human, metric, group, weights, rank):
             x, y = h, m
         r, defined = _row_pearson(x, y, valid)
         d = defined.astype(np.float64)
-        num, den = W @ (r * d), W @ d
+        num, den = wdot(W, r * d), wdot(W, d)
         n_groups = int(defined.sum())
         n_dropped = int(h.shape[0] - n_groups)
     else:

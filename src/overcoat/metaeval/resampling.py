@@ -346,6 +346,17 @@ def swap_masks(n_items: int, n_resamples: int, seed: int = 0, batch_size: int | 
 # --------------------------------------------------------------------------------------------------
 
 
+def _jackknife_labels(n: int, groups: int | None, seed: int) -> tuple[np.ndarray, int]:
+    """Group label of each item for the (grouped) jackknife, and the number of groups."""
+    if groups is None or groups >= n:
+        return np.arange(n), n
+    g = _check_count(groups, "groups")
+    perm = np.random.default_rng([seed, 7]).permutation(n)
+    labels = np.empty(n, dtype=np.int64)
+    labels[perm] = np.arange(n) % g
+    return labels, g
+
+
 def jackknife_values(statistic: Any, human: Any, metric: Any, *, groups: int | None = None, seed: int = 0,
                      batch_size: int | None = None) -> np.ndarray:
     """Leave-one-item-out values of the statistic (item weight 0 for the left-out item).
@@ -356,14 +367,7 @@ def jackknife_values(statistic: Any, human: Any, metric: Any, *, groups: int | N
     stat = as_statistic(statistic)
     h, m = _check_pair(human, metric)
     n = h.shape[0]
-    if groups is None or groups >= n:
-        labels = np.arange(n)
-        g = n
-    else:
-        g = _check_count(groups, "groups")
-        perm = np.random.default_rng([seed, 7]).permutation(n)
-        labels = np.empty(n, dtype=np.int64)
-        labels[perm] = np.arange(n) % g
+    labels, g = _jackknife_labels(n, groups, seed)
     bs = batch_size or _default_batch(stat, h, g)
 
     def rows():
@@ -414,6 +418,122 @@ class PermutationResult:
     n_resamples: int
     seed: int
     null_distribution: np.ndarray | None = field(default=None, repr=False)
+    #: "items" (whole items swapped) or "cells" (each item x response score swapped; PERM-BOTH).
+    permute: str = "items"
+    #: number of null values as or more extreme than ``statistic`` (the p-value's numerator).
+    count: int | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# per-item sufficient statistics (bootstrap fast path)
+# --------------------------------------------------------------------------------------------------
+
+#: Bootstrap draws per block on the sufficient-statistics path (int32 indices: 4 MiB, cache-sized work).
+_GATHER_ELEMENTS = 1 << 20
+
+
+def _item_terms(stat: Statistic, h: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-item ``(u, v)`` with ``stat(h, m, W) == (W @ u) / (W @ v)`` for every weight matrix ``W``, or None.
+
+    Item-grouped ``pairwise_accuracy``, ``acc_eq``, ``kendall_tau`` (fixed epsilon), ``pearson`` and
+    ``spearman`` are weighted means of per-item values, so the value on a bootstrap resample follows from two
+    sums over the drawn items. The terms are checked against the statistic itself on the data and on one
+    non-uniform weight vector; anything else (other functions, pooled groupings, refitted epsilon) gives
+    None and the generic weights path.
+    """
+    if not isinstance(stat, ItemWeightedStatistic):
+        return None
+    from . import accuracy, correlation
+    from ._util import item_ratio_terms
+
+    kw = dict(stat.kwargs)
+    if kw.pop("group", "item") != "item":
+        return None
+    f = stat.func
+    try:
+        if f is accuracy.pairwise_accuracy or f is accuracy.acc_eq:
+            ties = kw.pop("ties", "strict") if f is accuracy.pairwise_accuracy else None
+            eps = float(kw.pop("epsilon", 0.0))
+            average = kw.pop("average", "items")
+            if kw or ties not in (None, "strict", "half"):
+                return None
+            fn = accuracy._acc_eq_stat if ties is None else accuracy._pa_stat(ties == "half")
+            u, v = item_ratio_terms(h, m, epsilon=eps, average=average, stat_fn=fn)
+        elif f is correlation.kendall_tau:
+            variant = kw.pop("variant", "b")
+            eps = float(kw.pop("epsilon", 0.0))
+            average = kw.pop("average", "items")
+            if kw or variant not in ("a", "b", "c", "23", "acc23") or (variant == "c" and eps > 0):
+                return None
+            u, v = item_ratio_terms(h, m, epsilon=eps, average=average, stat_fn=correlation._tau_stat(variant),
+                                    need_distinct=variant == "c")
+        elif f is correlation.pearson or f is correlation.spearman:
+            if kw:
+                return None
+            hh, mm = correlation.as_matrices(h, m)
+            valid = ~(np.isnan(hh) | np.isnan(mm))
+            if f is correlation.spearman:
+                hh, mm = correlation._row_ranks(hh, valid), correlation._row_ranks(mm, valid)
+            r, defined = correlation._row_pearson(hh, mm, valid)
+            v = defined.astype(np.float64)
+            u = r * v
+        else:
+            return None
+    except (ValueError, TypeError):
+        return None
+    # guard: the terms must reproduce the statistic (unweighted and with one non-uniform weight vector)
+    w = 1.0 + np.arange(h.shape[0]) % 3
+    for weights in (None, w):
+        want = float(np.asarray(stat(h, m, weights), dtype=float))
+        ww = np.ones(h.shape[0]) if weights is None else weights
+        den = float((ww * v).sum())
+        got = float((ww * u).sum()) / den if den > 0 else math.nan
+        if not (math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(got) and math.isnan(want))):
+            return None
+    return u, v
+
+
+def _resample_sum(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A function ``idx (b, n) -> values[idx].sum(axis=1)`` specialised to the values.
+
+    Constant values need no gather; 0/1 values are counted on a uint8 gather (an eighth of the memory traffic).
+    Sums of integer-valued terms are exact either way, hence equal to ``W @ values`` bit for bit.
+    """
+    if values.size and np.all(values == values[0]):
+        c = float(values[0])
+        return lambda idx: np.full(idx.shape[0], c * idx.shape[1])
+    if np.all((values == 0) | (values == 1)):
+        mask = values.astype(np.uint8)
+        return lambda idx: np.take(mask, idx).sum(axis=1, dtype=np.int64).astype(np.float64)
+    return lambda idx: np.take(values, idx).sum(axis=1)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _terms_bootstrap(terms: list[tuple[np.ndarray, np.ndarray]], n_items: int, n_resamples: int,
+                     seed: int) -> list[np.ndarray]:
+    """Bootstrap distributions ``sum u[idx] / sum v[idx]`` (one per ``(u, v)``) on the canonical draws."""
+    rows = max(1, min(n_resamples, _GATHER_ELEMENTS // n_items))
+    sums = [(_resample_sum(u), _resample_sum(v)) for u, v in terms]
+    out = [np.empty(n_resamples) for _ in terms]
+    r0 = 0
+    for idx in bootstrap_indices(n_items, n_resamples, seed, rows):
+        b = idx.shape[0]
+        for k, (su, sv) in enumerate(sums):
+            out[k][r0:r0 + b] = _ratio(su(idx), sv(idx))
+        r0 += b
+    return out
+
+
+def _terms_jackknife(u: np.ndarray, v: np.ndarray, groups: int | None, seed: int) -> np.ndarray:
+    """Leave-one-(group-)out values ``(U - u_g) / (V - v_g)`` (the groups of :func:`jackknife_values`)."""
+    labels, g = _jackknife_labels(u.shape[0], groups, seed)
+    su = np.bincount(labels, weights=u, minlength=g)
+    sv = np.bincount(labels, weights=v, minlength=g)
+    return _ratio(u.sum() - su, v.sum() - sv)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -527,8 +647,13 @@ def bootstrap_ci(statistic: Any, human: Any, metric: Any, *, n_resamples: int = 
     stat = _resolve(statistic)
     h, m = _check_pair(human, metric)
     theta = float(np.asarray(stat(h, m), dtype=float))
-    dist = _bootstrap_distribution(stat, h, m, n_resamples, seed, batch_size)
     groups = jackknife_groups if jackknife_groups is not None else (5000 if h.shape[0] > 5000 else None)
+    terms = _item_terms(stat, h, m)
+    if terms is not None:  # per-item sufficient statistics: no weight matrices
+        dist = _terms_bootstrap([terms], h.shape[0], n_resamples, seed)[0]
+        return _finish_bootstrap(theta, dist, lambda: _terms_jackknife(*terms, groups, seed),
+                                 n_resamples=n_resamples, seed=seed, method=method, level=level)
+    dist = _bootstrap_distribution(stat, h, m, n_resamples, seed, batch_size)
     return _finish_bootstrap(
         theta, dist, lambda: jackknife_values(stat, h, m, groups=groups, seed=seed, batch_size=batch_size),
         n_resamples=n_resamples, seed=seed, method=method, level=level,
@@ -544,12 +669,18 @@ def paired_bootstrap_ci(statistic: Any, human: Any, metric_a: Any, metric_b: Any
     h, ma = _check_pair(human, metric_a)
     _, mb = _check_pair(human, metric_b)
     theta = float(np.asarray(stat(h, ma), dtype=float)) - float(np.asarray(stat(h, mb), dtype=float))
+    groups = jackknife_groups if jackknife_groups is not None else (5000 if h.shape[0] > 5000 else None)
+    ta, tb = _item_terms(stat, h, ma), _item_terms(stat, h, mb)
+    if ta is not None and tb is not None:  # per-item sufficient statistics of both scorers
+        da, db = _terms_bootstrap([ta, tb], h.shape[0], n_resamples, seed)
+        return _finish_bootstrap(theta, da - db,
+                                 lambda: _terms_jackknife(*ta, groups, seed) - _terms_jackknife(*tb, groups, seed),
+                                 n_resamples=n_resamples, seed=seed, method=method, level=level)
     bs = batch_size or _default_batch(stat, h, n_resamples)
     parts = []
     for w in bootstrap_weights(h.shape[0], n_resamples, seed, bs):
         parts.append(np.asarray(stat(h, ma, w), dtype=float) - np.asarray(stat(h, mb, w), dtype=float))
     dist = np.concatenate(parts)
-    groups = jackknife_groups if jackknife_groups is not None else (5000 if h.shape[0] > 5000 else None)
 
     def jack():
         ja = jackknife_values(stat, h, ma, groups=groups, seed=seed, batch_size=batch_size)
@@ -566,19 +697,13 @@ def paired_bootstrap_ci(statistic: Any, human: Any, metric_a: Any, metric_b: Any
 _ALTERNATIVES = ("two-sided", "greater", "less")
 
 
-def permutation_pvalue(observed: float, null: np.ndarray, alternative: str = "two-sided") -> float:
-    """p-value with the +1 correction: ``(1 + #{null at least as extreme}) / (1 + n)``.
+_PERMUTE = ("items", "cells")
 
-    ``greater``: extreme = ``null >= observed``; ``less``: ``null <= observed``; ``two-sided``:
-    ``|null| >= |observed|`` (the null of a paired swap test is symmetric about 0). A relative tolerance of
-    1e-12 treats floating-point near-equality as equality. NaN null values are dropped.
-    """
-    if alternative not in _ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
+
+def _extreme_count(observed: float, null: np.ndarray, alternative: str) -> tuple[int, int]:
+    """(#{finite null values at least as extreme as observed}, #finite null values)."""
     null = np.asarray(null, dtype=float)
     null = null[np.isfinite(null)]
-    if not np.isfinite(observed):
-        return math.nan
     tol = 1e-12 * max(1.0, abs(observed))
     if alternative == "greater":
         count = np.count_nonzero(null >= observed - tol)
@@ -586,7 +711,26 @@ def permutation_pvalue(observed: float, null: np.ndarray, alternative: str = "tw
         count = np.count_nonzero(null <= observed + tol)
     else:
         count = np.count_nonzero(np.abs(null) >= abs(observed) - tol)
-    return float((count + 1) / (null.size + 1))
+    return int(count), int(null.size)
+
+
+def permutation_pvalue(observed: float, null: np.ndarray, alternative: str = "two-sided", *,
+                       plus_one: bool = True) -> float:
+    """Permutation p-value ``(1 + #{null at least as extreme}) / (1 + n)`` (``plus_one=False``:
+    ``#{...} / n``, mt-metrics-eval's ``PermutationSigDiff``).
+
+    ``greater``: extreme = ``null >= observed``; ``less``: ``null <= observed``; ``two-sided``:
+    ``|null| >= |observed|`` (the null of a paired swap test is symmetric about 0). A relative tolerance of
+    1e-12 treats floating-point near-equality as equality. NaN null values are dropped.
+    """
+    if alternative not in _ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
+    if not np.isfinite(observed):
+        return math.nan
+    count, n = _extreme_count(observed, null, alternative)
+    if plus_one:
+        return float((count + 1) / (n + 1))
+    return float(count / n) if n else math.nan
 
 
 def _zscore(m: np.ndarray) -> np.ndarray:
@@ -597,35 +741,109 @@ def _zscore(m: np.ndarray) -> np.ndarray:
     return (m - vals.mean()) / (sd if sd > 0 else 1.0)
 
 
-def _permutation_null(stat: Statistic, h, ma, mb, n_resamples, seed, batch_size) -> np.ndarray:
-    n = h.shape[0]
-    if isinstance(stat, TieCalibratedStatistic):
-        return stat.paired_null(h, ma, mb, n_resamples=n_resamples, seed=seed, batch_size=batch_size)
-    h2 = np.vstack([h, h])
-    m2 = np.vstack([ma, mb])
-    bs = batch_size or _default_batch(stat, h2, n_resamples)
-    parts = []
-    for s in swap_masks(n, n_resamples, seed, bs):
-        wa = np.hstack([1.0 - s, s])
-        wb = np.hstack([s, 1.0 - s])
-        parts.append(np.asarray(stat(h2, m2, wa), dtype=float) - np.asarray(stat(h2, m2, wb), dtype=float))
-    return np.concatenate(parts)
+def _check_permute(permute: str) -> str:
+    if permute not in _PERMUTE:
+        raise ValueError(f"permute must be one of {_PERMUTE}, got {permute!r}")
+    return permute
+
+
+class _NullEngine:
+    """Null values stat(permuted A) - stat(permuted B) for blocks of swap masks, with the per-pair
+    precomputation (sorted pairs of tie calibration) done once.
+
+    ``permute="items"``: masks have one column per item (``swap_masks(n_items, ...)``);
+    ``"cells"``: one column per score cell, ``item * n_responses + response`` (``swap_masks(n_items *
+    n_responses, ...)``, row-major cells).
+    """
+
+    def __init__(self, stat: Statistic, h, ma, mb, permute: str, batch_size: int | None = None, tables=None):
+        self.stat, self.h, self.ma, self.mb = stat, h, ma, mb
+        self.permute = permute
+        self.batch_size = batch_size
+        self.n_units = h.shape[0] if permute == "items" else h.size
+        self.cell_table = None
+        self.tables = tables
+        if permute == "cells":
+            from ._cells import CellTable, check_same_cells
+            check_same_cells(ma, mb)
+            if isinstance(stat, TieCalibratedStatistic):
+                self.cell_table = CellTable(h, ma, mb, stat.average)
+        elif isinstance(stat, TieCalibratedStatistic) and tables is None:
+            self.tables = (stat.table(h, ma), stat.table(h, mb))
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        stat, h, ma, mb = self.stat, self.h, self.ma, self.mb
+        if self.permute == "cells":
+            if self.cell_table is not None:
+                return self.cell_table.null([masks])
+            from ._cells import generic_cell_null
+            return generic_cell_null(stat, h, ma, mb, [masks])
+        if isinstance(stat, TieCalibratedStatistic):
+            return stat.paired_null(h, ma, mb, n_resamples=masks.shape[0], batch_size=self.batch_size,
+                                    tables=self.tables, masks=masks)
+        h2 = np.vstack([h, h])
+        m2 = np.vstack([ma, mb])
+        bs = self.batch_size or _default_batch(stat, h2, masks.shape[0])
+        parts = []
+        for i in range(0, masks.shape[0], bs):
+            s = masks[i:i + bs]
+            wa = np.hstack([1.0 - s, s])
+            wb = np.hstack([s, 1.0 - s])
+            parts.append(np.asarray(stat(h2, m2, wa), dtype=float) - np.asarray(stat(h2, m2, wb), dtype=float))
+        return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _permutation_null(stat: Statistic, h, ma, mb, n_resamples, seed, batch_size, permute: str = "items") -> np.ndarray:
+    engine = _NullEngine(stat, h, ma, mb, permute, batch_size)
+    return np.concatenate([engine(s) for s in swap_masks(engine.n_units, n_resamples, seed)])
+
+
+def _early_stop_params(early_stop) -> tuple[int, float, float] | None:
+    if early_stop is None or early_stop is False:
+        return None
+    if early_stop is True:
+        return (1000, 0.02, 0.5)  # mt-metrics-eval's PermutationSigDiffParams defaults
+    block, lo, hi = early_stop
+    return _check_count(block, "early_stop block size"), float(lo), float(hi)
 
 
 def paired_permutation_test(statistic: Any, human: Any, metric_a: Any, metric_b: Any, *, n_resamples: int = 1000,
-                            seed: int = 0, alternative: str = "two-sided", standardize: bool = False,
-                            return_null: bool = False, batch_size: int | None = None) -> PermutationResult:
+                            seed: int = 0, alternative: str = "two-sided", permute: str = "items",
+                            standardize: bool | None = None, plus_one: bool | None = None,
+                            early_stop: Any = None, return_null: bool = False,
+                            batch_size: int | None = None) -> PermutationResult:
     """Paired permutation test of ``statistic(A) - statistic(B)`` (H0: A and B are exchangeable).
 
-    One fair coin per item decides whether that item's A and B scores are swapped; the permuted scorers are
-    evaluated with the doubled-items weights (see module docstring), so per-row refits such as tie
-    calibration are redone on every permuted scorer. ``alternative="greater"`` tests A better than B.
-    p-value: ``(1 + #{null as or more extreme}) / (1 + n_resamples)``. ``standardize=True`` z-scores each
-    scorer's matrix first (mt-metrics-eval's convention; changes scale-dependent statistics).
+    ``permute="items"``: one fair coin per item decides whether that item's A and B scores are swapped
+    (PERM-INPUTS in Deutsch, Dror & Roth 2021); the permuted scorers are evaluated with the doubled-items
+    weights (see module docstring). ``permute="cells"``: one fair coin per score cell (item x response)
+    decides whether A's and B's scores of that cell are swapped (PERM-BOTH; mt-metrics-eval's
+    ``PermutationSigDiff``, used for the WMT metrics tasks' significance clusters); A and B must score the
+    same cells. Either way, per-resample refits such as tie calibration are redone on every permuted
+    scorer (exactly and batched for :func:`tie_calibrated_statistic`; other statistics in the cell scheme
+    are called once per permuted scorer).
+
+    ``alternative``: "greater" tests A better than B (mt-metrics-eval's one-sided test with A = its
+    metric 2), "less" A worse, "two-sided" either. ``standardize`` (default: True for cells, False for
+    items) z-scores each scorer's matrix over all its scores first, as mt-metrics-eval does.
+    ``plus_one`` (default: False for cells, True for items): p-value ``(1 + count) / (1 + k)`` (never 0;
+    Phipson & Smyth 2010) or mt-metrics-eval's ``count / k``, where count is the number of resampled
+    differences as or more extreme than the observed one (``>=`` for "greater"). ``early_stop``:
+    mt-metrics-eval's early stopping, ``(block_size, early_min, early_max)`` or True for its defaults
+    ``(1000, 0.02, 0.5)``: after every ``block_size`` resamples stop if ``count / i`` is below ``early_min``
+    or above ``early_max``; ``n_resamples`` of the result is the number used.
+
+    Draws: resample r swaps by row r of ``swap_masks(n_units, n_resamples, seed)`` with one unit per item
+    (items) or per cell, ``item * n_responses + response`` (cells).
     """
     n_resamples = _check_count(n_resamples, "n_resamples")
     if alternative not in _ALTERNATIVES:
         raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
+    _check_permute(permute)
+    stop = _early_stop_params(early_stop)
+    cells = permute == "cells"
+    standardize = cells if standardize is None else bool(standardize)
+    plus_one = (not cells) if plus_one is None else bool(plus_one)
     stat = _resolve(statistic)
     h, ma = _check_pair(human, metric_a)
     _, mb = _check_pair(human, metric_b)
@@ -634,11 +852,27 @@ def paired_permutation_test(statistic: Any, human: Any, metric_a: Any, metric_b:
     sa = float(np.asarray(stat(h, ma), dtype=float))
     sb = float(np.asarray(stat(h, mb), dtype=float))
     delta = sa - sb
-    null = _permutation_null(stat, h, ma, mb, n_resamples, seed, batch_size)
-    p = permutation_pvalue(delta, null, alternative)
+    engine = _NullEngine(stat, h, ma, mb, permute, batch_size)
+    parts = []
+    used = 0
+    block = stop[0] if stop else None
+    for masks in swap_masks(engine.n_units, n_resamples, seed, block):
+        parts.append(engine(masks))
+        used += masks.shape[0]
+        if stop and used % stop[0] == 0 and np.isfinite(delta):
+            c, k = _extreme_count(delta, np.concatenate(parts), alternative)
+            if k and (c / k < stop[1] or c / k > stop[2]):
+                break
+    null = np.concatenate(parts)
+    if np.isfinite(delta):
+        count, _ = _extreme_count(delta, null, alternative)
+    else:
+        count = None
+    p = permutation_pvalue(delta, null, alternative, plus_one=plus_one)
     return PermutationResult(
         statistic=delta, pvalue=p, statistic_a=sa, statistic_b=sb, alternative=alternative,
-        n_resamples=n_resamples, seed=seed, null_distribution=null if return_null else None,
+        n_resamples=used, seed=seed, null_distribution=null if return_null else None, permute=permute,
+        count=count,
     )
 
 
@@ -748,9 +982,14 @@ def _maximise(t: _PairTable, grid: _Grid, w: np.ndarray, pre=None):
     """Max over epsilon of the weighted acc_eq numerator for each weight row. Returns (value, eps, denom).
 
     ``pre`` optionally gives the stage-1 products ``(n0, den, ncell, npos)`` (``w @ base``, ``w @ denom``,
-    ``w @ cellsum``, ``w @ cellpos``) when the caller can compute them more cheaply.
+    ``w @ cellsum``, ``w @ cellpos``) when the caller can compute them more cheaply. With ``pre``, ``w`` may
+    also be an object with ``shape`` and ``gather(rows, event_positions) -> weights`` (the weights of the
+    copies of those sorted events) that computes the few weights stage 2 reads without materialising the
+    (B, n_copies) matrix (the cell-level permutation engine).
     """
-    w = np.asarray(w, dtype=float)
+    gather = getattr(w, "gather", None) if pre is not None else None
+    if gather is None:
+        w = np.asarray(w, dtype=float)
     B = w.shape[0]
     if pre is None:
         n0 = w @ t.base
@@ -784,7 +1023,7 @@ def _maximise(t: _PairTable, grid: _Grid, w: np.ndarray, pre=None):
             pos = grid.starts[k][:, None] + ar[None, :]
             inside = pos < grid.ends[k][:, None]  # the cell end itself is already a stage-1 candidate
             pos = np.minimum(pos, grid.L - 1)
-            vals = w[r[:, None], t.copy[pos]] * t.gain[pos]
+            vals = (gather(r[:, None], pos) if gather is not None else w[r[:, None], t.copy[pos]]) * t.gain[pos]
             vals[~inside] = 0.0
             cs = prev[r, k][:, None] + np.cumsum(vals, axis=1)
             cand = inside & grid.ge[pos]

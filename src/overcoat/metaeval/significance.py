@@ -22,7 +22,8 @@ from .resampling import (
     TieCalibratedStatistic,
     _check_count,
     _check_pair,
-    _permutation_null,
+    _check_permute,
+    _NullEngine,
     _resolve,
     _zscore,
     permutation_pvalue,
@@ -182,6 +183,8 @@ class SignificanceMatrix:
     n_resamples: int
     seed: int
     null_distributions: np.ndarray | None = field(default=None, repr=False)
+    permute: str = "items"
+    plus_one: bool = True
 
     def clusters(self, alpha: float = 0.05, *, corrected: bool = False) -> ClusterResult:
         """:func:`significance_clusters` on these statistics.
@@ -206,21 +209,26 @@ def _metrics_list(metrics: Any) -> tuple[list[str], list[Any]]:
 
 def significance_matrix(statistic: Any, human: Any, metrics: Mapping[str, Any] | Sequence[Any], *,
                         n_resamples: int = 1000, seed: int = 0, correction: str | None = "holm",
-                        alternative: str = "greater", standardize: bool = False,
+                        alternative: str = "greater", permute: str = "items",
+                        standardize: bool | None = None, plus_one: bool | None = None,
                         batch_size: int | None = None, return_null: bool = False) -> SignificanceMatrix:
     """Paired permutation tests between all pairs of scorers.
 
     ``metrics``: a dict name -> (n_items, n_responses) matrix, or a list (names "0", "1", ...). Every pair
-    uses the same canonical swap masks (``swap_masks(n_items, n_resamples, seed)``), so each entry equals
-    ``paired_permutation_test(statistic, human, A, B, seed=seed)``. For
-    :func:`~overcoat.metaeval.resampling.tie_calibrated_statistic` each scorer's pairs are sorted once and
-    reused for all its pairs. ``alternative``: "greater" (one-sided, both directions; the WMT convention
-    used by :func:`significance_clusters`) or "two-sided". ``correction``: "holm", "bh" or None.
-    ``return_null`` keeps the (S, S, n_resamples) null distributions of ``stat(a) - stat(b)``.
+    uses the same canonical swap masks (``swap_masks(n_units, n_resamples, seed)``, one unit per item or,
+    for ``permute="cells"``, per score cell), so each entry equals ``paired_permutation_test(statistic,
+    human, A, B, seed=seed, permute=permute, ...)``. ``permute``, ``standardize`` and ``plus_one`` as
+    there: ``permute="cells"`` is mt-metrics-eval's ``PermutationSigDiff`` (scorers z-scored, one coin per
+    cell, p = count / k), the test behind the WMT metrics tasks' clusters. For
+    :func:`~overcoat.metaeval.resampling.tie_calibrated_statistic` each scorer's pairs are sorted once
+    (items) or each scorer pair's pair variants once (cells). ``alternative``: "greater" (one-sided, both
+    directions; the WMT convention used by :func:`significance_clusters`) or "two-sided". ``correction``:
+    "holm", "bh" or None. ``return_null`` keeps the (S, S, n_resamples) null distributions of
+    ``stat(a) - stat(b)``.
 
-    Resolution: a permutation p-value is at least ``1 / (n_resamples + 1)``, so a corrected family of m
-    tests can only reach ``alpha`` with ``n_resamples + 1 >= m / alpha`` (Holm, one-sided, 20 scorers:
-    m = 380, about 7,600 resamples for alpha = 0.05). WMT clusters use raw p-values
+    Resolution: a permutation p-value with ``plus_one`` is at least ``1 / (n_resamples + 1)``, so a
+    corrected family of m tests can only reach ``alpha`` with ``n_resamples + 1 >= m / alpha`` (Holm,
+    one-sided, 20 scorers: m = 380, about 7,600 resamples for alpha = 0.05). WMT clusters use raw p-values
     (:meth:`SignificanceMatrix.clusters` default).
     """
     n_resamples = _check_count(n_resamples, "n_resamples")
@@ -228,6 +236,10 @@ def significance_matrix(statistic: Any, human: Any, metrics: Mapping[str, Any] |
         raise ValueError("alternative must be 'greater' or 'two-sided'")
     if correction is not None and correction not in _CORRECTIONS:
         raise ValueError(f"correction must be one of {sorted(_CORRECTIONS)} or None, got {correction!r}")
+    _check_permute(permute)
+    cells = permute == "cells"
+    standardize = cells if standardize is None else bool(standardize)
+    plus_one = (not cells) if plus_one is None else bool(plus_one)
     stat = _resolve(statistic)
     names, mats = _metrics_list(metrics)
     S = len(mats)
@@ -240,31 +252,32 @@ def significance_matrix(statistic: Any, human: Any, metrics: Mapping[str, Any] |
     for m in mats:
         h, mm = _check_pair(human, m)
         checked.append(_zscore(mm) if standardize else mm)
-    n = h.shape[0]
+    n_units = h.size if cells else h.shape[0]
     stats = np.array([float(np.asarray(stat(h, m), dtype=float)) for m in checked])
     deltas = stats[:, None] - stats[None, :]
     nulls = np.full((S, S, n_resamples), np.nan) if return_null else None
     pv = np.full((S, S), np.nan)
 
-    fast = isinstance(stat, TieCalibratedStatistic)
-    if fast:
+    tables = None
+    if isinstance(stat, TieCalibratedStatistic) and not cells:
         tables = [stat.table(h, m) for m in checked]
-        masks = None
-        if n * n_resamples <= (1 << 25):
-            masks = np.concatenate(list(swap_masks(n, n_resamples, seed)))
+    masks = None
+    if n_units * n_resamples <= (1 << 25):
+        masks = np.concatenate(list(swap_masks(n_units, n_resamples, seed)))
     for a in range(S):
         for b in range(a + 1, S):
-            if fast:
-                null = stat.paired_null(h, checked[a], checked[b], n_resamples=n_resamples, seed=seed,
-                                        batch_size=batch_size, tables=(tables[a], tables[b]), masks=masks)
+            engine = _NullEngine(stat, h, checked[a], checked[b], permute, batch_size,
+                                 tables=(tables[a], tables[b]) if tables is not None else None)
+            if masks is not None:
+                null = engine(masks)
             else:
-                null = _permutation_null(stat, h, checked[a], checked[b], n_resamples, seed, batch_size)
+                null = np.concatenate([engine(s) for s in swap_masks(n_units, n_resamples, seed)])
             d = deltas[a, b]
             if alternative == "greater":
-                pv[a, b] = permutation_pvalue(d, null, "greater")
-                pv[b, a] = permutation_pvalue(-d, -null, "greater")
+                pv[a, b] = permutation_pvalue(d, null, "greater", plus_one=plus_one)
+                pv[b, a] = permutation_pvalue(-d, -null, "greater", plus_one=plus_one)
             else:
-                pv[a, b] = pv[b, a] = permutation_pvalue(d, null, "two-sided")
+                pv[a, b] = pv[b, a] = permutation_pvalue(d, null, "two-sided", plus_one=plus_one)
             if nulls is not None:
                 nulls[a, b] = null
                 nulls[b, a] = -null
@@ -283,5 +296,5 @@ def significance_matrix(statistic: Any, human: Any, metrics: Mapping[str, Any] |
     return SignificanceMatrix(
         names=tuple(names), statistics=stats, deltas=deltas, pvalues=pv, pvalues_corrected=corrected,
         alternative=alternative, correction=correction, n_resamples=n_resamples, seed=seed,
-        null_distributions=nulls,
+        null_distributions=nulls, permute=permute, plus_one=plus_one,
     )

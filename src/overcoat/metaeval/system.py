@@ -16,7 +16,9 @@ Item weights (``weights=None | (n_items,) | (B, n_items)``) turn the means into 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -25,7 +27,9 @@ from ._util import as_matrices, as_matrix, as_weights, check_choice, classify, f
 __all__ = [
     "SoftPairwiseAccuracyResult",
     "SystemCorrelationResult",
+    "MTME_SPA_SEED",
     "soft_pairwise_accuracy",
+    "spa_signs",
     "system_kendall",
     "system_pearson",
     "system_scores",
@@ -161,9 +165,42 @@ def system_kendall(human, metric, *, variant: str = "b", epsilon: float = 0.0,
     return SystemCorrelationResult(finish(tau, is_2d), int(ok[0].sum()), n_items)
 
 
+#: The seed of mt-metrics-eval's ``pce.compute_pairwise_p_values`` (WMT24 SPA): the default stream.
+MTME_SPA_SEED = 4
+
+
+def spa_signs(n_permutations: int, n_items: int, seed: int = MTME_SPA_SEED) -> np.ndarray:
+    """(n_permutations, n_items) +1/-1 signs of SPA's permutations: mt-metrics-eval's stream.
+
+    ``numpy.random.default_rng(seed).random((n_permutations, n_items), dtype=float32)`` rounded to the
+    nearest integer (``np.rint``: 0.5 rounds to 0) and mapped 0 -> -1, 1 -> +1, exactly as
+    ``pce.compute_pairwise_p_values`` makes its ``two_m_minus_one``; +1 keeps an item's scores with their
+    systems, -1 exchanges them. A float32 uniform is ``(x >> 8) / 2**24`` for the generator's next 32-bit
+    output x, so it exceeds 0.5 exactly when ``x >= 2**31 + 256``; the 32-bit outputs of numpy's default
+    PCG64 are the two halves (low first) of its 64-bit outputs, which are read directly. The result is
+    cached (read-only) for the last few shapes and seeds: a meta-evaluation draws the same permutations
+    for every scorer.
+    """
+    return _spa_signs(int(n_permutations), int(n_items), int(seed))
+
+
+@lru_cache(maxsize=4)
+def _spa_signs(n_permutations: int, n_items: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = n_permutations * n_items
+    if type(rng.bit_generator).__name__ == "PCG64" and sys.byteorder == "little":
+        x = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
+        signs = np.where(x >= np.uint32(2**31 + 256), 1.0, -1.0).reshape(n_permutations, n_items)
+    else:  # pragma: no cover - numpy's default generator is PCG64
+        u = rng.random(size=(n_permutations, n_items), dtype=np.float32)
+        signs = np.where(u > 0.5, 1.0, -1.0)
+    signs.flags.writeable = False
+    return signs
+
+
 def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
-                           seed: int = 0) -> SoftPairwiseAccuracyResult:
-    """Soft pairwise accuracy (SPA; Thompson et al., WMT24 metrics task).
+                           seed: int = MTME_SPA_SEED) -> SoftPairwiseAccuracyResult:
+    """Soft pairwise accuracy (SPA; Thompson et al., WMT24 metrics task), as mt-metrics-eval computes it.
 
     For every pair of systems i < j (columns), a one-sided paired permutation test of "system
     i is better than system j" is run on the human scores and on the metric scores.  Each
@@ -172,21 +209,23 @@ def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
     summed (equivalently, mean) item scores, and the p-value is the fraction of permutations
     whose difference is ``>=`` the observed one (no +1 correction, as the reference
     implementation in mt-metrics-eval).  The same random flips are used for every system pair
-    and for human and metric scores.  Then
+    and for human and metric scores (as its two calls with the same seed do).  Then
 
         SPA = 1 - mean_{i<j} |p_human(i, j) - p_metric(i, j)|.
 
-    Items with any missing (NaN) human or metric score are dropped.  Differences are compared
-    with a rounding tolerance of ``64 * machine_eps * sum |item differences|`` so that a
-    permutation reproducing the observed difference counts as ``>=``.
+    Permutations: by default mt-metrics-eval's own stream (``pce.compute_pairwise_p_values``:
+    ``numpy.random.default_rng(4)``, one float32 uniform per permutation and item, rounded to 0/1; see
+    :func:`spa_signs`), so with ``n_permutations=1000`` this is the SPA of the WMT24 tables. ``seed``
+    selects another stream of the same kind.
 
-    Seeded and deterministic.  The permutations are drawn like mt-metrics-eval's
-    ``pce.compute_pairwise_p_values`` (``numpy.random.default_rng(seed)``, one float32 uniform
-    per permutation and item, rounded to 0/1), so ``seed=4`` (its default) reproduces its
-    permutations; it sums float32 scores while this function uses float64, so results can
-    differ only where a permuted difference equals the observed one up to float32 rounding.
-    The human and metric p-values use the same permutations (as two calls of the reference with
-    the same seed do).
+    Arithmetic: float64 sums, and a permuted difference that equals the observed one up to a rounding
+    tolerance of ``64 * machine_eps * (sum |x_i| + sum |x_j|)`` counts as ``>=`` (mathematically
+    equal: with discrete scores such as MQM's, the flipped items' differences often cancel exactly).
+    mt-metrics-eval sums float32 scores and compares exactly, so rounding decides those ties there:
+    its p-values can differ from these by a few permutations, and its SPA by up to about 1e-4 (bundled
+    TED, 1,000 permutations: 3e-5 to 8e-5). Those differences come from its float32 sums only.
+
+    Items with any missing (NaN) human or metric score are dropped.
     """
     h, m = as_matrices(human, metric)
     keep = ~(np.isnan(h) | np.isnan(m)).any(axis=1)
@@ -194,26 +233,51 @@ def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
     n_items, n_sys = h.shape
     if n_sys < 2:
         raise ValueError("soft pairwise accuracy needs at least two systems")
-    if n_permutations < 1:
-        raise ValueError("n_permutations must be positive")
-    rng = np.random.default_rng(seed)
-    # flip (+1) where a float32 uniform rounds to 1: the same random stream as the WMT24
-    # reference implementation, so that seed=4 (its default) gives its permutations
-    u = rng.random(size=(n_permutations, n_items), dtype=np.float32)
-    signs = np.rint(u).astype(np.float64) * 2.0 - 1.0
+    if int(n_permutations) != n_permutations or n_permutations < 1:
+        raise ValueError("n_permutations must be a positive integer")
+    n_permutations = int(n_permutations)
+    ph = _spa_pvalues_cached(h, n_permutations, seed)  # the human side repeats for every scorer
+    pm = _spa_pvalues(m, n_permutations, seed)
     j, k = np.triu_indices(n_sys, 1)
-
-    def pvalues(X):
-        d = X[:, j] - X[:, k]  # (n_items, n_pairs) per-item differences
-        null = signs @ d  # (n_perm, n_pairs)
-        obs = d.sum(axis=0)
-        tol = 64 * np.finfo(np.float64).eps * np.abs(d).sum(axis=0)
-        p = np.mean(null >= obs - tol, axis=0)
-        P = np.full((n_sys, n_sys), np.nan)
-        P[j, k] = p
-        return P, p
-
-    Ph, ph = pvalues(h)
-    Pm, pm = pvalues(m)
+    Ph = np.full((n_sys, n_sys), np.nan)
+    Pm = np.full((n_sys, n_sys), np.nan)
+    Ph[j, k] = ph
+    Pm[j, k] = pm
     spa = 1.0 - float(np.mean(np.abs(ph - pm)))
-    return SoftPairwiseAccuracyResult(spa, Ph, Pm, n_sys, n_items, int(n_permutations))
+    return SoftPairwiseAccuracyResult(spa, Ph, Pm, n_sys, n_items, n_permutations)
+
+
+def _spa_pvalues(X: np.ndarray, n_permutations: int, seed: int) -> np.ndarray:
+    """One-sided permutation p-values of "column i better than column j" for the pairs i < j
+    (``np.triu_indices`` order), with SPA's permutations."""
+    n_items, n_sys = X.shape
+    signs = spa_signs(n_permutations, n_items, seed)
+    j, k = np.triu_indices(n_sys, 1)
+    partial = signs @ X  # (n_perm, n_sys): permuted sums, as the reference's ``partial``
+    obs = X.sum(axis=0)
+    absum = np.abs(X).sum(axis=0)
+    tol = 64 * np.finfo(np.float64).eps * (absum[j] + absum[k])
+    null = partial[:, j] - partial[:, k]
+    return np.count_nonzero(null >= (obs[j] - obs[k]) - tol, axis=0) / n_permutations
+
+
+_PV_CACHE: dict = {}
+
+
+def _spa_pvalues_cached(X: np.ndarray, n_permutations: int, seed: int) -> np.ndarray:
+    """:func:`_spa_pvalues`, remembered for the last few inputs (keyed by content)."""
+    key = (X.shape, X.tobytes(), int(n_permutations), int(seed))
+    hit = _PV_CACHE.get(key)
+    if hit is None:
+        hit = _spa_pvalues(X, n_permutations, seed)
+        hit.flags.writeable = False
+        if len(_PV_CACHE) >= 4:
+            _PV_CACHE.pop(next(iter(_PV_CACHE)))
+        _PV_CACHE[key] = hit
+    return hit
+
+
+def _clear_spa_caches() -> None:
+    """Forget cached permutation signs and human p-values (benchmarks: cold starts)."""
+    _spa_signs.cache_clear()
+    _PV_CACHE.clear()

@@ -81,7 +81,9 @@ def leaderboard_table(res: dict, *, title: str | None = None) -> Table:
                     (_num(e.get("all_ties_baseline")) + flag) if e else "–"]
         row += [_num((seg.get(n, {}).get(k) or {}).get("statistic")) for k in extra]
         t.add_row(*row)
-    cap = ["# = significance cluster (paired permutation test over items, raw p < "
+    unit = {"cells": "score cells", "items": "items"}.get(
+        (res.get("significance") or {}).get("permute"), "items")
+    cap = [f"# = significance cluster (paired permutation test over {unit}, raw p < "
            f"{res['settings']['alpha']}, as WMT; corrected p-values: overcoat compare)"]
     if show_eps:
         cap.append("⚑ = ε calls every pair a tie: acc_eq equals the all-ties baseline that a "

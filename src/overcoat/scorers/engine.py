@@ -28,7 +28,9 @@ scorer must be picklable and importable, and a script that uses ``workers > 1`` 
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
+import os
 import pickle
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -47,8 +49,13 @@ log = logging.getLogger("overcoat.scorers")
 
 #: batches kept in flight per worker process
 _IN_FLIGHT_PER_WORKER = 2
-#: below this estimated time for the remaining batches, no worker pool is started
-_POOL_MIN_SECONDS = 2.0
+#: start-up cost of one spawned worker (interpreter, imports, unpickling the scorer), seconds;
+#: measured 1.6 s for the chrF scorer on the 2-core development machine (benchmarks/bench_workers.py)
+_WORKER_START_SECONDS = 1.5
+#: a pool is started only when its predicted time is below this share of the one-process time
+_POOL_MAX_SHARE = 0.8
+#: tests set this to start a pool whatever the prediction
+_FORCE_POOL = False
 
 
 @dataclass
@@ -239,16 +246,17 @@ def _pipeline(*, scorer, signature: str, n_rows: int, distinct: _Distinct,
         with _progress_bar(progress, len(todo), desc) as advance:
             payloads = (make_payload([reps[u] for u in b]) for b in batches)
             if n_workers > 1:
-                # score the first batch here and start worker processes only when the rest is
-                # worth their start-up cost (scores are the same either way)
-                t1 = time.perf_counter()
-                finish(batches[0], _call(scorer, next(payloads)))
-                advance(len(batches[0]))
-                per_batch = time.perf_counter() - t1
-                batches = batches[1:]
-                if per_batch * len(batches) / n_workers < _POOL_MIN_SECONDS:
-                    notes.append(f"{scorer.name}: fast enough in one process; no worker pool")
-                    n_workers = 1
+                # score the first batches here (the first one warms the scorer up, the second
+                # is timed) and start worker processes only when the rest is predicted to
+                # finish sooner in a pool (scores are the same either way)
+                per_batch = 0.0
+                for _ in range(2 if len(batches) > 2 else 1):
+                    t1 = time.perf_counter()
+                    finish(batches[0], _call(scorer, next(payloads)))
+                    advance(len(batches[0]))
+                    per_batch = time.perf_counter() - t1
+                    batches = batches[1:]
+                n_workers = _pool_size(scorer.name, n_workers, per_batch, len(batches), notes)
             if n_workers <= 1:
                 for b, payload in zip(batches, payloads):
                     finish(b, _call(scorer, payload))
@@ -281,6 +289,45 @@ def _choose_workers(scorer, workers: int, n_batches: int, notes: list[str]) -> i
                      f"using 1 worker")
         return 1
     return min(int(workers), n_batches)
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may use and that other processes are not already using: the
+    affinity mask minus the 1-minute load average of the rest of the machine (this process
+    counts one), at least 1."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    try:
+        busy = max(0.0, os.getloadavg()[0] - 1.0)
+    except (AttributeError, OSError):  # pragma: no cover - no load average (Windows)
+        busy = 0.0
+    return max(1, math.floor(n - busy + 0.5))
+
+
+def _pool_size(name: str, n_workers: int, per_batch: float, n_left: int, notes: list[str]) -> int:
+    """Workers for the remaining ``n_left`` batches, or 1 when a pool would not be faster.
+
+    One process needs ``T1 = per_batch * n_left``; a pool of ``p`` workers (``p`` at most the
+    usable CPUs, see :func:`_usable_cpus`) about ``_WORKER_START_SECONDS + T1 / p``.  The pool
+    is started when that is below ``_POOL_MAX_SHARE * T1``, so ``--workers N`` is never
+    predicted to be slower than one process.
+    """
+    if n_left <= 1:
+        return 1
+    if _FORCE_POOL:
+        return min(n_workers, n_left)
+    cpus = _usable_cpus()
+    p = min(n_workers, n_left, cpus)
+    t1 = per_batch * n_left
+    if p <= 1:
+        notes.append(f"{name}: no free CPU for workers ({cpus} usable); one process")
+        return 1
+    if _WORKER_START_SECONDS + t1 / p >= _POOL_MAX_SHARE * t1:
+        notes.append(f"{name}: fast enough in one process (~{t1:.1f}s left); no worker pool")
+        return 1
+    return p
 
 
 def _call(scorer, payload):

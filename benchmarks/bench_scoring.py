@@ -1,0 +1,78 @@
+"""Scoring TED with chrF and BLEU: sacreBLEU's own sentence loop vs overcoat's scorer; --workers.
+
+    python benchmarks/bench_scoring.py [--quick] [--markdown]
+
+* Peer: what a sacreBLEU user writes, ``[sacrebleu.sentence_chrf(hyp, refs).score for ...]`` (and
+  ``sentence_bleu``) over every response of bundled WMT21 TED en-de (6,877 responses). Ours:
+  ``api.score(ds, ["chrf"], cache=None, workers=1)`` on the same data, the whole call (row building,
+  content hashing, deduplication: 4,035 distinct (response, reference) contents are scored, each with
+  ``CHRF().sentence_score`` of one reused metric object). Outputs must be equal to the last bit. Both
+  sides are warmed up first (imports, sacreBLEU's caches) on a few rows.
+* ``--workers``: chrF + BLEU through ``api.score(..., workers=2)`` (the default of ``overcoat run``) vs
+  ``workers=1``, cache off, same outputs. With the engine's rule a pool is started only when its predicted
+  time (worker start-up + work / usable CPUs) is below 0.8 x the one-process time; the row shows what the
+  rule chose ("pool" or "one process") and that it is not slower.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from _bench import Row, main, timed
+
+
+def _rows(ds):
+    t = ds.response_inputs()
+    return t.column("text").to_pylist(), [list(r) for r in t.column("references").to_pylist()]
+
+
+def collect(quick: bool = False) -> list[Row]:
+    import sacrebleu
+
+    from overcoat import api
+
+    logging.getLogger("overcoat.scorers").setLevel(logging.ERROR)
+    ds = api.load("ted-ende")
+    if quick:
+        ds = ds.sample_items(100, seed=0)
+    hyps, refs = _rows(ds)
+    n = f"{len(hyps):,} responses"
+    rows = []
+    for spec, fn in (("chrf", sacrebleu.sentence_chrf), ("bleu", sacrebleu.sentence_bleu)):
+        api.score(ds.sample_items(3, seed=1), [spec], cache=None, progress=False)  # warm-up: imports
+        fn(hyps[0], refs[0])
+        ours_s, sc = timed(lambda: api.score(ds, [spec], cache=None, workers=1, progress=False))
+        ours = sc.scores[list(sc.scores)[0]]
+        peer_s, peer = timed(lambda: np.array([fn(h, r).score for h, r in zip(hyps, refs)]))
+        same = np.array_equal(ours, peer)
+        d = float(np.max(np.abs(ours - peer)))
+        rows.append(Row(f"{spec} sentence scores, TED en-de", n, ours_s,
+                        f"sacrebleu.sentence_{spec} loop", peer_s,
+                        "yes (bit-identical)" if same else f"NO (max |Δ| {d:.1e})"))
+    from overcoat.scorers import engine
+    one_s, one = timed(lambda: api.score(ds, ["chrf", "bleu"], cache=None, workers=1, progress=False))
+    chosen = []
+    orig = engine._pool_size
+
+    def spy(*a, **k):
+        p = orig(*a, **k)
+        chosen.append(p)
+        return p
+
+    engine._pool_size = spy
+    try:
+        two_s, two = timed(lambda: api.score(ds, ["chrf", "bleu"], cache=None, workers=2, progress=False))
+    finally:
+        engine._pool_size = orig
+    same = all(np.array_equal(one.scores[k], two.scores[k]) for k in one.scores)
+    how = ", ".join("pool" if p > 1 else "one process" for p in chosen) or "one process"
+    rows.append(Row("chrF + BLEU, TED en-de, --workers 2 (run's default)", n, two_s,
+                    "--workers 1", one_s, "yes (bit-identical)" if same else "NO",
+                    note=f"the rule chose: {how} (chrF, BLEU)"))
+    return rows
+
+
+if __name__ == "__main__":
+    main(collect, __doc__)

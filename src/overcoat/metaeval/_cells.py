@@ -1,0 +1,179 @@
+"""Cell-level paired permutation null (PERM-BOTH; mt-metrics-eval's ``PermutationSigDiff``).
+
+One fair coin per *score cell* (item x response) decides whether scorer A's and scorer B's scores of that
+cell are exchanged. Permuted A takes B's score where the coin is 1, permuted B takes A's.
+
+For item-grouped acc_eq with tie calibration (epsilon re-fitted on every permuted scorer) the null is
+computed exactly and batched over resamples: every within-item pair (j, k) of a permuted scorer compares
+one of four score differences, ``X_j - Y_k`` with X, Y in {A, B}, chosen by the two coins of its cells
+(code ``2 * s_j + s_k``; permuted B uses the complementary code ``3 - code``). The four variants of every
+pair are the "copies" of the tie-calibration engine of :mod:`.resampling` (sorted once); a resample
+selects one variant per pair. The engine's stage-1 products (agreement at epsilon = 0 and the summed
+gains in each cell of sorted thresholds) are polynomials of degree two in the coins (``[s_j = a][s_k = b]``
+expands to ``1, s_j, s_k, s_j s_k``), so for a block of resamples they are two matrix products, with the
+coin matrix and with the pair products ``s_j s_k``; stage 2 reads single variant weights from the codes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from .resampling import _ELEMENT_BUDGET, _Grid, _maximise, _PairTable
+
+#: Target number of cells of sorted thresholds in the stage-1 products (fewer columns: cheaper matrix
+#: products, more stage-2 refinement).
+_TARGET_CELLS = 24
+
+
+class _VariantWeights:
+    """Lazy one-hot weights of the (pair, variant) copies: the copy of sorted event e (pair ``pe[e]``,
+    variant ``ve[e]``) has weight 1 when the code of its pair is its variant (for permuted B, ``ve`` holds
+    the complementary variants)."""
+
+    def __init__(self, codes: np.ndarray, pe: np.ndarray, ve: np.ndarray):
+        self.codes = codes
+        self.pe = pe
+        self.ve = ve
+        self.shape = (codes.shape[0], 4 * codes.shape[1])
+
+    def gather(self, rows, pos):
+        return self.codes[rows, self.pe[pos]] == self.ve[pos]
+
+
+def check_same_cells(metric_a: np.ndarray, metric_b: np.ndarray) -> None:
+    """The cell scheme exchanges scores cell by cell: both scorers must score the same cells."""
+    diff = np.isnan(metric_a) != np.isnan(metric_b)
+    if diff.any():
+        i, j = np.argwhere(diff)[0]
+        raise ValueError(
+            f"permute='cells' needs both scorers to score the same cells; {int(diff.sum())} cells are "
+            f"missing (NaN) in one scorer only (first: item {i}, response {j}); use permute='items' "
+            "or drop those cells")
+
+
+class CellTable:
+    """Precomputation for one scorer pair (A, B): the (pair, variant) copies, their sorted thresholds and
+    the coefficient matrices of the degree-two stage-1 polynomials."""
+
+    def __init__(self, human: np.ndarray, metric_a: np.ndarray, metric_b: np.ndarray, average: str,
+                 n_cells_target: int = _TARGET_CELLS):
+        check_same_cells(metric_a, metric_b)
+        n, R = human.shape
+        self.n_scores = n * R
+        jj, kk = np.triu_indices(R, 1)
+        hd = human[:, jj] - human[:, kk]
+        ok = np.isfinite(hd) & np.isfinite(metric_a[:, jj]) & np.isfinite(metric_a[:, kk])
+        npairs = ok.sum(axis=1)
+        ii, pp = np.nonzero(ok)
+        P = ii.size
+        self.n_pairs = P
+        J, K = jj[pp], kk[pp]
+        self.cj = (ii * R + J).astype(np.int64)
+        self.ck = (ii * R + K).astype(np.int64)
+        if average == "items":
+            u = np.divide(1.0, npairs, out=np.zeros(n), where=npairs > 0)[ii]
+            self.den = float((npairs > 0).sum())
+        else:
+            u = np.ones(P)
+            self.den = float(P)
+        src = (metric_a, metric_b)
+        # variant v = 2 a + b: the pair compares src[a][j] - src[b][k]
+        d = np.stack([src[v >> 1][ii, J] - src[v & 1][ii, K] for v in range(4)], axis=1)  # (P, 4)
+        hdp = hd[ii, pp][:, None]
+        htie = hdp == 0
+        agree_sign = ~htie & (np.sign(d) == np.sign(hdp))
+        agree0 = (htie & (d == 0)) | agree_sign
+        base0 = u[:, None] * agree0
+        gain = u[:, None] * (htie.astype(float) - agree_sign)
+        ev = (d != 0) & (gain != 0)
+        pe, ve = np.nonzero(ev)
+        key = np.abs(d[pe, ve])
+        order = np.argsort(key, kind="stable")
+        pe, ve = pe[order], ve[order]
+        copy = (4 * pe + ve).astype(np.int64)
+        self.pe = pe.astype(np.int64)
+        self.ve = (ve.astype(np.int8), (3 - ve).astype(np.int8))  # variants of permuted A, permuted B
+        self.table = _PairTable(4 * P, base0.reshape(-1), np.repeat(u, 4), key[order], copy,
+                                gain[pe, ve])
+        L = key.size
+        self.grid = _Grid(self.table, cell=max(32, math.ceil(L / max(1, n_cells_target))) if L else None)
+        Kc = self.grid.ends.size
+        self.K = Kc
+        # stage-1 columns of one permuted scorer: [cell sums (K) | positive parts (K) | base (1)]
+        ncol = 2 * Kc + 1
+        self.ncol = ncol
+        P4 = 4 * P
+        if L:
+            g = self.table.gain
+            pair_c = np.concatenate([pe, pe, np.repeat(np.arange(P), 4)])
+            var_c = np.concatenate([ve, ve, np.tile(np.arange(4), P)])
+            col_c = np.concatenate([self.grid.cell_of, Kc + self.grid.cell_of, np.full(P4, 2 * Kc)])
+            val_c = np.concatenate([g, np.maximum(g, 0.0), base0.reshape(-1)])
+        else:
+            pair_c, var_c = np.repeat(np.arange(P), 4), np.tile(np.arange(4), P)
+            col_c, val_c = np.full(P4, 2 * Kc), base0.reshape(-1)
+        # A value that counts when a pair has variant (a, b) = (v >> 1, v & 1) adds value * [s_j = a] *
+        # [s_k = b] to permuted A and value * [s_j = 1 - a] * [s_k = 1 - b] to permuted B, with
+        # [s = a] = (1 - a) + (2a - 1) s. The s_j s_k coefficient, (2a - 1)(2b - 1), is the same for both.
+        a = (var_c >> 1).astype(float)
+        b = (var_c & 1).astype(float)
+        nS = self.n_scores
+        self.const = np.empty(2 * ncol)
+        self.lin = np.empty((nS, 2 * ncol))
+        for side, (aa, bb) in enumerate(((a, b), (1.0 - a, 1.0 - b))):
+            cols = slice(side * ncol, (side + 1) * ncol)
+            self.const[cols] = np.bincount(col_c, weights=(1 - aa) * (1 - bb) * val_c, minlength=ncol)
+            lin = np.bincount(self.cj[pair_c] * ncol + col_c, weights=(2 * aa - 1) * (1 - bb) * val_c,
+                              minlength=nS * ncol)
+            lin += np.bincount(self.ck[pair_c] * ncol + col_c, weights=(1 - aa) * (2 * bb - 1) * val_c,
+                               minlength=nS * ncol)
+            self.lin[:, cols] = lin.reshape(nS, ncol)
+        self.quad = np.bincount(pair_c * ncol + col_c, weights=(2 * a - 1) * (2 * b - 1) * val_c,
+                                minlength=P * ncol).reshape(P, ncol)
+
+    def null(self, masks: Iterable[np.ndarray]) -> np.ndarray:
+        """stat(permuted A) - stat(permuted B) for each row of the (b, n_items * n_responses) 0/1 masks."""
+        K = self.K
+        bs = max(1, _ELEMENT_BUDGET // max(1, 2 * self.n_pairs, self.ncol))
+        out = []
+        for block in masks:
+            for s0 in range(0, block.shape[0], bs):
+                Sb = np.asarray(block[s0:s0 + bs]) != 0
+                b = Sb.shape[0]
+                if self.n_pairs == 0:
+                    out.append(np.full(b, np.nan))
+                    continue
+                Sj, Sk = Sb[:, self.cj], Sb[:, self.ck]
+                Q = (Sj & Sk).astype(float) @ self.quad
+                codes = (Sj.view(np.int8) << 1) | Sk.view(np.int8)
+                del Sj, Sk
+                F = Sb.astype(float) @ self.lin + self.const
+                den = np.full(b, self.den)
+                vals = []
+                for side in (0, 1):
+                    Fs = F[:, side * self.ncol:(side + 1) * self.ncol] + Q
+                    pre = (Fs[:, 2 * K], den, Fs[:, :K], Fs[:, K:2 * K])
+                    weights = _VariantWeights(codes, self.pe, self.ve[side])
+                    v, _, d = _maximise(self.table, self.grid, weights, pre)
+                    vals.append(v / d)
+                out.append(vals[0] - vals[1])
+        return np.concatenate(out) if out else np.empty(0)
+
+
+def generic_cell_null(stat, human: np.ndarray, metric_a: np.ndarray, metric_b: np.ndarray,
+                      masks: Iterable[np.ndarray]) -> np.ndarray:
+    """Any statistic: each permuted pair of scorers is materialised and the statistic called on it."""
+    check_same_cells(metric_a, metric_b)
+    shape = human.shape
+    out = []
+    for block in masks:
+        for s in block:
+            swap = np.asarray(s).reshape(shape) != 0
+            pa = np.where(swap, metric_b, metric_a)
+            pb = np.where(swap, metric_a, metric_b)
+            out.append(float(np.asarray(stat(human, pa), dtype=float))
+                       - float(np.asarray(stat(human, pb), dtype=float)))
+    return np.asarray(out, dtype=float)
