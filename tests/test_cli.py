@@ -182,7 +182,7 @@ def test_meta_eval_json_schema(tmp_path, capsys):
     out = tmp_path / "r.json"
     code, stdout, err = run_cli(["meta-eval", "--data", str(data), "--scorer", "chrf",
                                  "--scorer", "length", "--resamples", "50", "--json", str(out),
-                                 "-q"], capsys)
+                                 "--permute", "items", "-q"], capsys)
     assert code == 0, err
     doc = json.loads(out.read_text())
     assert doc["schema_version"] == 1
