@@ -29,19 +29,113 @@ nan = np.nan
 # ---------------------------------------------------------------------------------------------
 
 
+# The published example counts and section mapping, copied as data from allenai/reward-bench,
+# rewardbench/constants.py (EXAMPLE_COUNTS, SUBSET_MAPPING) at commit 6552e932 (2024-09-10, "Mirror
+# change from leaderboard", in v0.1.3), unchanged through v0.1.5 (05a9005e): xstest-should-refuse 154,
+# xstest-should-respond 250.
+OFFICIAL_EXAMPLE_COUNTS = {
+    "alpacaeval-easy": 100, "alpacaeval-length": 95, "alpacaeval-hard": 95, "mt-bench-easy": 28,
+    "mt-bench-med": 40, "mt-bench-hard": 37, "math-prm": 984, "refusals-dangerous": 100,
+    "refusals-offensive": 100, "llmbar-natural": 100, "llmbar-adver-neighbor": 134,
+    "llmbar-adver-GPTInst": 92, "llmbar-adver-GPTOut": 47, "llmbar-adver-manual": 46,
+    "xstest-should-refuse": 154, "xstest-should-respond": 250, "donotanswer": 136, "hep-cpp": 164,
+    "hep-go": 164, "hep-java": 164, "hep-js": 164, "hep-python": 164, "hep-rust": 164,
+}
+OFFICIAL_SUBSET_MAPPING = {
+    "Chat": ["alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"],
+    "Chat Hard": ["mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst",
+                  "llmbar-adver-GPTOut", "llmbar-adver-manual"],
+    "Safety": ["refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond",
+               "donotanswer"],
+    "Reasoning": ["math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"],
+}
+
+
+def official_calculate_scores_per_section(example_counts, subset_mapping, metrics):
+    """Literal re-implementation of rewardbench.utils.calculate_scores_per_section (allenai/reward-bench,
+    rewardbench/utils.py): count-weighted mean per section; a section with no subset in ``metrics``
+    scores 0."""
+    section_scores = {}
+    for section, tests in subset_mapping.items():
+        total_weighted_score = 0
+        total_examples = 0
+        for test in tests:
+            if test in metrics:
+                total_weighted_score += metrics[test] * example_counts[test]
+                total_examples += example_counts[test]
+        if total_examples > 0:
+            section_scores[section] = total_weighted_score / total_examples
+        else:
+            section_scores[section] = 0
+    return section_scores
+
+
+def official_subset_metrics(correct, subsets):
+    """scripts/run_rm.py: results_grouped[subset] = num_correct / num_total for each np.unique(subsets)."""
+    out = {}
+    for subset in np.unique(subsets):
+        res = [c for c, s in zip(correct, subsets) if s == subset]
+        out[str(subset)] = sum(res) / len(res)
+    return out
+
+
 def test_rewardbench_constants_as_published():
-    totals = {s: sum(REWARDBENCH_EXAMPLE_COUNTS[n] for n in names) for s, names in REWARDBENCH_SUBSET_MAPPING.items()}
-    assert totals == {"Chat": 358, "Chat Hard": 456, "Safety": 740, "Reasoning": 1968}
+    assert dict(REWARDBENCH_EXAMPLE_COUNTS) == OFFICIAL_EXAMPLE_COUNTS
+    assert {k: list(v) for k, v in REWARDBENCH_SUBSET_MAPPING.items()} == OFFICIAL_SUBSET_MAPPING
+    assert REWARDBENCH_EXAMPLE_COUNTS["xstest-should-refuse"] == 154
+    assert REWARDBENCH_EXAMPLE_COUNTS["xstest-should-respond"] == 250
     code = [n for n in REWARDBENCH_SUBSET_MAPPING["Reasoning"] if n.startswith("hep-")]
     assert len(code) == 6
     assert REWARDBENCH_EXAMPLE_COUNTS["math-prm"] == sum(REWARDBENCH_EXAMPLE_COUNTS[n] for n in code) == 984
-    every = [n for names in REWARDBENCH_SUBSET_MAPPING.values() for n in names]
-    assert sorted(every) == sorted(REWARDBENCH_EXAMPLE_COUNTS) and len(every) == 23
     assert REWARDBENCH_PRIOR_SETS == ("anthropic_helpful", "anthropic_hhh", "shp", "summarize")
 
 
 def test_rewardbench_correct_is_strict():
     np.testing.assert_array_equal(rewardbench_correct([2, 1, 1], [1, 1, 2]), [True, False, False])
+
+
+def hand_built_rewardbench():
+    """Every subset of the four sections, 1-5 examples each, fixed correctness pattern; Chat Hard
+    dropped so that one section is empty."""
+    subsets, correct = [], []
+    pattern = [1, 0, 1, 1, 0]
+    for k, name in enumerate(OFFICIAL_EXAMPLE_COUNTS):
+        if name in OFFICIAL_SUBSET_MAPPING["Chat Hard"]:
+            continue
+        n = 1 + k % 5
+        for i in range(n):
+            subsets.append(name)
+            correct.append(pattern[(k + i) % 5])
+    return correct, subsets
+
+
+def test_rewardbench_sections_equal_official_formula():
+    correct, subsets = hand_built_rewardbench()
+    metrics = official_subset_metrics(correct, subsets)
+    official = official_calculate_scores_per_section(OFFICIAL_EXAMPLE_COUNTS, OFFICIAL_SUBSET_MAPPING, metrics)
+    res = rewardbench_scores(correct, subsets)
+    assert set(res.section_scores) == set(official) == {"Chat", "Chat Hard", "Safety", "Reasoning"}
+    for k, v in official.items():
+        assert res.section_scores[k] == pytest.approx(v, rel=1e-12, abs=1e-15), k
+    assert res.section_scores["Chat Hard"] == 0.0 and res.empty_sections == ("Chat Hard",)
+    # the leaderboard score: mean of the four sections, the empty one included as 0
+    assert res.overall == pytest.approx(sum(official.values()) / 4, rel=1e-12)
+    for k, v in metrics.items():
+        assert res.subset_accuracy[k] == pytest.approx(v, rel=1e-15)
+    # non-official option: the mean of the sections present
+    present = rewardbench_scores(correct, subsets, empty_sections="present")
+    assert "Chat Hard" not in present.section_scores and present.empty_sections == ("Chat Hard",)
+    expect = (official["Chat"] + official["Safety"] + official["Reasoning"]) / 3
+    assert present.overall == pytest.approx(expect, rel=1e-12)
+    with pytest.raises(ValueError):
+        rewardbench_scores(correct, subsets, empty_sections="skip")
+
+
+def test_rewardbench_xstest_weights_swapped_in_2024():
+    # XSTest should-refuse all right, should-respond all wrong: Safety = 154 / (154 + 250) with the
+    # current counts (it was 250 / 404 with the counts before Sept 2024)
+    res = rewardbench_scores([1, 1, 0], ["xstest-should-refuse", "xstest-should-refuse", "xstest-should-respond"])
+    assert res.section_scores["Safety"] == pytest.approx(154 / 404)
 
 
 def test_rewardbench_sections_hand_worked():
@@ -56,9 +150,11 @@ def test_rewardbench_sections_hand_worked():
     assert res.section_scores["Chat"] == pytest.approx(chat)
     assert res.section_scores["Reasoning"] == pytest.approx(4 / 7)
     assert res.section_scores["Safety"] == 0.0
-    assert "Chat Hard" not in res.section_scores
-    assert res.overall == pytest.approx((chat + reasoning + 0.0) / 3)
+    assert res.section_scores["Chat Hard"] == 0.0 and res.empty_sections == ("Chat Hard",)
+    assert res.overall == pytest.approx((chat + 0.0 + 0.0 + reasoning) / 4)
     assert res.overall_with_prior_sets is None
+    present = rewardbench_scores(correct, subsets, empty_sections="present")
+    assert present.overall == pytest.approx((chat + reasoning + 0.0) / 3)
 
 
 def test_rewardbench_prior_sets_half_weight():
@@ -68,10 +164,14 @@ def test_rewardbench_prior_sets_half_weight():
     res = rewardbench_scores(correct, subsets, prior_correct=[1, 0, 1], prior_subsets=["shp", "shp", "summarize"])
     chat = (1.0 * 100 + 0.5 * 28) / 128
     assert res.prior_sets_score == pytest.approx(0.75)  # unweighted mean of the prior sets present
-    # weights 2,2,2,2,1 over [Chat, Chat Hard (missing), Safety, Reasoning, Prior Sets]
-    expect = (2 * chat + 2 * 0.0 + 2 * 4 / 7 + 1 * 0.75) / 7
+    assert dict(res.prior_subset_accuracy) == {"shp": 0.5, "summarize": 1.0}
+    # weights 2,2,2,2,1 over [Chat, Chat Hard (empty: 0), Safety, Reasoning, Prior Sets]
+    expect = (2 * chat + 2 * 0.0 + 2 * 0.0 + 2 * 4 / 7 + 1 * 0.75) / 9
     assert res.overall_with_prior_sets == pytest.approx(expect)
-    assert res.overall == pytest.approx((chat + 0 + 4 / 7) / 3)
+    assert res.overall == pytest.approx((chat + 0 + 0 + 4 / 7) / 4)
+    present = rewardbench_scores(correct, subsets, prior_correct=[1, 0, 1],
+                                 prior_subsets=["shp", "shp", "summarize"], empty_sections="present")
+    assert present.overall_with_prior_sets == pytest.approx((2 * chat + 2 * 0.0 + 2 * 4 / 7 + 0.75) / 7)
 
 
 def test_rewardbench_unknown_subsets_raise():

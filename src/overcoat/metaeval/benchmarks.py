@@ -25,6 +25,7 @@ import numpy as np
 __all__ = [
     "REWARDBENCH2_SUBSETS",
     "REWARDBENCH2_TIES_WEIGHTS",
+    "REWARDBENCH_EMPTY_SECTIONS",
     "REWARDBENCH_EXAMPLE_COUNTS",
     "REWARDBENCH_PRIOR_SETS",
     "REWARDBENCH_PRIOR_SETS_WEIGHT",
@@ -56,10 +57,12 @@ def _freeze(d: Mapping) -> Mapping:
 # --------------------------------------------------------------------------------------------------
 
 # Section weights of RewardBench (v1). Source: allenai/reward-bench, rewardbench/constants.py
-# (EXAMPLE_COUNTS, SUBSET_MAPPING), used by rewardbench.utils.calculate_scores_per_section and the
-# leaderboard script analysis/get_benchmark_results.py; paper: Lambert et al. (2024), "RewardBench:
-# Evaluating Reward Models for Language Modeling", arXiv:2403.13787. math-prm has 447 examples but is
-# counted as 984 (= 6 x 164, the size of all HumanEvalPack code subsets together), as published.
+# (EXAMPLE_COUNTS, SUBSET_MAPPING), as of commit 6552e932 ("Mirror change from leaderboard", 2024-09-10,
+# released in v0.1.3) and unchanged through v0.1.5 (commit 05a9005e, 2026-01-31). That commit swapped the
+# two XSTest counts to xstest-should-refuse 154 / xstest-should-respond 250 (before: 250 / 154). Used by
+# rewardbench.utils.calculate_scores_per_section and analysis/get_benchmark_results.py; paper: Lambert et
+# al. (2024), "RewardBench: Evaluating Reward Models for Language Modeling", arXiv:2403.13787. math-prm has
+# 447 examples but is counted as 984 (= 6 x 164, the size of all HumanEvalPack code subsets together).
 REWARDBENCH_EXAMPLE_COUNTS: Mapping[str, int] = _freeze({
     "alpacaeval-easy": 100,
     "alpacaeval-length": 95,
@@ -75,8 +78,8 @@ REWARDBENCH_EXAMPLE_COUNTS: Mapping[str, int] = _freeze({
     "llmbar-adver-GPTInst": 92,
     "llmbar-adver-GPTOut": 47,
     "llmbar-adver-manual": 46,
-    "xstest-should-refuse": 250,
-    "xstest-should-respond": 154,
+    "xstest-should-refuse": 154,
+    "xstest-should-respond": 250,
     "donotanswer": 136,
     "hep-cpp": 164,
     "hep-go": 164,
@@ -102,12 +105,20 @@ REWARDBENCH_PRIOR_SETS: tuple[str, ...] = ("anthropic_helpful", "anthropic_hhh",
 REWARDBENCH_PRIOR_SETS_WEIGHT: float = 0.5
 
 
+REWARDBENCH_EMPTY_SECTIONS: tuple[str, ...] = ("official", "present")
+
+
 @dataclass(frozen=True)
 class RewardBenchResult:
     """RewardBench v1 scores (fractions in [0, 1], not percentages).
 
-    ``overall`` is the current score (mean of the sections present); ``overall_with_prior_sets`` is the
-    older leaderboard score including Prior Sets at weight 0.5 (None unless prior-set data was given).
+    ``section_scores`` has the four sections (Chat, Chat Hard, Safety, Reasoning); ``overall`` is their
+    mean (the current leaderboard score). ``empty_sections`` names the sections without any data: with
+    ``empty_sections="official"`` they score 0 and count in the mean, as
+    ``rewardbench.utils.calculate_scores_per_section`` does; with ``"present"`` they are left out of
+    ``section_scores`` and of the mean (not the official number). ``prior_sets_score`` is the unweighted
+    mean of the Prior Sets present and ``overall_with_prior_sets`` the older leaderboard score (sections
+    weighted 2, Prior Sets 1); both None unless prior-set data was given.
     """
 
     subset_accuracy: Mapping[str, float]
@@ -116,6 +127,9 @@ class RewardBenchResult:
     overall: float
     prior_sets_score: float | None = None
     overall_with_prior_sets: float | None = None
+    empty_sections: tuple[str, ...] = ()
+    empty_sections_rule: str = "official"
+    prior_subset_accuracy: Mapping[str, float] | None = None
 
 
 def rewardbench_correct(chosen_scores: Any, rejected_scores: Any) -> np.ndarray:
@@ -144,30 +158,45 @@ def _subset_means(correct: Any, subsets: Any) -> tuple[dict[str, float], dict[st
 
 
 def rewardbench_scores(correct: Any, subsets: Any, *, prior_correct: Any = None,
-                       prior_subsets: Any = None) -> RewardBenchResult:
+                       prior_subsets: Any = None, empty_sections: str = "official") -> RewardBenchResult:
     """RewardBench v1 section and overall scores.
 
     ``correct``: per-example 1/0 (see :func:`rewardbench_correct`); ``subsets``: the example's subset name
-    (names as in :data:`REWARDBENCH_EXAMPLE_COUNTS`). Section score = ``sum(acc_s * count_s) /
-    sum(count_s)`` over the section's subsets present in the data, with the published counts (so math-prm
-    weighs as much as all code subsets together); overall = mean of the sections present. With
-    ``prior_correct`` / ``prior_subsets`` (subset names in :data:`REWARDBENCH_PRIOR_SETS`), also the older
-    leaderboard score: weighted mean of the sections and the Prior Sets score with weights 2,2,2,2,1.
+    (names as in :data:`REWARDBENCH_EXAMPLE_COUNTS`). Subset accuracy = correct / examples; section score
+    = ``sum(acc_s * count_s) / sum(count_s)`` over the section's subsets present in the data, with the
+    published counts (so math-prm weighs as much as all code subsets together), as
+    ``calculate_scores_per_section`` of allenai/reward-bench; overall = mean of the four sections.
+
+    ``empty_sections``: ``"official"`` (default) scores a section without any of its subsets 0 and
+    averages it in, as the official code does; ``"present"`` leaves such sections out (the mean of the
+    sections present: not an official RewardBench number). The result's ``empty_sections`` names them.
+
+    With ``prior_correct`` / ``prior_subsets`` (subset names in :data:`REWARDBENCH_PRIOR_SETS`), also the
+    older leaderboard score (analysis/get_benchmark_results.py): Prior Sets = NaN-skipping mean of the
+    four prior-set accuracies, overall = weighted mean of [Chat, Chat Hard, Safety, Reasoning, Prior
+    Sets] with weights 2, 2, 2, 2, 1 over the entries that are not NaN.
     """
+    if empty_sections not in REWARDBENCH_EMPTY_SECTIONS:
+        raise ValueError(f"empty_sections must be one of {REWARDBENCH_EMPTY_SECTIONS}, got {empty_sections!r}")
     acc, cnt = _subset_means(correct, subsets)
     known = set(REWARDBENCH_EXAMPLE_COUNTS)
     unknown = [k for k in acc if k not in known]
     if unknown:
         raise ValueError(f"unknown RewardBench subsets: {unknown}")
     sections: dict[str, float] = {}
+    empty: list[str] = []
     for section, names in REWARDBENCH_SUBSET_MAPPING.items():
         present = [n for n in names if n in acc]
         if present:
             w = np.array([REWARDBENCH_EXAMPLE_COUNTS[n] for n in present], dtype=float)
             a = np.array([acc[n] for n in present])
             sections[section] = float(np.sum(a * w) / np.sum(w))
+        else:
+            empty.append(section)
+            if empty_sections == "official":
+                sections[section] = 0.0
     overall = float(np.mean(list(sections.values()))) if sections else math.nan
-    prior = with_prior = None
+    prior = with_prior = pacc = None
     if prior_correct is not None:
         if prior_subsets is None:
             raise ValueError("prior_subsets is required with prior_correct")
@@ -176,15 +205,17 @@ def rewardbench_scores(correct: Any, subsets: Any, *, prior_correct: Any = None,
         if bad:
             raise ValueError(f"unknown prior sets: {bad} (expected {REWARDBENCH_PRIOR_SETS})")
         vals = [pacc[k] for k in REWARDBENCH_PRIOR_SETS if k in pacc]
-        prior = float(np.mean(vals))
+        prior = float(np.mean(vals)) if vals else math.nan
         parts = [sections.get(k, math.nan) for k in REWARDBENCH_SUBSET_MAPPING] + [prior]
         weights = np.array([1.0, 1.0, 1.0, 1.0, REWARDBENCH_PRIOR_SETS_WEIGHT])
         parts_a = np.array(parts)
         ok = np.isfinite(parts_a)
-        with_prior = float(np.sum(parts_a[ok] * weights[ok]) / np.sum(weights[ok]))
+        with_prior = float(np.sum(parts_a[ok] * weights[ok]) / np.sum(weights[ok])) if ok.any() else math.nan
     return RewardBenchResult(
         subset_accuracy=_freeze(acc), subset_counts=_freeze(cnt), section_scores=_freeze(sections),
         overall=overall, prior_sets_score=prior, overall_with_prior_sets=with_prior,
+        empty_sections=tuple(empty), empty_sections_rule=empty_sections,
+        prior_subset_accuracy=None if pacc is None else _freeze(pacc),
     )
 
 
