@@ -40,6 +40,9 @@ class MetaEvalSettings:
     ci_level: float = 0.95
     ci_method: str = "percentile"  # percentile | bca
     significance: bool = True
+    rank_fallback: bool = True     # the ranking rule (RANKING_FALLBACK): see rank_statistic()
+    rewardbench_empty_sections: str = "official"  # official | present (RewardBench v1 rule)
+    judgebench_ties: str = "wrong"  # wrong | judgebench (JudgeBench rule's tie convention)
 
     def check(self) -> None:
         for name, value, ok in (("level", self.level, ("segment", "system", "both")),
@@ -52,6 +55,11 @@ class MetaEvalSettings:
                                     f"{', '.join(ok)}, got {value!r}")
         if self.n_resamples < 1:
             raise OvercoatError("--resamples must be at least 1")
+        for flag, value, ok in (("--rewardbench-empty-sections", self.rewardbench_empty_sections,
+                                 bench.REWARDBENCH_EMPTY_SECTIONS),
+                                ("--judgebench-ties", self.judgebench_ties, ("wrong", "judgebench"))):
+            if value not in ok:
+                raise OvercoatError(f"{flag} must be one of {', '.join(ok)}, got {value!r}")
 
 
 @dataclass
@@ -68,13 +76,14 @@ class MetaEvalResult:
     significance: dict | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    ranking: dict | None = None
 
     def to_json(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "overcoat_version": __version__,
                 "data": self.data, "settings": self.settings, "scorers": self.scorers,
                 "primary_statistic": self.primary, "segment_level": self.segment,
                 "system_level": self.system, "benchmark_rules": self.benchmark,
-                "significance": self.significance,
+                "significance": self.significance, "ranking": self.ranking,
                 "notes": self.notes, "seconds": round(self.seconds, 3)}
 
     def leaderboard(self) -> list[dict]:
@@ -85,7 +94,8 @@ class MetaEvalResult:
             p = self.segment.get(name, {}).get(self.primary) or \
                 self.system.get(name, {}).get(self.primary) or {}
             rows.append({"scorer": name, **p, "cluster": s.get("cluster")})
-        return sorted(rows, key=lambda r: -np.inf if r.get("statistic") is None
+        # undefined statistics (e.g. Kendall of a constant scorer) go last
+        return sorted(rows, key=lambda r: np.inf if r.get("statistic") is None
                       or np.isnan(r["statistic"]) else -r["statistic"])
 
 
@@ -108,6 +118,60 @@ def _with_ci(point: float, stat: Any, H: np.ndarray, M: np.ndarray,
 def _is_preference_data(scored: ScoredDataset) -> bool:
     j = scored.dataset.judgments
     return j is not None and j.kind == "pairwise"
+
+
+# The ranking rule. A leaderboard is ranked (and its significance clusters computed) by the primary
+# statistic, unless that statistic does not separate most scorers from what a scorer without signal gets:
+# then it falls back along this order to the first statistic that does. The no-signal value is the
+# all-ties baseline for acc_eq (what a constant scorer gets) and 0 for the correlations.
+RANKING_FALLBACK: dict[str, tuple[str, ...]] = {"acc_eq": ("acc_eq", "kendall_tau_b", "pearson")}
+
+
+def at_no_signal(stat: str, entry: dict | None) -> bool:
+    """Whether a scorer's statistic is indistinguishable from the no-signal value: undefined; for acc_eq,
+    flagged all-ties or its CI reaches the all-ties baseline; for a correlation, its CI contains 0.
+    Without a CI (``--group none``) only an undefined value or the all-ties flag count."""
+    if not entry or entry.get("statistic") is None:
+        return True
+    if stat == "acc_eq":
+        if entry.get("all_ties"):
+            return True
+        base = entry.get("all_ties_baseline")
+        if base is None:
+            return True
+    else:
+        base = 0.0
+    ci = entry.get("confidence_interval")
+    if ci and ci[0] is not None and ci[1] is not None:
+        return ci[0] <= base <= ci[1]
+    return False
+
+
+def rank_statistic(segment: dict[str, dict[str, dict]], primary: str,
+                   names: list[str]) -> tuple[str, dict]:
+    """The statistic the leaderboard is ranked by, and why (the JSON ``ranking`` block).
+
+    The primary statistic *collapses* when more than half of the scorers are at its no-signal value
+    (:func:`at_no_signal`): its order among them is noise, and a constant or random scorer could be
+    placed first. Then the leaderboard is ranked by the first later statistic of
+    :data:`RANKING_FALLBACK` that has fewer scorers at its no-signal value than the primary; if there is
+    none, the primary stays and ``informative`` is False (the table says so)."""
+    order = [s for s in RANKING_FALLBACK.get(primary, (primary,))
+             if s == primary or all(s in segment.get(n, {}) for n in names)]
+    at = {s: [n for n in names if at_no_signal(s, segment.get(n, {}).get(s))] for s in order}
+    k = {s: len(v) for s, v in at.items()}
+    chosen = primary if 2 * k[primary] <= len(names) else \
+        next((s for s in order[1:] if k[s] < k[primary]), None)
+    info = {"statistic": chosen or primary, "requested": primary, "order": order,
+            "at_no_signal": at, "n_scorers": len(names),
+            "collapsed": [] if chosen == primary else
+            order[:order.index(chosen)] if chosen else list(order),
+            "informative": chosen is not None,
+            "rule": "the primary statistic collapses when more than half of the scorers are at its "
+                    "no-signal value (acc_eq: the all-ties baseline; correlations: 0; 95% CI "
+                    "reaching it, or undefined); then rank by the first later statistic in 'order' "
+                    "with fewer scorers at their no-signal value"}
+    return chosen or primary, info
 
 
 def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = None, *,
@@ -214,6 +278,17 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
                 "higher_is_better": scored.higher_is_better[n],
                 "n_missing": int(np.isnan(scored.scores[n]).sum())} for n in scored.scores]
 
+    ranking = None
+    if do_seg and primary in RANKING_FALLBACK and st.rank_fallback:
+        primary, ranking = rank_statistic(seg, primary, [s["name"] for s in scorers])
+        if primary != ranking["requested"]:
+            notes.append(f"ranked by {primary}: {ranking['requested']} is at its no-signal value for "
+                         f"{len(ranking['at_no_signal'][ranking['requested']])} of {len(scorers)} "
+                         f"scorers ({', '.join(ranking['at_no_signal'][ranking['requested']])})")
+        elif not ranking["informative"]:
+            notes.append("no statistic separates most scorers from a scorer without signal: the "
+                         "ranking is not informative")
+
     significance = None
     if st.significance and len(mats) >= 2 and do_seg:
         say("significance tests")
@@ -222,6 +297,10 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
         elif primary.startswith("pairwise_accuracy") and grouped:
             stat = rs.item_weighted(acc.pairwise_accuracy, ties=primary.rsplit("_", 1)[1],
                                     group="item")
+        elif primary in ("kendall_tau_b", "pearson") and grouped:
+            stat = rs.item_weighted(corr.kendall_tau if primary == "kendall_tau_b" else corr.pearson,
+                                    group="item", **({"variant": "b"} if primary == "kendall_tau_b"
+                                                     else {}))
         else:
             stat = None
             notes.append("significance tests need an item-grouped statistic (--group item)")
@@ -281,7 +360,7 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
             "sampled_items": ds.info.get("sampled_items")}
     sett = {k: getattr(st, k) for k in st.__dataclass_fields__}
     return MetaEvalResult(data, sett, scorers, primary, seg, sysl, rules, significance, notes,
-                          time.perf_counter() - t0)
+                          time.perf_counter() - t0, ranking)
 
 
 def _column(cols: list[str] | None, name: str) -> int:

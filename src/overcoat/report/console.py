@@ -45,17 +45,42 @@ def _sort_key(res: dict, primary: str):
     return key
 
 
+def ranking_note(res: dict) -> str | None:
+    """One line saying why the leaderboard is not ranked by its usual statistic (the ranking rule,
+    README "Ranking rule"), or that no statistic separates the scorers from a scorer without signal."""
+    rk = res.get("ranking") or {}
+    if not rk:
+        return None
+    req, used = rk.get("requested"), rk.get("statistic")
+    at = rk.get("at_no_signal") or {}
+    n = rk.get("n_scorers")
+    if not rk.get("informative", True):
+        return (f"not informative: {', '.join(LABELS.get(k, k) for k in at)} are at their no-signal "
+                f"values for most of the {n} scorers; this order is noise")
+    if used != req:
+        what = "the all-ties baseline" if req == "acc_eq" else "its no-signal value"
+        return (f"ranked by {LABELS.get(used, used)}, not {LABELS.get(req, req)}: "
+                f"{LABELS.get(req, req)} is at {what} for {len(at.get(req, []))} of {n} scorers")
+    return None
+
+
 def leaderboard_table(res: dict, *, title: str | None = None) -> Table:
-    """Segment level, one row per scorer, best first by the primary statistic: significance
-    cluster, statistic with 95% CI, epsilon and the all-ties baseline (for acc_eq), then the
-    other segment-level statistics."""
+    """Segment level, one row per scorer, best first by the ranking statistic: significance
+    cluster, statistic with 95% CI, then acc_eq with its epsilon and the all-ties baseline (when
+    computed), then the other segment-level statistics. When the ranking rule replaced the usual
+    statistic (``res["ranking"]``), the title says so and why."""
     primary = res["primary_statistic"]
     seg = res["segment_level"]
     data = res["data"]
     title = title or (f"{data['name']} — segment level: {data['n_items']} items, "
                       f"{data['n_responses']} responses, {data['n_pairs']} pairs, "
                       f"gold ties {_num(data['gold_tie_rate'], 3)}")
-    t = Table(title=title, min_width=min(len(title) + 4, 120))
+    note = ranking_note(res)
+    width = len(title)
+    if note:
+        title += "\n" + note
+        width = max(width, len(note))
+    t = Table(title=title, min_width=min(width + 4, 120))
     t.add_column("#", justify="right")
     t.add_column("scorer")
     t.add_column(LABELS.get(primary, primary) + " [95% CI]", justify="right")
@@ -64,25 +89,35 @@ def leaderboard_table(res: dict, *, title: str | None = None) -> Table:
         for k in seg[name]:
             if k != primary and k not in extra:
                 extra.append(k)
-    show_eps = primary == "acc_eq"
+    show_eps = "acc_eq" in extra or primary == "acc_eq"
+    if "acc_eq" in extra:
+        extra.remove("acc_eq")
+        t.add_column(LABELS["acc_eq"], justify="right")
     if show_eps:
         t.add_column("ε", justify="right")
         t.add_column("all-ties", justify="right")
     for k in extra:
         t.add_column(LABELS.get(k, k), justify="right")
     clusters = {s["name"]: s.get("cluster") for s in res["scorers"]}
+    no_signal = set(((res.get("ranking") or {}).get("at_no_signal") or {}).get(primary, []))
     for s in sorted(res["scorers"], key=_sort_key(res, primary)):
         n = s["name"]
         e = seg.get(n, {}).get(primary)
-        row = [str(clusters.get(n) or ""), escape(n), _with_ci(e)]
+        row = [str(clusters.get(n) or ""), escape(n), _with_ci(e) + (" ○" if n in no_signal else "")]
         if show_eps:
-            flag = " ⚑" if e and e.get("all_ties") else ""
-            row += [_num(e.get("epsilon"), 3) if e else "–",
-                    (_num(e.get("all_ties_baseline")) + flag) if e else "–"]
+            a = seg.get(n, {}).get("acc_eq")
+            if primary != "acc_eq":
+                row.append(_num(a.get("statistic")) if a else "–")
+            flag = " ⚑" if a and a.get("all_ties") else ""
+            row += [_num(a.get("epsilon"), 3) if a else "–",
+                    (_num(a.get("all_ties_baseline")) + flag) if a else "–"]
         row += [_num((seg.get(n, {}).get(k) or {}).get("statistic")) for k in extra]
         t.add_row(*row)
     cap = ["# = significance cluster (paired permutation test over items, raw p < "
            f"{res['settings']['alpha']}, as WMT; corrected p-values: overcoat compare)"]
+    if no_signal:
+        cap.append("○ = not distinguishable from a scorer without signal on this statistic (its "
+                   "95% CI reaches the no-signal value)")
     if show_eps:
         cap.append("⚑ = ε calls every pair a tie: acc_eq equals the all-ties baseline that a "
                    "constant scorer gets")
