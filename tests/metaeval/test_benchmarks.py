@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from overcoat.metaeval.benchmarks import (
+    JUDGEBENCH_SOURCES,
     REWARDBENCH2_SUBSETS,
     REWARDBENCH2_TIES_WEIGHTS,
     REWARDBENCH_EXAMPLE_COUNTS,
@@ -13,6 +14,7 @@ from overcoat.metaeval.benchmarks import (
     REWARDBENCH_SUBSET_MAPPING,
     RMBENCH_DOMAIN_MAP,
     judgebench_scores,
+    judgebench_source_scores,
     rewardbench2_best_of_n,
     rewardbench2_scores,
     rewardbench2_ties_score,
@@ -306,6 +308,72 @@ def test_rmbench_domain_options_and_checks():
     assert rmbench_matrix([[nan, 1, 1]], [[0, 0, 0]])[0].sum() == 0
 
 
+MATRICES = []
+
+
+def official_rmbench_compute_accuracy(results):
+    """Literal re-implementation of compute_accuracy (and split_dataset_by_domain) of THU-KEG/RM-Bench,
+    scripts/utils.py (commit 73c52d7b): with a 'domain' field the results are split by domain prefix
+    (chat, math, code, safety: safety-refuse and safety-response pool into safety), each domain's 3x3
+    matrix M[i][j] = share of chosen style i scored above rejected style j, hard = upper triangle mean,
+    normal = diagonal mean, easy = lower triangle mean, domain value = mean of the three, and
+    hard/normal/easy/total = means over domains."""
+    if "domain" in results[0]:
+        split = {}
+        for domain in ["chat", "math", "code", "safety"]:
+            split[domain] = [{k: v for k, v in ex.items() if k != "domain"} for ex in results
+                             if ex["domain"].startswith(domain)]
+        domain_results = {d: official_rmbench_compute_accuracy(split[d]) for d in split}
+        domain_avg = {d: np.mean(list(domain_results[d].values())) for d in domain_results}
+        final = dict(domain_avg)
+        final.update({"hard_acc": np.mean([domain_results[d]["hard_acc"] for d in domain_results]),
+                      "normal_acc": np.mean([domain_results[d]["normal_acc"] for d in domain_results]),
+                      "easy_acc": np.mean([domain_results[d]["easy_acc"] for d in domain_results])})
+        final["total_avg_acc"] = np.mean([domain_avg[d] for d in domain_avg])
+        return final
+    acc_matrix = np.zeros((3, 3))
+    for result in results:
+        for i in range(len(result["score_chosen"])):
+            for j in range(len(result["score_rejected"])):
+                if result["score_chosen"][i] > result["score_rejected"][j]:
+                    acc_matrix[i][j] += 1
+    acc_matrix /= len(results)
+    MATRICES.append(acc_matrix)  # kept aside for the test; the official return value is below
+    return {"hard_acc": np.sum(np.triu(acc_matrix, 1)) / 3, "normal_acc": np.mean(np.diag(acc_matrix)),
+            "easy_acc": np.sum(np.tril(acc_matrix, -1)) / 3}
+
+
+def test_rmbench_equals_official_compute_accuracy():
+    rng = np.random.default_rng(7)
+    domains = ["chat"] * 5 + ["math"] * 4 + ["code"] * 3 + ["safety-refuse"] * 3 + ["safety-response"] * 4
+    chosen = rng.integers(0, 4, (len(domains), 3)).astype(float)  # small integers: ties occur
+    rejected = rng.integers(0, 4, (len(domains), 3)).astype(float)
+    res = rmbench_scores(chosen, rejected, domains)
+    # per-domain values: the official function on one domain's results (matrix kept aside)
+    for d in ("chat", "math", "code", "safety"):
+        rows = [{"score_chosen": list(c), "score_rejected": list(r)}
+                for c, r, dd in zip(chosen, rejected, domains) if dd.startswith(d)]
+        one = official_rmbench_compute_accuracy(rows)
+        np.testing.assert_allclose(res.matrices[d], MATRICES[-1], rtol=0, atol=1e-15)
+        assert res.easy[d] == pytest.approx(one["easy_acc"], rel=1e-12)
+        assert res.normal[d] == pytest.approx(one["normal_acc"], rel=1e-12)
+        assert res.hard[d] == pytest.approx(one["hard_acc"], rel=1e-12)
+    results = [{"score_chosen": list(c), "score_rejected": list(r), "domain": d}
+               for c, r, d in zip(chosen, rejected, domains)]
+    official = official_rmbench_compute_accuracy(results)
+    for d in ("chat", "math", "code", "safety"):
+        assert res.domain_scores[d] == pytest.approx(official[d], rel=1e-12)
+    assert res.overall == pytest.approx(official["total_avg_acc"], rel=1e-12)
+    assert res.overall_easy == pytest.approx(official["easy_acc"], rel=1e-12)
+    assert res.overall_normal == pytest.approx(official["normal_acc"], rel=1e-12)
+    assert res.overall_hard == pytest.approx(official["hard_acc"], rel=1e-12)
+    # the overall matrix is the mean of the domain matrices; its triangles give easy / normal / hard
+    m = res.overall_matrix
+    assert m[np.tril_indices(3, -1)].mean() == pytest.approx(official["easy_acc"], rel=1e-12)
+    assert np.diag(m).mean() == pytest.approx(official["normal_acc"], rel=1e-12)
+    assert m[np.triu_indices(3, 1)].mean() == pytest.approx(official["hard_acc"], rel=1e-12)
+
+
 # ---------------------------------------------------------------------------------------------
 # JudgeBench
 # ---------------------------------------------------------------------------------------------
@@ -351,3 +419,53 @@ def test_judgebench_numeric_codes_and_single_order():
         judgebench_scores(["A>B"], None, ["A=B"])
     with pytest.raises(ValueError):
         judgebench_scores(["A>B"], None, ["A>B"], ties="half")
+
+
+def official_judgebench_compute_final_metrics(pairs, reverse_order, include_fn=lambda x: x):
+    """Literal re-implementation of compute_final_metrics of ScalerLab/JudgeBench, utils/metrics.py
+    (commit e2c52c28): the percentage of pairs whose two verdicts (the second flipped back) sum
+    positive, +1 for the label and -1 for its opposite (a tie or None counts 0)."""
+    def flip(d):
+        return {"A>B": "B>A", "B>A": "A>B"}.get(d, d)
+    pairs = [p for p in pairs if include_fn(p)]
+    if not reverse_order:
+        return 100 * sum(p["judgments"][0]["decision"] == p["label"] for p in pairs) / len(pairs)
+    n_correct = 0
+    for p in pairs:
+        j1, j2 = p["judgments"]
+        d1 = j1["decision"] if j1 is not None else None
+        d2 = flip(j2["decision"] if j2 is not None else None)
+        counter = 0
+        for d in (d1, d2):
+            if d == p["label"]:
+                counter += 1
+            elif d == flip(p["label"]):
+                counter -= 1
+        n_correct += counter > 0
+    return 100 * n_correct / len(pairs)
+
+
+def test_judgebench_per_source_equals_official():
+    rng = np.random.default_rng(3)
+    sources = ["mmlu-pro-biology", "mmlu-pro-law", "livebench-reasoning", "livebench-math", "livecodebench",
+               "livebench-reasoning", "mmlu-pro-math", "livecodebench", "livebench-math", "other-source"] * 3
+    verdicts = ["A>B", "B>A", "A=B", None]
+    v1 = [verdicts[k] for k in rng.integers(0, 4, len(sources))]
+    v2 = [verdicts[k] for k in rng.integers(0, 4, len(sources))]
+    lab = ["A>B" if k else "B>A" for k in rng.integers(0, 2, len(sources))]
+    pairs = [{"source": s, "label": l, "judgments": [None if a is None else {"decision": a},
+                                                      None if b is None else {"decision": b}]}
+             for s, l, a, b in zip(sources, lab, v1, v2)]
+    res = judgebench_source_scores(v1, v2, lab, sources, ties="judgebench")
+    assert list(res) == ["overall", "knowledge", "reasoning", "math", "coding"]
+    for cat, prefix in [("overall", "")] + list(JUDGEBENCH_SOURCES.items()):
+        official = official_judgebench_compute_final_metrics(pairs, True, lambda x: x["source"].startswith(prefix))
+        assert 100 * res[cat].accuracy == pytest.approx(official, rel=1e-12), cat
+    assert res["knowledge"].n_pairs == 9 and res["overall"].n_pairs == 30
+    # single order: accuracy of the verdict itself
+    single = judgebench_source_scores(v1, None, lab, sources, ties="judgebench")
+    pairs1 = [dict(p, judgments=[p["judgments"][0] or {"decision": None}]) for p in pairs]
+    assert 100 * single["math"].accuracy == pytest.approx(
+        official_judgebench_compute_final_metrics(pairs1, False, lambda x: x["source"].startswith("livebench-math")))
+    none = judgebench_source_scores(["A>B"], None, ["A>B"], ["mmlu-pro-x"])
+    assert none["coding"] is None and none["knowledge"].accuracy == 1.0

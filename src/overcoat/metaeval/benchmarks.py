@@ -37,7 +37,9 @@ __all__ = [
     "RewardBench2Result",
     "RewardBenchResult",
     "TiesResult",
+    "JUDGEBENCH_SOURCES",
     "judgebench_scores",
+    "judgebench_source_scores",
     "rewardbench2_best_of_n",
     "rewardbench2_scores",
     "rewardbench2_ties_score",
@@ -441,6 +443,7 @@ class RMBenchResult:
     overall_normal: float
     overall_hard: float
     overall: float
+    overall_matrix: np.ndarray | None = None
 
 
 def rmbench_matrix(chosen: Any, rejected: Any) -> np.ndarray:
@@ -500,6 +503,7 @@ def rmbench_scores(chosen: Any, rejected: Any, domains: Any = None, *,
         domain_scores=_freeze(dom), counts=_freeze(cnt),
         overall_easy=float(np.mean(list(easy.values()))), overall_normal=float(np.mean(list(normal.values()))),
         overall_hard=float(np.mean(list(hard.values()))), overall=float(np.mean(list(dom.values()))),
+        overall_matrix=np.mean(np.stack(list(mats.values())), axis=0),
     )
 
 
@@ -590,3 +594,35 @@ def judgebench_scores(verdicts: Any, verdicts_swapped: Any, labels: Any, *, ties
         n_incorrect=int((counter < 0).sum()), n_inconclusive=int((counter == 0).sum()), correct=correct,
         ties=ties,
     )
+
+
+# JudgeBench's reported categories and the source-name prefixes they select (ScalerLab/JudgeBench
+# run_judge.py: ``for source in ["mmlu-pro", "livebench-reasoning", "livebench-math", "livecodebench",
+# ""]: compute_final_metrics(pairs, ..., include_fn=lambda x: x["source"].startswith(source))``; the
+# paper's columns Knowledge, Reasoning, Math, Coding; "" = Overall).
+JUDGEBENCH_SOURCES: Mapping[str, str] = _freeze({
+    "knowledge": "mmlu-pro",
+    "reasoning": "livebench-reasoning",
+    "math": "livebench-math",
+    "coding": "livecodebench",
+})
+
+
+def judgebench_source_scores(verdicts: Any, verdicts_swapped: Any, labels: Any, sources: Any, *,
+                             ties: str = "wrong") -> dict[str, JudgeBenchResult | None]:
+    """:func:`judgebench_scores` overall and per JudgeBench category (:data:`JUDGEBENCH_SOURCES`: a pair
+    belongs to a category when its ``source`` starts with the category's prefix, as in JudgeBench's
+    run_judge.py). Keys: ``"overall"`` then the four categories; a category without pairs is None
+    (JudgeBench itself divides by zero there)."""
+    src = [str(x) if x is not None else "" for x in np.asarray(sources, dtype=object).reshape(-1)]
+    v1 = np.asarray(verdicts, dtype=object).reshape(-1)
+    lab = np.asarray(labels, dtype=object).reshape(-1)
+    if not (len(src) == v1.size == lab.size):
+        raise ValueError("verdicts, labels and sources must have the same length")
+    v2 = None if verdicts_swapped is None else np.asarray(verdicts_swapped, dtype=object).reshape(-1)
+    out: dict[str, JudgeBenchResult | None] = {"overall": judgebench_scores(v1, v2, lab, ties=ties)}
+    for cat, prefix in JUDGEBENCH_SOURCES.items():
+        mask = np.array([x.startswith(prefix) for x in src], dtype=bool)
+        out[cat] = judgebench_scores(v1[mask], None if v2 is None else v2[mask], lab[mask],
+                                     ties=ties) if mask.any() else None
+    return out
