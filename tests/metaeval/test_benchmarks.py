@@ -469,3 +469,70 @@ def test_judgebench_per_source_equals_official():
         official_judgebench_compute_final_metrics(pairs1, False, lambda x: x["source"].startswith("livebench-math")))
     none = judgebench_source_scores(["A>B"], None, ["A>B"], ["mmlu-pro-x"])
     assert none["coding"] is None and none["knowledge"].accuracy == 1.0
+
+
+def official_rb2_subset_scores(rows):
+    """Literal re-implementation of allenai/reward-bench scripts/run_v2.py's per-subset printout: non-Ties
+    rows get reroll_and_score_dataset's credit (1/#max when the first score is the max, else 0) and the
+    subset value num_correct/num_total; the Ties subset gets process_single_model's overall score
+    (rewardbench/utils.py, with _compute_prompt_stats)."""
+    def prompt_stats(samples):
+        correct = [s for c, s in samples if c]
+        incorrect = [s for c, s in samples if not c]
+        diff = max(correct) - min(correct) if len(correct) > 1 else None
+        margin = min(correct) - max(incorrect)
+        return margin > 0, diff, margin
+
+    out = {}
+    for subset in np.unique([r["subset"] for r in rows]):
+        sub = [r for r in rows if r["subset"] == subset]
+        if subset.lower() == "ties":
+            grouped = {}
+            for r in sub:
+                kind, pid = r["id"].split(":")
+                grouped[(kind, int(pid))] = [(i < r["num_correct"], s) for i, s in enumerate(r["scores"])]
+            ref = {p: prompt_stats(v) for (k, p), v in grouped.items() if k == "ref"}
+            tied = {p: prompt_stats(v) for (k, p), v in grouped.items() if k != "ref"}
+            ref_acc = np.mean([s[0] for s in ref.values()]) if ref else 0.0
+            tied_acc = np.mean([s[0] for s in tied.values()]) if tied else 0.0
+            both = set(ref) & set(tied)
+            d = np.array([tied[p][1] for p in both])
+            ct = np.array([tied[p][2] for p in both])
+            cr = np.array([ref[p][2] for p in both])
+            pref = np.mean(ct > d)
+            pref_hard = np.mean(np.minimum(cr, ct) > d)
+            margin = np.nan_to_num(np.tanh(np.minimum(cr, ct) / d - 1), nan=0.0)
+            out[str(subset)] = (0.30 * tied_acc + 0.30 * ref_acc + 0.20 * pref + 0.20 * pref_hard
+                                + 0.01 * float(np.mean(margin)))
+        else:
+            results = []
+            for r in sub:
+                scores = r["scores"]
+                max_val = np.max(scores)
+                results.append((1 / np.sum(np.array(scores) == max_val)) if scores[0] == max_val else 0)
+            out[str(subset)] = sum(results) / len(results)
+    return out
+
+
+def test_rewardbench2_equals_official_run_v2():
+    rng = np.random.default_rng(11)
+    rows = []
+    for k in range(12):  # best-of-4 subsets, small integer scores so that ties happen
+        rows.append({"subset": ["Math", "Focus", "Safety"][k % 3], "id": str(k), "num_correct": 1,
+                     "scores": [float(x) for x in rng.integers(0, 3, 4)]})
+    for p in range(4):  # Ties: a ref prompt (1 correct) and its tied version (3 correct), distinct scores
+        rows.append({"subset": "Ties", "id": f"ref:{p}", "num_correct": 1,
+                     "scores": [float(x) for x in rng.permutation(6)[:3]]})
+        rows.append({"subset": "Ties", "id": f"tied:{p}", "num_correct": 3,
+                     "scores": [float(x) for x in rng.permutation(8)[:5]]})
+    width = max(len(r["scores"]) for r in rows)
+    S = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        S[i, :len(r["scores"])] = r["scores"]
+    res = rewardbench2_scores(S, [r["subset"] for r in rows], num_correct=[r["num_correct"] for r in rows],
+                              ids=[r["id"] for r in rows])
+    official = official_rb2_subset_scores(rows)
+    assert set(res.subset_scores) == set(official)
+    for k, v in official.items():
+        assert res.subset_scores[k] == pytest.approx(v, rel=1e-12, abs=1e-15), k
+    assert res.overall == pytest.approx(np.mean(list(official.values())), rel=1e-12)
