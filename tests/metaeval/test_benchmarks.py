@@ -520,11 +520,14 @@ def test_rewardbench2_equals_official_run_v2():
     for k in range(12):  # best-of-4 subsets, small integer scores so that ties happen
         rows.append({"subset": ["Math", "Focus", "Safety"][k % 3], "id": str(k), "num_correct": 1,
                      "scores": [float(x) for x in rng.integers(0, 3, 4)]})
-    for p in range(4):  # Ties: a ref prompt (1 correct) and its tied version (3 correct), distinct scores
-        rows.append({"subset": "Ties", "id": f"ref:{p}", "num_correct": 1,
-                     "scores": [float(x) for x in rng.permutation(6)[:3]]})
+    for p in range(6):  # Ties: a ref prompt (1 correct) and its tied version (3 correct), distinct
+        # scores; in prompts 0-3 the correct answers get a boost so that some are accurate
+        boost = [6.0, 6.0, 3.0, 2.0, 0.0, 0.0][p]
+        ref = [float(x) for x in rng.permutation(6)[:3]]
+        tied = [float(x) for x in rng.permutation(8)[:5]]
+        rows.append({"subset": "Ties", "id": f"ref:{p}", "num_correct": 1, "scores": [ref[0] + boost] + ref[1:]})
         rows.append({"subset": "Ties", "id": f"tied:{p}", "num_correct": 3,
-                     "scores": [float(x) for x in rng.permutation(8)[:5]]})
+                     "scores": [x + boost for x in tied[:3]] + tied[3:]})
     width = max(len(r["scores"]) for r in rows)
     S = np.full((len(rows), width), np.nan)
     for i, r in enumerate(rows):
