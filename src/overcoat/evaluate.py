@@ -395,6 +395,10 @@ def _benchmark_notes(fmt: str, rules: dict[str, dict], st: MetaEvalSettings) -> 
             notes.append(f"RewardBench v1: no data for {', '.join(empty)}: left out of the overall "
                          "score (--rewardbench-empty-sections present): NOT the official RewardBench "
                          "number, which scores them 0")
+    if fmt == "rmbench" and first.get("missing_domains"):
+        notes.append(f"RM-Bench: no data for {', '.join(first['missing_domains'])}: overall, easy, "
+                     "normal and hard average the domains present (RM-Bench's own script needs all "
+                     "four)")
     if fmt == "rewardbench" and first.get("prior_sets_ignored"):
         notes.append("Prior Sets: subsets outside anthropic_helpful, anthropic_hhh, shp, summarize "
                      f"are not part of the score and were left out: {first['prior_sets_ignored']}")
@@ -504,6 +508,8 @@ def benchmark_rules(fmt: str, ds, cols: list[str] | None, M: np.ndarray, *,
                 "domains": dict(res.domain_scores),
                 "domain_easy": dict(res.easy), "domain_normal": dict(res.normal),
                 "domain_hard": dict(res.hard), "domain_counts": dict(res.counts),
+                "missing_domains": [d for d in ("chat", "math", "code", "safety")
+                                    if domains is not None and d not in res.domain_scores],
                 "styles": list(bench.RMBENCH_STYLES),
                 "matrix": _rm_list(res.overall_matrix),
                 "matrices": {d: _rm_list(m) for d, m in res.matrices.items()}}
