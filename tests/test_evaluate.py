@@ -179,3 +179,14 @@ def test_rewardbench2_rule_with_ties_by_hand(tmp_path):
     ties = 0.30 + 0.30 + 0.01 * np.tanh(1 / 2 - 1)
     assert rb["subsets"]["Ties"] == pytest.approx(ties)
     assert rb["overall"] == pytest.approx((0.5 + ties) / 2)
+
+
+def test_judgebench_ties_flag(tmp_path):
+    out = tmp_path / "j.json"
+    assert main(["meta-eval", "--data", f"judgebench:{FIX}/judgebench.jsonl", "--scorer", "length",
+                 "--resamples", "20", "-q", "--judgebench-ties", "wrong", "--json", str(out)]) == 0
+    jb = json.loads(out.read_text())["benchmark_rules"]["length"]
+    assert jb["ties"] == "wrong" and jb["sources"]["knowledge"] == 1.0
+    assert json.loads(out.read_text())["settings"]["judgebench_ties"] == "wrong"
+    assert main(["meta-eval", "--data", f"judgebench:{FIX}/judgebench.jsonl", "--scorer", "length",
+                 "-q", "--judgebench-ties", "half"]) == 2

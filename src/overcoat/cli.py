@@ -163,7 +163,8 @@ def meta_eval(
                                              "score and the older overall score"),
     judgebench_ties: str = typer.Option("judgebench", "--judgebench-ties",
                                         help="JudgeBench: judgebench (its own rule: a tie counts "
-                                        "0) | wrong (a tie counts as a wrong verdict)"),
+                                        "0) | wrong (a tie counts as a wrong verdict; differs only "
+                                        "with per-order verdicts, see docs)"),
     map_: Optional[List[str]] = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     cache: Optional[Path] = typer.Option(None, "--cache"),

@@ -117,3 +117,15 @@ def test_meta_eval_on_folder_equals_combined(rm_dir, combined, tmp_path):
     assert set(a["domains"]) == {"chat", "code", "math", "safety"}  # safety-* pooled, as RM-Bench
     # code: the rejected concise answer has the most words, so length gets 2 of 3 columns right
     assert a["matrices"]["code"] == [[0.0, 1.0, 1.0], [0.0, 1.0, 1.0], [0.0, 1.0, 1.0]]
+
+
+def test_missing_domain_is_a_note(rm_dir):
+    from overcoat.evaluate import MetaEvalSettings, meta_evaluate
+    ds = api.load(f"rmbench:{rm_dir / 'chat_filtered.json'},{rm_dir / 'code_filtered.json'}")
+    res = meta_evaluate(api.score(ds, ["length"], progress=False, cache=None),
+                        MetaEvalSettings(n_resamples=20))
+    rule = res.benchmark["length"]
+    assert rule["missing_domains"] == ["math", "safety"]
+    assert set(rule["domains"]) == {"chat", "code"}
+    assert rule["overall"] == (rule["domains"]["chat"] + rule["domains"]["code"]) / 2
+    assert any(n.startswith("RM-Bench: no data for math, safety") for n in res.notes)
