@@ -539,3 +539,22 @@ def test_rewardbench2_equals_official_run_v2():
     for k, v in official.items():
         assert res.subset_scores[k] == pytest.approx(v, rel=1e-12, abs=1e-15), k
     assert res.overall == pytest.approx(np.mean(list(official.values())), rel=1e-12)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(OFFICIAL_EXAMPLE_COUNTS)), st.booleans()), min_size=1,
+                max_size=40))
+def test_rewardbench_sections_equal_official_formula_property(examples):
+    subsets = [s for s, _ in examples]
+    correct = [int(c) for _, c in examples]
+    official = official_calculate_scores_per_section(OFFICIAL_EXAMPLE_COUNTS, OFFICIAL_SUBSET_MAPPING,
+                                                     official_subset_metrics(correct, subsets))
+    res = rewardbench_scores(correct, subsets)
+    for k, v in official.items():
+        assert res.section_scores[k] == pytest.approx(v, rel=1e-12, abs=1e-15)
+    assert res.overall == pytest.approx(sum(official.values()) / 4, rel=1e-12, abs=1e-15)
+    assert set(res.empty_sections) == {k for k, names in OFFICIAL_SUBSET_MAPPING.items()
+                                       if not set(names) & set(subsets)}
