@@ -61,10 +61,70 @@ def test_rewardbench_rule_by_hand(tmp_path, capsys):
                  "length", "--resamples", "20", "--json", str(out), "-q"]) == 0
     doc = json.loads(out.read_text())
     rb = doc["benchmark_rules"]["length"]
-    # the longer answer is chosen in alpacaeval-easy and refusals-dangerous, not in hep-python
-    assert rb["sections"] == {"Chat": 1.0, "Safety": 1.0, "Reasoning": 0.0}
-    assert rb["overall"] == pytest.approx(2 / 3)
+    # the longer answer is chosen in alpacaeval-easy and refusals-dangerous, not in hep-python;
+    # Chat Hard has no data: 0 and averaged in, as reward-bench's calculate_scores_per_section
+    assert rb["sections"] == {"Chat": 1.0, "Chat Hard": 0.0, "Safety": 1.0, "Reasoning": 0.0}
+    assert rb["overall"] == pytest.approx(2 / 4)
+    assert rb["empty_sections"] == ["Chat Hard"] and rb["empty_sections_rule"] == "official"
+    assert rb["subsets"] == {"alpacaeval-easy": 1.0, "hep-python": 0.0, "refusals-dangerous": 1.0}
+    assert rb["subset_counts"] == {"alpacaeval-easy": 1, "hep-python": 1, "refusals-dangerous": 1}
+    assert any("no data for Chat Hard" in n for n in doc["notes"])
     assert doc["primary_statistic"] == "pairwise_accuracy_strict"
+    out_text = capsys.readouterr().out
+    assert "hep-python" in out_text and "Chat Hard" in out_text  # subset and section tables
+
+
+def test_rewardbench_present_sections_and_prior_sets(tmp_path):
+    prior = tmp_path / "prior.jsonl"
+    rows = [("shp", "a longer chosen reply", "short"), ("shp", "short", "a longer rejected reply"),
+            ("summarize", "the longer summary", "brief"), ("anthropic_harmless", "long long", "x")]
+    prior.write_text("".join(json.dumps({"prompt": "p", "chosen": c, "rejected": r, "subset": s,
+                                         "id": k}) + "\n" for k, (s, c, r) in enumerate(rows)))
+    out = tmp_path / "r.json"
+    assert main(["meta-eval", "--data", f"rewardbench:{FIX}/rewardbench.jsonl", "--scorer", "length",
+                 "--resamples", "20", "--json", str(out), "-q", "--rewardbench-empty-sections",
+                 "present", "--prior-sets", f"rewardbench:{prior}"]) == 0
+    rb = json.loads(out.read_text())["benchmark_rules"]["length"]
+    assert rb["sections"] == {"Chat": 1.0, "Safety": 1.0, "Reasoning": 0.0}
+    assert rb["overall"] == pytest.approx(2 / 3) and rb["empty_sections_rule"] == "present"
+    # Prior Sets: unweighted mean of shp (1/2) and summarize (1/1); anthropic_harmless is not one
+    assert rb["prior_subsets"] == {"shp": 0.5, "summarize": 1.0}
+    assert rb["prior_sets"] == pytest.approx(0.75)
+    assert rb["prior_sets_ignored"] == {"anthropic_harmless": 1}
+    # weights 2,2,2,2,1 over the sections present (non-official option) and Prior Sets
+    assert rb["overall_with_prior_sets"] == pytest.approx((2 * 1 + 2 * 1 + 2 * 0 + 0.75) / 7)
+    assert main(["meta-eval", "--data", f"rewardbench:{FIX}/rewardbench.jsonl", "--scorer", "length",
+                 "-q", "--rewardbench-empty-sections", "none"]) == 2
+    assert main(["meta-eval", "--data", f"judgebench:{FIX}/judgebench.jsonl", "--scorer", "length",
+                 "-q", "--prior-sets", f"rewardbench:{prior}"]) == 2
+
+
+def test_rmbench_and_judgebench_rules_in_full(tmp_path):
+    from overcoat.metaeval import benchmarks as bench
+    sc = api.score(api.load(f"rmbench:{FIX}/rmbench.json"), ["length"], progress=False)
+    res = meta_evaluate(sc, MetaEvalSettings(n_resamples=20))
+    rm = res.benchmark["length"]
+    cols = sc.dataset.layout().column_ids
+    M = sc.matrix("length")
+    ch = M[:, [cols.index(f"chosen-{s}") for s in ("concise", "detailed", "markdown")]]
+    rj = M[:, [cols.index(f"rejected-{s}") for s in ("concise", "detailed", "markdown")]]
+    lib = bench.rmbench_scores(ch, rj, sc.dataset.items.column("domain").to_pylist())
+    np.testing.assert_allclose(rm["matrix"], lib.overall_matrix)
+    for d in lib.matrices:
+        np.testing.assert_allclose(rm["matrices"][d], lib.matrices[d])
+        assert rm["domain_easy"][d] == lib.easy[d] and rm["domain_hard"][d] == lib.hard[d]
+    assert (rm["easy"], rm["normal"], rm["hard"], rm["overall"]) == (
+        lib.overall_easy, lib.overall_normal, lib.overall_hard, lib.overall)
+    assert rm["styles"] == ["concise", "detailed_plain", "detailed_markdown"]
+
+    sc = api.score(api.load(f"judgebench:{FIX}/judgebench.jsonl"), ["length"], progress=False)
+    jb = meta_evaluate(sc, MetaEvalSettings(n_resamples=20)).benchmark["length"]
+    # the correct answer is the longer one in the mmlu-pro pair, the shorter in the math pair
+    assert jb["ties"] == "judgebench" and jb["overall"] == 0.5
+    assert jb["sources"] == {"knowledge": 1.0, "reasoning": None, "math": 0.0, "coding": None}
+    assert jb["source_counts"] == {"knowledge": 1, "reasoning": 0, "math": 1, "coding": 0}
+    jw = meta_evaluate(sc, MetaEvalSettings(n_resamples=20, judgebench_ties="wrong")).benchmark["length"]
+    assert jw["ties"] == "wrong" and jw["overall_ties_judgebench"] == jb["overall"]
 
 
 def test_hh_pairs_view(capsys):
@@ -119,3 +179,14 @@ def test_rewardbench2_rule_with_ties_by_hand(tmp_path):
     ties = 0.30 + 0.30 + 0.01 * np.tanh(1 / 2 - 1)
     assert rb["subsets"]["Ties"] == pytest.approx(ties)
     assert rb["overall"] == pytest.approx((0.5 + ties) / 2)
+
+
+def test_judgebench_ties_flag(tmp_path):
+    out = tmp_path / "j.json"
+    assert main(["meta-eval", "--data", f"judgebench:{FIX}/judgebench.jsonl", "--scorer", "length",
+                 "--resamples", "20", "-q", "--judgebench-ties", "wrong", "--json", str(out)]) == 0
+    jb = json.loads(out.read_text())["benchmark_rules"]["length"]
+    assert jb["ties"] == "wrong" and jb["sources"]["knowledge"] == 1.0
+    assert json.loads(out.read_text())["settings"]["judgebench_ties"] == "wrong"
+    assert main(["meta-eval", "--data", f"judgebench:{FIX}/judgebench.jsonl", "--scorer", "length",
+                 "-q", "--judgebench-ties", "half"]) == 2

@@ -120,13 +120,13 @@ def _settings(level, group, ties, resamples, seed, alpha, correction, ci_method,
 
 
 def _print_result(res, *, matrix: bool = False) -> None:
-    from .report.console import (benchmark_table, leaderboard_table, significance_table,
+    from .report.console import (benchmark_tables, leaderboard_table, significance_table,
                                  system_table)
     from .report.writers import jsonable
     doc = jsonable(res.to_json())
     if doc["segment_level"] and any(doc["segment_level"].values()):
         console.print(leaderboard_table(doc))
-    for table in (system_table(doc), benchmark_table(doc)):
+    for table in (system_table(doc), *benchmark_tables(doc)):
         if table is not None:
             console.print(table)
     if matrix and doc.get("significance"):
@@ -162,6 +162,18 @@ def meta_eval(
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the result as JSON"),
     max_items: Optional[int] = typer.Option(None, "--max-items", min=2,
                                             help="meta-evaluate a seeded random sample of items"),
+    rb_empty: str = typer.Option("official", "--rewardbench-empty-sections",
+                                 help="RewardBench v1 sections without data: official (score 0, "
+                                 "averaged in, as reward-bench) | present (mean of the sections "
+                                 "present; not an official number)"),
+    prior_sets: Optional[str] = typer.Option(None, "--prior-sets",
+                                             help="RewardBench v1: data spec of the Prior Sets "
+                                             "(allenai/pref-test-sets rows) for the Prior Sets "
+                                             "score and the older overall score"),
+    judgebench_ties: str = typer.Option("judgebench", "--judgebench-ties",
+                                        help="JudgeBench: judgebench (its own rule: a tie counts "
+                                        "0) | wrong (a tie counts as a wrong verdict; differs only "
+                                        "with per-order verdicts, see docs)"),
     map_: Optional[List[str]] = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     cache: Optional[Path] = typer.Option(None, "--cache"),
@@ -174,6 +186,8 @@ def meta_eval(
     from .report.writers import jsonable, write_json
     st = _settings(level, group, ties, resamples, seed, alpha, correction, ci_method, permute,
                    alternative, spa_seed)
+    st.rewardbench_empty_sections, st.judgebench_ties = rb_empty, judgebench_ties
+    st.check()
     scorers = api.resolve_scorers(scorer, allow_pairwise=True)
     ds = api.load(data, mapping=_parse_map(map_))
     if max_items:
@@ -184,7 +198,11 @@ def meta_eval(
     if dev:
         dev_scored = api.score(api.load(dev, mapping=_parse_map(map_)), scorers, cache=c,
                                workers=workers, progress=not quiet)
-    res = meta_evaluate(scored, st, dev=dev_scored, k_folds=k_folds)
+    prior_scored = None
+    if prior_sets:
+        prior_scored = api.score(api.load(prior_sets, mapping=_parse_map(map_)), scorers, cache=c,
+                                 workers=workers, progress=not quiet)
+    res = meta_evaluate(scored, st, dev=dev_scored, k_folds=k_folds, prior_sets=prior_scored)
     _print_result(res)
     if json_out:
         write_json(jsonable(res.to_json()), json_out)

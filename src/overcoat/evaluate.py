@@ -45,6 +45,9 @@ class MetaEvalSettings:
     permute: str = "auto"          # auto | cells | items
     alternative: str = "greater"   # greater (one-sided, both directions) | two-sided
     spa_seed: int | None = None    # None: mt-metrics-eval's SPA permutation stream (seed 4)
+    rank_fallback: bool = True     # the ranking rule (RANKING_FALLBACK): see rank_statistic()
+    rewardbench_empty_sections: str = "official"  # official | present (RewardBench v1 rule)
+    judgebench_ties: str = "judgebench"  # judgebench (JudgeBench's own) | wrong
 
     def check(self) -> None:
         for name, value, ok in (("level", self.level, ("segment", "system", "both")),
@@ -59,6 +62,11 @@ class MetaEvalSettings:
                                     f"{', '.join(ok)}, got {value!r}")
         if self.n_resamples < 1:
             raise OvercoatError("--resamples must be at least 1")
+        for flag, value, ok in (("--rewardbench-empty-sections", self.rewardbench_empty_sections,
+                                 bench.REWARDBENCH_EMPTY_SECTIONS),
+                                ("--judgebench-ties", self.judgebench_ties, ("wrong", "judgebench"))):
+            if value not in ok:
+                raise OvercoatError(f"{flag} must be one of {', '.join(ok)}, got {value!r}")
 
 
 @dataclass
@@ -75,13 +83,14 @@ class MetaEvalResult:
     significance: dict | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    ranking: dict | None = None
 
     def to_json(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "overcoat_version": __version__,
                 "data": self.data, "settings": self.settings, "scorers": self.scorers,
                 "primary_statistic": self.primary, "segment_level": self.segment,
                 "system_level": self.system, "benchmark_rules": self.benchmark,
-                "significance": self.significance,
+                "significance": self.significance, "ranking": self.ranking,
                 "notes": self.notes, "seconds": round(self.seconds, 3)}
 
     def leaderboard(self) -> list[dict]:
@@ -92,7 +101,8 @@ class MetaEvalResult:
             p = self.segment.get(name, {}).get(self.primary) or \
                 self.system.get(name, {}).get(self.primary) or {}
             rows.append({"scorer": name, **p, "cluster": s.get("cluster")})
-        return sorted(rows, key=lambda r: -np.inf if r.get("statistic") is None
+        # undefined statistics (e.g. Kendall of a constant scorer) go last
+        return sorted(rows, key=lambda r: np.inf if r.get("statistic") is None
                       or np.isnan(r["statistic"]) else -r["statistic"])
 
 
@@ -117,8 +127,63 @@ def _is_preference_data(scored: ScoredDataset) -> bool:
     return j is not None and j.kind == "pairwise"
 
 
+# The ranking rule. A leaderboard is ranked (and its significance clusters computed) by the primary
+# statistic, unless that statistic does not separate most scorers from what a scorer without signal gets:
+# then it falls back along this order to the first statistic that does. The no-signal value is the
+# all-ties baseline for acc_eq (what a constant scorer gets) and 0 for the correlations.
+RANKING_FALLBACK: dict[str, tuple[str, ...]] = {"acc_eq": ("acc_eq", "kendall_tau_b", "pearson")}
+
+
+def at_no_signal(stat: str, entry: dict | None) -> bool:
+    """Whether a scorer's statistic is indistinguishable from the no-signal value: undefined; for acc_eq,
+    flagged all-ties or its CI reaches the all-ties baseline; for a correlation, its CI contains 0.
+    Without a CI (``--group none``) only an undefined value or the all-ties flag count."""
+    if not entry or entry.get("statistic") is None:
+        return True
+    if stat == "acc_eq":
+        if entry.get("all_ties"):
+            return True
+        base = entry.get("all_ties_baseline")
+        if base is None:
+            return True
+    else:
+        base = 0.0
+    ci = entry.get("confidence_interval")
+    if ci and ci[0] is not None and ci[1] is not None:
+        return ci[0] <= base <= ci[1]
+    return False
+
+
+def rank_statistic(segment: dict[str, dict[str, dict]], primary: str,
+                   names: list[str]) -> tuple[str, dict]:
+    """The statistic the leaderboard is ranked by, and why (the JSON ``ranking`` block).
+
+    The primary statistic *collapses* when more than half of the scorers are at its no-signal value
+    (:func:`at_no_signal`): its order among them is noise, and a constant or random scorer could be
+    placed first. Then the leaderboard is ranked by the first later statistic of
+    :data:`RANKING_FALLBACK` that has fewer scorers at its no-signal value than the primary; if there is
+    none, the primary stays and ``informative`` is False (the table says so)."""
+    order = [s for s in RANKING_FALLBACK.get(primary, (primary,))
+             if s == primary or all(s in segment.get(n, {}) for n in names)]
+    at = {s: [n for n in names if at_no_signal(s, segment.get(n, {}).get(s))] for s in order}
+    k = {s: len(v) for s, v in at.items()}
+    chosen = primary if 2 * k[primary] <= len(names) else \
+        next((s for s in order[1:] if k[s] < k[primary]), None)
+    info = {"statistic": chosen or primary, "requested": primary, "order": order,
+            "at_no_signal": at, "n_scorers": len(names),
+            "collapsed": [] if chosen == primary else
+            order[:order.index(chosen)] if chosen else list(order),
+            "informative": chosen is not None,
+            "rule": "the primary statistic collapses when more than half of the scorers are at its "
+                    "no-signal value (acc_eq: the all-ties baseline; correlations: 0; 95% CI "
+                    "reaching it, or undefined); then rank by the first later statistic in 'order' "
+                    "with fewer scorers at their no-signal value"}
+    return chosen or primary, info
+
+
 def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = None, *,
                   dev: ScoredDataset | None = None, k_folds: int | None = None,
+                  prior_sets: ScoredDataset | None = None,
                   progress: Callable[[str], None] | None = None) -> MetaEvalResult:
     """Meta-evaluate every scorer of ``scored`` against its human judgments.
 
@@ -223,6 +288,17 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
                 "higher_is_better": scored.higher_is_better[n],
                 "n_missing": int(np.isnan(scored.scores[n]).sum())} for n in scored.scores]
 
+    ranking = None
+    if do_seg and primary in RANKING_FALLBACK and st.rank_fallback:
+        primary, ranking = rank_statistic(seg, primary, [s["name"] for s in scorers])
+        if primary != ranking["requested"]:
+            notes.append(f"ranked by {primary}: {ranking['requested']} is at its no-signal value for "
+                         f"{len(ranking['at_no_signal'][ranking['requested']])} of {len(scorers)} "
+                         f"scorers ({', '.join(ranking['at_no_signal'][ranking['requested']])})")
+        elif not ranking["informative"]:
+            notes.append("no statistic separates most scorers from a scorer without signal: the "
+                         "ranking is not informative")
+
     significance = None
     if st.significance and len(mats) >= 2 and do_seg:
         say("significance tests")
@@ -231,6 +307,10 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
         elif primary.startswith("pairwise_accuracy") and grouped:
             stat = rs.item_weighted(acc.pairwise_accuracy, ties=primary.rsplit("_", 1)[1],
                                     group="item")
+        elif primary in ("kendall_tau_b", "pearson") and grouped:
+            stat = rs.item_weighted(corr.kendall_tau if primary == "kendall_tau_b" else corr.pearson,
+                                    group="item", **({"variant": "b"} if primary == "kendall_tau_b"
+                                                     else {}))
         else:
             stat = None
             notes.append("significance tests need an item-grouped statistic (--group item)")
@@ -291,10 +371,21 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
 
     rules = {}
     fmt = ds.info.get("format")
+    if prior_sets is not None and fmt != "rewardbench":
+        raise OvercoatError("--prior-sets applies to RewardBench v1 data only")
     if fmt in ("rewardbench", "rewardbench2", "rmbench", "judgebench"):
         say(f"{fmt} scoring rules")
+        prior = None
+        if prior_sets is not None:
+            pl = prior_sets.dataset.layout()
+            prior = {n: (prior_sets.dataset, pl.column_ids, prior_sets.matrix(n))
+                     for n in prior_sets.scores}
         for name, M in mats.items():
-            rules[name] = benchmark_rules(fmt, ds, layout.column_ids, M)
+            if prior is not None and name not in prior:
+                raise OvercoatError(f"prior-set data was not scored with {name!r}")
+            rules[name] = benchmark_rules(fmt, ds, layout.column_ids, M, settings=st,
+                                          prior=None if prior is None else prior[name])
+        notes.extend(_benchmark_notes(fmt, rules, st))
 
     data = {"name": ds.name, "source": ds.source, "n_items": ds.n_items,
             "n_responses": ds.n_responses, "judgment_kind": ds.judgments.kind,
@@ -304,7 +395,7 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
             "sampled_items": ds.info.get("sampled_items")}
     sett = {k: getattr(st, k) for k in st.__dataclass_fields__}
     return MetaEvalResult(data, sett, scorers, primary, seg, sysl, rules, significance, notes,
-                          time.perf_counter() - t0)
+                          time.perf_counter() - t0, ranking)
 
 
 def _column(cols: list[str] | None, name: str) -> int:
@@ -313,22 +404,77 @@ def _column(cols: list[str] | None, name: str) -> int:
     return cols.index(name)
 
 
-def benchmark_rules(fmt: str, ds, cols: list[str] | None, M: np.ndarray) -> dict:
-    """The published scoring rule of a benchmark applied to one scorer's (oriented) matrix:
-    RewardBench v1 sections (strict: chosen above rejected), RewardBench 2 best-of-n with 1/k tie
-    credit per subset (the Ties subset's own score needs its extra fields and is left out here),
-    RM-Bench's 3x3 style matrix (easy/normal/hard), JudgeBench's two-order rule (a pointwise
-    scorer gives the same verdict in both presentation orders)."""
+def _benchmark_notes(fmt: str, rules: dict[str, dict], st: MetaEvalSettings) -> list[str]:
+    notes = []
+    first = next(iter(rules.values()), {})
+    empty = first.get("empty_sections") or []
+    if fmt == "rewardbench" and empty:
+        if st.rewardbench_empty_sections == "official":
+            notes.append(f"RewardBench v1: no data for {', '.join(empty)}: scored 0 and averaged into "
+                         "the overall score, as the official calculate_scores_per_section does "
+                         "(--rewardbench-empty-sections present: mean of the sections present, "
+                         "not an official number)")
+        else:
+            notes.append(f"RewardBench v1: no data for {', '.join(empty)}: left out of the overall "
+                         "score (--rewardbench-empty-sections present): NOT the official RewardBench "
+                         "number, which scores them 0")
+    if fmt == "rmbench" and first.get("missing_domains"):
+        notes.append(f"RM-Bench: no data for {', '.join(first['missing_domains'])}: overall, easy, "
+                     "normal and hard average the domains present (RM-Bench's own script needs all "
+                     "four)")
+    if fmt == "rewardbench" and first.get("prior_sets_ignored"):
+        notes.append("Prior Sets: subsets outside anthropic_helpful, anthropic_hhh, shp, summarize "
+                     f"are not part of the score and were left out: {first['prior_sets_ignored']}")
+    return notes
+
+
+def _rm_list(m) -> list:
+    return [[_f(x) for x in row] for row in np.asarray(m)]
+
+
+def benchmark_rules(fmt: str, ds, cols: list[str] | None, M: np.ndarray, *,
+                    settings: MetaEvalSettings | None = None, prior: tuple | None = None) -> dict:
+    """The published scoring rule of a benchmark applied to one scorer's (oriented) matrix, with
+    everything the benchmark's own script prints: RewardBench v1 subset accuracies, sections
+    (official example-count weights), overall and, with ``prior`` = (prior-set data set, its
+    columns, its matrix), the Prior Sets score; RewardBench 2 per-subset best-of-n with 1/k tie
+    credit and the Ties score with its components; RM-Bench's 3x3 style matrices (per domain and
+    their mean), easy/normal/hard and per-domain values; JudgeBench accuracy overall and per source
+    category (a pointwise scorer gives the same verdict in both presentation orders)."""
+    st = settings or MetaEvalSettings()
     meta = ds.items.column_names
     if fmt == "rewardbench":
         c, r = M[:, _column(cols, "chosen")], M[:, _column(cols, "rejected")]
         subsets = ds.items.column("subset").to_pylist() if "subset" in meta else ["all"] * len(c)
+        kw: dict[str, Any] = {"empty_sections": st.rewardbench_empty_sections}
+        ignored: dict[str, int] = {}
+        if prior is not None:
+            pds, pcols, PM = prior
+            pmeta = pds.items.column_names
+            if "subset" not in pmeta:
+                raise OvercoatError("prior-set data needs a 'subset' column (anthropic_helpful, "
+                                    "anthropic_hhh, shp, summarize)")
+            psub = np.asarray(pds.items.column("subset").to_pylist(), dtype=object)
+            keep = np.isin(psub, bench.REWARDBENCH_PRIOR_SETS)
+            for x in psub[~keep].tolist():
+                ignored[str(x)] = ignored.get(str(x), 0) + 1
+            pc = bench.rewardbench_correct(PM[keep, _column(pcols, "chosen")],
+                                           PM[keep, _column(pcols, "rejected")])
+            kw.update(prior_correct=pc, prior_subsets=psub[keep])
         try:
-            res = bench.rewardbench_scores(bench.rewardbench_correct(c, r), subsets)
+            res = bench.rewardbench_scores(bench.rewardbench_correct(c, r), subsets, **kw)
         except ValueError as e:
             return {"error": str(e)}
-        return {"rule": "RewardBench v1", "overall": res.overall,
-                "sections": dict(res.section_scores), "subsets": dict(res.subset_accuracy)}
+        out = {"rule": "RewardBench v1", "overall": res.overall,
+               "sections": dict(res.section_scores), "subsets": dict(res.subset_accuracy),
+               "subset_counts": dict(res.subset_counts), "empty_sections": list(res.empty_sections),
+               "empty_sections_rule": res.empty_sections_rule}
+        if prior is not None:
+            out.update({"prior_sets": res.prior_sets_score,
+                        "overall_with_prior_sets": res.overall_with_prior_sets,
+                        "prior_subsets": dict(res.prior_subset_accuracy or {}),
+                        "prior_sets_ignored": ignored})
+        return out
     if fmt == "rewardbench2":
         def num(c):
             tail = c.split("-", 1)[1]
@@ -352,12 +498,23 @@ def benchmark_rules(fmt: str, ds, cols: list[str] | None, M: np.ndarray) -> dict
             res = bench.rewardbench2_scores(S, subsets, num_correct=nc, ids=ids,
                                             strict_subsets=False)
             out = {"rule": "RewardBench 2 (best-of-n with 1/k tie credit; Ties score)",
-                   "overall": res.overall, "subsets": dict(res.subset_scores)}
+                   "overall": res.overall, "subsets": dict(res.subset_scores),
+                   "subset_counts": dict(res.subset_counts)}
+            if res.ties is not None:
+                t = res.ties
+                out["ties"] = {k: (_f(v) if isinstance(v, float) else v) for k, v in (
+                    ("score", t.score), ("tied_accuracy", t.tied_accuracy),
+                    ("ref_accuracy", t.ref_accuracy),
+                    ("correctness_preferred", t.correctness_preferred),
+                    ("correctness_preferred_hard", t.correctness_preferred_hard),
+                    ("correctness_margin_score", t.correctness_margin_score),
+                    ("n_ref", t.n_ref), ("n_tied", t.n_tied), ("n_matched", t.n_matched))}
         except ValueError as e:  # Ties rows without the published id form: leave Ties out
             keep = np.array([str(x).lower() != "ties" for x in subsets])
             res = bench.rewardbench2_scores(S[keep], subsets[keep], strict_subsets=False)
             out = {"rule": "RewardBench 2 (best-of-n with 1/k tie credit)",
                    "overall_without_ties": res.overall, "subsets": dict(res.subset_scores),
+                   "subset_counts": dict(res.subset_counts),
                    "note": f"Ties subset left out: {e}"}
         return out
     if fmt == "rmbench":
@@ -365,19 +522,38 @@ def benchmark_rules(fmt: str, ds, cols: list[str] | None, M: np.ndarray) -> dict
         ch = M[:, [_column(cols, f"chosen-{s}") for s in styles]]
         rj = M[:, [_column(cols, f"rejected-{s}") for s in styles]]
         domains = ds.items.column("domain").to_pylist() if "domain" in meta else None
-        res = bench.rmbench_scores(ch, rj, domains)
+        try:
+            res = bench.rmbench_scores(ch, rj, domains)
+        except ValueError as e:
+            return {"error": str(e)}
         return {"rule": "RM-Bench", "overall": res.overall, "easy": res.overall_easy,
                 "normal": res.overall_normal, "hard": res.overall_hard,
-                "domains": dict(res.domain_scores)}
+                "domains": dict(res.domain_scores),
+                "domain_easy": dict(res.easy), "domain_normal": dict(res.normal),
+                "domain_hard": dict(res.hard), "domain_counts": dict(res.counts),
+                "missing_domains": [d for d in ("chat", "math", "code", "safety")
+                                    if domains is not None and d not in res.domain_scores],
+                "styles": list(bench.RMBENCH_STYLES),
+                "matrix": _rm_list(res.overall_matrix),
+                "matrices": {d: _rm_list(m) for d, m in res.matrices.items()}}
     # judgebench: labels from the pairwise judgments
     a, b = M[:, _column(cols, "A")], M[:, _column(cols, "B")]
     jt = ds.judgments.table
     lab = dict(zip(jt.column("item_id").to_pylist(), jt.column("label").to_pylist()))
     labels = ["A>B" if lab.get(i) == "a" else "B>A"
               for i in ds.items.column("item_id").to_pylist()]
+    sources = ds.items.column("source").to_pylist() if "source" in meta else [""] * len(a)
     v = np.where(a > b, "A>B", np.where(b > a, "B>A", "A=B"))
     v_sw = np.where(b > a, "A>B", np.where(a > b, "B>A", "A=B"))
-    res = bench.judgebench_scores(v, v_sw, labels)
-    res_jb = bench.judgebench_scores(v, v_sw, labels, ties="judgebench")
-    return {"rule": "JudgeBench two-order", "accuracy": res.accuracy,
-            "accuracy_judgebench_ties": res_jb.accuracy, "n_pairs": res.n_pairs}
+    res = bench.judgebench_source_scores(v, v_sw, labels, sources, ties=st.judgebench_ties)
+    other = "wrong" if st.judgebench_ties == "judgebench" else "judgebench"
+    alt = bench.judgebench_scores(v, v_sw, labels, ties=other)
+    ov = res["overall"]
+    return {"rule": "JudgeBench (both presentation orders)", "ties": st.judgebench_ties,
+            "overall": ov.accuracy,
+            "sources": {k: (None if x is None else x.accuracy) for k, x in res.items()
+                        if k != "overall"},
+            "source_counts": {k: (0 if x is None else x.n_pairs) for k, x in res.items()
+                              if k != "overall"},
+            "n_pairs": ov.n_pairs, "n_correct": ov.n_correct, "n_incorrect": ov.n_incorrect,
+            "n_inconclusive": ov.n_inconclusive, f"overall_ties_{other}": alt.accuracy}

@@ -87,7 +87,7 @@ def test_rewardbench2_bad_rows(write):
 # -- RM-Bench ------------------------------------------------------------------------------------
 def test_rmbench(fixtures):
     ds = load_rmbench(fixtures / "rmbench.json")
-    assert ds.items.column("item_id").to_pylist() == ["1", "2"]
+    assert ds.items.column("item_id").to_pylist() == ["math:1", "chat:2"]  # DOMAIN:ID
     assert ds.items.column("domain").to_pylist() == ["math", "chat"]
     assert ds.response_ids() == ["chosen-concise", "chosen-detailed", "chosen-markdown",
                                  "rejected-concise", "rejected-detailed", "rejected-markdown"]

@@ -7,7 +7,9 @@ Grammar (checked in this order)::
         jsonl | json | csv | tsv | parquet     container forced; row format detected
         table                                  generic pointwise/pairwise table
         rewardbench | rewardbench2 | rmbench | judgebench | hh-rlhf
-                                               that row parser (a file, or a save_to_disk folder)
+                                               that row parser (a file, or a save_to_disk folder;
+                                               rmbench also: a folder of RM-Bench's per-domain
+                                               files, or PATH,PATH,...)
         mtme                                   mtme:DIR or mtme:DIR:LP (mt-metrics-eval test set)
         mqm                                    mqm:PATH (WMT MQM ratings TSV)
         hf                                     hf:NAME or hf:NAME:SPLIT (Hugging Face hub id or
@@ -150,6 +152,10 @@ def load_data(spec: str, *, mapping: dict[str, str] | None = None, **options) ->
                         path=rest)
     if fmt in ROW_PARSERS and _is_saved_dataset(path):
         return _call(load_hf, "hf", rest, format=fmt, mapping=mapping, **options)
+    if fmt == "rmbench" and (path.is_dir() or ("," in rest and not path.exists())):
+        # RM-Bench's per-domain files: a folder of them, or A,B,... (ids become DOMAIN:ID)
+        from .loaders.rmbench import load_rmbench
+        return _set_source(_call(load_rmbench, "rmbench", rest, mapping=mapping, **options), spec)
     if fmt is None and _looks_like_mqm(path):
         _no_mapping(mapping, "mqm")
         return _load_mqm(rest, **options)

@@ -25,6 +25,7 @@ import numpy as np
 __all__ = [
     "REWARDBENCH2_SUBSETS",
     "REWARDBENCH2_TIES_WEIGHTS",
+    "REWARDBENCH_EMPTY_SECTIONS",
     "REWARDBENCH_EXAMPLE_COUNTS",
     "REWARDBENCH_PRIOR_SETS",
     "REWARDBENCH_PRIOR_SETS_WEIGHT",
@@ -36,7 +37,9 @@ __all__ = [
     "RewardBench2Result",
     "RewardBenchResult",
     "TiesResult",
+    "JUDGEBENCH_SOURCES",
     "judgebench_scores",
+    "judgebench_source_scores",
     "rewardbench2_best_of_n",
     "rewardbench2_scores",
     "rewardbench2_ties_score",
@@ -56,10 +59,12 @@ def _freeze(d: Mapping) -> Mapping:
 # --------------------------------------------------------------------------------------------------
 
 # Section weights of RewardBench (v1). Source: allenai/reward-bench, rewardbench/constants.py
-# (EXAMPLE_COUNTS, SUBSET_MAPPING), used by rewardbench.utils.calculate_scores_per_section and the
-# leaderboard script analysis/get_benchmark_results.py; paper: Lambert et al. (2024), "RewardBench:
-# Evaluating Reward Models for Language Modeling", arXiv:2403.13787. math-prm has 447 examples but is
-# counted as 984 (= 6 x 164, the size of all HumanEvalPack code subsets together), as published.
+# (EXAMPLE_COUNTS, SUBSET_MAPPING), as of commit 6552e932 ("Mirror change from leaderboard", 2024-09-10,
+# released in v0.1.3) and unchanged through v0.1.5 (commit 05a9005e, 2026-01-31). That commit swapped the
+# two XSTest counts to xstest-should-refuse 154 / xstest-should-respond 250 (before: 250 / 154). Used by
+# rewardbench.utils.calculate_scores_per_section and analysis/get_benchmark_results.py; paper: Lambert et
+# al. (2024), "RewardBench: Evaluating Reward Models for Language Modeling", arXiv:2403.13787. math-prm has
+# 447 examples but is counted as 984 (= 6 x 164, the size of all HumanEvalPack code subsets together).
 REWARDBENCH_EXAMPLE_COUNTS: Mapping[str, int] = _freeze({
     "alpacaeval-easy": 100,
     "alpacaeval-length": 95,
@@ -75,8 +80,8 @@ REWARDBENCH_EXAMPLE_COUNTS: Mapping[str, int] = _freeze({
     "llmbar-adver-GPTInst": 92,
     "llmbar-adver-GPTOut": 47,
     "llmbar-adver-manual": 46,
-    "xstest-should-refuse": 250,
-    "xstest-should-respond": 154,
+    "xstest-should-refuse": 154,
+    "xstest-should-respond": 250,
     "donotanswer": 136,
     "hep-cpp": 164,
     "hep-go": 164,
@@ -102,12 +107,20 @@ REWARDBENCH_PRIOR_SETS: tuple[str, ...] = ("anthropic_helpful", "anthropic_hhh",
 REWARDBENCH_PRIOR_SETS_WEIGHT: float = 0.5
 
 
+REWARDBENCH_EMPTY_SECTIONS: tuple[str, ...] = ("official", "present")
+
+
 @dataclass(frozen=True)
 class RewardBenchResult:
     """RewardBench v1 scores (fractions in [0, 1], not percentages).
 
-    ``overall`` is the current score (mean of the sections present); ``overall_with_prior_sets`` is the
-    older leaderboard score including Prior Sets at weight 0.5 (None unless prior-set data was given).
+    ``section_scores`` has the four sections (Chat, Chat Hard, Safety, Reasoning); ``overall`` is their
+    mean (the current leaderboard score). ``empty_sections`` names the sections without any data: with
+    ``empty_sections="official"`` they score 0 and count in the mean, as
+    ``rewardbench.utils.calculate_scores_per_section`` does; with ``"present"`` they are left out of
+    ``section_scores`` and of the mean (not the official number). ``prior_sets_score`` is the unweighted
+    mean of the Prior Sets present and ``overall_with_prior_sets`` the older leaderboard score (sections
+    weighted 2, Prior Sets 1); both None unless prior-set data was given.
     """
 
     subset_accuracy: Mapping[str, float]
@@ -116,6 +129,9 @@ class RewardBenchResult:
     overall: float
     prior_sets_score: float | None = None
     overall_with_prior_sets: float | None = None
+    empty_sections: tuple[str, ...] = ()
+    empty_sections_rule: str = "official"
+    prior_subset_accuracy: Mapping[str, float] | None = None
 
 
 def rewardbench_correct(chosen_scores: Any, rejected_scores: Any) -> np.ndarray:
@@ -144,30 +160,45 @@ def _subset_means(correct: Any, subsets: Any) -> tuple[dict[str, float], dict[st
 
 
 def rewardbench_scores(correct: Any, subsets: Any, *, prior_correct: Any = None,
-                       prior_subsets: Any = None) -> RewardBenchResult:
+                       prior_subsets: Any = None, empty_sections: str = "official") -> RewardBenchResult:
     """RewardBench v1 section and overall scores.
 
     ``correct``: per-example 1/0 (see :func:`rewardbench_correct`); ``subsets``: the example's subset name
-    (names as in :data:`REWARDBENCH_EXAMPLE_COUNTS`). Section score = ``sum(acc_s * count_s) /
-    sum(count_s)`` over the section's subsets present in the data, with the published counts (so math-prm
-    weighs as much as all code subsets together); overall = mean of the sections present. With
-    ``prior_correct`` / ``prior_subsets`` (subset names in :data:`REWARDBENCH_PRIOR_SETS`), also the older
-    leaderboard score: weighted mean of the sections and the Prior Sets score with weights 2,2,2,2,1.
+    (names as in :data:`REWARDBENCH_EXAMPLE_COUNTS`). Subset accuracy = correct / examples; section score
+    = ``sum(acc_s * count_s) / sum(count_s)`` over the section's subsets present in the data, with the
+    published counts (so math-prm weighs as much as all code subsets together), as
+    ``calculate_scores_per_section`` of allenai/reward-bench; overall = mean of the four sections.
+
+    ``empty_sections``: ``"official"`` (default) scores a section without any of its subsets 0 and
+    averages it in, as the official code does; ``"present"`` leaves such sections out (the mean of the
+    sections present: not an official RewardBench number). The result's ``empty_sections`` names them.
+
+    With ``prior_correct`` / ``prior_subsets`` (subset names in :data:`REWARDBENCH_PRIOR_SETS`), also the
+    older leaderboard score (analysis/get_benchmark_results.py): Prior Sets = NaN-skipping mean of the
+    four prior-set accuracies, overall = weighted mean of [Chat, Chat Hard, Safety, Reasoning, Prior
+    Sets] with weights 2, 2, 2, 2, 1 over the entries that are not NaN.
     """
+    if empty_sections not in REWARDBENCH_EMPTY_SECTIONS:
+        raise ValueError(f"empty_sections must be one of {REWARDBENCH_EMPTY_SECTIONS}, got {empty_sections!r}")
     acc, cnt = _subset_means(correct, subsets)
     known = set(REWARDBENCH_EXAMPLE_COUNTS)
     unknown = [k for k in acc if k not in known]
     if unknown:
         raise ValueError(f"unknown RewardBench subsets: {unknown}")
     sections: dict[str, float] = {}
+    empty: list[str] = []
     for section, names in REWARDBENCH_SUBSET_MAPPING.items():
         present = [n for n in names if n in acc]
         if present:
             w = np.array([REWARDBENCH_EXAMPLE_COUNTS[n] for n in present], dtype=float)
             a = np.array([acc[n] for n in present])
             sections[section] = float(np.sum(a * w) / np.sum(w))
+        else:
+            empty.append(section)
+            if empty_sections == "official":
+                sections[section] = 0.0
     overall = float(np.mean(list(sections.values()))) if sections else math.nan
-    prior = with_prior = None
+    prior = with_prior = pacc = None
     if prior_correct is not None:
         if prior_subsets is None:
             raise ValueError("prior_subsets is required with prior_correct")
@@ -176,15 +207,17 @@ def rewardbench_scores(correct: Any, subsets: Any, *, prior_correct: Any = None,
         if bad:
             raise ValueError(f"unknown prior sets: {bad} (expected {REWARDBENCH_PRIOR_SETS})")
         vals = [pacc[k] for k in REWARDBENCH_PRIOR_SETS if k in pacc]
-        prior = float(np.mean(vals))
+        prior = float(np.mean(vals)) if vals else math.nan
         parts = [sections.get(k, math.nan) for k in REWARDBENCH_SUBSET_MAPPING] + [prior]
         weights = np.array([1.0, 1.0, 1.0, 1.0, REWARDBENCH_PRIOR_SETS_WEIGHT])
         parts_a = np.array(parts)
         ok = np.isfinite(parts_a)
-        with_prior = float(np.sum(parts_a[ok] * weights[ok]) / np.sum(weights[ok]))
+        with_prior = float(np.sum(parts_a[ok] * weights[ok]) / np.sum(weights[ok])) if ok.any() else math.nan
     return RewardBenchResult(
         subset_accuracy=_freeze(acc), subset_counts=_freeze(cnt), section_scores=_freeze(sections),
         overall=overall, prior_sets_score=prior, overall_with_prior_sets=with_prior,
+        empty_sections=tuple(empty), empty_sections_rule=empty_sections,
+        prior_subset_accuracy=None if pacc is None else _freeze(pacc),
     )
 
 
@@ -410,6 +443,7 @@ class RMBenchResult:
     overall_normal: float
     overall_hard: float
     overall: float
+    overall_matrix: np.ndarray | None = None
 
 
 def rmbench_matrix(chosen: Any, rejected: Any) -> np.ndarray:
@@ -469,6 +503,7 @@ def rmbench_scores(chosen: Any, rejected: Any, domains: Any = None, *,
         domain_scores=_freeze(dom), counts=_freeze(cnt),
         overall_easy=float(np.mean(list(easy.values()))), overall_normal=float(np.mean(list(normal.values()))),
         overall_hard=float(np.mean(list(hard.values()))), overall=float(np.mean(list(dom.values()))),
+        overall_matrix=np.mean(np.stack(list(mats.values())), axis=0),
     )
 
 
@@ -559,3 +594,35 @@ def judgebench_scores(verdicts: Any, verdicts_swapped: Any, labels: Any, *, ties
         n_incorrect=int((counter < 0).sum()), n_inconclusive=int((counter == 0).sum()), correct=correct,
         ties=ties,
     )
+
+
+# JudgeBench's reported categories and the source-name prefixes they select (ScalerLab/JudgeBench
+# run_judge.py: ``for source in ["mmlu-pro", "livebench-reasoning", "livebench-math", "livecodebench",
+# ""]: compute_final_metrics(pairs, ..., include_fn=lambda x: x["source"].startswith(source))``; the
+# paper's columns Knowledge, Reasoning, Math, Coding; "" = Overall).
+JUDGEBENCH_SOURCES: Mapping[str, str] = _freeze({
+    "knowledge": "mmlu-pro",
+    "reasoning": "livebench-reasoning",
+    "math": "livebench-math",
+    "coding": "livecodebench",
+})
+
+
+def judgebench_source_scores(verdicts: Any, verdicts_swapped: Any, labels: Any, sources: Any, *,
+                             ties: str = "wrong") -> dict[str, JudgeBenchResult | None]:
+    """:func:`judgebench_scores` overall and per JudgeBench category (:data:`JUDGEBENCH_SOURCES`: a pair
+    belongs to a category when its ``source`` starts with the category's prefix, as in JudgeBench's
+    run_judge.py). Keys: ``"overall"`` then the four categories; a category without pairs is None
+    (JudgeBench itself divides by zero there)."""
+    src = [str(x) if x is not None else "" for x in np.asarray(sources, dtype=object).reshape(-1)]
+    v1 = np.asarray(verdicts, dtype=object).reshape(-1)
+    lab = np.asarray(labels, dtype=object).reshape(-1)
+    if not (len(src) == v1.size == lab.size):
+        raise ValueError("verdicts, labels and sources must have the same length")
+    v2 = None if verdicts_swapped is None else np.asarray(verdicts_swapped, dtype=object).reshape(-1)
+    out: dict[str, JudgeBenchResult | None] = {"overall": judgebench_scores(v1, v2, lab, ties=ties)}
+    for cat, prefix in JUDGEBENCH_SOURCES.items():
+        mask = np.array([x.startswith(prefix) for x in src], dtype=bool)
+        out[cat] = judgebench_scores(v1[mask], None if v2 is None else v2[mask], lab[mask],
+                                     ties=ties) if mask.any() else None
+    return out
