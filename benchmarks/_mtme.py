@@ -103,3 +103,68 @@ def pce_spa(human, metric, num_permutations=1000):
     pm = pce_pairwise_p_values(metric.T, num_permutations)
     upper = np.triu_indices(ph.shape[0], 1)
     return 1.0 - np.mean(np.abs(ph - pm)[upper])
+
+
+class _Stats:
+    """tau_optimization.TauSufficientStats (the fields acc_23 reads, and the others it carries)."""
+
+    __slots__ = ("con", "dis", "ties_human", "ties_metric", "ties_both", "num_pairs")
+
+    def __init__(self, con=0, dis=0, ties_human=0, ties_metric=0, ties_both=0):
+        self.con, self.dis, self.ties_human = con, dis, ties_human
+        self.ties_metric, self.ties_both = ties_metric, ties_both
+        self.num_pairs = con + dis + ties_human + ties_metric + ties_both
+
+    def acc_23(self):
+        return (self.con + self.ties_both) / self.num_pairs
+
+    def add(self, o, sign):
+        self.con += sign * o.con
+        self.dis += sign * o.dis
+        self.ties_human += sign * o.ties_human
+        self.ties_metric += sign * o.ties_metric
+        self.ties_both += sign * o.ties_both
+        self.num_pairs += sign * o.num_pairs
+
+
+def tau_optimization_python(metric, gold):
+    """tau_optimization.tau_optimization(metric, gold, acc_23, sample_rate=1) as published: one Python
+    object per pair, per-row statistics, a sort of the pairs and a Python loop over them."""
+    pairs = []
+    rows = set()
+    for row, (r1, r2) in enumerate(zip(gold, metric)):
+        for i in range(len(r1)):
+            for j in range(i + 1, len(r1)):
+                h1, h2, m1, m2 = r1[i], r1[j], r2[i], r2[j]
+                if h1 == h2 and m1 == m2:
+                    st = _Stats(ties_both=1)
+                elif h1 == h2:
+                    st = _Stats(ties_human=1)
+                elif m1 == m2:
+                    st = _Stats(ties_metric=1)
+                elif (h1 > h2 and m1 > m2) or (h1 < h2 and m1 < m2):
+                    st = _Stats(con=1)
+                else:
+                    st = _Stats(dis=1)
+                tie = _Stats(ties_both=1) if h1 == h2 else _Stats(ties_metric=1)
+                pairs.append((abs(m1 - m2), row, st, tie))
+                rows.add(row)
+    row_stats = {row: _Stats() for row in rows}
+    for _, row, st, _ in pairs:
+        row_stats[row].add(st, 1)
+    thresholds = [0.0]
+    total = sum(s.acc_23() for s in row_stats.values())
+    taus = [total / len(rows)]
+    pairs.sort(key=lambda p: p[0])
+    for diff, row, st, tie in pairs:
+        rs = row_stats[row]
+        total -= rs.acc_23()
+        rs.add(st, -1)
+        rs.add(tie, 1)
+        total += rs.acc_23()
+        if thresholds[-1] == diff:
+            taus[-1] = total / len(rows)
+        else:
+            thresholds.append(diff)
+            taus.append(total / len(rows))
+    return float(np.nanmax(taus))
