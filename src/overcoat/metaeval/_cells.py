@@ -11,7 +11,8 @@ pair are the "copies" of the tie-calibration engine of :mod:`.resampling` (sorte
 selects one variant per pair. The engine's stage-1 products (agreement at epsilon = 0 and the summed
 gains in each cell of sorted thresholds) are polynomials of degree two in the coins (``[s_j = a][s_k = b]``
 expands to ``1, s_j, s_k, s_j s_k``), so for a block of resamples they are two matrix products, with the
-coin matrix and with the pair products ``s_j s_k``; stage 2 reads single variant weights from the codes.
+coin matrix and with the pair products ``s_j s_k``; stage 2 scans single cells, reading the active
+variants from the codes.
 """
 
 from __future__ import annotations
@@ -21,26 +22,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .resampling import _ELEMENT_BUDGET, _Grid, _maximise, _PairTable
+from .resampling import _ELEMENT_BUDGET, _Grid, _PairTable
 
 #: Target number of cells of sorted thresholds in the stage-1 products (fewer columns: cheaper matrix
 #: products, more stage-2 refinement).
-_TARGET_CELLS = 24
-
-
-class _VariantWeights:
-    """Lazy one-hot weights of the (pair, variant) copies: the copy of sorted event e (pair ``pe[e]``,
-    variant ``ve[e]``) has weight 1 when the code of its pair is its variant (for permuted B, ``ve`` holds
-    the complementary variants)."""
-
-    def __init__(self, codes: np.ndarray, pe: np.ndarray, ve: np.ndarray):
-        self.codes = codes
-        self.pe = pe
-        self.ve = ve
-        self.shape = (codes.shape[0], 4 * codes.shape[1])
-
-    def gather(self, rows, pos):
-        return self.codes[rows, self.pe[pos]] == self.ve[pos]
+_TARGET_CELLS = 16
 
 
 def check_same_cells(metric_a: np.ndarray, metric_b: np.ndarray) -> None:
@@ -133,6 +119,19 @@ class CellTable:
             self.lin[:, cols] = lin.reshape(nS, ncol)
         self.quad = np.bincount(pair_c * ncol + col_c, weights=(2 * a - 1) * (2 * b - 1) * val_c,
                                 minlength=P * ncol).reshape(P, ncol)
+        # stage 2 reads whole cells: the sorted events of each cell padded to one length, so that a cell
+        # is a row (candidates: group ends inside the cell; the cell end itself is a stage-1 value)
+        if L:
+            starts, ends = self.grid.starts, self.grid.ends
+            lc = int((ends - starts).max()) + 1
+            idx = starts[:, None] + np.arange(lc)[None, :]
+            inside = idx < ends[:, None]
+            idx = np.minimum(idx, L - 1)
+            self.pad_pair = np.where(inside, self.pe[idx], 0)
+            self.pad_var = tuple(np.where(inside, v[idx], -1).astype(np.int8) for v in self.ve)
+            self.pad_gain = np.where(inside, self.table.gain[idx], 0.0)
+            self.pad_cand = inside & self.grid.ge[idx]
+            self.interior = self.pad_cand.any(axis=1)
 
     def null(self, masks: Iterable[np.ndarray]) -> np.ndarray:
         """stat(permuted A) - stat(permuted B) for each row of the (b, n_items * n_responses) 0/1 masks."""
@@ -151,16 +150,39 @@ class CellTable:
                 codes = (Sj.view(np.int8) << 1) | Sk.view(np.int8)
                 del Sj, Sk
                 F = Sb.astype(float) @ self.lin + self.const
-                den = np.full(b, self.den)
                 vals = []
                 for side in (0, 1):
                     Fs = F[:, side * self.ncol:(side + 1) * self.ncol] + Q
-                    pre = (Fs[:, 2 * K], den, Fs[:, :K], Fs[:, K:2 * K])
-                    weights = _VariantWeights(codes, self.pe, self.ve[side])
-                    v, _, d = _maximise(self.table, self.grid, weights, pre)
-                    vals.append(v / d)
+                    vals.append(self._maximise(Fs[:, 2 * K], Fs[:, :K], Fs[:, K:2 * K], codes, side) / self.den)
                 out.append(vals[0] - vals[1])
         return np.concatenate(out) if out else np.empty(0)
+
+
+    def _maximise(self, n0, ncell, npos, codes, side):
+        """Max over epsilon of the acc_eq numerator of permuted A (side 0) or B (side 1), per resample.
+
+        Stage 1: the values at the cell ends (cumulative sums of the cells' gains) and, per cell, the
+        upper bound value-at-start + positive gains. Stage 2: cells whose bound beats the best value
+        and that hold candidates before their end are scanned event by event (the active variants read
+        from the codes)."""
+        b = n0.shape[0]
+        if self.table.key.size == 0:
+            return n0.copy()
+        ncum = n0[:, None] + np.cumsum(ncell, axis=1)
+        prev = np.concatenate([n0[:, None], ncum[:, :-1]], axis=1)
+        best = np.maximum(n0, ncum.max(axis=1))
+        need = (prev + npos > best[:, None]) & self.interior[None, :]
+        rr, kk = np.nonzero(need)
+        if rr.size:
+            lc = self.pad_pair.shape[1]
+            step = max(1, _ELEMENT_BUDGET // (4 * lc))
+            for s0 in range(0, rr.size, step):
+                r, k = rr[s0:s0 + step], kk[s0:s0 + step]
+                active = codes[r[:, None], self.pad_pair[k]] == self.pad_var[side][k]
+                cs = np.cumsum(np.where(active, self.pad_gain[k], 0.0), axis=1)
+                cs = np.where(self.pad_cand[k], cs, -np.inf).max(axis=1) + prev[r, k]
+                np.maximum.at(best, r, cs)
+        return best
 
 
 def generic_cell_null(stat, human: np.ndarray, metric_a: np.ndarray, metric_b: np.ndarray,

@@ -982,14 +982,9 @@ def _maximise(t: _PairTable, grid: _Grid, w: np.ndarray, pre=None):
     """Max over epsilon of the weighted acc_eq numerator for each weight row. Returns (value, eps, denom).
 
     ``pre`` optionally gives the stage-1 products ``(n0, den, ncell, npos)`` (``w @ base``, ``w @ denom``,
-    ``w @ cellsum``, ``w @ cellpos``) when the caller can compute them more cheaply. With ``pre``, ``w`` may
-    also be an object with ``shape`` and ``gather(rows, event_positions) -> weights`` (the weights of the
-    copies of those sorted events) that computes the few weights stage 2 reads without materialising the
-    (B, n_copies) matrix (the cell-level permutation engine).
+    ``w @ cellsum``, ``w @ cellpos``) when the caller can compute them more cheaply.
     """
-    gather = getattr(w, "gather", None) if pre is not None else None
-    if gather is None:
-        w = np.asarray(w, dtype=float)
+    w = np.asarray(w, dtype=float)
     B = w.shape[0]
     if pre is None:
         n0 = w @ t.base
@@ -1023,7 +1018,7 @@ def _maximise(t: _PairTable, grid: _Grid, w: np.ndarray, pre=None):
             pos = grid.starts[k][:, None] + ar[None, :]
             inside = pos < grid.ends[k][:, None]  # the cell end itself is already a stage-1 candidate
             pos = np.minimum(pos, grid.L - 1)
-            vals = (gather(r[:, None], pos) if gather is not None else w[r[:, None], t.copy[pos]]) * t.gain[pos]
+            vals = w[r[:, None], t.copy[pos]] * t.gain[pos]
             vals[~inside] = 0.0
             cs = prev[r, k][:, None] + np.cumsum(vals, axis=1)
             cand = inside & grid.ge[pos]
