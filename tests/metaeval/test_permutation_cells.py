@@ -10,6 +10,7 @@ import scipy.stats
 from overcoat.metaeval.accuracy import pairwise_accuracy
 from overcoat.metaeval.resampling import (
     item_weighted,
+    materialized,
     paired_permutation_test,
     swap_masks,
     tie_calibrated_statistic,
@@ -146,10 +147,10 @@ def test_cells_early_stopping_follows_mtme():
 def test_cells_generic_statistic_path_equals_loop():
     human, a, b = wmt_toy(4)
     za, zb = zscore_like_mtme(a), zscore_like_mtme(b)
-    stat = item_weighted(pairwise_accuracy, ties="half", group="item")
-
     def corr(g, m):
         return pairwise_accuracy(g, m, ties="half", group="item").statistic
+
+    stat = materialized(corr)  # not routed to an engine: one call per permuted scorer
 
     draws = np.concatenate(list(swap_masks(human.size, 80, seed=1)))
     p_ref, _, _ = mtme_permutation_sig_diff(human, zb, za, corr, 80, draws)
@@ -238,3 +239,20 @@ def test_ted_zhen_spa_reproduces_mtme(ted_zhen):
         # differences: permuted sums that equal the observed one exactly (MQM decimals, identical
         # translations), which the published float32 sums decide by rounding
         assert ours.statistic != spa32 and abs(ours.statistic - spa32) <= 1e-4
+
+
+@pytest.mark.parametrize("kw", [dict(ties="strict"), dict(ties="half"), dict(ties="half", epsilon=0.3),
+                                dict(ties="strict", average="pairs")])
+def test_cells_pairwise_accuracy_fast_path_equals_materialised_scorers(kw):
+    human, a, b = wmt_toy(7, n_items=9, n_resp=5)
+    za, zb = zscore_like_mtme(a), zscore_like_mtme(b)
+    stat = item_weighted(pairwise_accuracy, group="item", **kw)
+    r = paired_permutation_test(stat, human, za, zb, n_resamples=50, seed=4, permute="cells",
+                                standardize=False, return_null=True)
+    draws = np.concatenate(list(swap_masks(human.size, 50, seed=4)))
+    for s, got in zip(draws, r.null_distribution):
+        swap = s.reshape(human.shape) == 1
+        pa, pb = np.where(swap, zb, za), np.where(swap, za, zb)
+        want = (pairwise_accuracy(human, pa, group="item", **kw).statistic
+                - pairwise_accuracy(human, pb, group="item", **kw).statistic)
+        assert got == pytest.approx(want, abs=1e-12)

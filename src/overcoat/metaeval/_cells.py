@@ -45,13 +45,18 @@ class CellTable:
     the coefficient matrices of the degree-two stage-1 polynomials."""
 
     def __init__(self, human: np.ndarray, metric_a: np.ndarray, metric_b: np.ndarray, average: str,
-                 n_cells_target: int = _TARGET_CELLS):
+                 n_cells_target: int = _TARGET_CELLS, fixed: tuple[bool, float] | None = None):
+        """``fixed=None``: acc_eq with tie calibration; ``fixed=(half, epsilon)``: pairwise accuracy at a
+        fixed epsilon (gold ties left out; a metric tie, |difference| <= epsilon, counts 1/2 with
+        ``half``, else wrong), as :func:`overcoat.metaeval.accuracy.pairwise_accuracy`."""
         check_same_cells(metric_a, metric_b)
         n, R = human.shape
         self.n_scores = n * R
         jj, kk = np.triu_indices(R, 1)
         hd = human[:, jj] - human[:, kk]
         ok = np.isfinite(hd) & np.isfinite(metric_a[:, jj]) & np.isfinite(metric_a[:, kk])
+        if fixed is not None:
+            ok &= hd != 0
         npairs = ok.sum(axis=1)
         ii, pp = np.nonzero(ok)
         P = ii.size
@@ -75,6 +80,11 @@ class CellTable:
         base0 = u[:, None] * agree0
         gain = u[:, None] * (htie.astype(float) - agree_sign)
         ev = (d != 0) & (gain != 0)
+        if fixed is not None:  # no threshold search: the value at the fixed epsilon only
+            half, eps = fixed
+            mtie = np.abs(d) <= eps
+            base0 = u[:, None] * np.where(mtie, 0.5 if half else 0.0, (np.sign(d) == np.sign(hdp)))
+            ev = np.zeros_like(ev)
         pe, ve = np.nonzero(ev)
         key = np.abs(d[pe, ve])
         order = np.argsort(key, kind="stable")
@@ -135,54 +145,76 @@ class CellTable:
 
     def null(self, masks: Iterable[np.ndarray]) -> np.ndarray:
         """stat(permuted A) - stat(permuted B) for each row of the (b, n_items * n_responses) 0/1 masks."""
-        K = self.K
-        bs = max(1, _ELEMENT_BUDGET // max(1, 2 * self.n_pairs, self.ncol))
-        out = []
-        for block in masks:
-            for s0 in range(0, block.shape[0], bs):
-                Sb = np.asarray(block[s0:s0 + bs]) != 0
-                b = Sb.shape[0]
-                if self.n_pairs == 0:
-                    out.append(np.full(b, np.nan))
-                    continue
-                Sj, Sk = Sb[:, self.cj], Sb[:, self.ck]
-                Q = (Sj & Sk).astype(float) @ self.quad
-                codes = (Sj.view(np.int8) << 1) | Sk.view(np.int8)
-                del Sj, Sk
-                F = Sb.astype(float) @ self.lin + self.const
-                vals = []
-                for side in (0, 1):
-                    Fs = F[:, side * self.ncol:(side + 1) * self.ncol] + Q
-                    vals.append(self._maximise(Fs[:, 2 * K], Fs[:, :K], Fs[:, K:2 * K], codes, side) / self.den)
-                out.append(vals[0] - vals[1])
-        return np.concatenate(out) if out else np.empty(0)
-
+        return null_many([self], masks)[0]
 
     def _maximise(self, n0, ncell, npos, codes, side):
         """Max over epsilon of the acc_eq numerator of permuted A (side 0) or B (side 1), per resample.
 
         Stage 1: the values at the cell ends (cumulative sums of the cells' gains) and, per cell, the
-        upper bound value-at-start + positive gains. Stage 2: cells whose bound beats the best value
-        and that hold candidates before their end are scanned event by event (the active variants read
-        from the codes)."""
+        upper bound value-at-start + positive gains. Stage 2, in rounds: every resample whose highest
+        remaining bound beats its best value so far scans that cell event by event (candidates before
+        the cell end; the active variants read from the codes)."""
         b = n0.shape[0]
         if self.table.key.size == 0:
             return n0.copy()
         ncum = n0[:, None] + np.cumsum(ncell, axis=1)
         prev = np.concatenate([n0[:, None], ncum[:, :-1]], axis=1)
         best = np.maximum(n0, ncum.max(axis=1))
-        need = (prev + npos > best[:, None]) & self.interior[None, :]
-        rr, kk = np.nonzero(need)
-        if rr.size:
-            lc = self.pad_pair.shape[1]
-            step = max(1, _ELEMENT_BUDGET // (4 * lc))
+        upper = np.where(self.interior[None, :], prev + npos, -np.inf)
+        lc = self.pad_pair.shape[1]
+        step = max(1, _ELEMENT_BUDGET // (4 * lc))
+        rows = np.arange(b)
+        while True:  # refine the most promising cell of every resample until no bound beats the best
+            k_top = np.argmax(upper, axis=1)
+            u_top = upper[rows, k_top]
+            rr = np.flatnonzero(u_top > best)
+            if rr.size == 0:
+                break
+            kk = k_top[rr]
+            upper[rr, kk] = -np.inf
             for s0 in range(0, rr.size, step):
                 r, k = rr[s0:s0 + step], kk[s0:s0 + step]
                 active = codes[r[:, None], self.pad_pair[k]] == self.pad_var[side][k]
                 cs = np.cumsum(np.where(active, self.pad_gain[k], 0.0), axis=1)
                 cs = np.where(self.pad_cand[k], cs, -np.inf).max(axis=1) + prev[r, k]
-                np.maximum.at(best, r, cs)
+                best[r] = np.maximum(best[r], cs)  # one cell per resample in a round
         return best
+
+
+def null_many(tables: list[CellTable], masks: Iterable[np.ndarray]) -> list[np.ndarray]:
+    """:meth:`CellTable.null` of several scorer pairs on the same data and masks: the coin gathers, pair
+    products and codes of a block of resamples are computed once for all of them (they depend only on
+    the pairs' cells, which must be the same for every table)."""
+    first = tables[0]
+    for t in tables[1:]:
+        if not (np.array_equal(t.cj, first.cj) and np.array_equal(t.ck, first.ck)):
+            raise ValueError("null_many needs tables over the same pairs")
+    P = first.n_pairs
+    bs = max(1, _ELEMENT_BUDGET // max(1, 2 * P, max(t.ncol for t in tables)))
+    out: list[list[np.ndarray]] = [[] for _ in tables]
+    for block in masks:
+        for s0 in range(0, block.shape[0], bs):
+            Sb = np.asarray(block[s0:s0 + bs]) != 0
+            b = Sb.shape[0]
+            if P == 0:
+                for o in out:
+                    o.append(np.full(b, np.nan))
+                continue
+            Sj, Sk = Sb[:, first.cj], Sb[:, first.ck]
+            X = (Sj & Sk).astype(float)
+            codes = (Sj.view(np.int8) << 1) | Sk.view(np.int8)
+            del Sj, Sk
+            Sf = Sb.astype(float)
+            for t, o in zip(tables, out):
+                K, nc = t.K, t.ncol
+                Q = X @ t.quad
+                F = Sf @ t.lin + t.const
+                vals = []
+                for side in (0, 1):
+                    Fs = F[:, side * nc:(side + 1) * nc] + Q
+                    vals.append(t._maximise(Fs[:, 2 * K], Fs[:, :K], Fs[:, K:2 * K], codes, side) / t.den)
+                o.append(vals[0] - vals[1])
+    return [np.concatenate(o) if o else np.empty(0) for o in out]
 
 
 def generic_cell_null(stat, human: np.ndarray, metric_a: np.ndarray, metric_b: np.ndarray,

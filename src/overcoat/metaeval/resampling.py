@@ -747,6 +747,24 @@ def _check_permute(permute: str) -> str:
     return permute
 
 
+def _fixed_pairwise_accuracy(stat: Statistic):
+    """``(average, half, epsilon)`` when ``stat`` is item-grouped ``pairwise_accuracy`` (the cell engine
+    computes it batched), else None."""
+    if not isinstance(stat, ItemWeightedStatistic):
+        return None
+    from . import accuracy
+    if stat.func is not accuracy.pairwise_accuracy:
+        return None
+    kw = dict(stat.kwargs)
+    ties = kw.pop("ties", "strict")
+    eps = float(kw.pop("epsilon", 0.0))
+    group = kw.pop("group", "item")
+    average = kw.pop("average", "items")
+    if kw or group != "item" or ties not in ("strict", "half") or average not in ("items", "pairs") or eps < 0:
+        return None
+    return average, ties == "half", eps
+
+
 class _NullEngine:
     """Null values stat(permuted A) - stat(permuted B) for blocks of swap masks, with the per-pair
     precomputation (sorted pairs of tie calibration) done once.
@@ -768,6 +786,10 @@ class _NullEngine:
             check_same_cells(ma, mb)
             if isinstance(stat, TieCalibratedStatistic):
                 self.cell_table = CellTable(h, ma, mb, stat.average)
+            else:
+                fixed = _fixed_pairwise_accuracy(stat)
+                if fixed is not None:
+                    self.cell_table = CellTable(h, ma, mb, fixed[0], fixed=fixed[1:])
         elif isinstance(stat, TieCalibratedStatistic) and tables is None:
             self.tables = (stat.table(h, ma), stat.table(h, mb))
 

@@ -264,14 +264,26 @@ def significance_matrix(statistic: Any, human: Any, metrics: Mapping[str, Any] |
     masks = None
     if n_units * n_resamples <= (1 << 25):
         masks = np.concatenate(list(swap_masks(n_units, n_resamples, seed)))
-    for a in range(S):
-        for b in range(a + 1, S):
-            engine = _NullEngine(stat, h, checked[a], checked[b], permute, batch_size,
-                                 tables=(tables[a], tables[b]) if tables is not None else None)
-            if masks is not None:
-                null = engine(masks)
-            else:
-                null = np.concatenate([engine(s) for s in swap_masks(n_units, n_resamples, seed)])
+    pairs = [(a, b) for a in range(S) for b in range(a + 1, S)]
+    group = 8  # scorer pairs whose precomputations are held at once (cells: one pass over the masks each)
+    for g0 in range(0, len(pairs), group):
+        chunk = pairs[g0:g0 + group]
+        engines = [_NullEngine(stat, h, checked[a], checked[b], permute, batch_size,
+                               tables=(tables[a], tables[b]) if tables is not None else None)
+                   for a, b in chunk]
+        cts = [e.cell_table for e in engines]
+        if cells and all(c is not None for c in cts) and all(
+                np.array_equal(c.cj, cts[0].cj) and np.array_equal(c.ck, cts[0].ck) for c in cts):
+            from ._cells import null_many
+            blocks = [masks] if masks is not None else swap_masks(n_units, n_resamples, seed)
+            chunk_nulls = null_many(cts, blocks)  # coin gathers shared by the pairs of the chunk
+        elif masks is not None:
+            chunk_nulls = [e(masks) for e in engines]
+        else:
+            chunk_nulls = [np.concatenate([e(s) for s in swap_masks(n_units, n_resamples, seed)])
+                           for e in engines]
+        del engines, cts
+        for (a, b), null in zip(chunk, chunk_nulls):
             d = deltas[a, b]
             if alternative == "greater":
                 pv[a, b] = permutation_pvalue(d, null, "greater", plus_one=plus_one)
