@@ -148,7 +148,7 @@ class CellTable:
             idx = starts[:, None] + np.arange(lc)[None, :]
             inside = idx < ends[:, None]
             idx = np.minimum(idx, L - 1)
-            self.pad_pair = np.where(inside, self.pe[idx], 0)
+            self.pad_pair = np.where(inside, self.pe[idx], 0).astype(np.int32 if P < 2**31 else np.int64)
             self.pad_var = tuple(np.where(inside, v[idx], -1).astype(np.int8) for v in self.ve)
             self.pad_gain = np.where(inside, self.table.gain[idx], 0.0)
             self.pad_cand = inside & self.grid.ge[idx]
