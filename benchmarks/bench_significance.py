@@ -1,6 +1,6 @@
 """WMT's significance test: overcoat's permutation tests vs mt-metrics-eval's PermutationSigDiff loop.
 
-    PYTHONPATH=src python benchmarks/bench_significance.py [--resamples 1000] [--data ted-zhen]
+    PYTHONPATH=src python benchmarks/bench_significance.py [--quick] [--markdown]   (--quick: 200 resamples)
 
 Same inputs for all: bundled TED (529 segments x 13 systems), chrF (metric 2 / our A) vs BLEU, human
 MQM scores, item-grouped acc_eq with tie calibration re-fitted on every permuted scorer, one-sided
@@ -15,13 +15,12 @@ MQM scores, item-grouped acc_eq with tie calibration re-fitted on every permuted
   slower still, so the ratio is conservative); a last row times mt-metrics-eval's own pure-Python
   sweep (``tau_optimization_python``) on 2 resamples and extrapolates.
 
-Whole runs are timed (wall and CPU seconds); the table prints ours, peer, ratio and whether the p-values
-are equal.
+Whole runs are timed (wall seconds; CPU seconds in the notes); the table prints ours, peer, ratio and
+whether the p-values are equal.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -29,6 +28,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench import Row, main  # noqa: E402
 from _mtme import permutation_sig_diff, tau_optimization_python  # noqa: E402
 
 from overcoat import api  # noqa: E402
@@ -39,31 +39,26 @@ from overcoat.metaeval.resampling import (  # noqa: E402
 )
 
 
-def timed(fn):
+def _cpu_timed(fn):
     t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
     return time.perf_counter() - t0, time.process_time() - c0, out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--resamples", type=int, default=1000)
-    ap.add_argument("--data", default="ted-zhen")
-    args = ap.parse_args()
-    k = args.resamples
-    ds = api.load(args.data)
+def collect(quick: bool = False, data: str = "ted-zhen", resamples: int | None = None) -> list[Row]:
+    k = resamples or (200 if quick else 1000)
+    ds = api.load(data)
     scored = api.score(ds, ["chrf", "bleu"], cache=None, progress=False)
     H, A, B = ds.human_matrix(), scored.matrix("chrF"), scored.matrix("BLEU")
     stat = tie_calibrated_statistic()
     draws = np.concatenate(list(swap_masks(H.size, k, seed=0)))
 
-    w_cells, c_cells, cells = timed(lambda: paired_permutation_test(
+    w_cells, c_cells, cells = _cpu_timed(lambda: paired_permutation_test(
         stat, H, A, B, n_resamples=k, permute="cells", alternative="greater"))
-    w_items, c_items, items = timed(lambda: paired_permutation_test(
+    w_items, c_items, items = _cpu_timed(lambda: paired_permutation_test(
         stat, H, A, B, n_resamples=k, permute="items", alternative="greater", standardize=True))
     # mt-metrics-eval: metric 1 = BLEU, metric 2 = chrF ("metric 2 better")
-    w_peer, c_peer, (p_peer, k_peer) = timed(lambda: permutation_sig_diff(H, B, A, k=k, draws=draws))
-
+    w_peer, c_peer, (p_peer, k_peer) = _cpu_timed(lambda: permutation_sig_diff(H, B, A, k=k, draws=draws))
     # mt-metrics-eval's own sweep (pure Python): time 2 resamples (4 calibrations), extrapolate to k
     za = (A - A.mean()) / A.std()
     t0 = time.perf_counter()
@@ -73,20 +68,21 @@ def main():
         tau_optimization_python(np.where(sw, za, B), H)
     w_py = (time.perf_counter() - t0) / 2 * k
 
-    print(f"{args.data}: {H.shape[0]} segments x {H.shape[1]} systems, chrF vs BLEU, acc_eq (tie-calibrated, "
-          f"item-grouped), {k} resamples, one-sided")
-    head = f"{'what':<44} {'ours s (cpu)':>14} {'peer s (cpu)':>14} {'ratio':>7}  p ours / p peer"
-    print(head)
-    print("-" * len(head))
-    print(f"{'cells (PERM-BOTH) vs PermutationSigDiff':<44} {w_cells:>6.2f} ({c_cells:>5.2f}) "
-          f"{w_peer:>6.2f} ({c_peer:>5.2f}) {w_peer / w_cells:>6.1f}x  {cells.pvalue:.4f} / {p_peer:.4f} "
-          f"{'equal' if cells.pvalue == p_peer and k_peer == cells.n_resamples else 'DIFFERENT'}")
-    print(f"{'items (PERM-INPUTS), same peer':<44} {w_items:>6.2f} ({c_items:>5.2f}) "
-          f"{w_peer:>6.2f} ({c_peer:>5.2f}) {w_peer / w_items:>6.1f}x  {items.pvalue:.4f} (a different test)")
-    print(f"{'cells vs PermutationSigDiff, pure-Python sweep':<44} {w_cells:>6.2f} ({c_cells:>5.2f}) "
-          f"~{w_py:>6.0f}        {w_py / w_cells:>6.0f}x  (2 resamples timed, x{k / 2:g})")
-    print("ratio = peer wall seconds / ours wall seconds (CPU seconds in parentheses)")
+    n = f"{data} {H.shape[0]}x{H.shape[1]}, k={k}"
+    same = cells.pvalue == p_peer and k_peer == cells.n_resamples
+    eq = f"p {cells.pvalue:.4f} {'=' if same else '!='} {p_peer:.4f}"
+    return [
+        Row("permutation test, cells (PERM-BOTH), tie-cal. acc_eq, chrF vs BLEU", n, w_cells,
+            "PermutationSigDiff loop, numpy sweep", w_peer, eq,
+            f"same coins; CPU s ours {c_cells:.2f}, peer {c_peer:.2f}"),
+        Row("same, peer with mt-metrics-eval's pure-Python tau_optimization", n, w_cells,
+            "PermutationSigDiff + tau_optimization as published", w_py, "same algorithm",
+            f"peer extrapolated: 2 resamples timed, x{k / 2:g}"),
+        Row("permutation test, items (PERM-INPUTS), same data", n, w_items,
+            "PermutationSigDiff loop, numpy sweep", w_peer, f"p {items.pvalue:.4f} (other test)",
+            f"CPU s ours {c_items:.2f}"),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    main(collect, __doc__)

@@ -1,12 +1,12 @@
 """Soft pairwise accuracy: overcoat vs mt-metrics-eval's pce.py (WMT24), same inputs.
 
-    PYTHONPATH=src python benchmarks/bench_spa.py [--repeats 20]
+    PYTHONPATH=src python benchmarks/bench_spa.py [--quick] [--markdown]   (--quick: best of 5, else 20)
 
 Inputs: bundled TED en-de and zh-en (529 segments x 13 systems), human MQM vs chrF and BLEU, 1,000
 permutations. Peer: a faithful reimplementation of ``stats.PairwiseConfidenceError`` (two calls of
 ``pce.compute_pairwise_p_values`` with ``default_rng(4)``, float32, then ``compute_one_minus_pce``;
 ``benchmarks/_mtme.py``). Ours: ``soft_pairwise_accuracy`` with its defaults (the same permutation stream,
-float64 sums). Timed: best of ``--repeats`` runs, (a) one SPA from a cold start (our permutation cache
+float64 sums). Timed: best of 20 runs (5 with --quick), (a) one SPA from a cold start (our permutation cache
 cleared before every run), (b) SPA of the 4 scorer/data combinations in a row, as a meta-evaluation
 does (our permutation signs are drawn once per data shape, and the human p-values once per human matrix, and reused). Outputs compared: |SPA ours - SPA
 peer|; differences up to ~1e-4 come from the peer's float32 sums deciding exact ties by rounding (see
@@ -15,12 +15,12 @@ peer|; differences up to ~1e-4 come from the peer's float32 sums deciding exact 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench import Row, main  # noqa: E402
 from _mtme import pce_spa  # noqa: E402
 
 from overcoat import api  # noqa: E402
@@ -39,10 +39,8 @@ def best(fn, repeats, before=None):
     return min(times), out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=20)
-    args = ap.parse_args()
+def collect(quick: bool = False) -> list[Row]:
+    r = 5 if quick else 20
     cases = []
     for name in ("ted-ende", "ted-zhen"):
         ds = api.load(name)
@@ -50,26 +48,29 @@ def main():
         H = ds.human_matrix()
         for m in ("chrF", "BLEU"):
             cases.append((f"{name} {m}", H, scored.matrix(m)))
-    clear = sysm._clear_spa_caches
-    print(f"{'case':<16} {'SPA ours':>12} {'SPA peer':>12} {'|diff|':>9}")
+    diffs = []
     for label, H, M in cases:
         ours = sysm.soft_pairwise_accuracy(H, M).statistic
         peer = pce_spa(H, M)
-        print(f"{label:<16} {ours:>12.6f} {peer:>12.6f} {abs(ours - peer):>9.1e}")
+        diffs.append(abs(ours - peer))
+        print(f"SPA {label}: ours {ours:.6f}, mt-metrics-eval {peer:.6f}, |diff| {abs(ours - peer):.1e}",
+              file=sys.stderr)
+    clear = sysm._clear_spa_caches
     label, H, M = cases[-1]
-    r = args.repeats
     t_one, _ = best(lambda: sysm.soft_pairwise_accuracy(H, M), r, clear)
     p_one, _ = best(lambda: pce_spa(H, M), r)
     t_all, _ = best(lambda: [sysm.soft_pairwise_accuracy(h, m) for _, h, m in cases], r, clear)
     p_all, _ = best(lambda: [pce_spa(h, m) for _, h, m in cases], r)
-    print()
-    head = f"{'what (13 systems x 1,000 permutations)':<46} {'ours ms':>8} {'peer ms':>8} {'ratio':>7}"
-    print(head)
-    print("-" * len(head))
-    print(f"{'one SPA, cold (permutations drawn)':<46} {t_one * 1e3:>8.2f} {p_one * 1e3:>8.2f} {p_one / t_one:>6.1f}x")
-    print(f"{'4 SPAs in a row (meta-evaluation)':<46} {t_all * 1e3:>8.2f} {p_all * 1e3:>8.2f} {p_all / t_all:>6.1f}x")
-    print(f"best of {r} runs; ratio = peer / ours")
+    eq = f"|SPA diff| <= {max(diffs):.0e}"
+    why = "differences: the peer's float32 sums decide exact ties by rounding"
+    return [
+        Row("SPA, one call from a cold start", f"{label}, 13 sys x 1000 perm", t_one,
+            "pce.py (PairwiseConfidenceError)", p_one, eq, f"best of {r}; {why}"),
+        Row("SPA, 4 scorer/data cases in a row (meta-evaluation)", "TED en-de + zh-en, chrF + BLEU",
+            t_all, "pce.py (PairwiseConfidenceError)", p_all, eq,
+            f"best of {r}; permutations and human p-values reused across calls"),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    main(collect, __doc__)
