@@ -315,6 +315,12 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
             stat = None
             notes.append("significance tests need an item-grouped statistic (--group item)")
         permute = st.permute if st.permute != "auto" else ("items" if preference else "cells")
+        if stat is not None and st.permute == "auto" and permute == "cells" \
+                and not rs.cell_engine_available(stat):
+            permute = "items"
+            notes.append(f"significance: the cell-level (WMT) test has no batched engine for {primary}; "
+                         "whole items are permuted (--permute cells forces the cell scheme: one "
+                         "statistic call per resample)")
         if stat is not None and permute == "cells":
             missing = {n: np.isnan(M) for n, M in mats.items()}
             first = next(iter(missing.values()))

@@ -261,3 +261,14 @@ def test_cells_pairwise_accuracy_fast_path_equals_materialised_scorers(kw, hole)
         want = (pairwise_accuracy(human, pa, group="item", **kw).statistic
                 - pairwise_accuracy(human, pb, group="item", **kw).statistic)
         assert got == pytest.approx(want, abs=1e-12)
+
+
+def test_cell_engine_available_names_the_batched_statistics():
+    from overcoat.metaeval.accuracy import tie_calibrated_accuracy
+    from overcoat.metaeval.correlation import kendall_tau
+    from overcoat.metaeval.resampling import cell_engine_available
+    assert cell_engine_available(tie_calibrated_statistic())
+    assert cell_engine_available(item_weighted(tie_calibrated_accuracy, group="item"))
+    assert cell_engine_available(item_weighted(pairwise_accuracy, ties="half", group="item"))
+    assert not cell_engine_available(item_weighted(pairwise_accuracy, group="none"))
+    assert not cell_engine_available(item_weighted(kendall_tau, group="item", variant="b"))

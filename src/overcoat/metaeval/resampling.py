@@ -765,6 +765,13 @@ def _fixed_pairwise_accuracy(stat: Statistic):
     return average, ties == "half", eps
 
 
+def cell_engine_available(statistic: Any) -> bool:
+    """True when ``permute="cells"`` evaluates ``statistic`` batched (tie-calibrated acc_eq, item-grouped
+    pairwise accuracy); other statistics are called once per permuted scorer (slow on large data)."""
+    stat = _resolve(statistic)
+    return isinstance(stat, TieCalibratedStatistic) or _fixed_pairwise_accuracy(stat) is not None
+
+
 class _NullEngine:
     """Null values stat(permuted A) - stat(permuted B) for blocks of swap masks, with the per-pair
     precomputation (sorted pairs of tie calibration) done once.
