@@ -140,19 +140,90 @@ def test_hh_pairs_view(capsys):
     assert res.system == {}
 
 
-def test_main_job_end_to_end(tmp_path, capsys):
-    code = main(["run", "--out-dir", str(tmp_path), "--resamples", "50", "-q"])
+def _avg_seg_scores(lp):
+    """Google's own per-segment MQM averages (shipped beside the ratings): {seg_id: {system: score}}."""
+    import gzip
+    from collections import defaultdict
+
+    from overcoat.data.bundled import bundled_path
+
+    out = defaultdict(dict)
+    with gzip.open(bundled_path("wmt21-ted-mqm", f"mqm_ted_{lp}.avg_seg_scores.tsv.gz"), "rt") as f:
+        next(f)  # header
+        for line in f:
+            system, score, seg = line.split()
+            if score != "None":
+                out[seg][system] = float(score)
+    return out
+
+
+def _raw_hh_replies(lines):
+    """Final assistant replies of the raw HH-RLHF records on the given (1-based) lines."""
+    import gzip
+
+    from overcoat.data.bundled import bundled_path
+
+    out = {}
+    with gzip.open(bundled_path("hh-rlhf-harmless-test", "test.jsonl.gz"), "rt") as f:
+        for k, line in enumerate(f, 1):
+            if k in lines:
+                r = json.loads(line)
+                out[k] = tuple(r[x].rsplit("\n\nAssistant:", 1)[1] for x in ("chosen", "rejected"))
+    return [out[k] for k in sorted(lines)]
+
+
+def test_main_job_end_to_end(tmp_path, capsys, monkeypatch):
+    """``overcoat run`` on a slice of each bundled data set (first 10 TED segments: TER dominates
+    the time; first 150 HH pairs); the numbers are checked against the data files themselves."""
+    real_load = api.load
+    keep = {"ted-ende": 10, "ted-zhen": 10, "hh-harmless": 150}
+
+    def sliced(spec, **kw):
+        ds = real_load(spec, **kw)
+        return ds.filter_items(ds.items.column("item_id").to_pylist()[:keep[spec]])
+
+    monkeypatch.setattr(api, "load", sliced)
+    code = main(["run", "--out-dir", str(tmp_path), "--resamples", "30", "-j", "1", "-q"])
     out = capsys.readouterr().out
     assert code == 0
-    for name in ("ted-ende", "ted-zhen", "hh-harmless"):
-        doc = json.loads((tmp_path / f"{name}.meta-eval.json").read_text())
-        assert doc["schema_version"] == 1 and doc["settings"]["n_resamples"] == 50
-        assert name in out
     run = json.loads((tmp_path / "run.json").read_text())
-    assert set(run["results"]) == {"ted-ende", "ted-zhen", "hh-harmless"}
-    ende = run["results"]["ted-ende"]
-    assert {s["name"] for s in ende["scorers"]} == {"BLEU", "chrF", "TER", "length", "random"}
-    assert ende["data"]["gold_tie_rate"] == pytest.approx(0.48, abs=0.01)
+    assert run["datasets"] == ["ted-ende", "ted-zhen", "hh-harmless"]
+    for name in keep:
+        doc = json.loads((tmp_path / f"{name}.meta-eval.json").read_text())
+        assert doc == run["results"][name]
+        assert doc["schema_version"] == 1 and doc["settings"]["n_resamples"] == 30
+        assert doc["data"]["n_items"] == keep[name]
+        assert name in out
+    # TED: the gold-tie rate of the first 10 segments from Google's per-segment MQM averages
+    # (the reference translations ref-A, and for zh-en ref-B, are not evaluated)
+    for name, lp, n_sys, refs in (("ted-ende", "ende", 13, {"ref-A"}),
+                                  ("ted-zhen", "zhen", 13, {"ref-A", "ref-B"})):
+        doc = run["results"][name]
+        seg = _avg_seg_scores(lp)
+        pairs = ties = 0
+        for sid in real_load(name).items.column("item_id").to_pylist()[:10]:
+            v = [x for s, x in seg[sid].items() if s not in refs]
+            assert len(v) == n_sys
+            pairs += len(v) * (len(v) - 1) // 2
+            ties += sum(abs(a - b) < 1e-9 for k, a in enumerate(v) for b in v[k + 1:])
+        assert doc["data"]["n_pairs"] == pairs == 10 * 78
+        assert doc["data"]["gold_tie_rate"] == pytest.approx(ties / pairs, abs=1e-12)
+        assert {s["name"] for s in doc["scorers"]} == {"BLEU", "chrF", "TER", "length", "random"}
+    assert run["results"]["ted-ende"]["data"]["gold_tie_rate"] != pytest.approx(
+        run["results"]["ted-zhen"]["data"]["gold_tie_rate"], abs=1e-3)
+    # HH: length's preference accuracy = share of pairs whose chosen reply has more words, from
+    # the raw records (a tie counts wrong)
+    hh = run["results"]["hh-harmless"]
+    # item ids are "hh-<line>"; the loader leaves out malformed records, so lines are skipped
+    ids = real_load("hh-harmless").items.column("item_id").to_pylist()[:150]
+    lines = {int(i.removeprefix("hh-")) for i in ids}
+    assert max(lines) > 150  # the slice spans skipped records
+    replies = _raw_hh_replies(lines)
+    longer = np.mean([len(c.split()) > len(r.split()) for c, r in replies])
+    assert hh["primary_statistic"] == "pairwise_accuracy_strict"
+    assert hh["segment_level"]["length"]["pairwise_accuracy_strict"]["statistic"] == \
+        pytest.approx(longer, abs=1e-12)
+    assert {s["name"] for s in hh["scorers"]} == {"length", "random"}
 
 
 def test_rewardbench2_rule_with_ties_by_hand(tmp_path):

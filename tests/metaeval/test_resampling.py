@@ -388,6 +388,7 @@ def test_permutation_pvalue_leaves_nan_null_values_out_of_the_count():
     assert permutation_pvalue(0.25, null, "two-sided") == (2 + 1) / (4 + 1)
     assert permutation_pvalue(0.25, null, "less") == (2 + 1) / (4 + 1)
     assert permutation_pvalue(-0.2, null, "less") == (0 + 1) / (4 + 1)
+    assert permutation_pvalue(0.25, null, "greater", plus_one=False) == 2 / 4  # mt-metrics-eval's
     assert permutation_pvalue(0.0, np.full(5, nan), "greater") == 1.0
     assert math.isnan(permutation_pvalue(nan, null, "greater"))
 
