@@ -78,7 +78,7 @@ def score(dataset: Dataset, scorers: Sequence[str | Scorer] | dict[str, Scorer],
         out.stats[name] = {"n_total": res.n_total, "n_unique": res.n_unique or res.n_total,
                            "n_cached": res.n_cached,
                            "n_scored": res.n_scored, "n_missing": res.n_missing,
-                           "seconds": res.seconds}
+                           "seconds": res.seconds, "notes": list(getattr(res, "warnings", []))}
     return out
 
 

@@ -61,12 +61,17 @@ def score(
     t0 = time.perf_counter()
     scored = api.score(ds, scorers, cache=_cache_arg(no_cache, cache), workers=workers,
                        batch_size=batch_size, progress=not quiet)
+    from .data.scores_file import response_content_hashes
     table = scores_table(ds.responses.column("item_id").to_pylist(),
                          ds.responses.column("response_id").to_pylist(),
-                         {n: (scored.signatures[n], scored.scores[n]) for n in scored.scores})
+                         {n: (scored.signatures[n], scored.scores[n]) for n in scored.scores},
+                         content_hashes=response_content_hashes(ds))
     write_table(table, out)
     if not quiet:
         _print_score_summary(scored, time.perf_counter() - t0)
+    for st in scored.stats.values():
+        for n in st.get("notes", []):
+            console.print(f"[yellow]note:[/yellow] {escape(n)}", highlight=False)
     console.print(f"wrote {table.num_rows} scores to {out}")
 
 

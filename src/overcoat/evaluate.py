@@ -232,7 +232,8 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
             if st.ties == "calibrated" and not preference:
                 r = acc.tie_calibrated_accuracy(H, M, group=st.group)
                 entry = {"statistic": _f(r.statistic), "epsilon": _f(r.epsilon),
-                         "all_ties_baseline": _f(r.all_ties_baseline), "all_ties": bool(r.all_ties),
+                         "all_ties_baseline": _f(r.all_ties_baseline),
+                         "all_ties": bool(r.all_ties) and r.n_pairs > 0,
                          "n_pairs": r.n_pairs, "n_groups": r.n_groups, "n_dropped": r.n_dropped}
                 if grouped:
                     entry.update({k: v for k, v in _with_ci(
@@ -241,7 +242,7 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
                 else:
                     entry["confidence_interval"] = None
                 out["acc_eq"] = entry
-                if r.all_ties:
+                if r.all_ties and r.n_pairs > 0:
                     notes.append(f"{name}: tie calibration chose epsilon={r.epsilon:g}, which calls "
                                  f"every pair a tie: its acc_eq equals the all-ties baseline "
                                  f"({r.all_ties_baseline:.4f}) that a constant scorer gets")
@@ -286,7 +287,11 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
 
     scorers = [{"name": n, "signature": scored.signatures[n],
                 "higher_is_better": scored.higher_is_better[n],
-                "n_missing": int(np.isnan(scored.scores[n]).sum())} for n in scored.scores]
+                "n_missing": int(np.isnan(scored.scores[n]).sum()),
+                "coverage": {"scored": int((~np.isnan(scored.scores[n])).sum()),
+                             "total": int(len(scored.scores[n]))}} for n in scored.scores]
+    for n in scored.scores:  # what the scorer itself had to say (e.g. a partly matched file)
+        notes.extend((scored.stats.get(n) or {}).get("notes", []))
 
     ranking = None
     if do_seg and primary in RANKING_FALLBACK and st.rank_fallback:
@@ -386,11 +391,29 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
             pl = prior_sets.dataset.layout()
             prior = {n: (prior_sets.dataset, pl.column_ids, prior_sets.matrix(n))
                      for n in prior_sets.scores}
+        resp_items = np.asarray(ds.responses.column("item_id").to_pylist(), dtype=object)
+        item_ids = np.asarray(ds.items.column("item_id").to_pylist(), dtype=object)
         for name, M in mats.items():
             if prior is not None and name not in prior:
                 raise OvercoatError(f"prior-set data was not scored with {name!r}")
-            rules[name] = benchmark_rules(fmt, ds, layout.column_ids, M, settings=st,
-                                          prior=None if prior is None else prior[name])
+            kw = {"settings": st, "prior": None if prior is None else prior[name]}
+            miss = np.isnan(scored.scores[name])
+            if not miss.any():
+                rules[name] = benchmark_rules(fmt, ds, layout.column_ids, M, **kw)
+                continue
+            # a missing score is no answer: the rule runs on the items scored in full, or gives
+            # no number at all (never a 0 from comparisons with NaN)
+            keep = ~np.isin(item_ids, resp_items[miss])
+            k, n = int(keep.sum()), len(keep)
+            if k == 0:
+                rules[name] = {"rule": fmt, "overall": None, "n_items": 0, "n_items_total": n}
+                notes.append(f"{name}: no item has a score for every response, so the {fmt} "
+                             "rule gives no number")
+                continue
+            rules[name] = {**benchmark_rules(fmt, ds.filter_items(keep), layout.column_ids,
+                                             M[keep], **kw), "n_items": k, "n_items_total": n}
+            notes.append(f"{name}: the {fmt} rule is computed on the {k} of {n} items whose "
+                         "responses all have a score")
         notes.extend(_benchmark_notes(fmt, rules, st))
 
     data = {"name": ds.name, "source": ds.source, "n_items": ds.n_items,

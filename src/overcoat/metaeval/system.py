@@ -236,6 +236,9 @@ def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
     if int(n_permutations) != n_permutations or n_permutations < 1:
         raise ValueError("n_permutations must be a positive integer")
     n_permutations = int(n_permutations)
+    if n_items == 0:  # no item with every score: no evidence, so no number (never a 1.0)
+        P = np.full((n_sys, n_sys), np.nan)
+        return SoftPairwiseAccuracyResult(float("nan"), P, P.copy(), n_sys, 0, n_permutations)
     ph = _spa_pvalues_cached(h, n_permutations, seed)  # the human side repeats for every scorer
     pm = _spa_pvalues(m, n_permutations, seed)
     j, k = np.triu_indices(n_sys, 1)

@@ -98,6 +98,10 @@ def leaderboard_table(res: dict, *, title: str | None = None) -> Table:
         t.add_column("all-ties", justify="right")
     for k in extra:
         t.add_column(LABELS.get(k, k), justify="right")
+    cov = {s["name"]: s.get("coverage") for s in res["scorers"]}
+    show_cov = any(c and c["scored"] < c["total"] for c in cov.values())
+    if show_cov:
+        t.add_column("scored", justify="right")
     clusters = {s["name"]: s.get("cluster") for s in res["scorers"]}
     no_signal = set(((res.get("ranking") or {}).get("at_no_signal") or {}).get(primary, []))
     for s in sorted(res["scorers"], key=_sort_key(res, primary)):
@@ -112,6 +116,9 @@ def leaderboard_table(res: dict, *, title: str | None = None) -> Table:
             row += [_num(a.get("epsilon"), 3) if a else "–",
                     (_num(a.get("all_ties_baseline")) + flag) if a else "–"]
         row += [_num((seg.get(n, {}).get(k) or {}).get("statistic")) for k in extra]
+        if show_cov:
+            c = cov.get(n)
+            row.append(f"{c['scored']}/{c['total']}" if c else "–")
         t.add_row(*row)
     unit = {"cells": "score cells", "items": "items"}.get(
         (res.get("significance") or {}).get("permute"), "items")
@@ -123,6 +130,9 @@ def leaderboard_table(res: dict, *, title: str | None = None) -> Table:
     if show_eps:
         cap.append("⚑ = ε calls every pair a tie: acc_eq equals the all-ties baseline that a "
                    "constant scorer gets")
+    if show_cov:
+        cap.append("scored = responses with a score / all responses; the rest are left out of "
+                   "every statistic")
     if "pairwise_accuracy_strict" in extra or primary == "pairwise_accuracy_strict":
         cap.append("pref. acc = the RM view: gold ties left out, a scorer tie counts wrong")
     t.caption = "\n".join(cap)

@@ -25,10 +25,15 @@ def score_format(path: str | Path) -> str:
 
 
 def scores_table(item_ids: list[str], response_ids: list[str],
-                 columns: dict[str, tuple[str, np.ndarray]]) -> pa.Table:
-    """Long format: one row per (response, scorer): item_id, response_id, scorer, signature, score."""
+                 columns: dict[str, tuple[str, np.ndarray]],
+                 content_hashes: list[str] | None = None) -> pa.Table:
+    """Long format: one row per (response, scorer): item_id, response_id, scorer, signature, score,
+    and ``content_hash`` (:func:`overcoat.data.scores_file.content_hash` of input + response) when
+    given, so that ``scores:FILE`` finds the responses again even where ids are line numbers."""
     rows: dict[str, list] = {"item_id": [], "response_id": [], "scorer": [], "signature": [],
                              "score": []}
+    if content_hashes is not None:
+        rows["content_hash"] = []
     for name, (sig, scores) in columns.items():
         rows["item_id"].extend(item_ids)
         rows["response_id"].extend(response_ids)
@@ -36,9 +41,12 @@ def scores_table(item_ids: list[str], response_ids: list[str],
         rows["signature"].extend([sig] * len(item_ids))
         rows["score"].extend(None if (s is None or math.isnan(s)) else float(s)
                              for s in np.asarray(scores, dtype=float).tolist())
+        if content_hashes is not None:
+            rows["content_hash"].extend(content_hashes)
     return pa.table(rows, schema=pa.schema([
         ("item_id", pa.string()), ("response_id", pa.string()), ("scorer", pa.string()),
-        ("signature", pa.string()), ("score", pa.float64())]))
+        ("signature", pa.string()), ("score", pa.float64())]
+        + ([("content_hash", pa.string())] if content_hashes is not None else [])))
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:

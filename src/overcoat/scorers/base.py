@@ -48,6 +48,20 @@ class ScoringBatch:
                             pick(self.messages), pick(self.item_ids), pick(self.response_ids))
 
 
+@dataclass
+class DataRows:
+    """Every row a pointwise scorer is about to score (one per response), for scorers that need
+    to see the whole data set first (:meth:`Scorer.bind`): ids, the input text of each row's item,
+    the response text, and the data set's ``info`` (``default_ids`` when ids are positions)."""
+
+    item_ids: list[str]
+    response_ids: list[str]
+    inputs: list[str]
+    responses: list[str]
+    info: dict = field(default_factory=dict)
+    name: str = "data"
+
+
 class Scorer(abc.ABC):
     """Pointwise scorer: a batch of responses -> one float per response."""
 
@@ -68,6 +82,11 @@ class Scorer(abc.ABC):
     @abc.abstractmethod
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
         """Scores for every response of ``batch`` (float64 array, NaN for missing)."""
+
+    def bind(self, rows: DataRows) -> list[str]:
+        """Called once with every row before scoring; returns notes for the user (e.g. how many
+        responses a scores file covers). Scorers of content alone need nothing here."""
+        return []
 
     def __repr__(self) -> str:  # pragma: no cover - cosmetic
         return f"<{type(self).__name__} {self.signature()}>"

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..data.model import Dataset, loads_messages
 from ..errors import DataError, OvercoatError
-from .base import PairwiseScorer, Scorer, ScoringBatch, get_scorer
+from .base import DataRows, PairwiseScorer, Scorer, ScoringBatch, get_scorer
 from .cache import ScoreCache, item_digest, open_cache, pair_key, response_keys
 
 log = logging.getLogger("overcoat.scorers")
@@ -78,6 +78,8 @@ class ScoreResult:
     n_unique: int = 0
     workers: int = 1
     notes: list[str] = field(default_factory=list)
+    #: notes the user should see (the scorer's :meth:`~overcoat.scorers.base.Scorer.bind`)
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (f"{self.scorer_name}: {self.n_total} scored in {self.seconds:.2f}s "
@@ -432,6 +434,13 @@ def score_dataset(dataset: Dataset | ScoringBatch, scorer: "Scorer | str", *,
         resp_ids = dataset.responses.column("response_id").to_pylist()
     row_item_l = row_item.tolist()
     _check_references(scorer, items, set(row_item_l))
+    warnings: list[str] = []
+    if type(scorer).bind is not Scorer.bind:  # only scorers that look at the whole data set
+        warnings = list(scorer.bind(DataRows(
+            [items.ids[i] for i in row_item_l], list(resp_ids),
+            [items.inputs[i] for i in row_item_l], texts,
+            {} if isinstance(dataset, ScoringBatch) else dict(dataset.info),
+            "batch" if isinstance(dataset, ScoringBatch) else dataset.name)) or [])
 
     def content():
         canon = _canonical_items(items.digests())
@@ -455,10 +464,12 @@ def score_dataset(dataset: Dataset | ScoringBatch, scorer: "Scorer | str", *,
     def row_length(r: int) -> int:
         return len(texts[r]) + len(items.inputs[row_item_l[r]])
 
-    return _pipeline(scorer=scorer, signature=signature, n_rows=len(texts), distinct=distinct,
-                     make_payload=make_payload, row_length=row_length, cache=cache,
-                     batch_size=batch_size, workers=workers, progress=progress,
-                     sort_by_length=sort_by_length, on_batch=on_batch, t0=t0)
+    res = _pipeline(scorer=scorer, signature=signature, n_rows=len(texts), distinct=distinct,
+                    make_payload=make_payload, row_length=row_length, cache=cache,
+                    batch_size=batch_size, workers=workers, progress=progress,
+                    sort_by_length=sort_by_length, on_batch=on_batch, t0=t0)
+    res.warnings = warnings
+    return res
 
 
 def _index_of(ids: list[str], wanted) -> np.ndarray:

@@ -1,8 +1,20 @@
-"""``scores:PATH[#SCORER]`` — scores people already have, loaded as a scorer.
+"""``scores:PATH[#SCORER][,OPTION=VALUE...]`` — scores people already have, loaded as a scorer.
 
-The file (JSONL/CSV/Parquet, see :func:`overcoat.data.scores_file.read_scores_file`) has
-``item_id``, ``response_id``, ``score`` and optionally ``scorer``; when it holds several scorers,
-``#NAME`` picks one. Responses without a score get NaN (counted as missing by the engine).
+The file (JSONL/JSON/CSV/Parquet, see :func:`overcoat.data.scores_file.read_scores_file`) has
+``item_id``, ``response_id``, ``score`` and optionally ``scorer`` and ``content_hash``, or one row
+per pair with ``chosen_score``, ``rejected_score``; when it holds several scorers, ``#NAME`` picks
+one. Options after ``#`` (comma-separated, with or without a scorer name):
+
+``higher_is_better=false``  (or ``lower_is_better=true``) the scores are losses/distances;
+``match=auto|content|ids``  how file rows find the data's responses.
+
+Matching (``auto``): by content (:func:`~overcoat.data.scores_file.content_hash` of input +
+response) when the file has content hashes or texts, else by ``(item_id, response_id)``. Matching by
+ids is refused when the data has no ids of its own (they are then line or record numbers, and a
+file numbered from 0 would silently pair every score with the wrong response) unless
+``match=ids`` says the file uses those very numbers. No response matched is an error naming one
+unmatched id from each side; a partial match is a note the user sees, and the unmatched responses
+are missing (NaN), never 0.
 """
 
 from __future__ import annotations
@@ -13,19 +25,32 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 
-from ..errors import SpecError
-from .base import Scorer, ScoringBatch, register
+from ..errors import DataError, SpecError
+from ._spec import parse_options
+from .base import DataRows, Scorer, ScoringBatch, register
+
+MATCH_MODES = ("auto", "content", "ids")
+
+
+def _resp(iid, rid, h=None) -> str:
+    if iid is None:
+        return f"response {rid!r} with content hash {h!r}"
+    return f"item {iid!r} response {rid!r}" + (f" (content hash {h!r})" if h else "")
 
 
 class PrecomputedScorer(Scorer):
     cacheable = False
 
-    def __init__(self, path: str, scorer: str | None = None, higher_is_better: bool = True):
+    def __init__(self, path: str, scorer: str | None = None, higher_is_better: bool = True,
+                 match: str = "auto"):
         from ..data.scores_file import read_scores_file
+        if match not in MATCH_MODES:
+            raise SpecError(f"scores:{path}: match must be one of {', '.join(MATCH_MODES)}, "
+                            f"got {match!r}")
         self.path = path
+        self.match = match
         table = read_scores_file(path)
-        names = [n for n in pc.unique(table.column("scorer")).to_pylist() if n is not None] \
-            if "scorer" in table.column_names else []
+        names = [n for n in pc.unique(table.column("scorer")).to_pylist() if n is not None]
         if scorer is None and len(names) > 1:
             raise SpecError(f"{path}: holds scores of several scorers ({', '.join(names)}); "
                             f"pick one with scores:{path}#NAME")
@@ -36,22 +61,142 @@ class PrecomputedScorer(Scorer):
         self.scorer_name = scorer or (names[0] if names else Path(path).stem)
         self.name = self.scorer_name
         self.higher_is_better = higher_is_better
-        self._lookup = {(i, r): s for i, r, s in zip(
-            table.column("item_id").to_pylist(), table.column("response_id").to_pylist(),
-            table.column("score").to_pylist())}
+        self._rows = list(zip(table.column("item_id").to_pylist(),
+                              table.column("response_id").to_pylist(),
+                              table.column("content_hash").to_pylist(),
+                              table.column("score").to_pylist()))
+        self._has_hash = any(h is not None for _, _, h, _ in self._rows)
+        if match == "content" and not self._has_hash:
+            raise SpecError(f"scores:{path}: match=content needs content hashes (column "
+                            "content_hash, as overcoat score writes) or the texts in the file")
+        self._bound: dict[tuple[str, str], float] | None = None
         self._digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
     def signature(self) -> str:
-        return f"scores|file:{Path(self.path).name}|scorer:{self.scorer_name}|sha256:{self._digest}"
+        extra = "" if self.higher_is_better else "|lower_is_better"
+        return f"scores|file:{Path(self.path).name}|scorer:{self.scorer_name}" \
+               f"|sha256:{self._digest}{extra}"
+
+    # -- matching ------------------------------------------------------------------------------
+    def bind(self, rows: DataRows) -> list[str]:
+        """Match the file's scores to the data's responses (see the module docstring)."""
+        from ..data.scores_file import content_hash
+        mode = self.match
+        if mode == "auto":
+            mode = "content" if self._has_hash else "ids"
+        n_default = int(rows.info.get("default_ids") or 0)
+        if mode == "ids" and n_default and self.match != "ids":
+            what = {"record": "record numbers", "row": "row numbers"}.get(
+                rows.info.get("default_ids_from"), "line numbers")
+            raise DataError(
+                f"cannot match these scores to {rows.name!r} safely: {n_default} of its items "
+                f"have no id of their own (their ids are {what}) and the file has no content "
+                "hashes; write the scores with overcoat score (it adds content_hash), put the "
+                "input and response texts in the file, give the data an id column, or write "
+                f"scores:{self.path}#match=ids if the file's item_ids are those {what}",
+                path=self.path)
+        n = len(rows.responses)
+        bound: dict[tuple[str, str], float] = {}
+        used: set[int] = set()
+        data_hashes: list[str | None] = [None] * n
+        if mode == "content":
+            by_full: dict[tuple, int] = {}
+            by_hash: dict[str, list[int]] = {}
+            for k, (iid, rid, h, _) in enumerate(self._rows):
+                if h is not None:
+                    by_full.setdefault((iid, rid, h), k)
+                    by_hash.setdefault(h, []).append(k)
+            for r, (iid, rid, inp, text) in enumerate(zip(rows.item_ids, rows.response_ids,
+                                                          rows.inputs, rows.responses)):
+                h = data_hashes[r] = content_hash(inp, text)
+                k = by_full.get((iid, rid, h))
+                if k is None:
+                    ks = by_hash.get(h, [])
+                    if ks and len({self._rows[j][3] for j in ks}) == 1:
+                        k = ks[0]
+                        used.update(ks)
+                if k is not None:
+                    bound[(iid, rid)] = self._rows[k][3]
+                    used.add(k)
+            how = "content hash (input + response)"
+        else:
+            index = {(iid, rid): k for k, (iid, rid, _, _) in enumerate(self._rows)
+                     if iid is not None}
+            for iid, rid in zip(rows.item_ids, rows.response_ids):
+                k = index.get((iid, rid))
+                if k is not None:
+                    bound[(iid, rid)] = self._rows[k][3]
+                    used.add(k)
+            how = "item_id and response_id"
+        self._bound = bound
+        matched = sum((i, r) in bound for i, r in zip(rows.item_ids, rows.response_ids))
+        miss_data = next(((i, r, data_hashes[k]) for k, (i, r) in
+                          enumerate(zip(rows.item_ids, rows.response_ids))
+                          if (i, r) not in bound), None)
+        miss_file = next((self._rows[k][:3] for k in range(len(self._rows)) if k not in used),
+                         None)
+        n_unused = len(self._rows) - len(used)
+        if matched == 0:
+            ex = []
+            if miss_data:
+                ex.append(f"the data has {_resp(*miss_data)}")
+            if miss_file:
+                ex.append(f"the file has {_resp(*miss_file)}")
+            raise DataError(f"0 of the {n} responses of {rows.name!r} matched any of the file's "
+                            f"{len(self._rows)} scores by {how}; e.g. " + ", ".join(ex)
+                            + self._hint(mode, n_default), path=self.path)
+        notes = []
+        if matched < n:
+            notes.append(f"{self.name}: scores:{self.path} covers {matched} of {n} responses "
+                         f"(matched by {how}); {n - matched} have no score (missing, left out "
+                         f"of every statistic), e.g. {_resp(*miss_data)}")
+        if n_unused:
+            notes.append(f"{self.name}: {n_unused} of the {len(self._rows)} scores in "
+                         f"scores:{self.path} match no response of {rows.name!r}, e.g. "
+                         f"{_resp(*miss_file)}")
+        return notes
+
+    @staticmethod
+    def _hint(mode: str, n_default: int) -> str:
+        if mode == "content":
+            return " (was the file scored on other texts?)"
+        if n_default:
+            return " (the data's ids are its line or record numbers)"
+        return ""
 
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
-        return np.array([self._lookup.get((i, r), np.nan)
+        if self._bound is None:
+            raise SpecError(f"scores:{self.path}: match the file to a data set first (score it "
+                            "with overcoat.api.score or overcoat.scorers.engine.score_dataset)")
+        return np.array([self._bound.get((i, r), np.nan)
                          for i, r in zip(batch.item_ids, batch.response_ids)], dtype=float)
 
 
-@register("scores", "precomputed scores file: scores:PATH[#SCORER]")
+@register("scores", "precomputed scores file: scores:PATH[#SCORER][,higher_is_better=false]"
+                    "[,match=auto|content|ids]")
 def _scores(arg: str):
     if not arg:
         raise SpecError("scores: needs a path, e.g. scores:my_scores.jsonl")
-    path, _, name = arg.partition("#")
-    return PrecomputedScorer(path, name or None)
+    if Path(arg).exists():
+        path, rest = arg, ""
+    else:
+        path, _, rest = arg.partition("#")
+    name = None
+    opts = []
+    for part in rest.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" in part:
+            opts.append(part)
+        elif name is None:
+            name = part
+        else:
+            raise SpecError(f"scores:{arg}: two scorer names ({name!r}, {part!r}); pick one")
+    o = parse_options(",".join(opts), f"scores:{arg}",
+                      {"higher_is_better": bool, "lower_is_better": bool, "match": str})
+    if "higher_is_better" in o and "lower_is_better" in o and \
+            o["higher_is_better"] == o["lower_is_better"]:
+        raise SpecError(f"scores:{arg}: higher_is_better and lower_is_better contradict")
+    hib = o.get("higher_is_better", not o.get("lower_is_better", False))
+    return PrecomputedScorer(path, name, higher_is_better=hib, match=o.get("match", "auto"))

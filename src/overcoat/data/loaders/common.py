@@ -170,3 +170,12 @@ def row_item_id(row: Row, keys: tuple[str, ...], *, src: RowSource, line: int,
                         path=src.path, line=line, field=src.name(key or keys[0]))
     seen[iid] = line
     return iid, key
+
+
+def note_default_ids(info: dict, src: RowSource, n_defaulted: int) -> None:
+    """Record in a data set's ``info`` that ``n_defaulted`` items got their id from their position
+    (``default_ids``: the count; ``default_ids_from``: ``line``, ``record`` or ``row``), so that
+    whatever matches other files to these ids (a scores file) knows they are not the user's own."""
+    if n_defaulted:
+        info["default_ids"] = int(n_defaulted)
+        info["default_ids_from"] = "record" if src.ids_from == "record" else src.unit

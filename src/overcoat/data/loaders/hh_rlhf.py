@@ -16,7 +16,7 @@ from typing import Iterable
 from ...errors import DataError
 from ..builder import DatasetBuilder
 from ..model import Dataset
-from .common import dataset_name, row_item_id, metadata, require
+from .common import dataset_name, metadata, note_default_ids, require, row_item_id
 from .rows import Row, RowSource, as_source, open_rows, reported_as_rows
 
 ASSISTANT = "\n\nAssistant:"
@@ -59,9 +59,10 @@ def parse_hh_rlhf_rows(rows: RowSource | Iterable[Row], *, path: str | None = No
     with reported_as_rows(src.unit):
         b = DatasetBuilder(name, path=src.path, info={"format": "hh-rlhf"})
         seen: dict[str, int] = {}
-        for line, row in src.rows:
+        n_default = 0
+        for n, (line, row) in enumerate(src.rows, 1):
             iid, idk = row_item_id(row, ("id", "item_id"), src=src, line=line, seen=seen,
-                              default=f"hh-{line}")
+                                   default=f"hh-{src.default_id(line, n)}")
             parts = {}
             for kind in ("chosen", "rejected"):
                 v, _ = require(row, (kind,), src, line)
@@ -88,6 +89,7 @@ def parse_hh_rlhf_rows(rows: RowSource | Iterable[Row], *, path: str | None = No
             if not any(m["role"] == "user" for m in messages):
                 raise DataError("no Human turn before the final assistant reply", path=src.path,
                                 line=line, field=src.name("chosen"))
+            n_default += idk is None
             b.add_item(iid, messages, metadata=metadata(row, {"id", "item_id", "chosen",
                                                               "rejected"}),
                        line=line, field=src.name("chosen"))
@@ -98,6 +100,7 @@ def parse_hh_rlhf_rows(rows: RowSource | Iterable[Row], *, path: str | None = No
             b.add_preference(iid, "chosen", "rejected", "a", line=line)
         if skip_bad:
             b.info["skipped"] = skipped
+        note_default_ids(b.info, src, n_default)
         return b.build()
 
 

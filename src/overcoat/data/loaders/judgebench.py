@@ -12,7 +12,7 @@ from typing import Iterable
 
 from ..builder import DatasetBuilder
 from ..model import Dataset
-from .common import dataset_name, row_item_id, label_value, metadata, require
+from .common import dataset_name, label_value, metadata, note_default_ids, require, row_item_id
 from .rows import Row, RowSource, as_source, open_rows, reported_as_rows
 from .tabular import input_value
 
@@ -26,9 +26,11 @@ def parse_judgebench_rows(rows: RowSource | Iterable[Row], *, path: str | None =
     with reported_as_rows(src.unit):
         b = DatasetBuilder(name, path=src.path, info={"format": "judgebench"})
         seen: dict[str, int] = {}
-        for line, row in src.rows:
-            iid, idk = row_item_id(row, ("pair_id", "id", "item_id"), src=src, line=line, seen=seen,
-                              default=str(line))
+        n_default = 0
+        for n, (line, row) in enumerate(src.rows, 1):
+            iid, idk = row_item_id(row, ("pair_id", "id", "item_id"), src=src, line=line,
+                                   seen=seen, default=src.default_id(line, n))
+            n_default += idk is None
             v, qk = require(row, QUESTION, src, line)
             inp = input_value(v, src=src, line=line, field=qk)
             ra, _ = require(row, ("response_A",), src, line)
@@ -40,6 +42,7 @@ def parse_judgebench_rows(rows: RowSource | Iterable[Row], *, path: str | None =
             b.add_response(iid, "A", ra, line=line, field=src.name("response_A"))
             b.add_response(iid, "B", rb, line=line, field=src.name("response_B"))
             b.add_preference(iid, "A", "B", label, line=line, field=src.name("label"))
+        note_default_ids(b.info, src, n_default)
         return b.build()
 
 

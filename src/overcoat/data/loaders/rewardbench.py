@@ -18,7 +18,7 @@ from typing import Iterable
 from ...errors import DataError
 from ..builder import DatasetBuilder
 from ..model import Dataset
-from .common import dataset_name, row_item_id, metadata, require, text_list
+from .common import dataset_name, metadata, note_default_ids, require, row_item_id, text_list
 from .rows import Row, RowSource, as_source, open_rows, reported_as_rows
 from .tabular import CHOSEN_REJECTED, PROMPT, input_value, parse_table_rows
 
@@ -51,9 +51,11 @@ def add_graded_rows(src: RowSource, b: DatasetBuilder, response_id) -> None:
     """Rows of ``prompt, chosen: [..], rejected: [..]`` -> one item each, responses named by
     ``response_id(kind, index, count, line)`` and scored 1 (chosen) / 0 (rejected)."""
     seen: dict[str, int] = {}
-    for line, row in src.rows:
+    n_default = 0
+    for n, (line, row) in enumerate(src.rows, 1):
         iid, idk = row_item_id(row, ("id", "item_id"), src=src, line=line, seen=seen,
-                          default=str(line))
+                               default=src.default_id(line, n))
+        n_default += idk is None
         v, ik = require(row, PROMPT, src, line)
         inp = input_value(v, src=src, line=line, field=ik)
         lists = {}
@@ -71,6 +73,7 @@ def add_graded_rows(src: RowSource, b: DatasetBuilder, response_id) -> None:
                 rid = response_id(kind, k, len(texts), line)
                 b.add_response(iid, rid, text, line=line, field=f"{src.name(kind)}[{k}]")
                 b.add_score(iid, rid, score, line=line, field=src.name(kind))
+    note_default_ids(b.info, src, n_default)
 
 
 def load_rewardbench2(path: str | os.PathLike, *, fmt: str | None = None,

@@ -73,6 +73,14 @@ class RowSource:
     #: pyarrow can read); a zero-argument callable returning the table or None. Used by columnar
     #: fast paths, which must give exactly what the row path gives (or decline).
     arrow: Callable[[], pa.Table | None] | None = None
+    #: what a row without an id is numbered by: ``"line"`` (its line: JSON Lines, CSV; its row:
+    #: Parquet, Hugging Face) or ``"record"`` (its 1-based position: a JSON array, where
+    #: ``json.dump`` puts every record on line 1)
+    ids_from: str = "line"
+
+    def default_id(self, line: int, k: int) -> str:
+        """The id of the ``k``-th row (1-based), on ``line``, when the row has none."""
+        return str(k) if self.ids_from == "record" else str(line)
 
     def name(self, ours: str) -> str:
         """The column name the user knows for our field ``ours`` (after a mapping)."""
@@ -84,9 +92,9 @@ class RowSource:
         first = next(it, None)
         if first is None:
             return None, RowSource(self.path, [], self.columns, self.unit, self.display,
-                                   self.arrow)
+                                   self.arrow, self.ids_from)
         return first, RowSource(self.path, _chain(first, it), self.columns, self.unit,
-                                self.display, self.arrow)
+                                self.display, self.arrow, self.ids_from)
 
 
 def _chain(first, it):
@@ -137,7 +145,9 @@ def open_rows(path: str | os.PathLike, fmt: str | None = None, *,
         src = _csv_source(p, delimiter="\t")
     else:  # json or jsonl: an array of objects or one object per line, whichever it is
         raw = read_bytes(p)
-        src = RowSource(p, _json_rows(p, raw), arrow=lambda: _jsonl_arrow(raw))
+        array = raw[:64].lstrip(b" \t\r\n\xef\xbb\xbf")[:1] == b"["
+        src = RowSource(p, _json_rows(p, raw), arrow=lambda: _jsonl_arrow(raw),
+                        ids_from="record" if array else "line")
     return apply_mapping(src, mapping)
 
 
@@ -205,7 +215,7 @@ def apply_mapping(src: RowSource, mapping: dict[str, str] | None) -> RowSource:
             t.schema.metadata)
 
     return RowSource(src.path, rows(), columns, src.unit, display,
-                     arrow if src.arrow is not None else None)
+                     arrow if src.arrow is not None else None, src.ids_from)
 
 
 def _rename(col: str, mapping: dict[str, str]) -> str:

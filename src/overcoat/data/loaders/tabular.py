@@ -30,7 +30,7 @@ from ...errors import DataError
 from ..builder import DatasetBuilder
 from ..model import Dataset
 from .common import (check_messages, dataset_name, id_value, is_messages, is_missing, label_value,
-                     metadata, pick, references, require, split_final_reply)
+                     metadata, note_default_ids, pick, references, require, split_final_reply)
 from .fast import fast_pointwise
 from .rows import Row, RowSource, as_source, open_rows, reported_as_rows
 
@@ -167,10 +167,13 @@ def _pairwise(src: RowSource, b: DatasetBuilder, cols: tuple[str, str],
     ca, cb = cols
     rids = ("chosen", "rejected") if label_col is None else ("a", "b")
     seen_items: dict[str, int] = {}
-    for line, row in src.rows:
+    n_default = 0
+    for k, (line, row) in enumerate(src.rows, 1):
         v, idk = pick(row, ("item_id", "id"))
-        iid = str(line) if idk is None or v is None else id_value(v, src=src, line=line,
-                                                                  field=idk)
+        if idk is None or v is None:
+            iid, n_default = src.default_id(line, k), n_default + 1
+        else:
+            iid = id_value(v, src=src, line=line, field=idk)
         va, _ = require(row, (ca,), src, line)
         vb, _ = require(row, (cb,), src, line)
         conv_a, text_a = split_final_reply(va)
@@ -211,3 +214,4 @@ def _pairwise(src: RowSource, b: DatasetBuilder, cols: tuple[str, str],
             label = label_value(lv, src=src, line=line, field=label_col)
         b.add_preference(iid, rids[0], rids[1], label, rater=rater, line=line,
                          field=src.name(label_col or cb))
+    note_default_ids(b.info, src, n_default)
