@@ -22,10 +22,24 @@ from ..errors import SpecError
 from .base import Scorer, ScoringBatch, register
 
 
+def _local_file(module: str) -> Path | None:
+    """``pkg.mod`` -> ``pkg/mod.py`` (or ``pkg/mod/__init__.py``) in the working directory, if
+    there is one: the console script does not put the working directory on ``sys.path``, yet
+    ``python:myscorer:f`` beside ``myscorer.py`` should work as ``python -c`` would."""
+    base = Path.cwd().joinpath(*module.split("."))
+    for cand in (base.with_name(base.name + ".py"), base / "__init__.py"):
+        if cand.is_file():
+            return cand
+    return None
+
+
 def _load(module: str, func: str):
     try:
-        if module.endswith(".py"):
-            path = Path(module)
+        local = None
+        if not module.endswith(".py") and importlib.util.find_spec(module.split(".")[0]) is None:
+            local = _local_file(module)
+        if module.endswith(".py") or local is not None:
+            path = local or Path(module)
             if not path.is_file():
                 raise SpecError(f"python: no file {module!r}")
             modname = f"_overcoat_user_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
@@ -72,17 +86,55 @@ class CallableScorer(Scorer):
         return f"python|{self.module}:{self.func}|batched:{'yes' if self.batched else 'no'}" \
                f"|sha256:{self._digest}"
 
+    def _where(self, batch: ScoringBatch, k: int) -> str:
+        iid = batch.item_ids[k] if batch.item_ids else str(k)
+        rid = batch.response_ids[k] if batch.response_ids else None
+        return f"item {iid!r}" + (f" response {rid!r}" if rid is not None else "")
+
+    def _fail(self, what: str, e: BaseException | None = None) -> SpecError:
+        why = "" if e is None else f": {type(e).__name__}: {_first_line(e)}"
+        return SpecError(f"python:{self.module}:{self.func} {what}{why}")
+
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
+        n = len(batch)
         if self.batched:
-            out = self._fn(batch.inputs, batch.responses, batch.references)
-        else:
-            out = [self._fn(x, r, refs) for x, r, refs in
-                   zip(batch.inputs, batch.responses, batch.references)]
-        arr = np.asarray(out, dtype=float)
-        if arr.shape != (len(batch),):
-            raise SpecError(f"python:{self.module}:{self.func} returned {arr.shape[0] if arr.ndim else 'a scalar'}"
-                            f" scores for {len(batch)} responses")
+            try:
+                out = self._fn(batch.inputs, batch.responses, batch.references)
+            except Exception as e:  # noqa: BLE001 - the user's code: one line, not a traceback
+                raise self._fail(f"raised on a batch of {n} responses starting at "
+                                 f"{self._where(batch, 0)}", e) from None
+            try:
+                arr = np.asarray(out, dtype=float)
+            except (TypeError, ValueError):
+                raise self._fail(f"returned {type(out).__name__}, not numbers, for a batch "
+                                 f"starting at {self._where(batch, 0)}") from None
+            if arr.shape != (n,):
+                got = arr.shape[0] if arr.ndim == 1 else f"an array of shape {arr.shape}"
+                raise self._fail(f"returned {got} scores for {n} responses")
+            return arr
+        arr = np.empty(n, dtype=float)
+        for k, (x, r, refs) in enumerate(zip(batch.inputs, batch.responses, batch.references)):
+            try:
+                v = self._fn(x, r, refs)
+            except Exception as e:  # noqa: BLE001 - the user's code: one line, not a traceback
+                raise self._fail(f"raised on {self._where(batch, k)}", e) from None
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)) \
+                    and v is not None:
+                raise self._fail(f"returned {type(v).__name__} {_short(v)} for "
+                                 f"{self._where(batch, k)}; it must return a number (or None "
+                                 "for no score)")
+            arr[k] = np.nan if v is None else float(v)
         return arr
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else "(no message)"
+
+
+def _short(v) -> str:
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
 
 
 @register("python", "any callable: python:MODULE:FUNCTION or python:FILE.py:FUNCTION")

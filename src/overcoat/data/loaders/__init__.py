@@ -53,24 +53,58 @@ def row_format(name: str) -> str:
     return key
 
 
-def detect_row_format(row: dict) -> str:
-    """Which row parser fits a record, from its columns (and the types of ``chosen``)."""
+#: fields that only one benchmark's rows have
+RB2_FIELDS = frozenset({"num_correct", "num_rejected", "total_completions", "models"})
+RB1_FIELDS = frozenset({"chosen_model", "rejected_model"})
+
+
+def _texts(v) -> bool:
+    return isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v)
+
+
+def row_format_candidates(row: dict) -> list[str]:
+    """Every row format whose fields a record has (more than one: ambiguous).
+
+    Benchmarks are told apart by the fields only they have: JudgeBench ``response_A``/
+    ``response_B``; RewardBench 2 ``num_correct``/``num_rejected``/``total_completions``/
+    ``models`` (lists of texts in ``chosen``/``rejected``); RM-Bench ``domain`` with exactly three
+    style variants in both lists (``domain`` alone names RM-Bench); RewardBench v1 ``subset`` or ``chosen_model``/``rejected_model``
+    with text ``chosen``/``rejected``; HH-RLHF whole ``Human:/Assistant:`` transcripts without a
+    prompt column. Lists of texts without either benchmark's fields fit RewardBench 2 (any
+    lengths) and RM-Bench (three and three) alike. Anything else is a generic table.
+    """
     keys = set(row)
+    out = []
     if {"response_A", "response_B"} <= keys:
-        return "judgebench"
+        out.append("judgebench")
     if {"chosen", "rejected"} <= keys:
         c, r = row["chosen"], row["rejected"]
         has_prompt = bool(keys & {"prompt", "input", "source"})
         if isinstance(c, str) and not has_prompt and "\n\nAssistant:" in c:
-            return "hh-rlhf"
-        if isinstance(c, (list, tuple)) and all(isinstance(x, str) for x in c):
-            if len(c) == 3 and isinstance(r, (list, tuple)) and len(r) == 3 and \
-                    "domain" in keys and "subset" not in keys:
-                return "rmbench"
-            return "rewardbench2"
-        if isinstance(c, str) and "subset" in keys:
-            return "rewardbench"
-    return "table"
+            out.append("hh-rlhf")
+        elif _texts(c) and _texts(r):
+            if keys & RB2_FIELDS:
+                out.append("rewardbench2")
+            if "domain" in keys:
+                out.append("rmbench")
+            if not out:  # neither benchmark's own fields: whatever the lists' shape allows
+                out.append("rewardbench2")
+                if len(c) == 3 and len(r) == 3:
+                    out.append("rmbench")
+        elif isinstance(c, str) and ("subset" in keys or keys & RB1_FIELDS):
+            out.append("rewardbench")
+    return out or ["table"]
+
+
+def detect_row_format(row: dict, path: str | None = None) -> str:
+    """Which row parser fits a record, from its columns (and the types of ``chosen``); a record
+    that fits several formats is a :class:`SpecError` asking for ``FORMAT:PATH``."""
+    fits = row_format_candidates(row)
+    if len(fits) > 1:
+        where = path or "PATH"
+        raise SpecError(f"{where}: the first record fits several formats ({', '.join(fits)}); "
+                        f"say which with FORMAT:PATH, e.g. {fits[0]}:{where}")
+    return fits[0]
 
 
 def parse_rows(rows: RowSource | Iterable[Row], format: str | None = None, *,
@@ -82,7 +116,7 @@ def parse_rows(rows: RowSource | Iterable[Row], format: str | None = None, *,
         first, src = src.peek()
         if first is None:
             raise DataError("no records found", path=src.path)
-        format = detect_row_format(first[1])
+        format = detect_row_format(first[1], src.path)
     fmt = row_format(format)
     parser = ROW_PARSERS[fmt]
     accepted = set(inspect.signature(parser).parameters) - {"rows", "path", "unit"}
@@ -104,7 +138,7 @@ def load_file(path: str | os.PathLike, fmt: str | None = None, *, format: str | 
 
 
 __all__ = [
-    "ROW_PARSERS", "RowSource", "detect_row_format", "load_file", "load_hh_rlhf",
+    "ROW_PARSERS", "RowSource", "detect_row_format", "row_format_candidates", "load_file", "load_hh_rlhf",
     "load_judgebench", "load_mtme", "load_rewardbench", "load_rewardbench2", "load_rmbench",
     "load_table", "open_rows", "parse_hh_rlhf_rows", "parse_judgebench_rows", "parse_mapping",
     "parse_rewardbench2_rows", "parse_rewardbench_rows", "parse_rmbench_rows", "parse_rows",

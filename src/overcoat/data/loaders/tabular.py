@@ -10,8 +10,9 @@ pointwise (one row per response, or per response and rater)
 pairwise
     ``prompt`` (aliases ``input``, ``source``), ``chosen``, ``rejected`` -> responses ``chosen`` and
     ``rejected`` with the preference ``a``; or ``prompt``, ``response_a``, ``response_b``, ``label``
-    (``a``/``b``/``tie``, also ``A>B``/``B>A``/``A=B``) -> responses ``a`` and ``b``. ``item_id``
-    (alias ``id``) is optional: the default is the row's line number. A response given as a whole
+    (alias ``winner``; ``a``/``b``/``tie``, also ``A>B``/``B>A``/``A=B``, ``model_a``/``model_b``)
+    -> responses ``a`` and ``b``. ``item_id`` (alias ``id``) is optional: the default is the row's
+    line number (its 1-based position in a JSON array). A response given as a whole
     chat (``[..., {"role": "assistant", ...}]``) is split into the dialogue (the input, when there
     is no prompt column) and the final reply.
 
@@ -39,6 +40,7 @@ PROMPT = ("prompt", "input", "source")  # same aliases; a missing one is named "
 RESPONSE = ("response", "output", "text", "hypothesis")
 RESPONSE_ID = ("response_id", "system")
 RATER = ("rater", "annotator")
+LABEL = ("label", "winner")  # winner: model_a / model_b / tie, as Chatbot Arena writes it
 REFERENCES = ("references", "reference")
 
 POINTWISE_SHAPE = "pointwise"
@@ -195,7 +197,8 @@ def _pairwise(src: RowSource, b: DatasetBuilder, cols: tuple[str, str],
         v, ratk = pick(row, RATER)
         rater = None if ratk is None or is_missing(v) else id_value(v, src=src, line=line,
                                                                     field=ratk)
-        used = {idk, ik, rk, ratk, ca, cb, label_col}
+        lk = None if label_col is None else (pick(row, LABEL)[1] or label_col)
+        used = {idk, ik, rk, ratk, ca, cb, lk}
         multi = ratk is not None  # several raters may judge one pair: repeated rows are fine
         if not multi and iid in seen_items:
             raise DataError(f"duplicate item id {iid!r} (first on line {seen_items[iid]})",
@@ -210,8 +213,8 @@ def _pairwise(src: RowSource, b: DatasetBuilder, cols: tuple[str, str],
         if label_col is None:
             label = "a"
         else:
-            lv, _ = require(row, (label_col,), src, line)
-            label = label_value(lv, src=src, line=line, field=label_col)
+            lv, lk = require(row, LABEL, src, line)
+            label = label_value(lv, src=src, line=line, field=lk)
         b.add_preference(iid, rids[0], rids[1], label, rater=rater, line=line,
-                         field=src.name(label_col or cb))
+                         field=src.name(lk or cb))
     note_default_ids(b.info, src, n_default)
