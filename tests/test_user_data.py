@@ -364,3 +364,16 @@ def test_python_scorer_from_working_directory(prefs, tmp_path, monkeypatch, caps
     assert code == 2 and err.strip() == (
         "overcoat: error: python:ocuserscorer:text returned str 'good' for item '1' response "
         "'chosen'; it must return a number (or None for no score)")
+
+
+def test_scorer_without_any_scored_pair_is_in_no_cluster(prefs):
+    scored = api.score(load_data(str(prefs)), ["length", "random"], cache=None, progress=False)
+    scored.scores["random"][:] = np.nan
+    res = meta_evaluate(scored, MetaEvalSettings(n_resamples=20)).to_json()
+    assert [s["cluster"] for s in res["scorers"]] == [1, None]
+    assert [s["coverage"] for s in res["scorers"]] == [{"scored": 12, "total": 12},
+                                                       {"scored": 0, "total": 12}]
+    assert res["significance"]["clusters"] == [["length"]]
+    assert res["segment_level"]["random"]["pairwise_accuracy_strict"]["statistic"] is None
+    assert "no pairwise_accuracy_strict for random (no pair with both scores): left out of the " \
+           "significance clusters" in res["notes"]

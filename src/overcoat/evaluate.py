@@ -361,6 +361,17 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
                 "correction": st.correction, "alpha": st.alpha,
                 "clusters": cl.named(), "n_resamples": st.n_resamples, "seed": st.seed}
 
+    # a scorer without a primary statistic (no scored pair) is in no significance cluster
+    unranked = [n for n in mats if (seg.get(n, {}).get(primary) or {}).get("statistic") is None]
+    if unranked and significance is not None:
+        for s in scorers:
+            if s["name"] in unranked:
+                s["cluster"] = None
+        significance["clusters"] = [c for c in ([n for n in cl if n not in unranked]
+                                                for cl in significance["clusters"]) if c]
+        notes.append(f"no {primary} for {', '.join(unranked)} (no pair with both scores): "
+                     "left out of the significance clusters")
+
     if dev is not None or k_folds:
         say("calibration on held-out items")
         for name, M in mats.items():
