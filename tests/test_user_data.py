@@ -377,3 +377,20 @@ def test_scorer_without_any_scored_pair_is_in_no_cluster(prefs):
     assert res["segment_level"]["random"]["pairwise_accuracy_strict"]["statistic"] is None
     assert "no pairwise_accuracy_strict for random (no pair with both scores): left out of the " \
            "significance clusters" in res["notes"]
+
+
+def test_wide_scores_with_chats_match_chat_data(tmp_path):
+    u = {"role": "user", "content": "Hi"}
+    rows = [{"chosen": [{"role": "system", "content": "Be kind."}, u,
+                        {"role": "assistant", "content": "Hello!"}],
+             "rejected": [{"role": "system", "content": "Be kind."}, u,
+                          {"role": "assistant", "content": "Go away."}]},
+            {"chosen": [u, {"role": "assistant", "content": "Hey."}],
+             "rejected": [u, {"role": "assistant", "content": "..."}]}]
+    data = write_jsonl(tmp_path / "chat.jsonl", rows)
+    wide = write_jsonl(tmp_path / "w.jsonl", [dict(r, chosen_score=k + 0.5, rejected_score=-k)
+                                              for k, r in enumerate(rows)][::-1])
+    ds = load_data(str(data))
+    scored = api.score(ds, [f"scores:{wide}"], cache=None, progress=False)
+    assert scored.scores["w"].tolist() == [0.5, 0.0, 1.5, -1.0]
+    assert scored.stats["w"]["notes"] == []
