@@ -394,3 +394,30 @@ def test_wide_scores_with_chats_match_chat_data(tmp_path):
     scored = api.score(ds, [f"scores:{wide}"], cache=None, progress=False)
     assert scored.scores["w"].tolist() == [0.5, 0.0, 1.5, -1.0]
     assert scored.stats["w"]["notes"] == []
+
+
+def test_score_file_remembers_lower_is_better(tmp_path, capsys):
+    """TER written by overcoat score and read back by scores: is still lower-is-better."""
+    rows = [{"item_id": f"i{k}", "input": f"source {k}", "response_id": s,
+             "response": f"the cat sat on mat {k}" if s == "a" else f"cat {k}",
+             "reference": f"the cat sat on the mat {k}", "score": 2.0 if s == "a" else 1.0}
+            for k in range(4) for s in ("a", "b")]
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    out = tmp_path / "s.jsonl"
+    assert run_cli(["score", "-d", data, "-s", "ter", "-s", "chrf", "-o", out, "-q"],
+                   capsys)[0] == 0
+    written = [json.loads(x) for x in out.read_text().splitlines()]
+    assert {(r["scorer"], r["higher_is_better"]) for r in written} == {("TER", False),
+                                                                        ("chrF", True)}
+    ds = load_data(str(data))
+    direct = meta_evaluate(api.score(ds, ["ter"], cache=None, progress=False), settings())
+    back = api.score(ds, [f"scores:{out}#TER"], cache=None, progress=False)
+    assert back.higher_is_better == {"TER": False}
+    via = meta_evaluate(back, settings())
+    assert via.segment["TER"]["pairwise_accuracy_strict"]["statistic"] == \
+        direct.segment["TER"]["pairwise_accuracy_strict"]["statistic"] == 1.0
+    forced = api.score(ds, [f"scores:{out}#TER,higher_is_better=true"], cache=None,
+                       progress=False)
+    assert forced.higher_is_better == {"TER": True}
+    assert meta_evaluate(forced, settings()).segment["TER"]["pairwise_accuracy_strict"][
+        "statistic"] == 0.0

@@ -65,7 +65,8 @@ def score(
     table = scores_table(ds.responses.column("item_id").to_pylist(),
                          ds.responses.column("response_id").to_pylist(),
                          {n: (scored.signatures[n], scored.scores[n]) for n in scored.scores},
-                         content_hashes=response_content_hashes(ds))
+                         content_hashes=response_content_hashes(ds),
+                         higher_is_better=dict(scored.higher_is_better))
     write_table(table, out)
     if not quiet:
         _print_score_summary(scored, time.perf_counter() - t0)

@@ -7,9 +7,10 @@ JSONL, JSON, CSV/TSV or Parquet (gzipped or not). :func:`read_scores_file` valid
 and returns an Arrow table.
 
 Long rows (one per response): ``item_id``, ``response_id`` (alias ``system``), ``score``; optional
-``scorer`` (several scorers in one file), ``content_hash`` (written by ``overcoat score``:
-:func:`content_hash` of the item's input and the response), or the texts themselves
-(``input``/``prompt`` and ``response``), from which the hash is computed.
+``scorer`` (several scorers in one file), ``higher_is_better`` (``true``/``false``; written by
+``overcoat score``), ``content_hash`` (written by ``overcoat score``: :func:`content_hash` of the
+item's input and the response), or the texts themselves (``input``/``prompt`` and ``response``),
+from which the hash is computed.
 
 Wide rows (one per preference pair): ``chosen_score`` and ``rejected_score`` give the responses
 ``chosen`` and ``rejected`` of item ``item_id`` (alias ``id``); with ``prompt``, ``chosen`` and
@@ -32,7 +33,7 @@ from .loaders.rows import open_rows, reported_as_rows
 
 SCORES_SCHEMA = pa.schema([
     ("item_id", pa.string()), ("response_id", pa.string()), ("score", pa.float64()),
-    ("scorer", pa.string()), ("content_hash", pa.string()),
+    ("scorer", pa.string()), ("content_hash", pa.string()), ("higher_is_better", pa.bool_()),
 ])
 
 #: hex digits of :func:`content_hash` (64 bits)
@@ -69,11 +70,22 @@ def _hash_value(v, src, line, field) -> str | None:
     return v.strip().lower()
 
 
+def _bool_value(v, src, line, field) -> bool | None:
+    if is_missing(v):
+        return None
+    if isinstance(v, (bool, int)) and v in (0, 1):
+        return bool(v)
+    if isinstance(v, str) and v.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return v.strip().lower() in ("true", "1", "yes")
+    raise DataError(f"expected true or false, got {v!r}", path=src.path, line=line,
+                    field=src.name(field))
+
+
 def read_scores_file(path: str | os.PathLike, *, fmt: str | None = None,
                      mapping: dict[str, str] | None = None,
                      scorer: str | None = None) -> pa.Table:
     """Read precomputed scores -> ``pa.Table(item_id, response_id, score float64, scorer,
-    content_hash)`` (see the module docstring for the two shapes).
+    content_hash, higher_is_better)`` (see the module docstring for the two shapes).
 
     ``scorer`` fills the ``scorer`` column for rows without one (default: null). ``mapping``
     renames columns as for data files (``{"score": "metric_value"}``). ``item_id`` is null only
@@ -83,7 +95,7 @@ def read_scores_file(path: str | os.PathLike, *, fmt: str | None = None,
     cols: dict[str, list] = {k: [] for k in SCORES_SCHEMA.names}
     seen: dict[tuple, int] = {}
 
-    def add(line, iid, rid, x, name, h, rk):
+    def add(line, iid, rid, x, name, h, rk, hib=None):
         key = (name, iid, rid) if iid is not None else (name, h, rid)
         if key in seen:
             who = f" from scorer {name!r}" if name is not None else ""
@@ -92,7 +104,7 @@ def read_scores_file(path: str | os.PathLike, *, fmt: str | None = None,
                             f"(first on line {seen[key]})", path=src.path, line=line,
                             field=src.name(rk))
         seen[key] = line
-        for k, v in zip(SCORES_SCHEMA.names, (iid, rid, x, name, h)):
+        for k, v in zip(SCORES_SCHEMA.names, (iid, rid, x, name, h, hib)):
             cols[k].append(v)
 
     def score(row, key, line):
@@ -124,7 +136,9 @@ def read_scores_file(path: str | os.PathLike, *, fmt: str | None = None,
                 iid = id_value(v, src=src, line=line, field="item_id")
             v, rk = require(row, ("response_id", "system"), src, line)
             rid = id_value(v, src=src, line=line, field=rk)
-            add(line, iid, rid, score(row, "score", line), name, h, rk)
+            hv, hk = pick(row, ("higher_is_better",))
+            hib = _bool_value(hv, src, line, hk) if hk else None
+            add(line, iid, rid, score(row, "score", line), name, h, rk, hib)
     if not cols["score"]:
         raise DataError("no scores found", path=str(path))
     return pa.table(cols, schema=SCORES_SCHEMA)

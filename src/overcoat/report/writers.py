@@ -26,14 +26,18 @@ def score_format(path: str | Path) -> str:
 
 def scores_table(item_ids: list[str], response_ids: list[str],
                  columns: dict[str, tuple[str, np.ndarray]],
-                 content_hashes: list[str] | None = None) -> pa.Table:
+                 content_hashes: list[str] | None = None,
+                 higher_is_better: dict[str, bool] | None = None) -> pa.Table:
     """Long format: one row per (response, scorer): item_id, response_id, scorer, signature, score,
     and ``content_hash`` (:func:`overcoat.data.scores_file.content_hash` of input + response) when
-    given, so that ``scores:FILE`` finds the responses again even where ids are line numbers."""
+    given, so that ``scores:FILE`` finds the responses again even where ids are line numbers; and
+    ``higher_is_better`` per scorer when given (so that ``scores:FILE`` orients TER right)."""
     rows: dict[str, list] = {"item_id": [], "response_id": [], "scorer": [], "signature": [],
                              "score": []}
     if content_hashes is not None:
         rows["content_hash"] = []
+    if higher_is_better is not None:
+        rows["higher_is_better"] = []
     for name, (sig, scores) in columns.items():
         rows["item_id"].extend(item_ids)
         rows["response_id"].extend(response_ids)
@@ -43,10 +47,13 @@ def scores_table(item_ids: list[str], response_ids: list[str],
                              for s in np.asarray(scores, dtype=float).tolist())
         if content_hashes is not None:
             rows["content_hash"].extend(content_hashes)
+        if higher_is_better is not None:
+            rows["higher_is_better"].extend([bool(higher_is_better[name])] * len(item_ids))
     return pa.table(rows, schema=pa.schema([
         ("item_id", pa.string()), ("response_id", pa.string()), ("scorer", pa.string()),
         ("signature", pa.string()), ("score", pa.float64())]
-        + ([("content_hash", pa.string())] if content_hashes is not None else [])))
+        + ([("content_hash", pa.string())] if content_hashes is not None else [])
+        + ([("higher_is_better", pa.bool_())] if higher_is_better is not None else [])))
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:

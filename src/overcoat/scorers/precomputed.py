@@ -5,7 +5,8 @@ The file (JSONL/JSON/CSV/Parquet, see :func:`overcoat.data.scores_file.read_scor
 per pair with ``chosen_score``, ``rejected_score``; when it holds several scorers, ``#NAME`` picks
 one. Options after ``#`` (comma-separated, with or without a scorer name):
 
-``higher_is_better=false``  (or ``lower_is_better=true``) the scores are losses/distances;
+``higher_is_better=false``  (or ``lower_is_better=true``) the scores are losses/distances
+                            (default: the file's ``higher_is_better`` column, else true);
 ``match=auto|content|ids``  how file rows find the data's responses.
 
 Matching (``auto``): by content (:func:`~overcoat.data.scores_file.content_hash` of input +
@@ -41,8 +42,8 @@ def _resp(iid, rid, h=None) -> str:
 class PrecomputedScorer(Scorer):
     cacheable = False
 
-    def __init__(self, path: str, scorer: str | None = None, higher_is_better: bool = True,
-                 match: str = "auto"):
+    def __init__(self, path: str, scorer: str | None = None,
+                 higher_is_better: bool | None = None, match: str = "auto"):
         from ..data.scores_file import read_scores_file
         if match not in MATCH_MODES:
             raise SpecError(f"scores:{path}: match must be one of {', '.join(MATCH_MODES)}, "
@@ -60,7 +61,14 @@ class PrecomputedScorer(Scorer):
             table = table.filter(pc.equal(table.column("scorer"), scorer))
         self.scorer_name = scorer or (names[0] if names else Path(path).stem)
         self.name = self.scorer_name
-        self.higher_is_better = higher_is_better
+        in_file = {v for v in table.column("higher_is_better").to_pylist() if v is not None}
+        if higher_is_better is None and len(in_file) > 1:
+            raise SpecError(f"{path}: column higher_is_better is both true and false for scorer "
+                            f"{self.scorer_name!r}; say which with "
+                            f"scores:{path}#higher_is_better=true|false")
+        # the spec decides; else the file (overcoat score writes it: TER is lower-is-better)
+        self.higher_is_better = higher_is_better if higher_is_better is not None else \
+            (in_file.pop() if in_file else True)
         self._rows = list(zip(table.column("item_id").to_pylist(),
                               table.column("response_id").to_pylist(),
                               table.column("content_hash").to_pylist(),
@@ -198,5 +206,6 @@ def _scores(arg: str):
     if "higher_is_better" in o and "lower_is_better" in o and \
             o["higher_is_better"] == o["lower_is_better"]:
         raise SpecError(f"scores:{arg}: higher_is_better and lower_is_better contradict")
-    hib = o.get("higher_is_better", not o.get("lower_is_better", False))
+    hib = o["higher_is_better"] if "higher_is_better" in o else \
+        (not o["lower_is_better"] if "lower_is_better" in o else None)
     return PrecomputedScorer(path, name, higher_is_better=hib, match=o.get("match", "auto"))
