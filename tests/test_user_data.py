@@ -319,7 +319,10 @@ def test_benchmark_rule_without_scores_is_null(tmp_path):
     scored = api.score(ds, [f"scores:{sc}"], cache=None, progress=False)
     res = meta_evaluate(scored, settings()).to_json()
     rule = res["benchmark_rules"]["one"]
-    assert rule["overall"] == 1.0 and rule["n_items"] == 1 and rule["n_items_total"] == 3
+    # the scored item (hep-go) is right: Reasoning 1; the three empty sections score 0 and are
+    # averaged in, as the official calculate_scores_per_section does
+    assert rule["sections"]["Reasoning"] == 1.0 and rule["overall"] == 0.25
+    assert rule["n_items"] == 1 and rule["n_items_total"] == 3
     assert "one: the rewardbench rule is computed on the 1 of 3 items whose responses all have " \
            "a score" in res["notes"]
     scored.scores["one"][:] = np.nan
