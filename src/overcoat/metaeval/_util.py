@@ -170,6 +170,10 @@ def _run_pairs(new):
     return int((lengths * (lengths - 1) // 2).sum())
 
 
+# Bits of an int64 sort key available for (pair id, rank) plus the position tag.
+_KEY_BITS = 63
+
+
 def _inversions(r, w=None):
     """Inversions ``#{a < b: r[a] > r[b]}`` of integer ranks ``r`` (weighted:
     ``sum w[a] w[b]``), by a vectorised natural merge sort (Knight 1966's counting step).
@@ -204,7 +208,7 @@ def _inversions(r, w=None):
         pair = run >> 1
         np.multiply(pair, K, out=keys)
         keys += r
-        if ((int(pair[-1]) + 1) * K) << bits < 1 << 63:
+        if ((int(pair[-1]) + 1) * K) << bits < 1 << _KEY_BITS:
             # sort the keys with the position in the low bits (unique keys, direct sort: faster
             # than an indirect argsort), then read the order back from the low bits
             keys <<= bits
