@@ -75,7 +75,8 @@ def table(rows: list[Row], markdown: bool = False) -> str:
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in b) + " |" for b in body]
-        return "\n".join(lines)
+        notes = [f"- {r.what}: {r.note}" for r in rows if r.note]
+        return "\n".join(lines + ([""] + notes if notes else []))
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
     out = ["  ".join(h.ljust(w) for h, w in zip(head, widths)), "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(b, widths)) for b in body]
