@@ -642,6 +642,12 @@ def bootstrap_ci(statistic: Any, human: Any, metric: Any, *, n_resamples: int = 
     (leave-one-item-out weights; with more than 5,000 items a grouped jackknife over 5,000 random item
     groups unless ``jackknife_groups`` says otherwise). Resamples where the statistic is undefined (NaN) are
     left out of the interval and counted in ``n_nan_resamples``.
+
+    Item-grouped ``pairwise_accuracy``, ``acc_eq``, ``kendall_tau``, ``pearson`` and ``spearman`` (wrapped
+    with :func:`item_weighted`) are weighted means of per-item values; for them each resample is two sums of
+    per-item terms over the drawn items (same draws, no weight matrix; see ``_item_terms``). Integer-valued
+    terms (e.g. pairwise accuracy of preference pairs) give bit-identical distributions; real-valued ones
+    agree with the weights path to float rounding (summation order).
     """
     n_resamples = _check_common(n_resamples, level, method)
     stat = _resolve(statistic)
