@@ -179,8 +179,9 @@ def _inversions(r, w=None):
     ``sum w[a] w[b]``), by a vectorised natural merge sort (Knight 1966's counting step).
 
     The sequence is cut into its maximal non-decreasing runs (no inversions inside a run);
-    each level merges adjacent pairs of runs with one stable ``argsort`` of the keys
-    ``pair_id * K + rank`` (numpy's stable sort merges sorted runs), so there are
+    each level merges adjacent pairs of runs with one stable sort of the keys
+    ``pair_id * K + rank`` (tagged with the position in their low bits when they fit in 63
+    bits, else an ``argsort``; numpy's stable sort merges sorted runs), so there are
     ``ceil(log2(#runs))`` levels: few when the data have many ties (a run per human score
     value at most), about ``log2 n`` for continuous data.  Unweighted, a cell of the right run
     moves left by exactly the number of left-run cells above it, so a level's inversions are

@@ -6,8 +6,9 @@
 2. hash each row's content (:mod:`overcoat.scorers.cache`) and deduplicate: identical content is
    scored once per run, whatever its item or response id;
 3. look every distinct row up in the cache (one bulk query) under the scorer's signature;
-4. score only what is new, in batches of ``batch_size`` (in worker processes when ``workers > 1``
-   and the scorer is ``parallel_safe``); each finished batch is committed to the cache at once,
+4. score only what is new, in batches of ``batch_size`` (in worker processes when ``workers > 1``,
+   the scorer is ``parallel_safe`` and a pool is predicted to finish sooner than one process, see
+   :func:`_pool_size`); each finished batch is committed to the cache at once,
    so an interrupted run (Ctrl-C, ``kill -9``, a crash) loses at most the batches in flight;
 5. scatter the distinct scores back to the rows.
 
