@@ -10,8 +10,9 @@ prints one table; ratio = peer seconds / ours seconds (> 1: overcoat is faster).
 * ``bench_tiecal``: tie calibration vs a reimplementation of mt-metrics-eval's tau optimisation;
 * ``bench_scoring``: chrF / BLEU vs sacreBLEU's sentence loop; ``--workers 2`` vs ``--workers 1``;
 * ``bench_models``: ``hf:`` reward model vs a transformers pipeline (and the SmolLM2 load timing);
-* ``bench_significance``, ``bench_spa`` (permutation tests, significance matrices, SPA), when present and
-  defining ``collect``.
+* ``bench_significance``, ``bench_spa`` (permutation tests vs mt-metrics-eval's PermutationSigDiff, SPA vs
+  its pce.py): rows of the table when they define ``collect``; otherwise run as scripts with their
+  defaults (not with ``--quick``) and their own tables printed below this one.
 
 Other scripts in this folder measure overcoat against itself (cache, batching) and print their own tables.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,6 +43,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     names = [n for n in args.only.split(",") if n] or MODULES
     rows = []
+    own = []  # (script, its printed table) for scripts without collect()
     t0 = time.perf_counter()
     before = machine()
     for name in names:
@@ -48,13 +51,22 @@ def main() -> None:
         if not path.exists():
             print(f"(bench_{name}.py: not present, skipped)", file=sys.stderr)
             continue
-        mod = importlib.import_module(f"bench_{name}")
-        if not hasattr(mod, "collect"):
-            print(f"(bench_{name}.py has no collect(quick); run it alone)", file=sys.stderr)
+        if "def collect(" not in path.read_text():
+            if args.quick:
+                print(f"(bench_{name}.py has its own table; skipped with --quick)", file=sys.stderr)
+                continue
+            print(f"running bench_{name}.py ...", file=sys.stderr, flush=True)
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                [str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
+            res = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, env=env)
+            own.append((f"bench_{name}.py", res.stdout + (res.stderr if res.returncode else "")))
             continue
+        mod = importlib.import_module(f"bench_{name}")
         print(f"running bench_{name} ...", file=sys.stderr, flush=True)
         rows += mod.collect(args.quick)
     print(table(rows, args.markdown))
+    for name, text in own:
+        print(f"\n{name}:\n{text.rstrip()}")
     print(f"\nmachine at the start: {before}\nmachine at the end:   {machine()}\n"
           f"whole run {time.perf_counter() - t0:.0f} s{' (--quick)' if args.quick else ''}")
 
