@@ -10,8 +10,8 @@
   sides are warmed up first (imports, sacreBLEU's caches) on a few rows.
 * ``--workers``: chrF + BLEU through ``api.score(..., workers=2)`` (the default of ``overcoat run``) vs
   ``workers=1``, cache off, same outputs. With the engine's rule a pool is started only when its predicted
-  time (worker start-up + work / usable CPUs) is below 0.8 x the one-process time; the row shows what the
-  rule chose ("pool" or "one process") and that it is not slower.
+  time (worker start-up + work, at the CPU share p processes get beside the machine's other load) is below
+  0.8 x the one-process time; the row shows what the rule chose and that it is not slower.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def collect(quick: bool = False) -> list[Row]:
 
     def spy(*a, **k):
         p = orig(*a, **k)
-        chosen.append((a[0], p, engine._usable_cpus()))
+        chosen.append((a[0], p, engine._cpus_and_load()))
         return p
 
     # alternate the two settings (best of 3 each), so that a change in the machine's load hits both
@@ -73,7 +73,7 @@ def collect(quick: bool = False) -> list[Row]:
         engine._pool_size = orig
     same = all(np.array_equal(out[1].scores[k], out[2].scores[k]) for k in out[1].scores)
     how = "; ".join(sorted({f"{name}: {'pool of ' + str(p) if p > 1 else 'one process'} "
-                            f"({c} usable CPU{'s' * (c > 1)})" for name, p, c in chosen}))
+                            f"({c[0]} CPUs, load {c[1]:.0f} elsewhere)" for name, p, c in chosen}))
     rows.append(Row("chrF + BLEU, TED en-de, --workers 2 (run's default)", n, best[2],
                     "--workers 1", best[1], "yes (bit-identical)" if same else "NO",
                     note=f"best of 3 alternating runs each; the rule chose: {how}"))

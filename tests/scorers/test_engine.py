@@ -325,7 +325,7 @@ def test_workers_2_equals_workers_1(tmp_path, monkeypatch):
 
 
 def test_fast_scorers_skip_the_worker_pool(monkeypatch):
-    monkeypatch.setattr(engine_module, "_usable_cpus", lambda: 2)
+    monkeypatch.setattr(engine_module, "_cpus_and_load", lambda: (2, 0.0))
     ds = H.make_dataset(200, per_item=4)
     r = score_dataset(ds, H.ContentScorer(), cache=None, progress=False, workers=2,
                       batch_size=10)
@@ -335,30 +335,35 @@ def test_fast_scorers_skip_the_worker_pool(monkeypatch):
 
 
 def test_pool_size_rule(monkeypatch):
-    """A pool only when start-up + T1 / p < 0.8 T1 (T1: one-process time of the rest), with p at
-    most the usable CPUs."""
+    """A pool of p only when (W + 1.5 p) / share(p) < 0.8 T1, with W = T1 share(1) the CPU seconds
+    of the remaining work and share(k) = min(k, cpus, k cpus / (busy + k))."""
     monkeypatch.setattr(engine_module, "_WORKER_START_SECONDS", 1.5)
-    monkeypatch.setattr(engine_module, "_usable_cpus", lambda: 2)
+    E = engine_module
     notes: list[str] = []
-    # T1 = 10 s: 1.5 + 10 / 2 = 6.5 < 8 -> 2 workers (not 4: only 2 CPUs)
-    assert engine_module._pool_size("s", 4, 0.1, 100, notes) == 2
-    # T1 = 4.9 s: 1.5 + 2.45 = 3.95 >= 3.92 -> one process, with a note
-    assert engine_module._pool_size("s", 2, 0.049, 100, notes) == 1
+    monkeypatch.setattr(E, "_cpus_and_load", lambda: (2, 0.0))  # quiet 2-CPU machine
+    # T1 = 10 s: (10 + 3) / 2 = 6.5 < 8 -> 2 workers; with 4 allowed, 3 or 4 would not be faster
+    assert E._pool_size("s", 4, 0.1, 100, notes) == 2
+    # T1 = 5 s: (5 + 3) / 2 = 4.0, not below 4.0 -> one process, with a note
+    assert E._pool_size("s", 2, 0.05, 100, notes) == 1
     assert "no worker pool" in notes[-1]
-    assert engine_module._pool_size("s", 2, 10.0, 1, notes) == 1  # one batch left
-    monkeypatch.setattr(engine_module, "_usable_cpus", lambda: 1)  # busy machine
-    assert engine_module._pool_size("s", 2, 10.0, 100, notes) == 1
-    assert "no free CPU" in notes[-1]
-    monkeypatch.setattr(engine_module, "_usable_cpus", lambda: 8)
-    assert engine_module._pool_size("s", 3, 10.0, 100, notes) == 3
+    assert E._pool_size("s", 2, 10.0, 1, notes) == 1  # one batch left
+    # busy machine (5 other processes on 2 CPUs): share(1) = 1/3, share(2) = 4/7
+    monkeypatch.setattr(E, "_cpus_and_load", lambda: (2, 5.0))
+    # T1 = 130 s: W = 43.3, (43.3 + 3) * 7 / 4 = 81 < 104 -> pool (it gets a larger share)
+    assert E._pool_size("s", 2, 1.3, 100, notes) == 2
+    # T1 = 5 s: W = 1.67, (1.67 + 3) * 7 / 4 = 8.2 > 4 -> one process
+    assert E._pool_size("s", 2, 0.05, 100, notes) == 1
+    monkeypatch.setattr(E, "_cpus_and_load", lambda: (8, 0.0))
+    assert E._pool_size("s", 3, 10.0, 100, notes) == 3
 
 
-def test_usable_cpus_subtracts_the_load(monkeypatch):
-    monkeypatch.setattr(engine_module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
-    monkeypatch.setattr(engine_module.os, "getloadavg", lambda: (2.2, 0.0, 0.0))
-    assert engine_module._usable_cpus() == 3  # 4 CPUs, 1.2 busy elsewhere
-    monkeypatch.setattr(engine_module.os, "getloadavg", lambda: (9.0, 0.0, 0.0))
-    assert engine_module._usable_cpus() == 1
+def test_cpu_share_and_load(monkeypatch):
+    E = engine_module
+    assert E._cpu_share(1, 2, 0.0) == 1 and E._cpu_share(4, 2, 0.0) == 2
+    assert E._cpu_share(1, 2, 5.0) == pytest.approx(2 / 6) and E._cpu_share(2, 2, 5.0) == pytest.approx(4 / 7)
+    monkeypatch.setattr(E.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(E.os, "getloadavg", lambda: (2.2, 0.0, 0.0))
+    assert E._cpus_and_load() == (4, pytest.approx(1.2))
 
 
 def test_workers_fall_back_with_a_note():

@@ -50,8 +50,8 @@ log = logging.getLogger("overcoat.scorers")
 
 #: batches kept in flight per worker process
 _IN_FLIGHT_PER_WORKER = 2
-#: start-up cost of one spawned worker (interpreter, imports, unpickling the scorer), seconds;
-#: measured 1.6 s for the chrF scorer on the 2-core development machine (benchmarks/bench_workers.py)
+#: start-up cost of one spawned worker (interpreter, imports, unpickling the scorer), CPU seconds;
+#: conservative: one chrF worker answered after 1.6 s wall on the busy 2-core development machine
 _WORKER_START_SECONDS = 1.5
 #: a pool is started only when its predicted time is below this share of the one-process time
 _POOL_MAX_SHARE = 0.8
@@ -294,10 +294,9 @@ def _choose_workers(scorer, workers: int, n_batches: int, notes: list[str]) -> i
     return min(int(workers), n_batches)
 
 
-def _usable_cpus() -> int:
-    """CPUs this process may use and that other processes are not already using: the
-    affinity mask minus the 1-minute load average of the rest of the machine (this process
-    counts one), at least 1."""
+def _cpus_and_load() -> tuple[int, float]:
+    """CPUs this process may use (affinity mask) and the number of runnable processes of the rest
+    of the machine (1-minute load average minus this process)."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -306,31 +305,41 @@ def _usable_cpus() -> int:
         busy = max(0.0, os.getloadavg()[0] - 1.0)
     except (AttributeError, OSError):  # pragma: no cover - no load average (Windows)
         busy = 0.0
-    return max(1, math.floor(n - busy + 0.5))
+    return max(1, n), busy
+
+
+def _cpu_share(k: int, cpus: int, busy: float) -> float:
+    """CPU seconds per second that ``k`` processes get on ``cpus`` CPUs shared with ``busy``
+    other runnable processes (fair scheduling): ``min(k, cpus, k * cpus / (busy + k))``."""
+    return min(float(k), float(cpus), k * cpus / (busy + k))
 
 
 def _pool_size(name: str, n_workers: int, per_batch: float, n_left: int, notes: list[str]) -> int:
     """Workers for the remaining ``n_left`` batches, or 1 when a pool would not be faster.
 
-    One process needs ``T1 = per_batch * n_left``; a pool of ``p`` workers (``p`` at most the
-    usable CPUs, see :func:`_usable_cpus`) about ``_WORKER_START_SECONDS + T1 / p``.  The pool
-    is started when that is below ``_POOL_MAX_SHARE * T1``, so ``--workers N`` is never
-    predicted to be slower than one process.
+    One process needs ``T1 = per_batch * n_left`` seconds, i.e. ``W = T1 * share(1)`` CPU
+    seconds (see :func:`_cpu_share`; the load of the rest of the machine is part of it). A pool
+    of ``p`` workers needs about ``(W + p * _WORKER_START_SECONDS) / share(p)``. The pool size
+    with the smallest prediction is used when that prediction is below ``_POOL_MAX_SHARE * T1``,
+    so ``--workers N`` is never predicted to be slower than one process.
     """
     if n_left <= 1:
         return 1
     if _FORCE_POOL:
         return min(n_workers, n_left)
-    cpus = _usable_cpus()
-    p = min(n_workers, n_left, cpus)
+    cpus, busy = _cpus_and_load()
     t1 = per_batch * n_left
-    if p <= 1:
-        notes.append(f"{name}: no free CPU for workers ({cpus} usable); one process")
-        return 1
-    if _WORKER_START_SECONDS + t1 / p >= _POOL_MAX_SHARE * t1:
-        notes.append(f"{name}: fast enough in one process (~{t1:.1f}s left); no worker pool")
-        return 1
-    return p
+    work = t1 * _cpu_share(1, cpus, busy)
+    best_p, best_t = 1, t1
+    for p in range(2, min(n_workers, n_left) + 1):
+        t = (work + p * _WORKER_START_SECONDS) / _cpu_share(p, cpus, busy)
+        if t < best_t:
+            best_p, best_t = p, t
+    if best_p > 1 and best_t < _POOL_MAX_SHARE * t1:
+        return best_p
+    notes.append(f"{name}: one process is predicted to be as fast (~{t1:.1f}s left, {cpus} CPUs, "
+                 f"load {busy:.1f} elsewhere); no worker pool")
+    return 1
 
 
 def _call(scorer, payload):
