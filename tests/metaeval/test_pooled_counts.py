@@ -16,6 +16,20 @@ def loop_inversions(r, w=None):
     return sum(w[a] * w[b] for a in range(n) for b in range(a + 1, n) if r[a] > r[b])
 
 
+def test_discordant_count_equals_inversions_and_loop():
+    """scipy's compiled counter (when present) and the numpy merge sort agree with a pair loop."""
+    rng = np.random.default_rng(3)
+    for n, k in ((2, 2), (9, 3), (60, 4), (200, 50)):
+        h = np.sort(rng.integers(0, k, n))
+        m = rng.integers(0, k, n)
+        order = np.lexsort((m, h))  # cells sorted by (h, m), as the pooled counts sort them
+        hs, ms = h[order], m[order]
+        hr = np.cumsum(np.r_[True, hs[1:] != hs[:-1]])
+        mr = np.searchsorted(np.unique(ms), ms) + 1
+        want = sum(1 for a in range(n) for b in range(a + 1, n) if hs[a] < hs[b] and ms[a] > ms[b])
+        assert U._discordant(hr, mr) == want == U._inversions(mr)
+
+
 def loop_counts(h, m, w):
     c = dict(con=0.0, dis=0.0, t_h=0.0, t_m=0.0, t_hm=0.0)
     for a in range(len(h)):
@@ -42,8 +56,11 @@ def test_inversions_against_loop(n, force_argsort, monkeypatch):
         np.testing.assert_allclose(U._inversions(r, W), [loop_inversions(r, x) for x in W], atol=1e-9)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("seed", range(6))
-def test_pooled_counts_against_loop(seed):
+def test_pooled_counts_against_loop(seed, compiled, monkeypatch):
+    if not compiled:  # the pure-numpy merge sort, used where scipy lacks its compiled counter
+        monkeypatch.setattr(U, "_KENDALL_DIS", None)
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 60))
     h = rng.integers(0, 4, n).astype(float) * 0.5

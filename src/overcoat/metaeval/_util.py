@@ -238,13 +238,41 @@ def _inversions(r, w=None):
     return total
 
 
+def _compiled_discordant():
+    """scipy's compiled discordant-pair count (``scipy.stats._stats._kendall_dis``: a merge sort
+    over dense ranks, the routine behind ``scipy.stats.kendalltau``), or None where a scipy
+    version lacks it.  It is private to scipy, so every use is checked against ``_inversions`` in
+    the tests and falls back to it when missing."""
+    try:
+        from scipy.stats._stats import _kendall_dis
+    except ImportError:  # pragma: no cover - depends on the scipy version
+        return None
+    return _kendall_dis
+
+
+_KENDALL_DIS = _compiled_discordant()
+
+
+def _discordant(h_ranks, m_ranks):
+    """Exact number of discordant pairs of cells sorted by (h, m): the inversions of the metric
+    ranks ``m_ranks`` among cells of different human ranks ``h_ranks`` (dense, non-decreasing).
+    Cells with equal h are sorted by m, so they add no inversion."""
+    if _KENDALL_DIS is not None and m_ranks.size > 1:
+        return int(_KENDALL_DIS(np.ascontiguousarray(h_ranks, dtype=np.intp),
+                                np.ascontiguousarray(m_ranks, dtype=np.intp)))
+    return _inversions(m_ranks)
+
+
 def _small_codes(x):
     """Dense ranks of ``x`` as uint16 when it has at most 1,024 distinct values, else None.
 
     A stable argsort of uint16 codes is numpy's O(n) radix sort; a stable argsort of float64 is
     a merge sort.  Human scores (MQM, Likert, preferences) usually qualify; the codes come from
     a binary search in the (cache-resident) distinct values.  Costs one value sort (vectorised)
-    to count the distinct values."""
+    to count the distinct values, after a check on the first 4,096 values (more than 1,024
+    distinct values there: None at once, without sorting everything)."""
+    if x.size > 4096 and np.unique(x[:4096]).size > 1024:
+        return None
     s = np.sort(x)
     new = np.empty(s.size, dtype=bool)
     new[:1] = True
@@ -275,7 +303,6 @@ def _pooled_counts_exact_ties(h, m, w=None):
     hp = h[pm]
     h_codes = _small_codes(hp)
     po = np.argsort(hp if h_codes is None else h_codes, kind="stable")
-    order = pm[po]
     hs = hp[po]
     rs = np.cumsum(new_m)[po]  # dense metric ranks (from 1) in (h, m) order
     new_h = np.empty(n, dtype=bool)
@@ -286,12 +313,12 @@ def _pooled_counts_exact_ties(h, m, w=None):
     if w is None:
         N = n * (n - 1) // 2
         t_h_all, t_m_all, t_hm = _run_pairs(new_h), _run_pairs(new_m), _run_pairs(new_hm)
-        dis = _inversions(rs)
+        dis = _discordant(np.cumsum(new_h, dtype=np.intp), rs)
         con = N - dis - t_h_all - t_m_all + t_hm
         return Counts(*(np.float64(x) for x in (con, dis, t_h_all - t_hm, t_m_all - t_hm, t_hm)))
     sw = w.sum(axis=-1)
     N = (sw * sw - (w * w).sum(axis=-1)) / 2
-    wo = w[..., order]
+    wo = w[..., pm[po]]  # weights in (h, m) order
     t_h_all = _run_pair_weight(wo, new_h)
     t_m_all = _run_pair_weight(w[..., pm], new_m)
     t_hm = _run_pair_weight(wo, new_hm)
