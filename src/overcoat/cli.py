@@ -16,7 +16,8 @@ from .errors import OvercoatError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="overcoat: a reward model is a metric in a trench coat. Score, "
-                       "meta-evaluate and probe metrics and reward models.")
+                       "meta-evaluate and probe metrics and reward models. Add -v to any "
+                       "command to see third-party progress bars, notes and logs.")
 console = Console(width=None if sys.stdout.isatty() else 130)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
@@ -54,8 +55,10 @@ def score(
 ):
     """Score every response of a data set with one or more scorers and write the scores."""
     from . import api
+    from .data.io import check_output_path
     from .report.writers import score_format, scores_table, write_table
-    score_format(out)  # fail on a bad extension before any work
+    score_format(out)  # fail on a bad extension or an unwritable path before any work
+    check_output_path(out)
     scorers = api.resolve_scorers(scorer)
     ds = api.load(data, mapping=_parse_map(map_))
     t0 = time.perf_counter()
@@ -113,6 +116,13 @@ def list_scorers():
     for k, h in available_scorers().items():
         t.add_row(escape(k), escape(h))
     console.print(t)
+
+
+def _check_json_out(path: Optional[Path]) -> None:
+    """--json must be writable before any scoring work is done."""
+    if path is not None:
+        from .data.io import check_output_path
+        check_output_path(path)
 
 
 def _settings(level, group, ties, resamples, seed, alpha, correction, ci_method,
@@ -194,6 +204,7 @@ def meta_eval(
                    alternative, spa_seed)
     st.rewardbench_empty_sections, st.judgebench_ties = rb_empty, judgebench_ties
     st.check()
+    _check_json_out(json_out)
     scorers = api.resolve_scorers(scorer, allow_pairwise=True)
     ds = api.load(data, mapping=_parse_map(map_))
     if max_items:
@@ -245,6 +256,7 @@ def compare(
         raise OvercoatError("compare needs at least two --scorer")
     st = _settings("segment", "item", ties, resamples, seed, alpha, correction, "percentile",
                    permute, alternative)
+    _check_json_out(json_out)
     scorers = api.resolve_scorers(scorer, allow_pairwise=True)
     ds = api.load(data, mapping=_parse_map(map_))
     scored = api.score(ds, scorers, cache=_cache_arg(no_cache, cache), workers=workers,
@@ -271,6 +283,10 @@ def run(
     from . import api
     from .evaluate import MetaEvalSettings, meta_evaluate
     from .report.writers import jsonable, write_json
+    from .data.io import check_output_path
+    for name in ("ted-ende", "ted-zhen", "hh-harmless"):
+        check_output_path(out_dir / f"{name}.meta-eval.json")
+    check_output_path(out_dir / "run.json")
     t0 = time.perf_counter()
     c = _cache_arg(no_cache, cache)
     summary = {}
@@ -289,19 +305,140 @@ def run(
     console.print(f"done in {time.perf_counter() - t0:.1f} s; JSON in {out_dir}/")
 
 
+def _typed_flag(param, args: list[str]) -> str:
+    """The spelling of an option the user typed (``-j`` or ``--workers``) for error messages."""
+    opts = list(getattr(param, "opts", []) or []) + list(getattr(param, "secondary_opts", []) or [])
+    for a in args:
+        if a == "--":
+            break
+        for o in opts:
+            if a == o or (o.startswith("--") and a.startswith(o + "=")) or \
+                    (not o.startswith("--") and a.startswith(o) and len(o) == 2):
+                return o
+    return opts[0] if opts else getattr(param, "name", "?")
+
+
+def _cx(name: str) -> tuple:
+    """An exception class of click and of the click that typer vendors (typer >= 0.2x ships its
+    own copy as ``typer._click``), whichever exist."""
+    import importlib
+    out = []
+    for mod in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            cls = getattr(importlib.import_module(mod), name, None)
+        except ImportError:
+            continue
+        if cls is not None and cls not in out:
+            out.append(cls)
+    return tuple(out)
+
+
+def _usage_line(e, args: list[str]) -> str:
+    if isinstance(e, _cx("MissingParameter")):
+        return e.format_message().rstrip(".")
+    if isinstance(e, _cx("BadParameter")) and getattr(e, "param", None) is not None:
+        msg = e.message.strip().rstrip(".")
+        msg = msg[:1].lower() + msg[1:]
+        return f"invalid value for {_typed_flag(e.param, args)}: {msg}"
+    return e.format_message().strip().rstrip(".")
+
+
+def _strip_verbose(args: list[str]) -> tuple[list[str], bool]:
+    """``-v`` / ``--verbose`` anywhere before ``--``: third-party progress bars, notes and logs
+    are shown (they are quiet by default)."""
+    out, verbose, seen_dd = [], False, False
+    for a in args:
+        if not seen_dd and a in ("-v", "--verbose"):
+            verbose = True
+            continue
+        seen_dd = seen_dd or a == "--"
+        out.append(a)
+    return out, verbose
+
+
+def _quiet_third_party(verbose: bool) -> None:
+    """Progress bars and notes of transformers / huggingface_hub / tqdm (GGUF conversion,
+    downloads) stay quiet unless -v; hub look-ups without network fail in seconds."""
+    import logging
+    import os
+    if not verbose:
+        for k, v in (("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error"),
+                     ("TQDM_DISABLE", "1"), ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")):
+            os.environ.setdefault(k, v)
+        for name in ("transformers", "huggingface_hub", "sentence_transformers", "datasets",
+                     "httpx", "urllib3"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    # huggingface_hub retries unreachable hosts for ~28 s by default (10 s timeouts, retries)
+    for k, v in (("HF_HUB_ETAG_TIMEOUT", "5"), ("HF_HUB_DOWNLOAD_TIMEOUT", "10")):
+        os.environ.setdefault(k, v)
+    log = logging.getLogger("overcoat")
+    if not any(getattr(h, "_overcoat_cli", False) for h in log.handlers):
+        h = logging.StreamHandler()
+        h._overcoat_cli = True  # type: ignore[attr-defined]
+        h.setFormatter(logging.Formatter("overcoat: note: %(message)s"))
+        log.addHandler(h)
+    for h in log.handlers:
+        if getattr(h, "_overcoat_cli", False):
+            h.setLevel(logging.INFO if verbose else logging.WARNING)
+    if verbose and log.level == logging.NOTSET:
+        log.setLevel(logging.INFO)
+
+
+def _one_line_warnings(verbose: bool):
+    """``warnings.showwarning`` for the CLI: overcoat's own warnings as one line on stderr;
+    other packages' warnings only with -v (also one line)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        mod = str(filename).replace("\\", "/")
+        ours = "/overcoat/" in mod or str(message).startswith(("score cache", "judge:"))
+        if not (ours or verbose):
+            return
+        text = " ".join(str(message).split())
+        who = "overcoat" if ours else f"overcoat: {category.__name__}"
+        err_console.print(f"{who}: warning: {text}", markup=False, highlight=False,
+                          soft_wrap=True)
+    return show
+
+
+def _error(msg: str) -> int:
+    err_console.print(f"overcoat: error: {msg}", markup=False, highlight=False, soft_wrap=True)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors become one line on stderr and exit code 2 (no traceback)."""
-    try:
-        app(args=argv, prog_name="overcoat", standalone_mode=True)
-    except OvercoatError as e:
-        err_console.print(f"overcoat: error: {e}", markup=False, highlight=False, soft_wrap=True)
-        return 2
-    except SystemExit as e:
-        return int(e.code or 0) if not isinstance(e.code, str) else 2
-    except KeyboardInterrupt:
-        err_console.print("overcoat: interrupted", markup=False)
-        return 130
-    return 0
+    import warnings
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    args, verbose = _strip_verbose(args)
+    _quiet_third_party(verbose)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _one_line_warnings(verbose)
+        try:
+            rv = app(args=args, prog_name="overcoat", standalone_mode=False)
+        except OvercoatError as e:
+            return _error(str(e))
+        except _cx("NoArgsIsHelpError"):
+            return 2  # typer has printed the help
+        except _cx("UsageError") as e:
+            cmd = f" {e.ctx.info_name}" if e.ctx is not None and e.ctx.parent is not None else ""
+            return _error(f"{_usage_line(e, args)} (see overcoat{cmd} --help)")
+        except _cx("ClickException") as e:
+            return _error(e.format_message())
+        except _cx("Abort"):
+            err_console.print("overcoat: interrupted", markup=False)
+            return 130
+        except SystemExit as e:
+            return int(e.code or 0) if not isinstance(e.code, str) else 2
+        except KeyboardInterrupt:
+            err_console.print("overcoat: interrupted", markup=False)
+            return 130
+        except MemoryError:
+            return _error("out of memory (the input is too large for this machine; try "
+                          "--max-items or a smaller file)")
+        except RecursionError:
+            return _error("input nested too deeply to process")
+    return int(rv) if isinstance(rv, int) and not isinstance(rv, bool) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

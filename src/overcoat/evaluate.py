@@ -8,6 +8,7 @@ function in :mod:`overcoat.metaeval`. The JSON schema is documented in the READM
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -26,6 +27,8 @@ from .metaeval import significance as sig
 from .metaeval import system as sysm
 
 SCHEMA_VERSION = 1
+
+log = logging.getLogger("overcoat.evaluate")
 
 
 @dataclass
@@ -49,6 +52,9 @@ class MetaEvalSettings:
     rewardbench_empty_sections: str = "official"  # official | present (RewardBench v1 rule)
     judgebench_ties: str = "judgebench"  # judgebench (JudgeBench's own) | wrong
 
+    #: the CLI flag of each setting (errors name the flag the user typed)
+    FLAGS = {"ci_method": "--ci", "n_resamples": "--resamples", "ci_level": "ci_level"}
+
     def check(self) -> None:
         for name, value, ok in (("level", self.level, ("segment", "system", "both")),
                                 ("group", self.group, ("none", "item", "system")),
@@ -58,10 +64,20 @@ class MetaEvalSettings:
                                 ("permute", self.permute, ("auto", "cells", "items")),
                                 ("alternative", self.alternative, ("greater", "two-sided"))):
             if value not in ok:
-                raise OvercoatError(f"--{name.replace('_', '-')} must be one of "
-                                    f"{', '.join(ok)}, got {value!r}")
-        if self.n_resamples < 1:
-            raise OvercoatError("--resamples must be at least 1")
+                flag = self.FLAGS.get(name, f"--{name.replace('_', '-')}")
+                raise OvercoatError(f"{flag} must be one of {', '.join(ok)}, got {value!r}")
+        if isinstance(self.n_resamples, bool) or not isinstance(self.n_resamples, int) \
+                or self.n_resamples < 1:
+            raise OvercoatError(f"--resamples must be an integer of at least 1, "
+                                f"got {self.n_resamples!r}")
+        for flag, v in (("--alpha", self.alpha), ("ci_level", self.ci_level)):
+            try:
+                ok = 0.0 < float(v) < 1.0  # False for NaN
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise OvercoatError(f"{flag} must be a number strictly between 0 and 1, "
+                                    f"got {v!r}")
         for flag, value, ok in (("--rewardbench-empty-sections", self.rewardbench_empty_sections,
                                  bench.REWARDBENCH_EMPTY_SECTIONS),
                                 ("--judgebench-ties", self.judgebench_ties, ("wrong", "judgebench"))):
@@ -217,11 +233,24 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
         primary = "pairwise_accuracy_strict" if st.ties != "half" else "pairwise_accuracy_half"
     do_seg = st.level in ("segment", "both")
     do_sys = st.level in ("system", "both") and not preference and layout.column_ids is not None
-    if st.level in ("system", "both") and not do_sys:
-        notes.append("system level skipped: responses are candidates per item, not systems")
+    if st.level == "system" and not do_sys:
+        raise OvercoatError(f"--level system needs responses from shared systems (pointwise "
+                            f"judgments with one response id per system); {ds.name!r} has "
+                            f"{'preference pairs' if preference else 'per-item candidates'}: "
+                            f"use --level segment")
+    if st.level == "both" and not do_sys:  # expected for this data: not worth a note (-v logs it)
+        log.info("system level skipped: responses are candidates per item, not systems")
     if not do_seg:
         primary = "system_pearson"
 
+    if st.group == "system" and (preference or layout.column_ids is None):
+        raise OvercoatError(f"--group system needs responses from shared systems (pointwise "
+                            f"judgments with one response id per system); {ds.name!r} has "
+                            f"{'preference pairs' if preference else 'per-item candidates'}: "
+                            f"use --group item or --group none")
+    if k_folds is not None and not 2 <= k_folds <= ds.n_items:
+        raise OvercoatError(f"--k-folds must be between 2 and the number of items "
+                            f"({ds.n_items}), got {k_folds}")
     grouped = st.group == "item"
     seg: dict[str, dict[str, dict]] = {}
     sysl: dict[str, dict[str, dict]] = {}
@@ -384,7 +413,10 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
                     "statistic": _f(r.statistic), "epsilon": _f(r.epsilon),
                     "in_sample_statistic": _f(r.in_sample_statistic)}
             if k_folds:
-                r = acc.cross_fitted_tie_accuracy(H, M, k_folds=k_folds, seed=st.seed)
+                try:
+                    r = acc.cross_fitted_tie_accuracy(H, M, k_folds=k_folds, seed=st.seed)
+                except ValueError as e:
+                    raise OvercoatError(f"--k-folds {k_folds}: {e}") from None
                 seg.setdefault(name, {})["acc_eq_cross_fitted"] = {
                     "statistic": _f(r.statistic), "epsilons": [float(e) for e in
                                                                np.atleast_1d(r.epsilon)],
@@ -425,6 +457,9 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
                                              M[keep], **kw), "n_items": k, "n_items_total": n}
             notes.append(f"{name}: the {fmt} rule is computed on the {k} of {n} items whose "
                          "responses all have a score")
+        for name, r in rules.items():
+            if "error" in r:  # e.g. an unknown RewardBench subset: say so, not an empty table
+                notes.append(f"{name}: {fmt} sections not scored: {r['error']}")
         notes.extend(_benchmark_notes(fmt, rules, st))
 
     data = {"name": ds.name, "source": ds.source, "n_items": ds.n_items,

@@ -115,6 +115,9 @@ def load_data(spec: str, *, mapping: dict[str, str] | None = None, **options) ->
     except ImportError:
         BUNDLED = {}
     if spec in BUNDLED:
+        if mapping:
+            raise SpecError(f"a column mapping (--map) does not apply to the bundled data set "
+                            f"{spec!r}: its columns are fixed")
         return BUNDLED[spec]()
 
     mapping = parse_mapping(mapping)

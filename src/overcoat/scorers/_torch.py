@@ -6,6 +6,7 @@ Everything here imports torch/transformers lazily so that the core install stays
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from ..errors import SpecError
@@ -17,10 +18,55 @@ def require(module: str, extra: str = "models"):
     """Import an optional dependency or raise a one-line SpecError saying how to install it."""
     import importlib
     try:
-        return importlib.import_module(module)
+        mod = importlib.import_module(module)
     except ImportError:
         hint = INSTALL_HINT if extra == "models" else f"pip install 'overcoat[{extra}]'"
         raise SpecError(f"this scorer needs the '{module}' package: {hint}") from None
+    no_remote_code_prompt()
+    return mod
+
+
+def no_remote_code_prompt() -> None:
+    """Never let transformers *ask* whether to run a model's own code (its prompt runs the code
+    on "y", and in a non-terminal it waits 15 s): with the timeout at 0 it refuses at once unless
+    the caller passed ``trust_remote_code=True``."""
+    dmu = sys.modules.get("transformers.dynamic_module_utils")
+    if dmu is None and "transformers" in sys.modules:
+        try:
+            import transformers.dynamic_module_utils as dmu
+        except ImportError:  # pragma: no cover
+            return
+    if dmu is not None and hasattr(dmu, "TIME_OUT_REMOTE_CODE"):
+        dmu.TIME_OUT_REMOTE_CODE = 0
+
+
+def remote_code_error(spec: str, *, option: bool = True) -> SpecError:
+    how = ("it is not run unless you add the option trust_remote_code=true and trust the code"
+           if option else "this scorer never runs a model's own code")
+    return SpecError(f"model {spec!r} needs its own Python code from the model folder/repo "
+                     f"(auto_map, trust_remote_code); {how}")
+
+
+def refuse_remote_code(folder: str | os.PathLike | None, spec: str, *,
+                       trust: bool = False, option: bool = True) -> None:
+    """Every model loader calls this before transformers sees a local folder: a ``config.json``
+    (or ``tokenizer_config.json``) with ``auto_map`` names Python files of the folder that
+    transformers would import. Refused unless ``trust`` (the spec option
+    ``trust_remote_code=true``)."""
+    if trust or folder is None:
+        return
+    import json
+    p = Path(folder)
+    if p.is_file():
+        p = p.parent
+    for name in ("config.json", "tokenizer_config.json", "processor_config.json"):
+        f = p / name
+        try:
+            data = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("auto_map"):
+            raise remote_code_error(spec, option=option)
 
 
 def resolve_device(device: str | None = None) -> str:

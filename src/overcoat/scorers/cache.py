@@ -123,6 +123,28 @@ def default_cache_path() -> Path | None:
     return Path(base) / "overcoat" / "scores.sqlite"
 
 
+def _db_errors(method):
+    """SQLite failures while using an open cache (a full disk: "database or disk is full", a file
+    made read-only ...) become one-line :class:`OvercoatError` naming the cache file."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as e:
+            conn = self._conn
+            if conn is not None and self._pid == os.getpid():
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise OvercoatError(f"score cache {self.path}: {e}; free space, point "
+                                f"--cache / OVERCOAT_CACHE elsewhere, or use --no-cache") from None
+    return wrapper
+
+
 class ScoreCache:
     """Scores keyed by (scorer signature, content hash) in one SQLite file.
 
@@ -235,6 +257,7 @@ class ScoreCache:
         return int(row[0])
 
     # -- bulk access ---------------------------------------------------------------------------
+    @_db_errors
     def get_many(self, signature: str, keys: Sequence[bytes], *,
                  chunk_size: int = 4096) -> dict[bytes, float]:
         """Cached scores for ``keys`` under ``signature``: ``{key: score}`` for the hits only.
@@ -277,6 +300,7 @@ class ScoreCache:
                              count=len(keys))
         return scores, found
 
+    @_db_errors
     def put_many(self, signature: str, keys: Sequence[bytes],
                  scores: Iterable[float]) -> int:
         """Store scores (NaN stored as missing) in one transaction, committed before returning."""
@@ -302,6 +326,7 @@ class ScoreCache:
         return len(rows)
 
     # -- housekeeping --------------------------------------------------------------------------
+    @_db_errors
     def count(self, signature: str | None = None) -> int:
         conn = self._connect()
         if signature is None:
@@ -312,6 +337,7 @@ class ScoreCache:
         return int(conn.execute("SELECT COUNT(*) FROM scores WHERE sig = ?", (sid,)
                                 ).fetchone()[0])
 
+    @_db_errors
     def stats(self) -> dict:
         """``{path, entries, bytes, signatures: {signature: entries}}``."""
         conn = self._connect()
@@ -328,6 +354,7 @@ class ScoreCache:
         return {"path": self.path, "entries": sum(per.values()), "bytes": size,
                 "signatures": per}
 
+    @_db_errors
     def clear(self, signature: str | None = None) -> int:
         """Delete every score (or those of one signature); returns how many were deleted."""
         conn = self._connect()

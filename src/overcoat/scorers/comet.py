@@ -148,8 +148,15 @@ def checkpoint_sha256(ckpt: Path) -> str:
 
 def read_hparams(ckpt: Path) -> dict:
     import yaml  # a dependency of unbabel-comet
-    with open(ckpt.parents[1] / "hparams.yaml") as f:
-        hp = yaml.load(f, Loader=yaml.FullLoader) or {}  # as comet.load_from_checkpoint reads it
+    # safe_load: plain data only (FullLoader builds Python objects). Read here, before COMET's
+    # own loader sees the file, so a file with Python tags is refused up front.
+    try:
+        with open(ckpt.parents[1] / "hparams.yaml", encoding="utf-8") as f:
+            hp = yaml.safe_load(f) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SpecError(f"{str(ckpt.parents[1] / 'hparams.yaml')!r} is not a plain-data COMET "
+                        f"hparams file ({first})") from None
     if not isinstance(hp, dict) or "class_identifier" not in hp:
         raise SpecError(f"{str(ckpt.parents[1] / 'hparams.yaml')!r} is not a COMET hparams "
                         f"file (no class_identifier)")

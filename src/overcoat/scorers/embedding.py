@@ -47,6 +47,7 @@ from ._torch import (
     INSTALL_HINT,
     dtype_name,
     is_local,
+    refuse_remote_code,
     require,
     resolve_device,
     resolve_dtype,
@@ -125,6 +126,7 @@ def resolve_model(name: str) -> tuple[str, str, Path | None]:
         return _MINILM_DISPLAY, str(p), p
     if is_local(name):
         p = Path(name).expanduser().resolve()
+        refuse_remote_code(p, name, option=False)
         return p.name, str(p), p
     return name, name, None
 
@@ -229,7 +231,8 @@ class EmbeddingScorer(Scorer):
         dtype = resolve_dtype(self.dtype, device)
         try:
             self._model = st.SentenceTransformer(self._load_id, device=device,
-                                                 model_kwargs={"dtype": dtype})
+                                                 model_kwargs={"dtype": dtype},
+                                                 trust_remote_code=False)
         except Exception as e:  # noqa: BLE001 - any loading failure: one line
             if self._folder is None:
                 raise weights_error(self.model_name, e) from None
@@ -351,7 +354,8 @@ class BERTScoreScorer(Scorer):
             else:
                 transformers = require("transformers")
                 try:
-                    cfg = transformers.AutoConfig.from_pretrained(self._load_id)
+                    cfg = transformers.AutoConfig.from_pretrained(self._load_id,
+                                                               trust_remote_code=False)
                 except Exception as e:  # noqa: BLE001
                     if self._folder is None:
                         raise weights_error(self.model_name, e) from None

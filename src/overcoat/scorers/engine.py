@@ -351,8 +351,32 @@ def _call(scorer, payload):
 _WORKER_SCORER = None
 
 
-def _init_worker(scorer) -> None:
+#: how often a worker checks that the process that started it is still alive (seconds)
+_PARENT_POLL_SECONDS = 0.25
+
+
+def _exit_with_parent(parent_pid: int | None) -> None:
+    """End this worker as soon as its parent is gone (``kill -9`` of the parent leaves workers
+    re-parented, and they would wait for work forever): a daemon thread polls the parent pid."""
+    import os
+    import threading
+    if parent_pid is None:
+        return
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(_PARENT_POLL_SECONDS)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="overcoat-parent-watch", daemon=True).start()
+
+
+def _init_worker(scorer, parent_pid: int | None = None) -> None:
     global _WORKER_SCORER
+    _exit_with_parent(parent_pid)
     _WORKER_SCORER = scorer
 
 
@@ -362,8 +386,9 @@ def _worker_call(payload):
 
 def _run_pool(scorer, batches, payloads, n_workers, finish, advance) -> None:
     ctx = multiprocessing.get_context("spawn")
+    import os
     ex = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(scorer,))
+                             initargs=(scorer, os.getpid()))
     pending: dict = {}
     it = iter(zip(batches, payloads))
     ok = False

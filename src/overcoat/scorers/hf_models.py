@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import OvercoatError, SpecError
-from ._torch import dtype_name, require, resolve_device, resolve_dtype, weights_error
+from ._torch import (dtype_name, refuse_remote_code, remote_code_error, require, resolve_device,
+                     resolve_dtype, weights_error)
 
 log = logging.getLogger("overcoat.scorers")
 
@@ -140,21 +141,12 @@ def _common_kwargs(ref: ModelRef) -> dict:
 
 
 def _check_remote_code(ref: ModelRef) -> None:
-    if ref.trust_remote_code or not ref.local or ref.gguf_file:
-        return
-    cfg = Path(ref.path) / "config.json"
-    try:
-        data = json.loads(cfg.read_text(encoding="utf-8")) if cfg.is_file() else {}
-    except (OSError, ValueError):
-        return
-    if isinstance(data, dict) and data.get("auto_map"):
-        raise _remote_code_error(ref)
+    if ref.local and not ref.gguf_file:
+        refuse_remote_code(ref.path, ref.spec, trust=bool(ref.trust_remote_code))
 
 
 def _remote_code_error(ref: ModelRef) -> SpecError:
-    return SpecError(f"model {ref.spec!r} needs its own Python code from the model folder/repo "
-                     f"(trust_remote_code); it is not run unless you add the option "
-                     f"trust_remote_code=true and trust the code")
+    return remote_code_error(ref.spec)
 
 
 def _load_error(ref: ModelRef, what: str, err: Exception) -> OvercoatError:

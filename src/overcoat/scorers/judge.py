@@ -28,9 +28,11 @@ Options (defaults in brackets):
   the next try waits at least that long)
 * ``api_key_env`` [OPENAI_API_KEY]: the environment variable holding the API key, sent as
   ``Authorization: Bearer``; nothing is sent when it is unset. The key is never written into the
-  signature, results, logs or error messages.
+  signature, results, logs or error messages. Sending it over plain ``http://`` to a host other
+  than this machine gives a warning (once per host).
 * ``source_lang`` / ``target_lang`` [empty]: variables for the translation template
-* ``device`` / ``dtype`` [auto] (local models only)
+* ``device`` / ``dtype`` [auto] (local models only); ``trust_remote_code`` [false]: a local
+  model folder whose config names its own Python code (``auto_map``) is refused unless true
 
 Templates are Jinja files. A template's first comment may carry settings
 (``{#- overcoat: parse=rating min=1 max=10 mode=pointwise -#}``); a ``{% block system %}`` and a
@@ -81,6 +83,7 @@ rating position (each label's probability summed over the token ids that decode 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import os
@@ -88,6 +91,7 @@ import random
 import re
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -117,7 +121,7 @@ _OPTIONS: dict[str, type] = {
     "logprobs": bool, "top_logprobs": int, "temperature": float, "max_tokens": int,
     "concurrency": int, "timeout": float, "max_retries": int, "backoff": float,
     "max_backoff": float, "api_key_env": str, "source_lang": str, "target_lang": str,
-    "device": str, "dtype": str,
+    "device": str, "dtype": str, "trust_remote_code": bool,
 }
 
 
@@ -423,6 +427,35 @@ class _Cancelled(Exception):
     pass
 
 
+_WARNED_PLAIN_HTTP: set[str] = set()
+
+
+def is_loopback_host(host: str | None) -> bool:
+    h = (host or "").strip("[]").lower()
+    if h == "localhost" or h.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_plain_http_key(base_url: str, api_key_env: str) -> bool:
+    """Warn (once per host and process) that the API key goes unencrypted: ``http://`` to a host
+    that is not this machine. Returns whether it warned."""
+    p = urlsplit(base_url)
+    if p.scheme.lower() != "http" or is_loopback_host(p.hostname):
+        return False
+    host = p.hostname or ""
+    if host in _WARNED_PLAIN_HTTP:
+        return False
+    _WARNED_PLAIN_HTTP.add(host)
+    warnings.warn(f"judge: the API key in ${api_key_env} is sent unencrypted over plain http:// "
+                  f"to {host}; use https:// (or unset the key) unless this network is trusted",
+                  UserWarning, stacklevel=2)
+    return True
+
+
 class HTTPBackend:
     """POST {base}/chat/completions with retries, backoff and a bounded thread pool."""
 
@@ -501,6 +534,8 @@ class HTTPBackend:
         stop = threading.Event()
         key = self._key()
         headers = {"Authorization": f"Bearer {key}"} if key else {}
+        if key:
+            warn_plain_http_key(self.base_url, self.api_key_env)
         redact = self.redactor()
         n = max(1, min(self.concurrency, len(prompts)))
         ex = ThreadPoolExecutor(max_workers=n, thread_name_prefix="overcoat-judge")
@@ -611,11 +646,15 @@ class LocalBackend:
     """A local chat model through transformers: greedy decoding, one prompt at a time."""
 
     def __init__(self, path: str, *, max_tokens: int, temperature: float, logprobs: bool,
-                 device: str | None, dtype: str | None):
+                 device: str | None, dtype: str | None, trust_remote_code: bool = False):
         p = Path(path).expanduser()
         if not p.exists():
             raise SpecError(f"judge:local: no such file or folder {path!r}")
         self.path = p.resolve()
+        self.trust_remote_code = bool(trust_remote_code)
+        if not (p.is_file() and p.suffix.lower() == ".gguf"):
+            from ._torch import refuse_remote_code
+            refuse_remote_code(self.path, f"judge:local:{path}", trust=self.trust_remote_code)
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.logprobs = logprobs
@@ -662,12 +701,13 @@ class LocalBackend:
         transformers = require("transformers")
         device = resolve_device(self.device_opt)
         dtype = resolve_dtype(self.dtype_opt, device)
-        kw = {}
+        kw = {"trust_remote_code": bool(getattr(self, "trust_remote_code", False))}
         where = str(self.path)
         if self.path.is_file():
             if self.path.suffix.lower() != ".gguf":
                 raise SpecError(f"judge:local: {where!r} is a file but not a .gguf file")
-            where, kw = str(self.path.parent), {"gguf_file": self.path.name}
+            where = str(self.path.parent)
+            kw["gguf_file"] = self.path.name
         try:
             tok = transformers.AutoTokenizer.from_pretrained(where, **kw)
             model = transformers.AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kw)
@@ -801,7 +841,8 @@ class _JudgeCore:
         if model is None:
             self.backend = LocalBackend(target, max_tokens=self.max_tokens,
                                         temperature=self.temperature, logprobs=self.logprobs,
-                                        device=opts.get("device"), dtype=opts.get("dtype"))
+                                        device=opts.get("device"), dtype=opts.get("dtype"),
+                                        trust_remote_code=bool(opts.get("trust_remote_code")))
             self.model = str(self.backend.path)
             self.name = f"judge:{self.backend.path.name}"
         else:

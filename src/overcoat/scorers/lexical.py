@@ -16,8 +16,9 @@ import importlib.metadata
 
 import numpy as np
 
-from .base import Scorer, ScoringBatch, register
+from ..errors import SpecError
 from ._spec import parse_options
+from .base import Scorer, ScoringBatch, register
 
 
 class _SacreBleuScorer(Scorer):
@@ -82,13 +83,43 @@ class TERScorer(_SacreBleuScorer):
                 "case_sensitive": bool}
 
 
+def _check_options(spec: str, cls, options: dict) -> None:
+    """Values sacrebleu would reject with a KeyError deep inside, or accept and score as 0."""
+    def bad(key: str, want: str):
+        return SpecError(f"scorer spec {spec!r}: {key} must be {want}, got {options[key]!r}")
+
+    if cls is BLEUScorer:
+        from sacrebleu.metrics.bleu import _TOKENIZERS, BLEU
+        if "tokenize" in options and options["tokenize"] not in _TOKENIZERS:
+            raise bad("tokenize", f"one of {', '.join(_TOKENIZERS)}")
+        if "smooth_method" in options and options["smooth_method"] not in BLEU.SMOOTH_DEFAULTS:
+            raise bad("smooth_method", f"one of {', '.join(BLEU.SMOOTH_DEFAULTS)}")
+        if options.get("max_ngram_order", 1) < 1:
+            raise bad("max_ngram_order", "at least 1")
+        if options.get("smooth_value", 0.0) < 0:
+            raise bad("smooth_value", "at least 0")
+    elif cls is CHRFScorer:
+        for k in ("char_order", "word_order", "beta"):
+            if options.get(k, 0) < 0:
+                raise bad(k, "at least 0")
+        if options.get("char_order", 6) + options.get("word_order", 0) < 1:
+            raise SpecError(f"scorer spec {spec!r}: char_order + word_order must be at least 1")
+
+
 def _factory(cls, spec_name):
     def make(arg: str):
-        opts = parse_options(arg, f"{spec_name}:{arg}" if arg else spec_name, cls._allowed)
+        spec = f"{spec_name}:{arg}" if arg else spec_name
+        opts = parse_options(arg, spec, cls._allowed)
         s = cls(spec_name, opts)
         if spec_name == "chrf++":
             s.options.setdefault("word_order", 2)
             s.name = "chrF++"
+        _check_options(spec, cls, s.options)
+        try:
+            s.signature()  # builds the metric and scores one sentence: bad options fail now
+        except Exception as e:  # noqa: BLE001 - whatever sacrebleu objects to: one line
+            raise SpecError(f"scorer spec {spec!r}: sacrebleu refused the options "
+                            f"({type(e).__name__}: {e})") from None
         return s
     return make
 

@@ -144,8 +144,10 @@ class NLIScorer(Scorer):
         require("torch")
         transformers = require("transformers")
         try:
-            tok = transformers.AutoTokenizer.from_pretrained(self._load_id)
-            config = transformers.AutoConfig.from_pretrained(self._load_id)
+            tok = transformers.AutoTokenizer.from_pretrained(self._load_id,
+                                                            trust_remote_code=False)
+            config = transformers.AutoConfig.from_pretrained(self._load_id,
+                                                           trust_remote_code=False)
         except Exception as e:  # noqa: BLE001 - one line whatever went wrong
             raise self._fail(e) from None
         n_labels = int(getattr(config, "num_labels", 0) or len(config.id2label or {}))
@@ -182,7 +184,7 @@ class NLIScorer(Scorer):
         dtype = resolve_dtype(self.dtype, device)
         try:
             model = transformers.AutoModelForSequenceClassification.from_pretrained(
-                self._load_id, dtype=dtype)
+                self._load_id, dtype=dtype, trust_remote_code=False)
         except Exception as e:  # noqa: BLE001
             raise self._fail(e) from None
         model.to(device)

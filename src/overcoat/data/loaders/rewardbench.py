@@ -61,6 +61,10 @@ def add_graded_rows(src: RowSource, b: DatasetBuilder, response_id) -> None:
         lists = {}
         for kind in ("chosen", "rejected"):
             v, _ = require(row, (kind,), src, line)
+            if isinstance(v, str):  # one text where the format has a list: a row of another shape
+                raise DataError(f"expected a list of texts, got a string (this format keeps "
+                                f"{kind} answers in a list: [\"...\"])", path=src.path,
+                                line=line, field=src.name(kind))
             lists[kind] = text_list(v, src=src, line=line, field=kind)
             if not lists[kind]:
                 raise DataError(f"needs at least one {kind} response", path=src.path, line=line,

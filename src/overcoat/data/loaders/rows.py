@@ -254,10 +254,14 @@ def _jsonl_rows(path: str, text: str) -> Iterator[Row]:
         except json.JSONDecodeError as e:
             raise DataError(f"malformed JSON ({e.msg} at column {e.colno})", path=path,
                             line=n) from None
+        except RecursionError:
+            raise DataError(NESTED_TOO_DEEPLY, path=path, line=n) from None
         if not isinstance(obj, dict):
             raise DataError(f"expected a JSON object, got {_json_type(obj)}", path=path, line=n)
         yield n, obj
 
+
+NESTED_TOO_DEEPLY = "JSON nested too deeply (arrays/objects inside each other beyond Python's limit)"
 
 _WS = re.compile(r"[ \t\n\r]*")
 
@@ -283,6 +287,8 @@ def _json_rows(path: str, raw: bytes) -> Iterator[Row]:
         except json.JSONDecodeError as e:
             raise DataError(f"malformed JSON ({e.msg} at column {e.colno})", path=path,
                             line=e.lineno) from None
+        except RecursionError:
+            raise DataError(NESTED_TOO_DEEPLY, path=path, line=line) from None
         if not isinstance(obj, dict):
             raise DataError(f"expected a JSON object, got {_json_type(obj)}", path=path, line=line)
         yield line, obj
