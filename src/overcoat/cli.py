@@ -333,13 +333,29 @@ def _cx(name: str) -> tuple:
     return tuple(out)
 
 
+def _typed_value(flag: str, args: list[str]) -> str | None:
+    """The value typed after ``flag`` (``-j 0``, ``-j0``, ``--workers=0``), if found."""
+    for k, a in enumerate(args):
+        if a == "--":
+            break
+        if a == flag:
+            return args[k + 1] if k + 1 < len(args) else None
+        if flag.startswith("--") and a.startswith(flag + "="):
+            return a[len(flag) + 1:]
+        if not flag.startswith("--") and a.startswith(flag) and len(a) > len(flag):
+            return a[len(flag):]
+    return None
+
+
 def _usage_line(e, args: list[str]) -> str:
     if isinstance(e, _cx("MissingParameter")):
         return e.format_message().rstrip(".")
     if isinstance(e, _cx("BadParameter")) and getattr(e, "param", None) is not None:
         msg = e.message.strip().rstrip(".")
         msg = msg[:1].lower() + msg[1:]
-        return f"invalid value for {_typed_flag(e.param, args)}: {msg}"
+        flag = _typed_flag(e.param, args)
+        got = _typed_value(flag, args)
+        return f"invalid value for {flag}: {msg}" + (f", got {got!r}" if got is not None else "")
     return e.format_message().strip().rstrip(".")
 
 

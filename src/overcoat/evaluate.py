@@ -233,6 +233,12 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
         primary = "pairwise_accuracy_strict" if st.ties != "half" else "pairwise_accuracy_half"
     do_seg = st.level in ("segment", "both")
     do_sys = st.level in ("system", "both") and not preference and layout.column_ids is not None
+    if do_sys and H.shape[1] < 2:
+        if st.level == "system":
+            raise OvercoatError(f"--level system needs at least two systems; {ds.name!r} has "
+                                f"{H.shape[1]}")
+        do_sys = False
+        notes.append(f"system level skipped: {ds.name!r} has only {H.shape[1]} system")
     if st.level == "system" and not do_sys:
         raise OvercoatError(f"--level system needs responses from shared systems (pointwise "
                             f"judgments with one response id per system); {ds.name!r} has "
