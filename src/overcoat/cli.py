@@ -108,13 +108,74 @@ def datasets():
 
 @app.command("scorers")
 def list_scorers():
-    """List the scorer spec prefixes that are available."""
+    """List the scorer specs, whether each is usable in this environment, and what to install
+    for the others."""
     from .scorers.base import available_scorers
+    from .scorers.requirements import scorer_status
     t = Table(title="scorer specs (use as --scorer SPEC)")
-    t.add_column("spec")
-    t.add_column("what")
-    for k, h in available_scorers().items():
-        t.add_row(escape(k), escape(h))
+    t.add_column("spec", no_wrap=True)
+    t.add_column("usable", no_wrap=True)
+    t.add_column("what", overflow="fold")
+    missing = []
+    specs = available_scorers()
+    for k, h in specs.items():
+        ok, why = scorer_status(k)
+        if not ok:
+            missing.append((k, why))
+        t.add_row(escape(k), "yes" if ok else "[yellow]no[/yellow]", escape(h))
+    console.print(t)
+    console.print(f"{len(specs) - len(missing)} of {len(specs)} scorers usable in this "
+                  f"environment", highlight=False)
+    for k, why in missing:
+        console.print(f"  {escape(k)}: {escape(why)}", highlight=False, soft_wrap=True)
+
+
+@app.command("cache")
+def cache_cmd(
+    cache: Optional[Path] = typer.Option(None, "--cache", help="score cache (SQLite) path; "
+                                         "default $OVERCOAT_CACHE or ~/.cache/overcoat"),
+    clear: bool = typer.Option(False, "--clear", help="delete cached scores (all, or those of "
+                               "--signature)"),
+    signature: Optional[str] = typer.Option(None, "--signature", help="one scorer signature "
+                                            "(or a unique prefix of one) to clear"),
+):
+    """Show the score cache (size, entries per scorer signature) or clear it."""
+    from .scorers.cache import ScoreCache, default_cache_path
+    path = cache if cache is not None else default_cache_path()
+    if path is None:
+        console.print("the score cache is disabled (OVERCOAT_CACHE)", highlight=False)
+        return
+    if signature is not None and not clear:
+        raise OvercoatError("--signature selects what --clear deletes; add --clear")
+    if not Path(path).exists():
+        console.print(f"no score cache at {escape(str(path))} (nothing cached yet)",
+                      highlight=False)
+        return
+    from .data.io import check_regular_file
+    check_regular_file(path)
+    with ScoreCache(path) as store:
+        st = store.stats()
+        if clear:
+            sig = None
+            if signature is not None:
+                hits = [x for x in st["signatures"] if x == signature] or \
+                    [x for x in st["signatures"] if x.startswith(signature)]
+                if len(hits) != 1:
+                    raise OvercoatError(f"--signature {signature!r} matches {len(hits)} of the "
+                                        f"{len(st['signatures'])} signatures in {path}; give "
+                                        f"one exactly (see overcoat cache)")
+                sig = hits[0]
+            n = store.clear(sig)
+            what = f"signature {escape(sig)}" if sig else "all signatures"
+            console.print(f"deleted {n} cached scores ({what}) from {escape(str(path))}",
+                          highlight=False, soft_wrap=True)
+            return
+    t = Table(title=f"score cache {escape(str(path))}: {st['entries']} scores, "
+                    f"{st['bytes'] / 1024 / 1024:.1f} MiB")
+    t.add_column("entries", justify="right")
+    t.add_column("scorer signature", overflow="fold")
+    for sig, n in sorted(st["signatures"].items(), key=lambda kv: -kv[1]):
+        t.add_row(str(n), escape(sig))
     console.print(t)
 
 

@@ -108,7 +108,10 @@ def is_local(path_or_id: str) -> bool:
 
 def weights_error(name: str, err: Exception) -> SpecError:
     """The one-line error for weights that are neither local nor reachable."""
-    offline = os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True")
-    why = "offline mode is on" if offline else "the hub could not be reached or has no such model"
+    from ..hub import is_offline, unreachable_note
+    note = unreachable_note()
+    why = (f"{note} (offline: only models in the local cache load)" if note else
+           "offline mode is on" if is_offline() else
+           "the hub could not be reached or has no such model")
     return SpecError(f"cannot load model {name!r}: it is not a local folder and {why} "
                      f"({type(err).__name__}); pass a local path to the weights instead")

@@ -234,8 +234,8 @@ class CometScorer(Scorer):
         if _looks_like_path(model):
             raise SpecError(f"comet: no checkpoint at {model!r} (give a .ckpt file or a COMET "
                             f"model folder with checkpoints/model.ckpt and hparams.yaml)")
-        offline = self.local_files_only or \
-            os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True")
+        from ..hub import offline_unless_reachable
+        offline = self.local_files_only or offline_unless_reachable()
         try:
             with _quiet():
                 ckpt = _cached_checkpoint(model) if offline else \

@@ -128,6 +128,8 @@ def resolve_model(name: str) -> tuple[str, str, Path | None]:
         p = Path(name).expanduser().resolve()
         refuse_remote_code(p, name, option=False)
         return p.name, str(p), p
+    from ..hub import offline_unless_reachable
+    offline_unless_reachable()  # no network: fail in seconds, not after the hub's retries
     return name, name, None
 
 

@@ -126,7 +126,8 @@ def resolve_model(name: str, *, gguf_file: str | None = None, revision: str | No
 
 
 def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    from ..hub import offline_unless_reachable
+    return offline_unless_reachable()
 
 
 def _common_kwargs(ref: ModelRef) -> dict:

@@ -69,6 +69,9 @@ def open_hf(name: str, split: str | None = None, *, config: str | None = None,
         else:
             kw = {k: v for k, v in (("revision", revision), ("cache_dir", cache_dir),
                                     ("data_files", data_files)) if v}
+            if not Path(name).exists():
+                from ...hub import offline_unless_reachable
+                offline_unless_reachable()  # no network: fail in seconds, not after retries
             ds = datasets.load_dataset(name, config, split=split, **kw)
     except DataError:
         raise
