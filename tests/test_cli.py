@@ -432,3 +432,65 @@ def test_max_items_is_a_seeded_sample(tmp_path, capsys):
     assert docs[0]["data"]["n_items"] == 4
     assert docs[0]["data"]["sampled_items"] == "4 of 10, seed 0"
     assert docs[0]["segment_level"] == docs[1]["segment_level"]
+
+
+# -- overcoat scorers / cache / -v ------------------------------------------------------------------
+def test_scorers_says_what_is_usable_and_how_to_install_the_rest(monkeypatch, capsys):
+    import overcoat.scorers.requirements as R
+    real = R._installed
+    monkeypatch.setattr(R, "_installed", lambda m: m != "comet" and real(m))
+    code, out, _ = run_cli(["scorers"], capsys)
+    assert code == 0 and "…" not in out
+    rows = {ln.split("│")[1].strip(): ln.split("│")[2].strip() for ln in out.splitlines()
+            if ln.startswith("│") and ln.split("│")[1].strip()}
+    assert rows["bleu"] == "yes" and rows["length"] == "yes" and rows["comet"] == "no"
+    hint = [ln for ln in out.splitlines() if ln.strip().startswith("comet:")]
+    assert len(hint) == 1 and "pip install 'overcoat[comet]'" in hint[0]
+    n_no = sum(v == "no" for v in rows.values())
+    assert f"{len(rows) - n_no} of {len(rows)} scorers usable" in out
+
+
+def test_cache_command_lists_and_clears(tmp_path, capsys):
+    data = _write(tmp_path / "d.jsonl", _rows(3))
+    c = str(tmp_path / "c.sqlite")
+    assert run_cli(["score", "-d", str(data), "-s", "chrf", "-s", "length", "-o",
+                    str(tmp_path / "o.jsonl"), "-q", "--cache", c], capsys)[0] == 0
+    code, out, _ = run_cli(["cache", "--cache", c], capsys)
+    assert code == 0 and "12 scores" in out
+    assert "length|unit:words" in out and "chrf|" in out
+    code, out, _ = run_cli(["cache", "--cache", c, "--clear", "--signature", "length|"], capsys)
+    assert code == 0 and "deleted 6 cached scores" in out
+    from overcoat.scorers.cache import ScoreCache
+    st = ScoreCache(c).stats()
+    assert st["entries"] == 6 and list(st["signatures"])[0].startswith("chrf|")
+    code, _, err = run_cli(["cache", "--cache", c, "--clear", "--signature", "nope"], capsys)
+    assert code == 2 and "matches 0 of the 1 signatures" in err
+    code, out, _ = run_cli(["cache", "--cache", c, "--clear"], capsys)
+    assert code == 0 and "deleted 6" in out and ScoreCache(c).stats()["entries"] == 0
+    code, out, _ = run_cli(["cache", "--cache", str(tmp_path / "none.sqlite")], capsys)
+    assert code == 0 and "no score cache" in out and not (tmp_path / "none.sqlite").exists()
+
+
+def test_system_level_note_on_preference_data_only_with_verbose(tmp_path, capsys):
+    rows = [json.dumps({"prompt": f"p{i}", "chosen": "a longer answer", "rejected": "no"})
+            for i in range(4)]
+    data = _write(tmp_path / "p.jsonl", rows)
+    args = ["meta-eval", "-d", str(data), "-s", "length", "--resamples", "10", "-q"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0 and "system level skipped" not in out + err
+    code, out, err = run_cli(["-v", *args], capsys)
+    assert code == 0 and "overcoat: note: system level skipped" in err
+
+
+def test_hub_probe_goes_offline_fast_when_unreachable(monkeypatch):
+    import overcoat.hub as hub
+    monkeypatch.setattr(hub, "_checked", {})
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    assert hub.offline_unless_reachable() is True
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert "127.0.0.1" in hub.unreachable_note()
+    from overcoat.scorers._torch import weights_error
+    assert "could not be reached" in str(weights_error("org/model", OSError()))

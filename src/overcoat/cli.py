@@ -170,8 +170,10 @@ def cache_cmd(
             console.print(f"deleted {n} cached scores ({what}) from {escape(str(path))}",
                           highlight=False, soft_wrap=True)
             return
-    t = Table(title=f"score cache {escape(str(path))}: {st['entries']} scores, "
-                    f"{st['bytes'] / 1024 / 1024:.1f} MiB")
+    console.print(f"score cache {escape(str(path))}: {st['entries']} scores, "
+                  f"{st['bytes'] / 1024 / 1024:.1f} MiB, {len(st['signatures'])} signatures",
+                  highlight=False, soft_wrap=True)
+    t = Table()
     t.add_column("entries", justify="right")
     t.add_column("scorer signature", overflow="fold")
     for sig, n in sorted(st["signatures"].items(), key=lambda kv: -kv[1]):
@@ -448,10 +450,20 @@ def _quiet_third_party(verbose: bool) -> None:
     # huggingface_hub retries unreachable hosts for ~28 s by default (10 s timeouts, retries)
     for k, v in (("HF_HUB_ETAG_TIMEOUT", "5"), ("HF_HUB_DOWNLOAD_TIMEOUT", "10")):
         os.environ.setdefault(k, v)
+    class _Stderr(logging.StreamHandler):
+        _overcoat_cli = True
+
+        @property
+        def stream(self):  # the current sys.stderr (tests and notebooks swap it)
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value):
+            pass
+
     log = logging.getLogger("overcoat")
     if not any(getattr(h, "_overcoat_cli", False) for h in log.handlers):
-        h = logging.StreamHandler()
-        h._overcoat_cli = True  # type: ignore[attr-defined]
+        h = _Stderr()
         h.setFormatter(logging.Formatter("overcoat: note: %(message)s"))
         log.addHandler(h)
     for h in log.handlers:
