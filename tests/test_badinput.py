@@ -230,7 +230,7 @@ CASES: dict[str, tuple[list[str], list[str], object]] = {
     "alpha_inf": (M(POINTS, "--alpha", "inf"), ["--alpha"], None),
     "alpha_text": (M(POINTS, "--alpha", "low"), ["--alpha", "got 'low'"], None),
     "compare_alpha_2": (C("--alpha", "2"), ["--alpha", "between 0 and 1"], None),
-    "resamples_negative": (M(POINTS, "--resamples", "-5"), ["--resamples", "greater than or equal to 1"], None),
+    "resamples_negative": (M(POINTS, "--resamples", "-5"), ["--resamples", "greater than or equal to 1", "got '-5'"], None),
     "resamples_zero": (M(POINTS, "--resamples", "0"), ["--resamples"], None),
     "resamples_text": (M(POINTS, "--resamples", "many"), ["--resamples", "integer"], None),
     "compare_resamples_zero": (C("--resamples", "0"), ["--resamples"], None),
@@ -259,7 +259,7 @@ CASES: dict[str, tuple[list[str], list[str], object]] = {
     "unknown_option": (S(POINTS, "length", "--colour"), ["--colour"], None),
     "unknown_command": (["evaluate-everything"], ["No such command 'evaluate-everything'"], None),
     "compare_one_scorer": (["compare", "-d", POINTS, "-s", "length"], ["at least two --scorer"], None),
-    "meta_eval_no_judgments": (M(f("pair_empty_chosen.jsonl").replace("pair_empty_chosen", "points"), scorer="length") + ["--dev", f("nope.jsonl")], ["nope.jsonl", "not found"], None),
+    "dev_data_not_found": (M(f("pair_empty_chosen.jsonl").replace("pair_empty_chosen", "points"), scorer="length") + ["--dev", f("nope.jsonl")], ["nope.jsonl", "not found"], None),
     # ---- outputs: checked before any scoring; nothing half-written ----------------------------
     "out_bad_extension": (["score", "-d", POINTS, "-s", "length", "-o", "{O}/out.txt"], ["out.txt", ".parquet, .jsonl or .csv"], None),
     "out_in_proc": (["score", "-d", POINTS, "-s", "length", "-o", "/proc/overcoat-out.jsonl"], ["/proc/overcoat-out.jsonl", "cannot write"], None),

@@ -371,14 +371,15 @@ def run(
 def _typed_flag(param, args: list[str]) -> str:
     """The spelling of an option the user typed (``-j`` or ``--workers``) for error messages."""
     opts = list(getattr(param, "opts", []) or []) + list(getattr(param, "secondary_opts", []) or [])
-    for a in args:
+    typed = None
+    for a in args:  # the last one wins, as in click
         if a == "--":
             break
         for o in opts:
             if a == o or (o.startswith("--") and a.startswith(o + "=")) or \
                     (not o.startswith("--") and a.startswith(o) and len(o) == 2):
-                return o
-    return opts[0] if opts else getattr(param, "name", "?")
+                typed = o
+    return typed or (opts[0] if opts else getattr(param, "name", "?"))
 
 
 def _cx(name: str) -> tuple:
@@ -397,17 +398,19 @@ def _cx(name: str) -> tuple:
 
 
 def _typed_value(flag: str, args: list[str]) -> str | None:
-    """The value typed after ``flag`` (``-j 0``, ``-j0``, ``--workers=0``), if found."""
+    """The value typed after ``flag`` (``-j 0``, ``-j0``, ``--workers=0``), if found; the last
+    one when the flag is repeated (click keeps the last)."""
+    got = None
     for k, a in enumerate(args):
         if a == "--":
             break
         if a == flag:
-            return args[k + 1] if k + 1 < len(args) else None
-        if flag.startswith("--") and a.startswith(flag + "="):
-            return a[len(flag) + 1:]
-        if not flag.startswith("--") and a.startswith(flag) and len(a) > len(flag):
-            return a[len(flag):]
-    return None
+            got = args[k + 1] if k + 1 < len(args) else None
+        elif flag.startswith("--") and a.startswith(flag + "="):
+            got = a[len(flag) + 1:]
+        elif not flag.startswith("--") and a.startswith(flag) and len(a) > len(flag):
+            got = a[len(flag):]
+    return got
 
 
 def _usage_line(e, args: list[str]) -> str:
