@@ -338,6 +338,7 @@ def _cli(args, tmp_path, timeout=60, env=None):
                           text=True, env=e, timeout=timeout)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")
 def test_fifo_without_writer_is_refused_not_waited_on(tmp_path):
     fifo = tmp_path / "data.jsonl"
     os.mkfifo(fifo)
@@ -369,6 +370,7 @@ def test_unknown_rewardbench_subset_is_a_visible_note(tmp_path, capsys):
     assert "note:" in out and "no-such-subset" in out and "sections not scored" in out
 
 
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 def test_outputs_respect_the_umask(tmp_path, capsys):
     old = os.umask(0o027)
     try:

@@ -222,7 +222,8 @@ class _AtomicPath:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
                                        dir=str(self.path.parent))
             try:
-                os.fchmod(fd, _final_mode(self.path))
+                if hasattr(os, "fchmod"):  # POSIX (Windows has no modes to give)
+                    os.fchmod(fd, _final_mode(self.path))
             finally:
                 os.close(fd)
         except OSError as e:

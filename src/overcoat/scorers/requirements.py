@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import importlib.util
 
-_TORCH = "pip install torch first (CPU: pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+_TORCH = ("pip install torch first (CPU: pip install torch "
+          "--index-url https://download.pytorch.org/whl/cpu)")
 _MODELS = "pip install 'overcoat[models]'"
 
 #: spec prefix -> (modules it imports, how to install them)

@@ -261,7 +261,8 @@ def _jsonl_rows(path: str, text: str) -> Iterator[Row]:
         yield n, obj
 
 
-NESTED_TOO_DEEPLY = "JSON nested too deeply (arrays/objects inside each other beyond Python's limit)"
+NESTED_TOO_DEEPLY = ("JSON nested too deeply (arrays/objects inside each other beyond "
+                     "Python's limit)")
 
 _WS = re.compile(r"[ \t\n\r]*")
 
