@@ -182,7 +182,7 @@ CASES: dict[str, tuple[list[str], list[str], object]] = {
     "map_malformed": (S(PAIRS, "length", "--map", "prompt"), ["--map", "prompt"], None),
     "map_on_bundled_score": (S("ted-ende", "length", "--map", "prompt=x"), ["--map", "bundled", "ted-ende"], None),
     "map_on_bundled_meta_eval": (M("hh-harmless", "--map", "prompt=x"), ["--map", "bundled", "hh-harmless"], None),
-    "unknown_bundled_like_name": (S("ted-deen"), ["ted-deen", "not found"], None),
+    "unknown_bundled_like_name": (S("ted-deen"), ["ted-deen", "no bundled data set", "ted-ende"], None),
     # ---- score files (scores:PATH) ------------------------------------------------------------
     "scores_file_null": (S(POINTS, "scores:" + f("scores_nan.jsonl")), ["scores_nan.jsonl", "line 1", "score"], None),
     "scores_file_text": (S(POINTS, "scores:" + f("scores_text.jsonl")), ["scores_text.jsonl", "line 1", "score"], None),

@@ -122,6 +122,9 @@ def load_data(spec: str, *, mapping: dict[str, str] | None = None, **options) ->
 
     mapping = parse_mapping(mapping)
     fmt, rest = split_spec(spec)
+    if fmt is None and BUNDLED and not Path(spec).exists() and re.fullmatch(r"[\w-]+", spec):
+        raise SpecError(f"no bundled data set and no file named {spec!r} (bundled: "
+                        f"{', '.join(BUNDLED)}; or give a path)")
     if fmt is not None and not rest:
         raise SpecError(f"nothing after {fmt!r}: write {fmt.upper()}:PATH")
 
