@@ -149,7 +149,9 @@ _RUN_WITH_WORKERS = textwrap.dedent("""
     import sys
     sys.path.insert(0, {scorers!r})
     import _slow_scorer as H
+    from overcoat.scorers import engine
     from overcoat.scorers.engine import score_dataset
+    engine._FORCE_POOL = True  # a pool whatever the machine's load
     if __name__ == "__main__":
         ds = H.make_dataset(4000)
         score_dataset(ds, H.SlowScorer(delay=0.5), cache=None, batch_size=20, workers=2,
