@@ -63,11 +63,13 @@ def files():
     f["pairwise.jsonl"] = "\n".join(good_pairwise()) + "\n"
     f["rb2_rejected_string.jsonl"] = json.dumps({
         "id": "r1", "prompt": "p", "chosen": ["right"], "rejected": "wrong", "num_correct": 1,
+        "num_rejected": 1, "total_completions": 2, "models": ["m1", "m2"],
         "subset": "Factuality"}) + "\n"
     f["rb2_empty_chosen.jsonl"] = json.dumps({
         "id": "r1", "prompt": "p", "chosen": [], "rejected": ["wrong"], "subset": "Math"}) + "\n"
     f["rb2_int_in_list.jsonl"] = json.dumps({
         "id": "r1", "prompt": "p", "chosen": ["right"], "rejected": ["wrong", 7],
+        "num_correct": 1, "num_rejected": 2, "total_completions": 3, "models": ["a", "b", "c"],
         "subset": "Math"}) + "\n"
     f["rb_missing_chosen.jsonl"] = json.dumps({
         "prompt": "p", "rejected": "no", "subset": "alpacaeval-easy", "id": 1}) + "\n"
