@@ -1,6 +1,12 @@
 """Keep every test's score cache in a temporary folder (never the user's ~/.cache)."""
 
+import os
+
 import pytest
+
+# Tests never reach a model or data hub: look-ups of hub ids fail at once instead of probing the
+# network (tests that exercise the probe point it at 127.0.0.1 themselves).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(autouse=True)
