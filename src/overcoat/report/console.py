@@ -120,10 +120,10 @@ def leaderboard_table(res: dict, *, title: str | None = None) -> Table:
             c = cov.get(n)
             row.append(f"{c['scored']}/{c['total']}" if c else "–")
         t.add_row(*row)
-    unit = {"cells": "score cells", "items": "items"}.get(
-        (res.get("significance") or {}).get("permute"), "items")
-    cap = [f"# = significance cluster (paired permutation test over {unit}, raw p < "
-           f"{res['settings']['alpha']}, as WMT; corrected p-values: overcoat compare)"]
+    permute = (res.get("significance") or {}).get("permute")
+    unit = ("score cells, as WMT" if permute == "cells" else "items")
+    cap = [f"# = significance cluster (paired permutation test over {unit}; clusters from raw p < "
+           f"{res['settings']['alpha']}; corrected p-values: overcoat compare)"]
     if no_signal:
         cap.append("○ = not distinguishable from a scorer without signal on this statistic (its "
                    "95% CI reaches the no-signal value)")
