@@ -77,15 +77,19 @@ def permutation_sig_diff(gold, mscores1, mscores2, k=1000, draws=None, block_siz
     return large_delta_count / i, i
 
 
-def pce_pairwise_p_values(seg_scores, num_permutations=1000, seed=4):
-    """pce.compute_pairwise_p_values: (systems, segments) scores, float32 as published."""
+def pce_pairwise_p_values(seg_scores, num_permutations=1000, seed=4, dtype=np.float32):
+    """pce.compute_pairwise_p_values, step by step: (systems, segments) scores; a fresh
+    default_rng(seed) per call, float32 uniforms rounded in place to 0/1, scaled to -1/+1, float32
+    scores (as published; ``dtype=np.float64`` isolates the effect of float32 rounding), matmul,
+    one loop per pair. Also the tests' reference (tests/metaeval/test_system.py)."""
     num_systems, num_segments = seg_scores.shape
     rng = np.random.default_rng(seed)
     two_m_minus_one = rng.random(size=(num_permutations, num_segments), dtype=np.float32)
     np.rint(two_m_minus_one, out=two_m_minus_one, casting="same_kind")
     two_m_minus_one *= 2.0
     two_m_minus_one -= 1.0
-    seg_scores = seg_scores.astype(np.float32)
+    two_m_minus_one = two_m_minus_one.astype(dtype)
+    seg_scores = seg_scores.astype(dtype)
     sys_scores = np.sum(seg_scores, axis=1)
     partial = np.matmul(two_m_minus_one, seg_scores.T)
     p_vals = np.empty((num_systems, num_systems)) * np.nan

@@ -84,43 +84,12 @@ def files():
     f["hh_no_assistant.jsonl"] = json.dumps({"chosen": "\n\nHuman: hi", "rejected": "\n\nHuman: hi\n\nAssistant: x"}) + "\n"
     f["scores_nan.jsonl"] = json.dumps({"item_id": "i0", "response_id": "a", "score": None}) + "\n"
     f["scores_text.jsonl"] = json.dumps({"item_id": "i0", "response_id": "a", "score": "x"}) + "\n"
-    f["scores_unknown_item.jsonl"] = json.dumps({"item_id": "zzz", "response_id": "a",
-                                                 "score": 1.0}) + "\n"
     f["points.jsonl"] = "".join(
         row(item_id=f"i{i}", input=f"source {i}", response_id=s, response=f"output {s} {i}",
             reference=f"output b {i}", score=sc) + "\n"
         for i in range(3) for s, sc in (("a", 1.0 + i), ("b", 2.0)))
     f["one_system.jsonl"] = row() + "\n" + row(item_id="i1", response="w") + "\n"
-    f["python_scorers.py"] = '''"""Scorers that misbehave, for the bad-input table."""
-
-
-def raises(input, response, references):
-    raise ValueError("cannot score " + response)
-
-
-def text(input, response, references):
-    return "high"
-
-
-def returns_list(input, response, references):
-    return [1, 2]
-
-
-def batched_short(inputs, responses, references):
-    return [1.0]
-
-
-batched_short.batched = True
-
-
-def batched_scalar(inputs, responses, references):
-    return 3.0
-
-
-batched_scalar.batched = True
-
-NOT_A_FUNCTION = 3
-'''
+    # python_scorers.py (scorers that misbehave) is a hand-written module beside this script
     f["syntax_error.py"] = "def broken(:\n"
     return f
 

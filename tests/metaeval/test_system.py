@@ -1,4 +1,6 @@
 import itertools
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,26 +174,10 @@ def test_spa_wmt24_docstring_example():
     assert r.statistic == pytest.approx(1 - abs(1 / 32 - 1.0), abs=0.01)
 
 
-# mt-metrics-eval's pce.py (WMT24 SPA), step by step: fresh default_rng(seed) per call, float32
-# uniforms rounded in place to 0/1, scaled to -1/+1, float32 scores, matmul, one loop per pair.
-def pce_compute_pairwise_p_values(seg_scores, num_permutations=1000, seed=4, dtype=np.float32):
-    num_systems, num_segments = seg_scores.shape
-    rng = np.random.default_rng(seed)
-    two_m_minus_one = rng.random(size=(num_permutations, num_segments), dtype=np.float32)
-    np.rint(two_m_minus_one, out=two_m_minus_one, casting="same_kind")
-    two_m_minus_one *= 2.0
-    two_m_minus_one -= 1.0
-    two_m_minus_one = two_m_minus_one.astype(dtype)  # float32 as published; float64 to isolate rounding
-    seg_scores = seg_scores.astype(dtype)
-    sys_scores = np.sum(seg_scores, axis=1)
-    partial = np.matmul(two_m_minus_one, seg_scores.T)
-    p_vals = np.empty((num_systems, num_systems)) * np.nan
-    for ii in range(num_systems):
-        for jj in range(ii + 1, num_systems):
-            null_delta = partial[:, ii] - partial[:, jj]
-            test_delta = sys_scores[ii] - sys_scores[jj]
-            p_vals[ii, jj] = np.sum(null_delta >= test_delta) / num_permutations
-    return p_vals
+# mt-metrics-eval's pce.py (WMT24 SPA), step by step: the literal reimplementation shared with the
+# benchmarks (benchmarks/_mtme.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from _mtme import pce_pairwise_p_values as pce_compute_pairwise_p_values  # noqa: E402
 
 
 def pce_one_minus_pce(human_p, metric_p):
