@@ -451,14 +451,18 @@ def _item_terms(stat: Statistic, h: np.ndarray, m: np.ndarray) -> tuple[np.ndarr
         return None
     f = stat.func
     try:
-        if f is accuracy.pairwise_accuracy or f is accuracy.acc_eq:
-            ties = kw.pop("ties", "strict") if f is accuracy.pairwise_accuracy else None
+        if f is accuracy.pairwise_accuracy:
+            fixed = _fixed_pairwise_accuracy(stat)
+            if fixed is None:
+                return None
+            average, half, eps = fixed
+            u, v = item_ratio_terms(h, m, epsilon=eps, average=average, stat_fn=accuracy._pa_stat(half))
+        elif f is accuracy.acc_eq:
             eps = float(kw.pop("epsilon", 0.0))
             average = kw.pop("average", "items")
-            if kw or ties not in (None, "strict", "half"):
+            if kw:
                 return None
-            fn = accuracy._acc_eq_stat if ties is None else accuracy._pa_stat(ties == "half")
-            u, v = item_ratio_terms(h, m, epsilon=eps, average=average, stat_fn=fn)
+            u, v = item_ratio_terms(h, m, epsilon=eps, average=average, stat_fn=accuracy._acc_eq_stat)
         elif f is correlation.kendall_tau:
             variant = kw.pop("variant", "b")
             eps = float(kw.pop("epsilon", 0.0))
