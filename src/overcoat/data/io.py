@@ -160,6 +160,18 @@ def check_output_path(path: str | os.PathLike) -> None:
     a directory, a device or other non-regular file, a folder that cannot be created, or one
     where no file can be created (read-only file system, permissions, ``/proc``)."""
     path = Path(path)
+    folder = _check_output_kind(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=str(folder))
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise _write_error(path, e) from None
+
+
+def _check_output_kind(path: Path) -> Path:
+    """The checks of :func:`check_output_path` that need no file created: ``path`` is not a
+    directory or other non-regular file, and its nearest existing folder is a folder (returned)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -177,12 +189,7 @@ def check_output_path(path: str | os.PathLike) -> None:
         folder = folder.parent
     if not folder.is_dir():
         raise DataError(f"cannot write: {folder} is not a directory", path=str(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=str(folder))
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        raise _write_error(path, e) from None
+    return folder
 
 
 @contextlib.contextmanager
@@ -216,7 +223,8 @@ class _AtomicPath:
         self.path = path
 
     def __enter__(self) -> Path:
-        check_output_path(self.path)
+        # the kind checks only: creating the temporary file below is the probe for writability
+        _check_output_kind(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
