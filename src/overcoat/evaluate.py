@@ -62,7 +62,10 @@ class MetaEvalSettings:
                                 ("correction", self.correction, ("holm", "bh", "none")),
                                 ("ci_method", self.ci_method, ("percentile", "bca")),
                                 ("permute", self.permute, ("auto", "cells", "items")),
-                                ("alternative", self.alternative, ("greater", "two-sided"))):
+                                ("alternative", self.alternative, ("greater", "two-sided")),
+                                ("rewardbench_empty_sections", self.rewardbench_empty_sections,
+                                 bench.REWARDBENCH_EMPTY_SECTIONS),
+                                ("judgebench_ties", self.judgebench_ties, ("wrong", "judgebench"))):
             if value not in ok:
                 flag = self.FLAGS.get(name, f"--{name.replace('_', '-')}")
                 raise OvercoatError(f"{flag} must be one of {', '.join(ok)}, got {value!r}")
@@ -78,11 +81,6 @@ class MetaEvalSettings:
             if not ok:
                 raise OvercoatError(f"{flag} must be a number strictly between 0 and 1, "
                                     f"got {v!r}")
-        for flag, value, ok in (("--rewardbench-empty-sections", self.rewardbench_empty_sections,
-                                 bench.REWARDBENCH_EMPTY_SECTIONS),
-                                ("--judgebench-ties", self.judgebench_ties, ("wrong", "judgebench"))):
-            if value not in ok:
-                raise OvercoatError(f"{flag} must be one of {', '.join(ok)}, got {value!r}")
 
 
 @dataclass
@@ -239,21 +237,21 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
                                 f"{H.shape[1]}")
         do_sys = False
         notes.append(f"system level skipped: {ds.name!r} has only {H.shape[1]} system")
+    def no_shared_systems(flag: str, instead: str) -> OvercoatError:
+        return OvercoatError(f"{flag} needs responses from shared systems (pointwise judgments "
+                             f"with one response id per system); {ds.name!r} has "
+                             f"{'preference pairs' if preference else 'per-item candidates'}: "
+                             f"use {instead}")
+
     if st.level == "system" and not do_sys:
-        raise OvercoatError(f"--level system needs responses from shared systems (pointwise "
-                            f"judgments with one response id per system); {ds.name!r} has "
-                            f"{'preference pairs' if preference else 'per-item candidates'}: "
-                            f"use --level segment")
+        raise no_shared_systems("--level system", "--level segment")
     if st.level == "both" and not do_sys:  # expected for this data: not worth a note (-v logs it)
         log.info("system level skipped: responses are candidates per item, not systems")
     if not do_seg:
         primary = "system_pearson"
 
     if st.group == "system" and (preference or layout.column_ids is None):
-        raise OvercoatError(f"--group system needs responses from shared systems (pointwise "
-                            f"judgments with one response id per system); {ds.name!r} has "
-                            f"{'preference pairs' if preference else 'per-item candidates'}: "
-                            f"use --group item or --group none")
+        raise no_shared_systems("--group system", "--group item or --group none")
     if k_folds is not None and not 2 <= k_folds <= ds.n_items:
         raise OvercoatError(f"--k-folds must be between 2 and the number of items "
                             f"({ds.n_items}), got {k_folds}")
