@@ -7,6 +7,9 @@ where meaningful, ``pvalue``, ``confidence_interval``, ``epsilon``. Nothing here
 
 from .accuracy import (acc_eq, best_of_k_accuracy, cross_fitted_tie_accuracy,
                        pairwise_accuracy, tie_calibrated_accuracy)
+from .calibration import (IsotonicCalibration, PlattScaling, TemperatureScaling, brier_score_loss,
+                          cross_fitted_probabilities, expected_calibration_error, log_loss,
+                          preference_probability, preference_target, reliability_bins)
 from .correlation import kendall_tau, pearson, spearman
 from .pairs import within_item_pairs
 from .resampling import (bootstrap_ci, item_weighted, materialized, paired_bootstrap_ci,
@@ -21,5 +24,7 @@ __all__ = [
     "bootstrap_ci", "item_weighted", "materialized", "paired_bootstrap_ci",
     "paired_permutation_test", "tie_calibrated_statistic", "benjamini_hochberg", "holm",
     "significance_clusters", "significance_matrix", "soft_pairwise_accuracy", "system_kendall",
-    "system_pearson", "system_scores",
+    "system_pearson", "system_scores", "IsotonicCalibration", "PlattScaling", "TemperatureScaling",
+    "brier_score_loss", "cross_fitted_probabilities", "expected_calibration_error", "log_loss",
+    "preference_probability", "preference_target", "reliability_bins",
 ]
