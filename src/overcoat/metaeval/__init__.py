@@ -12,6 +12,7 @@ from .calibration import (IsotonicCalibration, PlattScaling, TemperatureScaling,
                           cross_fitted_probabilities, expected_calibration_error, log_loss,
                           preference_probability, preference_target, reliability_bins)
 from .correlation import kendall_tau, pearson, spearman
+from .length_bias import length_bias
 from .pairs import within_item_pairs
 from .resampling import (bootstrap_ci, item_weighted, materialized, paired_bootstrap_ci,
                          paired_permutation_test, tie_calibrated_statistic)
@@ -28,5 +29,5 @@ __all__ = [
     "system_pearson", "system_scores", "IsotonicCalibration", "PlattScaling", "TemperatureScaling",
     "brier_score_loss", "cross_fitted_probabilities", "expected_calibration_error", "log_loss",
     "preference_probability", "preference_target", "reliability_bins", "best_of_n_curve",
-    "best_of_n_kl",
+    "best_of_n_kl", "length_bias",
 ]
