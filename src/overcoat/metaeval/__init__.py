@@ -7,6 +7,7 @@ where meaningful, ``pvalue``, ``confidence_interval``, ``epsilon``. Nothing here
 
 from .accuracy import (acc_eq, best_of_k_accuracy, cross_fitted_tie_accuracy,
                        pairwise_accuracy, tie_calibrated_accuracy)
+from .agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha, rater_severity
 from .best_of_n import best_of_n_curve, best_of_n_kl
 from .calibration import (IsotonicCalibration, PlattScaling, TemperatureScaling, brier_score_loss,
                           cross_fitted_probabilities, expected_calibration_error, log_loss,
@@ -29,5 +30,6 @@ __all__ = [
     "system_pearson", "system_scores", "IsotonicCalibration", "PlattScaling", "TemperatureScaling",
     "brier_score_loss", "cross_fitted_probabilities", "expected_calibration_error", "log_loss",
     "preference_probability", "preference_target", "reliability_bins", "best_of_n_curve",
-    "best_of_n_kl", "length_bias",
+    "best_of_n_kl", "length_bias", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha",
+    "rater_severity",
 ]
