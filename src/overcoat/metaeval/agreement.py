@@ -81,23 +81,6 @@ def _value_counts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values, counts
 
 
-def _delta2(values: np.ndarray, n_c: np.ndarray, level: str) -> np.ndarray:
-    """Squared difference function; ``n_c`` (..., V) are the value frequencies (ordinal needs them)."""
-    if level == "nominal":
-        return np.broadcast_to(1.0 - np.eye(values.size), n_c.shape[:-1] + (values.size,) * 2)
-    if level == "interval":
-        d = values[:, None] - values[None, :]
-        return np.broadcast_to(d * d, n_c.shape[:-1] + (values.size,) * 2)
-    # ordinal: (sum_{g=c..k} n_g - (n_c + n_k) / 2)^2
-    cum = np.cumsum(n_c, axis=-1)
-    lo = np.minimum.outer(np.arange(values.size), np.arange(values.size))
-    hi = np.maximum.outer(np.arange(values.size), np.arange(values.size))
-    before = np.concatenate([np.zeros(n_c.shape[:-1] + (1,)), cum], axis=-1)
-    between = cum[..., hi] - before[..., lo]
-    d = between - (n_c[..., :, None] + n_c[..., None, :]) / 2.0
-    return d * d
-
-
 def _observed_entries(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Non-zero entries of every unit's share of the coincidence matrix, ``o_u[c, k] =
     c_uc (c_uk - [c = k]) / (n_u - 1)``: (unit, c, k, value) arrays (a unit has few values)."""
@@ -123,18 +106,27 @@ def _observed_entries(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def _alpha_from(counts: np.ndarray, values: np.ndarray, level: str, w: np.ndarray,
                 entries: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-    """alpha for unit weights ``w`` (B, U), from the unit x value counts."""
+    """alpha for unit weights ``w`` (B, U), from the unit x value counts.
+
+    Interval and ordinal differences are both squared differences of a coordinate per value:
+    the value itself (interval), or ``S_c - n_c / 2`` with ``S_c`` the cumulative frequency up to
+    value c (ordinal: ``sum_{g=c..k} n_g - (n_c + n_k) / 2 = (S_k - n_k/2) - (S_c - n_c/2)``). Then
+    ``sum_ck n_c n_k (M_c - M_k)^2 = 2 n sum_c n_c (M_c - mean M)^2`` is O(V)."""
     u, c, k, val = entries
     n_c = w @ counts  # (B, V) value frequencies
     n = n_c.sum(axis=1)
-    d2 = _delta2(values, n_c, level)  # (B, V, V) (a broadcast view unless ordinal)
-    if level == "ordinal":
-        per_entry = d2[:, c, k] * val  # (B, entries)
-        D_o = np.einsum("be,be->b", w[:, u], per_entry)
+    if level == "nominal":
+        D_o = w @ np.bincount(u, val * (c != k), minlength=counts.shape[0])
+        D_e = (n * n - (n_c * n_c).sum(axis=1)) / (n - 1.0)
     else:
-        per_unit = np.bincount(u, d2[0, c, k] * val, minlength=counts.shape[0])
-        D_o = w @ per_unit
-    D_e = np.einsum("bc,bck,bk->b", n_c, d2, n_c) / (n - 1.0)
+        if level == "interval":
+            M = np.broadcast_to(values, n_c.shape)
+            D_o = w @ np.bincount(u, val * (values[c] - values[k]) ** 2, minlength=counts.shape[0])
+        else:
+            M = np.cumsum(n_c, axis=1) - n_c / 2.0
+            D_o = np.einsum("be,be->b", w[:, u], val * (M[:, c] - M[:, k]) ** 2)
+        centred = M - ((n_c * M).sum(axis=1) / n)[:, None]  # the same sum, without cancellation
+        D_e = 2.0 * n * (n_c * centred * centred).sum(axis=1) / (n - 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return 1.0 - D_o / D_e
 
@@ -154,7 +146,7 @@ def krippendorff_alpha(data: ArrayLike, *, level: str = "interval", n_resamples:
     if n_resamples:
         mult = _multiplicities(counts.shape[0], n_resamples, seed)
         dist = np.empty(n_resamples)
-        step = max(1, 20_000_000 // max(values.size ** 2, entries[0].size, 1))
+        step = max(1, 20_000_000 // max(entries[0].size, counts.shape[0], 1))
         for s in range(0, n_resamples, step):
             dist[s:s + step] = _alpha_from(counts, values, level, mult[s:s + step], entries)
         ci = _percentile(dist, level_ci)
