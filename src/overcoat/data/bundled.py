@@ -4,6 +4,10 @@
   wmt-mqm-human-evaluation, Apache-2.0). As WMT does, the ``ref`` translation is the reference and
   the other systems are evaluated (zh-en: ``ref`` and ``refB`` are both excluded).
 * ``hh-harmless`` — Anthropic HH-RLHF harmless-base test pairs (Bai et al. 2022, MIT).
+* ``wmt23-ende``, ``wmt23-zhen`` — WMT23 general MT, MQM with three independent ratings per
+  (system, segment) cell, side by side (Riley et al. 2024; Google's wmt-mqm-human-evaluation,
+  Apache-2.0). For inter-annotator agreement and data quality: every rater's scores are kept, and
+  all 10 outputs (``refA`` included) are responses; there is no reference.
 """
 
 from __future__ import annotations
@@ -56,6 +60,16 @@ def _hh() -> Dataset:
                    info={**ds.info, "license": "MIT"})
 
 
+def _wmt23(lp: str) -> Dataset:
+    from .mqm import load_mqm_tsv
+    src, tgt = lp.split("-")
+    ds = load_mqm_tsv(str(bundled_path("wmt23-sxs-mqm", f"mqm_generalMT2023_{src}{tgt}.sxs3.tsv.gz")),
+                      lp=lp, name=f"wmt23-{src}{tgt}")
+    return Dataset(ds.name, ds.items, ds.responses, ds.judgments, source=f"bundled:wmt23-{src}{tgt}",
+                   info={**ds.info, "license": "Apache-2.0", "domain": "WMT23 general MT",
+                         "raters_per_cell": 3})
+
+
 _REGISTRY = {
     "ted-ende": BundledDataset(
         "ted-ende", "WMT21 TED talks en→de, 529 segments × 13 systems, MQM by professional "
@@ -71,6 +85,16 @@ _REGISTRY = {
         "hh-harmless", "Anthropic HH-RLHF harmless-base test: 2,303 human preference pairs (of 2,312; 9 malformed left out)",
         "MIT", ("hh-rlhf-harmless-test/test.jsonl.gz",), _hh,
         "Bai et al. 2022, Training a Helpful and Harmless Assistant with RLHF (arXiv 2204.05862)"),
+    "wmt23-ende": BundledDataset(
+        "wmt23-ende", "WMT23 general MT en→de, 104 segments × 10 outputs, MQM by 3 of 10 "
+        "professional raters per cell (side by side); all outputs incl. refA, no reference",
+        "Apache-2.0", ("wmt23-sxs-mqm/mqm_generalMT2023_ende.sxs3.tsv.gz",), lambda: _wmt23("en-de"),
+        "Riley et al. 2024, Finding Replicable Human Evaluations via Stable Ranking Probability"),
+    "wmt23-zhen": BundledDataset(
+        "wmt23-zhen", "WMT23 general MT zh→en, 377 segments × 10 outputs, MQM by 3 of 8 "
+        "professional raters per cell (side by side); all outputs incl. refA, no reference",
+        "Apache-2.0", ("wmt23-sxs-mqm/mqm_generalMT2023_zhen.sxs3.tsv.gz",), lambda: _wmt23("zh-en"),
+        "Riley et al. 2024, Finding Replicable Human Evaluations via Stable Ranking Probability"),
 }
 
 

@@ -83,6 +83,33 @@ class Judgments:
         return out.rename_columns(["item_id", "response_id", "score"]).select(
             ["item_id", "response_id", "score"])
 
+    def rater_matrix(self) -> tuple[list[str], list[tuple[str, str]], np.ndarray]:
+        """Pointwise only: the reliability matrix of inter-annotator statistics.
+
+        Returns ``(raters, units, X)``: rater ids (sorted), units = ``(item_id, response_id)``
+        cells that some rater scored (in first-seen order), and ``X`` of shape (raters, units) with
+        NaN where a rater did not score a cell. A rater who scored a cell twice is an error."""
+        if self.kind != POINTWISE:
+            raise ValueError("a rater matrix needs pointwise judgments (one score per rater and response)")
+        rater = self.table.column("rater").to_pylist()
+        if any(r is None for r in rater):
+            raise ValueError("judgments without rater ids: inter-annotator statistics need them")
+        items = self.table.column("item_id").to_pylist()
+        resps = self.table.column("response_id").to_pylist()
+        score = self.table.column("score").to_numpy(zero_copy_only=False).astype(float)
+        raters = sorted(set(rater))
+        r_of = {r: i for i, r in enumerate(raters)}
+        u_of: dict[tuple[str, str], int] = {}
+        for key in zip(items, resps):
+            u_of.setdefault(key, len(u_of))
+        X = np.full((len(raters), len(u_of)), np.nan)
+        for r, key, v in zip(rater, zip(items, resps), score):
+            i, j = r_of[r], u_of[key]
+            if not np.isnan(X[i, j]):
+                raise ValueError(f"rater {r!r} scored item {key[0]!r} response {key[1]!r} twice")
+            X[i, j] = v
+        return raters, list(u_of), X
+
     def to_pairwise(self, *, per_rater: bool = False) -> "Judgments":
         """All within-item pairs of responses; a tie where human scores are equal.
 

@@ -4,6 +4,13 @@ Columns: ``system doc doc_id seg_id rater source target category severity [comme
 annotated error (a ``No-error`` row for a clean segment). Error spans are marked ``<v>…</v>`` in
 ``target`` (or ``source``); the marks are stripped to get the plain text.
 
+The WMT23 side-by-side files (``system doc docSegId globalSegId rater source target category
+severity``) are read too: ``globalSegId`` is the segment id and ``docSegId`` the position in the
+document. Their ``HOTW-test`` rows are the annotation tool's attention checks (a planted error the
+rater found): weight 0, as mt-metrics-eval's converter, and counted per rater in
+``info["attention_checks"]``. ``Source issue`` rows weigh what their severity weighs (mt-metrics-eval's
+convention).
+
 Segment score (Freitag et al. 2021, the repository's README): the sum of error weights for one
 rater — Major = 5, Minor = 1, Minor ``Fluency/Punctuation`` = 0.1, ``Non-translation`` (any
 severity) = 25, Neutral and No-error = 0 — then the mean over the segment's raters, negated so that
@@ -24,6 +31,9 @@ from .model import Dataset
 
 MQM_COLUMNS = ("system", "doc", "doc_id", "seg_id", "rater", "source", "target", "category",
                "severity")
+#: the WMT23 side-by-side layout's names for doc_id and seg_id
+_SXS_NAMES = {"doc_id": "docSegId", "seg_id": "globalSegId"}
+ATTENTION_CHECK = "hotw-test"
 _MARK = re.compile(r"</?v>")
 
 
@@ -45,7 +55,7 @@ class MQMWeights:
             return self.major
         if sev == "minor":
             return self.minor_punctuation if cat == "Fluency/Punctuation" else self.minor
-        if sev in ("neutral", "no-error"):
+        if sev in ("neutral", "no-error", ATTENTION_CHECK):
             return 0.0
         raise ValueError(f"unknown severity {severity!r}")
 
@@ -62,11 +72,14 @@ def read_mqm_rows(path: str):
         header = next(reader)
     except StopIteration:
         raise DataError("empty file", path=path, line=1) from None
-    missing = [c for c in MQM_COLUMNS if c not in header]
+    names = {c: c for c in MQM_COLUMNS}
+    if "seg_id" not in header and _SXS_NAMES["seg_id"] in header:  # WMT23 side-by-side layout
+        names.update(_SXS_NAMES)
+    missing = [names[c] for c in MQM_COLUMNS if names[c] not in header]
     if missing:
         raise DataError(f"missing MQM column(s) {', '.join(missing)} in header", path=path,
                         line=1, field=missing[0])
-    pos = {c: header.index(c) for c in MQM_COLUMNS}
+    pos = {c: header.index(names[c]) for c in MQM_COLUMNS}
     for row in reader:
         line = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
@@ -87,6 +100,7 @@ def load_mqm_tsv(path: str, *, weights: MQMWeights | None = None, lp: str | None
     first_line: dict[tuple[str, str], int] = {}
     seg_info: dict[str, tuple[str, dict, int]] = {}
     targets: dict[tuple[str, str], str] = {}
+    checks: dict[str, int] = {}
     for line, r in read_mqm_rows(path):
         seg = r["seg_id"].strip()
         if not seg:
@@ -98,6 +112,8 @@ def load_mqm_tsv(path: str, *, weights: MQMWeights | None = None, lp: str | None
             w = weights.weight(r["category"], r["severity"])
         except ValueError as e:
             raise DataError(str(e), path=path, line=line, field="severity") from None
+        if r["severity"].strip().lower() == ATTENTION_CHECK:
+            checks[r["rater"]] = checks.get(r["rater"], 0) + 1
         key = (system, seg)
         raters = per_rater.setdefault(key, {})
         raters[r["rater"]] = raters.get(r["rater"], 0.0) + w
@@ -109,8 +125,10 @@ def load_mqm_tsv(path: str, *, weights: MQMWeights | None = None, lp: str | None
             seg_info[seg] = (strip_marks(r["source"]), meta, line)
         if key not in targets:
             targets[key] = strip_marks(r["target"])
-    b = DatasetBuilder(name or "mqm", path=path,
-                       info={"judgment": "MQM (negated; higher is better)", "lp": lp})
+    info = {"judgment": "MQM (negated; higher is better)", "lp": lp}
+    if checks:
+        info["attention_checks"] = dict(sorted(checks.items()))
+    b = DatasetBuilder(name or "mqm", path=path, info=info)
     for seg in sorted(seg_info, key=_seg_sort_key):
         src, meta, line = seg_info[seg]
         b.add_item(seg, src, metadata=meta, line=line, field="source")
