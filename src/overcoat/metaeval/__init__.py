@@ -15,6 +15,7 @@ from .calibration import (IsotonicCalibration, PlattScaling, TemperatureScaling,
 from .correlation import kendall_tau, pearson, spearman
 from .length_bias import length_bias
 from .pairs import within_item_pairs
+from .robustness import perturbation_sensitivity
 from .resampling import (bootstrap_ci, item_weighted, materialized, paired_bootstrap_ci,
                          paired_permutation_test, tie_calibrated_statistic)
 from .significance import (benjamini_hochberg, holm, significance_clusters,
@@ -31,5 +32,5 @@ __all__ = [
     "brier_score_loss", "cross_fitted_probabilities", "expected_calibration_error", "log_loss",
     "preference_probability", "preference_target", "reliability_bins", "best_of_n_curve",
     "best_of_n_kl", "length_bias", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha",
-    "rater_severity",
+    "rater_severity", "perturbation_sensitivity",
 ]
