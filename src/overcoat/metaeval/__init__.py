@@ -12,6 +12,7 @@ from .best_of_n import best_of_n_curve, best_of_n_kl
 from .calibration import (IsotonicCalibration, PlattScaling, TemperatureScaling, brier_score_loss,
                           cross_fitted_probabilities, expected_calibration_error, log_loss,
                           preference_probability, preference_target, reliability_bins)
+from .combination import cross_fitted_combination, fit_preference_combination
 from .correlation import kendall_tau, pearson, spearman
 from .length_bias import length_bias
 from .pairs import within_item_pairs
@@ -32,5 +33,6 @@ __all__ = [
     "brier_score_loss", "cross_fitted_probabilities", "expected_calibration_error", "log_loss",
     "preference_probability", "preference_target", "reliability_bins", "best_of_n_curve",
     "best_of_n_kl", "length_bias", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha",
-    "rater_severity", "perturbation_sensitivity",
+    "rater_severity", "perturbation_sensitivity", "cross_fitted_combination",
+    "fit_preference_combination",
 ]
