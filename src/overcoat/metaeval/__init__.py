@@ -15,6 +15,7 @@ from .calibration import (IsotonicCalibration, PlattScaling, TemperatureScaling,
 from .combination import cross_fitted_combination, fit_preference_combination
 from .correlation import kendall_tau, pearson, spearman
 from .length_bias import length_bias
+from .noisy_labels import suspect_labels
 from .pairs import within_item_pairs
 from .robustness import perturbation_sensitivity
 from .resampling import (bootstrap_ci, item_weighted, materialized, paired_bootstrap_ci,
@@ -34,5 +35,5 @@ __all__ = [
     "preference_probability", "preference_target", "reliability_bins", "best_of_n_curve",
     "best_of_n_kl", "length_bias", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha",
     "rater_severity", "perturbation_sensitivity", "cross_fitted_combination",
-    "fit_preference_combination",
+    "fit_preference_combination", "suspect_labels",
 ]
