@@ -72,14 +72,13 @@ def main(argv=None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "scores.sqlite")
-        fresh, t_fresh = timed(lambda: score_dataset(ds, scorer, cache=path, progress=False), 1)
+        fresh, t_fresh = timed(lambda: score_dataset(ds, scorer, cache=path), 1)
         assert fresh.n_scored == fresh.n_unique
-        cached, t_cached = timed(lambda: score_dataset(ds, scorer, cache=path, progress=False),
+        cached, t_cached = timed(lambda: score_dataset(ds, scorer, cache=path),
                                  a.repeats)
         assert cached.n_scored == 0 and np.array_equal(cached.scores, fresh.scores,
                                                        equal_nan=True)
-        nocache, t_nocache = timed(lambda: score_dataset(ds, scorer, cache=None,
-                                                         progress=False), 1)
+        nocache, t_nocache = timed(lambda: score_dataset(ds, scorer, cache=None), 1)
         assert np.array_equal(nocache.scores, fresh.scores, equal_nan=True)
         best = min(t_cached)
         rows += [

@@ -52,20 +52,20 @@ def collect(quick: bool = False) -> list[Row]:
         rows.append(Row(f"{spec} sentence scores, TED en-de", n, ours_s,
                         f"sacrebleu.sentence_{spec} loop", peer_s,
                         "yes (bit-identical)" if same else f"NO (max |Δ| {d:.1e})"))
-    from overcoat.scorers import engine
+    from overcoat.scorers import executors
     chosen = []
-    orig = engine._pool_size
+    orig = executors._pool_size
 
     def spy(*a, **k):
         p = orig(*a, **k)
-        chosen.append((a[0], p, engine._cpus_and_load()))
+        chosen.append((a[0], p, executors._cpus_and_load()))
         return p
 
     # alternate the two settings in both orders (best of 4 each), so that neither the machine's load nor
     # the position in the sequence favours one
     best = {1: float("inf"), 2: float("inf")}
     out = {}
-    engine._pool_size = spy
+    executors._pool_size = spy
     try:
         for order in ((1, 2), (2, 1), (1, 2), (2, 1)):
             for w in order:
@@ -73,7 +73,7 @@ def collect(quick: bool = False) -> list[Row]:
                 s, out[w] = timed(lambda: api.score(ds, ["chrf", "bleu"], cache=None, workers=w, progress=False))
                 best[w] = min(best[w], s)
     finally:
-        engine._pool_size = orig
+        executors._pool_size = orig
     same = all(np.array_equal(out[1].scores[k], out[2].scores[k]) for k in out[1].scores)
     how = "; ".join(sorted({f"{name}: {'pool of ' + str(p) if p > 1 else 'one process'} "
                             f"({c[0]} CPUs, load {c[1]:.0f} elsewhere)" for name, p, c in chosen}))

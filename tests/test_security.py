@@ -149,13 +149,13 @@ _RUN_WITH_WORKERS = textwrap.dedent("""
     import sys
     sys.path.insert(0, {scorers!r})
     import _slow_scorer as H
-    from overcoat.scorers import engine
     from overcoat.scorers.engine import score_dataset
-    engine._FORCE_POOL = True  # a pool whatever the machine's load
+    from overcoat.scorers.executors import ProcessPool
     if __name__ == "__main__":
         ds = H.make_dataset(4000)
-        score_dataset(ds, H.SlowScorer(delay=0.5), cache=None, batch_size=20, workers=2,
-                      progress=False)
+        # adaptive=False: a pool whatever the machine's load
+        score_dataset(ds, H.SlowScorer(delay=0.5), cache=None, batch_size=20,
+                      executor=ProcessPool(2, adaptive=False))
 """)
 
 

@@ -60,36 +60,45 @@ def resolve_scorers(specs: Sequence[str | Scorer],
 
 def score(dataset: Dataset, scorers: Sequence[str | Scorer] | dict[str, Scorer], *,
           cache="default", workers: int = 1, batch_size: int = 64,
-          progress: bool = True) -> ScoredDataset:
-    """Score every response of ``dataset`` with every scorer (cached; see scorers.engine)."""
+          progress: bool = True, executor=None) -> ScoredDataset:
+    """Score every response of ``dataset`` with every scorer (cached; see scorers.engine).
+
+    ``progress``: a bar per scorer on stderr when it is a terminal (:mod:`.report.progress`).
+    ``executor``: where batches run (:mod:`.scorers.executors`; default from ``workers``)."""
+    from .report.progress import ScoringProgress
     from .scorers.engine import score_dataset
     resolved = scorers if isinstance(scorers, dict) else \
         resolve_scorers(scorers, allow_pairwise=True)
     out = ScoredDataset(dataset)
-    for name, s in resolved.items():
-        if isinstance(s, PairwiseScorer):
-            res = judge_pairs(dataset, s, cache=cache, workers=workers, progress=progress)
-        else:
-            res = score_dataset(dataset, s, cache=cache, workers=workers, batch_size=batch_size,
-                                progress=progress)
-        out.scores[name] = res.scores
-        out.signatures[name] = res.signature
-        out.higher_is_better[name] = getattr(s, "higher_is_better", True)
-        out.stats[name] = {"n_total": res.n_total, "n_unique": res.n_unique or res.n_total,
-                           "n_cached": res.n_cached,
-                           "n_scored": res.n_scored, "n_missing": res.n_missing,
-                           "seconds": res.seconds, "notes": list(getattr(res, "warnings", []))}
+    with ScoringProgress(progress) as bars:
+        for name, s in resolved.items():
+            task = bars.task(name)
+            if isinstance(s, PairwiseScorer):
+                res = judge_pairs(dataset, s, cache=cache, workers=workers, progress=False,
+                                  executor=executor, on_batch=task)
+            else:
+                res = score_dataset(dataset, s, cache=cache, workers=workers,
+                                    batch_size=batch_size, executor=executor, on_batch=task)
+            task.close(res.n_cached)
+            out.scores[name] = res.scores
+            out.signatures[name] = res.signature
+            out.higher_is_better[name] = getattr(s, "higher_is_better", True)
+            out.stats[name] = {"n_total": res.n_total, "n_unique": res.n_unique or res.n_total,
+                               "n_cached": res.n_cached,
+                               "n_scored": res.n_scored, "n_missing": res.n_missing,
+                               "seconds": res.seconds, "notes": list(getattr(res, "warnings", []))}
     return out
 
 
 def judge_pairs(dataset: Dataset, judge: PairwiseScorer, *, cache="default", workers: int = 1,
-                progress: bool = True):
+                progress: bool = True, executor=None, on_batch=None):
     """A pairwise judge on preference data, as per-response scores.
 
     Each item's judged pair (A, B) gets P(A better) from the judge (both presentation orders, as
     the judge defines); response A is scored P and response B 1 - P, so every pairwise statistic
     of the matrix form (A preferred when P > 1/2, a tie at exactly 1/2) applies unchanged.
-    Needs pairwise judgments with exactly one judged pair per item.
+    Needs pairwise judgments with exactly one judged pair per item. ``progress``, ``executor``
+    as in :func:`score`; ``on_batch(done, total)`` after each batch of pairs.
     """
     import pyarrow.compute as pc
 
@@ -103,7 +112,12 @@ def judge_pairs(dataset: Dataset, judge: PairwiseScorer, *, cache="default", wor
     if pc.count_distinct(pairs.column("item_id")).as_py() != pairs.num_rows:
         raise SpecError(f"pairwise judge {judge.name!r}: {dataset.name!r} has items with more "
                         "than one judged pair; it needs one judged pair per item")
-    res = compare_pairs(dataset, judge, pairs, cache=cache, workers=workers, progress=progress)
+    from .report.progress import ScoringProgress
+    with ScoringProgress(progress) as bars:
+        task = bars.task(judge.name, then=on_batch)
+        res = compare_pairs(dataset, judge, pairs, cache=cache, workers=workers,
+                            executor=executor, on_batch=task)
+        task.close(res.n_cached)
     p = np.asarray(res.scores, dtype=float)
     keys = {}
     for it, a, b, x in zip(pairs.column("item_id").to_pylist(),

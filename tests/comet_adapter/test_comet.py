@@ -173,8 +173,7 @@ def dataset(with_refs=True):
 def test_score_dataset_with_cache(tmp_path, comet_ckpts, scorers):
     ds = dataset()
     cache = tmp_path / "scores.sqlite"
-    first = score_dataset(ds, f"comet:{comet_ckpts['da']},gpus=0", cache=cache, batch_size=5,
-                          progress=False)
+    first = score_dataset(ds, f"comet:{comet_ckpts['da']},gpus=0", cache=cache, batch_size=5)
     n = 3 * len(MT)
     assert (first.n_total, first.n_unique, first.n_scored, first.n_cached) == \
         (n, 2 * len(MT), 2 * len(MT), 0)
@@ -184,18 +183,17 @@ def test_score_dataset_with_cache(tmp_path, comet_ckpts, scorers):
         t.column("input").to_pylist(), t.column("text").to_pylist(),
         t.column("references").to_pylist()))
     np.testing.assert_allclose(first.scores, want, rtol=0, atol=1e-6)
-    again = score_dataset(ds, f"comet:{comet_ckpts['da']},batch_size=2,gpus=0", cache=cache,
-                          progress=False)
+    again = score_dataset(ds, f"comet:{comet_ckpts['da']},batch_size=2,gpus=0", cache=cache)
     assert (again.n_cached, again.n_scored) == (2 * len(MT), 0)
     assert again.scores.tobytes() == first.scores.tobytes()
 
 
 def test_references_required(comet_ckpts, scorers):
     with pytest.raises(DataError, match="needs references"):
-        score_dataset(dataset(with_refs=False), scorers["da"], cache=None, progress=False)
+        score_dataset(dataset(with_refs=False), scorers["da"], cache=None)
     with pytest.raises(DataError, match="needs references"):
         scorers["da"].score_batch(batch(refs=[[] for _ in MT]))
-    r = score_dataset(dataset(with_refs=False), scorers["qe"], cache=None, progress=False)
+    r = score_dataset(dataset(with_refs=False), scorers["qe"], cache=None)
     assert np.isfinite(r.scores).all()
 
 

@@ -328,7 +328,7 @@ def test_pairwise_asks_both_orders_and_averages(server):
     server.handler = lambda req: answer("[[A]]" if _order(req) == "AB" else "Tie. [[C]]")
     sc = get_scorer(f"judge-pair:{server.url}#m,{FAST}")
     assert isinstance(sc, PairwiseJudgeScorer)
-    res = compare_pairs(pair_batch(), sc, pairs(), cache=None, progress=False)
+    res = compare_pairs(pair_batch(), sc, pairs(), cache=None)
     assert res.scores.tolist() == [0.75]
     orders = sorted(_order(r) for r in server.chat_requests())
     assert orders == ["AB", "BA"]
@@ -339,7 +339,7 @@ def test_position_bias_cancels(server):
     server.handler = lambda req: answer("Answer A is better. [[A]]")
     sc = get_scorer(f"judge:{server.url}#m,mode=pairwise,{FAST}")
     assert isinstance(sc, PairwiseJudgeScorer)
-    res = compare_pairs(pair_batch(3), sc, pairs(3), cache=None, progress=False)
+    res = compare_pairs(pair_batch(3), sc, pairs(3), cache=None)
     assert res.scores.tolist() == [0.5, 0.5, 0.5]
     assert len(server.chat_requests()) == 6
 
@@ -355,14 +355,14 @@ def test_pairwise_probability_from_logprobs_by_hand(server):
                                 ("]]", -0.01, [])])
     server.handler = handler
     sc = get_scorer(f"judge-pair:{server.url}#m,{FAST},logprobs=true")
-    res = compare_pairs(pair_batch(), sc, pairs(), cache=None, progress=False)
+    res = compare_pairs(pair_batch(), sc, pairs(), cache=None)
     assert res.scores[0] == pytest.approx(0.5 * (0.65 + (1 - 0.2)))
 
 
 def test_pairwise_missing_when_one_order_unparsable(server):
     server.handler = lambda req: answer("[[B]]" if _order(req) == "AB" else "hmm")
     sc = get_scorer(f"judge-pair:{server.url}#m,{FAST}")
-    res = compare_pairs(pair_batch(), sc, pairs(), cache=None, progress=False)
+    res = compare_pairs(pair_batch(), sc, pairs(), cache=None)
     assert np.isnan(res.scores).all() and res.n_missing == 1 and sc.n_unparsable == 1
 
 
@@ -402,11 +402,9 @@ def test_missing_scores_are_not_cached(server, tmp_path):
 def test_pairwise_cache(server, tmp_path):
     server.handler = lambda req: answer("[[A]]" if _order(req) == "AB" else "[[B]]")
     spec = f"judge-pair:{server.url}#m,{FAST}"
-    r1 = compare_pairs(pair_batch(2), spec, pairs(2), cache=tmp_path / "c.sqlite",
-                       progress=False)
+    r1 = compare_pairs(pair_batch(2), spec, pairs(2), cache=tmp_path / "c.sqlite")
     assert r1.scores.tolist() == [1.0, 1.0] and len(server.chat_requests()) == 4
-    r2 = compare_pairs(pair_batch(2), spec, pairs(2), cache=tmp_path / "c.sqlite",
-                       progress=False)
+    r2 = compare_pairs(pair_batch(2), spec, pairs(2), cache=tmp_path / "c.sqlite")
     assert r2.n_cached == 2 and len(server.chat_requests()) == 4
 
 

@@ -263,17 +263,17 @@ def test_score_dataset_works_and_caches(rm_dir, tmp_path):
     ds = b.build()
     cache = tmp_path / "scores.sqlite"
     spec = f"hf:{rm_dir}"
-    r1 = score_dataset(ds, spec, cache=cache, batch_size=3, progress=False)
+    r1 = score_dataset(ds, spec, cache=cache, batch_size=3)
     assert r1.n_scored == r1.n_unique == 2 * len(rows) and np.isfinite(r1.scores).all()
     assert r1.signature.startswith("hf|model:")
     want = get_scorer(spec).score_batch(make_batch(rows))
     rt = ds.response_inputs()
     idx_a = [i for i, r in enumerate(rt.column("response_id").to_pylist()) if r == "a"]
     np.testing.assert_allclose(r1.scores[idx_a], want, atol=1e-5, rtol=0)
-    r2 = score_dataset(ds, spec, cache=cache, batch_size=64, progress=False)
+    r2 = score_dataset(ds, spec, cache=cache, batch_size=64)
     assert r2.n_cached == r1.n_unique and r2.n_scored == 0
     np.testing.assert_array_equal(r2.scores, r1.scores)
-    r3 = score_dataset(ds, spec, cache=None, batch_size=64, progress=False)
+    r3 = score_dataset(ds, spec, cache=None, batch_size=64)
     np.testing.assert_allclose(r3.scores, r1.scores, atol=1e-5, rtol=0)
 
 

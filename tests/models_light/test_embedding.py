@@ -124,14 +124,14 @@ def test_through_score_dataset(embed, tmp_path):
     b.add_response("i2", "dup", PARA)
     ds = b.build()
     cache = str(tmp_path / "c.sqlite")
-    r = score_dataset(ds, embed, cache=cache, progress=False, batch_size=2)
+    r = score_dataset(ds, embed, cache=cache, batch_size=2)
     assert r.n_scored == 3 and r.n_missing == 0
     direct = embed.score_batch(_batch([PARA, CAT, PARA], [[CAT], [CAT], [OTHER, "Rates went up."]]))
     np.testing.assert_allclose(r.scores, direct[[0, 1, 2, 2]], atol=1e-6)
-    again = score_dataset(ds, "embed", cache=cache, progress=False)
+    again = score_dataset(ds, "embed", cache=cache)
     assert again.n_cached == 3 and again.n_scored == 0
     np.testing.assert_array_equal(again.scores, r.scores)
-    free = score_dataset(ds, "embed:against=input", cache=None, progress=False)
+    free = score_dataset(ds, "embed:against=input", cache=None)
     assert free.n_missing == 0
 
 
@@ -144,10 +144,10 @@ def test_against_input_on_a_dataset_without_references(embed):
     b.add_response("i1", "close", PARA)
     b.add_response("i1", "far", OTHER)
     ds = b.build()
-    r = score_dataset(ds, "embed:against=input", cache=None, progress=False)
+    r = score_dataset(ds, "embed:against=input", cache=None)
     assert r.n_missing == 0 and r.scores[0] > r.scores[1]
     with pytest.raises(DataError):
-        score_dataset(ds, embed, cache=None, progress=False)
+        score_dataset(ds, embed, cache=None)
 
 
 # -- BERTScore --------------------------------------------------------------------------------

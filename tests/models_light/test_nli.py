@@ -179,8 +179,7 @@ def test_nli_through_score_dataset(tiny, tmp_path):
     b.add_item("i2", "the dog ran over the house")
     b.add_response("i1", "r1", "The cat sat. It was red.")
     b.add_response("i2", "r1", "the dog ran .")
-    r = score_dataset(b.build(), f"nli:{folder}", cache=str(tmp_path / "c.sqlite"),
-                      progress=False, batch_size=1)
+    r = score_dataset(b.build(), f"nli:{folder}", cache=str(tmp_path / "c.sqlite"), batch_size=1)
     want = [min(_p(tiny, "the cat sat on the mat", "The cat sat."),
                 _p(tiny, "the cat sat on the mat", "It was red.")),
             _p(tiny, "the dog ran over the house", "the dog ran .")]

@@ -82,8 +82,7 @@ def test_verifiable_through_engine(tmp_path):
     pytest.importorskip("math_verify")
     from overcoat.scorers.engine import score_dataset
     b = _batch(["\\boxed{1/2}", "0.3", "\\boxed{1/2}"], [["0.5"], ["0.5"], ["0.5"]])
-    r = score_dataset(b, "math", cache=str(tmp_path / "c.sqlite"), workers=2, batch_size=1,
-                      progress=False)
+    r = score_dataset(b, "math", cache=str(tmp_path / "c.sqlite"), workers=2, batch_size=1)
     np.testing.assert_array_equal(r.scores, [1, 0, 1])
 
 

@@ -156,7 +156,7 @@ def main(argv=None) -> int:
             with open(a.marker, "a") as f:
                 f.write(f"{done} {total}\n")
 
-    res = score_dataset(ds, scorer, cache=a.cache, batch_size=a.batch_size, progress=False,
+    res = score_dataset(ds, scorer, cache=a.cache, batch_size=a.batch_size,
                         on_batch=on_batch)
     if a.out:
         tmp = a.out + ".tmp"

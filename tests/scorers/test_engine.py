@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-import overcoat.scorers.engine as engine_module
+import overcoat.scorers.executors as executors_module
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,6 +30,7 @@ from overcoat.errors import DataError, OvercoatError  # noqa: E402
 from overcoat.scorers.base import Scorer, ScoringBatch  # noqa: E402
 from overcoat.scorers.cache import ScoreCache  # noqa: E402
 from overcoat.scorers.engine import ScoreResult, compare_pairs, score_dataset  # noqa: E402
+from overcoat.scorers.executors import ProcessPool  # noqa: E402
 
 
 def expected(ds) -> np.ndarray:
@@ -43,7 +44,7 @@ def expected(ds) -> np.ndarray:
 def test_scores_aligned_and_counts(tmp_path):
     ds = H.make_dataset(57, per_item=4)
     sc = H.ContentScorer()
-    r = score_dataset(ds, sc, cache=tmp_path / "c.sqlite", batch_size=10, progress=False)
+    r = score_dataset(ds, sc, cache=tmp_path / "c.sqlite", batch_size=10)
     assert isinstance(r, ScoreResult)
     assert r.scores.dtype == np.float64 and r.scores.shape == (57,)
     assert np.array_equal(r.scores, expected(ds))
@@ -55,9 +56,9 @@ def test_scores_aligned_and_counts(tmp_path):
 def test_rerun_scores_nothing_new(tmp_path):
     ds = H.make_dataset(40)
     p = tmp_path / "c.sqlite"
-    first = score_dataset(ds, H.ContentScorer(), cache=p, progress=False)
+    first = score_dataset(ds, H.ContentScorer(), cache=p)
     sc = H.ContentScorer()
-    again = score_dataset(ds, sc, cache=p, progress=False)
+    again = score_dataset(ds, sc, cache=p)
     assert sc.n_rows == 0
     assert (again.n_cached, again.n_scored) == (40, 0)
     assert again.scores.tobytes() == first.scores.tobytes()
@@ -66,9 +67,9 @@ def test_rerun_scores_nothing_new(tmp_path):
 def test_new_signature_rescores(tmp_path):
     ds = H.make_dataset(30)
     p = tmp_path / "c.sqlite"
-    score_dataset(ds, H.ContentScorer(version="1"), cache=p, progress=False)
+    score_dataset(ds, H.ContentScorer(version="1"), cache=p)
     sc = H.ContentScorer(version="2")
-    r = score_dataset(ds, sc, cache=p, progress=False)
+    r = score_dataset(ds, sc, cache=p)
     assert (r.n_cached, r.n_scored, sc.n_rows) == (0, 30, 30)
     assert ScoreCache(p).stats()["signatures"] == {"content|refs:0|v:1": 30,
                                                    "content|refs:0|v:2": 30}
@@ -78,9 +79,9 @@ def test_only_new_rows_are_scored(tmp_path):
     ds = H.make_dataset(50, per_item=5)
     p = tmp_path / "c.sqlite"
     part = ds.filter_items([f"i{k}" for k in range(4)])  # 20 responses
-    score_dataset(part, H.ContentScorer(), cache=p, progress=False)
+    score_dataset(part, H.ContentScorer(), cache=p)
     sc = H.ContentScorer()
-    r = score_dataset(ds, sc, cache=p, progress=False)
+    r = score_dataset(ds, sc, cache=p)
     assert (r.n_cached, r.n_scored, sc.n_rows) == (20, 30, 30)
     assert np.array_equal(r.scores, expected(ds))
 
@@ -88,29 +89,29 @@ def test_only_new_rows_are_scored(tmp_path):
 def test_cache_none_and_scorecache_object(tmp_path):
     ds = H.make_dataset(12)
     sc = H.ContentScorer()
-    score_dataset(ds, sc, cache=None, progress=False)
-    score_dataset(ds, sc, cache=None, progress=False)
+    score_dataset(ds, sc, cache=None)
+    score_dataset(ds, sc, cache=None)
     assert sc.n_rows == 24
     c = ScoreCache(tmp_path / "c.sqlite")
-    score_dataset(ds, H.ContentScorer(), cache=c, progress=False)
+    score_dataset(ds, H.ContentScorer(), cache=c)
     assert c.count() == 12  # the caller's object stays open and usable
 
 
 def test_default_cache_from_env(monkeypatch, tmp_path):
     ds = H.make_dataset(8)
     monkeypatch.setenv("OVERCOAT_CACHE", str(tmp_path / "env.sqlite"))
-    score_dataset(ds, H.ContentScorer(), progress=False)
+    score_dataset(ds, H.ContentScorer())
     assert ScoreCache(tmp_path / "env.sqlite").count() == 8
     monkeypatch.setenv("OVERCOAT_CACHE", "off")
     sc = H.ContentScorer()
-    r = score_dataset(ds, sc, progress=False)
+    r = score_dataset(ds, sc)
     assert r.n_cached == 0 and sc.n_rows == 8
 
 
 def test_duplicates_scored_once(tmp_path):
     ds = H.make_dataset(30, per_item=3, duplicates=True)  # 3 distinct contents
     sc = H.ContentScorer()
-    r = score_dataset(ds, sc, cache=None, progress=False, batch_size=2)
+    r = score_dataset(ds, sc, cache=None, batch_size=2)
     assert (r.n_total, r.n_unique, r.n_scored, sc.n_rows) == (30, 3, 3, 3)
     assert np.array_equal(r.scores, expected(ds))
     assert len(set(r.scores.tolist())) == 3
@@ -125,11 +126,11 @@ def test_needs_references_names_the_item():
     ds = b.build()
     sc = H.ContentScorer(needs_references=True)
     with pytest.raises(DataError, match="'lacks'"):
-        score_dataset(ds, sc, cache=None, progress=False)
+        score_dataset(ds, sc, cache=None)
     assert sc.n_rows == 0
     # an item without responses does not matter
     ok = ds.filter_items(["has"])
-    assert score_dataset(ok, sc, cache=None, progress=False).n_scored == 1
+    assert score_dataset(ok, sc, cache=None).n_scored == 1
 
 
 def test_nan_not_cached_unless_scorer_says_so(tmp_path):
@@ -139,10 +140,10 @@ def test_nan_not_cached_unless_scorer_says_so(tmp_path):
         b.add_response("i", f"s{k}", t)
     ds = b.build()
     p = tmp_path / "c.sqlite"
-    r = score_dataset(ds, H.FlakyScorer(), cache=p, progress=False)
+    r = score_dataset(ds, H.FlakyScorer(), cache=p)
     assert r.n_missing == 2 and np.isnan(r.scores[[1, 3]]).all()
     sc = H.FlakyScorer()
-    r2 = score_dataset(ds, sc, cache=p, progress=False)
+    r2 = score_dataset(ds, sc, cache=p)
     assert (r2.n_cached, r2.n_scored, sc.n_rows) == (2, 2, 2)  # the judge is asked again
 
     class Deterministic(H.FlakyScorer):
@@ -151,9 +152,9 @@ def test_nan_not_cached_unless_scorer_says_so(tmp_path):
         def signature(self):
             return "flaky-but-deterministic"
 
-    score_dataset(ds, Deterministic(), cache=p, progress=False)
+    score_dataset(ds, Deterministic(), cache=p)
     sc = Deterministic()
-    r3 = score_dataset(ds, sc, cache=p, progress=False)
+    r3 = score_dataset(ds, sc, cache=p)
     assert (r3.n_cached, sc.n_rows, r3.n_missing) == (4, 0, 2)
     assert np.isnan(r3.scores[[1, 3]]).all()
 
@@ -180,8 +181,8 @@ def test_non_cacheable_scorer(tmp_path):
     ds = H.make_dataset(12, per_item=3, duplicates=True)
     p = tmp_path / "c.sqlite"
     sc = ById()
-    r = score_dataset(ds, sc, cache=p, progress=False)
-    score_dataset(ds, sc, cache=p, progress=False)
+    r = score_dataset(ds, sc, cache=p)
+    score_dataset(ds, sc, cache=p)
     assert sc.n_rows == 24 and r.n_unique == 12 and r.n_cached == 0
     t = ds.responses
     assert r.scores.tolist() == [float(len(i) + len(s)) for i, s in
@@ -196,7 +197,7 @@ def test_bad_scorer_output(tmp_path):
             return np.zeros(len(batch) - 1)
 
     with pytest.raises(OvercoatError, match="returned"):
-        score_dataset(H.make_dataset(5), Short(), cache=None, progress=False)
+        score_dataset(H.make_dataset(5), Short(), cache=None)
 
 
 def test_failed_batch_keeps_committed_ones(tmp_path):
@@ -209,9 +210,9 @@ def test_failed_batch_keeps_committed_ones(tmp_path):
     ds = H.make_dataset(50)
     p = tmp_path / "c.sqlite"
     with pytest.raises(RuntimeError):
-        score_dataset(ds, Boom(), cache=p, batch_size=10, progress=False)
+        score_dataset(ds, Boom(), cache=p, batch_size=10)
     assert ScoreCache(p).count() == 20
-    r = score_dataset(ds, H.ContentScorer(), cache=p, progress=False)
+    r = score_dataset(ds, H.ContentScorer(), cache=p)
     assert (r.n_cached, r.n_scored) == (20, 30)
 
 
@@ -219,14 +220,14 @@ def test_response_naming_unknown_item():
     ds = H.make_dataset(6, per_item=3)
     bad = type(ds)(ds.name, ds.items.slice(0, 1), ds.responses)
     with pytest.raises(DataError, match="unknown item 'i1'"):
-        score_dataset(bad, H.ContentScorer(), cache=None, progress=False)
+        score_dataset(bad, H.ContentScorer(), cache=None)
 
 
 def test_scoring_batch_input():
     batch = ScoringBatch(inputs=["a", "b", "a"], responses=["x", "y", "x"],
                          references=[["r"], ["r"], ["r"]])
     sc = H.ContentScorer()
-    r = score_dataset(batch, sc, cache=None, progress=False)
+    r = score_dataset(batch, sc, cache=None)
     assert sc.n_rows == 2 and r.n_unique == 2
     assert r.scores.tolist() == [H.content_score(i, x, ["r"]) for i, x in
                                  zip(["a", "b", "a"], ["x", "y", "x"])]
@@ -244,36 +245,36 @@ def test_messages_reach_the_scorer():
             seen.extend(batch.messages)
             return super().score_batch(batch)
 
-    score_dataset(ds, Spy(), cache=None, progress=False)
+    score_dataset(ds, Spy(), cache=None)
     assert seen == [[{"role": "user", "content": "hi"}]]
 
 
-def test_progress_is_quiet_in_tests(capsys, tmp_path):
-    score_dataset(H.make_dataset(20), H.ContentScorer(), cache=None, progress=True,
-                  batch_size=3)
+def test_engine_draws_nothing(capsys, monkeypatch):
+    """Progress is the caller's (on_batch); the engine writes nothing, even to a terminal."""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich would draw on stderr now
+    score_dataset(H.make_dataset(20), H.ContentScorer(), cache=None, batch_size=3)
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
 
 
 def test_on_batch_reports_progress():
     calls = []
-    score_dataset(H.make_dataset(25), H.ContentScorer(), cache=None, progress=False,
+    score_dataset(H.make_dataset(25), H.ContentScorer(), cache=None,
                   batch_size=10, on_batch=lambda d, t: calls.append((d, t)))
     assert calls == [(10, 25), (20, 25), (25, 25)]
 
 
 def test_empty_dataset():
     ds = H.make_dataset(5).filter_responses(["s0", "s1", "s2", "s3", "s4"])
-    r = score_dataset(ds, H.ContentScorer(), cache=None, progress=False)
+    r = score_dataset(ds, H.ContentScorer(), cache=None)
     assert r.scores.shape == (0,) and r.n_total == 0
 
 
 def test_pairwise_scorer_rejected_by_score_dataset():
     with pytest.raises(OvercoatError, match="compare_pairs"):
-        score_dataset(H.make_dataset(3), H.ContentJudge(), cache=None, progress=False)
+        score_dataset(H.make_dataset(3), H.ContentJudge(), cache=None)
     with pytest.raises(OvercoatError, match="score_dataset"):
-        compare_pairs(H.make_dataset(3), H.ContentScorer(), [("i0", "s0", "s1")], cache=None,
-                      progress=False)
+        compare_pairs(H.make_dataset(3), H.ContentScorer(), [("i0", "s0", "s1")], cache=None)
 
 
 # -- determinism ------------------------------------------------------------------------------
@@ -294,10 +295,10 @@ def test_results_independent_of_batching_order_and_cache(batch_size, seed, sort_
         k = int(pre * ds.n_items)
         if k:
             ids = [f"i{x}" for x in rng.choice(ds.n_items, k, replace=False)]
-            score_dataset(ds.filter_items(ids), H.ContentScorer(), cache=cache, progress=False,
+            score_dataset(ds.filter_items(ids), H.ContentScorer(), cache=cache,
                           batch_size=7)
         sc = H.ContentScorer()
-        r = score_dataset(shuffled, sc, cache=cache, batch_size=batch_size, progress=False,
+        r = score_dataset(shuffled, sc, cache=cache, batch_size=batch_size,
                           sort_by_length=sort_by_length)
         cache.close()
     assert r.scores.tobytes() == truth[perm].tobytes()
@@ -307,38 +308,39 @@ def test_results_independent_of_batching_order_and_cache(batch_size, seed, sort_
 
 # -- workers ----------------------------------------------------------------------------------
 def test_workers_2_equals_workers_1(tmp_path, monkeypatch):
-    monkeypatch.setattr(engine_module, "_FORCE_POOL", True)  # always start the pool
+    # always start the pool, whatever the machine's load
+    monkeypatch.setattr(executors_module, "_pool_size", lambda name, n, *a: n)
     ds = H.make_dataset(300, per_item=6)
     one = score_dataset(ds, H.ContentScorer(), cache=tmp_path / "a.sqlite", batch_size=16,
-                        progress=False, workers=1)
+                        workers=1)
     calls = []
     two = score_dataset(ds, H.ContentScorer(), cache=tmp_path / "b.sqlite", batch_size=16,
-                        progress=False, workers=2, on_batch=lambda d, t: calls.append(d))
+                        workers=2, on_batch=lambda d, t: calls.append(d))
     assert two.workers == 2 and one.workers == 1
     assert two.scores.tobytes() == one.scores.tobytes()
     assert (two.n_scored, two.n_cached) == (300, 0)
     assert calls[-1] == 300 and ScoreCache(tmp_path / "b.sqlite").count() == 300
     again = score_dataset(ds, H.ContentScorer(), cache=tmp_path / "b.sqlite", batch_size=16,
-                          progress=False, workers=2)
+                          workers=2)
     assert (again.n_cached, again.n_scored) == (300, 0)
     assert again.scores.tobytes() == one.scores.tobytes()
 
 
 def test_fast_scorers_skip_the_worker_pool(monkeypatch):
-    monkeypatch.setattr(engine_module, "_cpus_and_load", lambda: (2, 0.0))
+    monkeypatch.setattr(executors_module, "_cpus_and_load", lambda: (2, 0.0))
     ds = H.make_dataset(200, per_item=4)
-    r = score_dataset(ds, H.ContentScorer(), cache=None, progress=False, workers=2,
+    r = score_dataset(ds, H.ContentScorer(), cache=None, workers=2,
                       batch_size=10)
     assert r.workers == 1 and any("no worker pool" in n for n in r.notes)
-    ref = score_dataset(ds, H.ContentScorer(), cache=None, progress=False, workers=1)
+    ref = score_dataset(ds, H.ContentScorer(), cache=None, workers=1)
     assert r.scores.tobytes() == ref.scores.tobytes()
 
 
 def test_pool_size_rule(monkeypatch):
     """A pool of p only when (W + 1.5 p) / share(p) < 0.8 T1, with W = T1 share(1) the CPU seconds
     of the remaining work and share(k) = min(k, cpus, k cpus / (busy + k))."""
-    monkeypatch.setattr(engine_module, "_WORKER_START_SECONDS", 1.5)
-    E = engine_module
+    monkeypatch.setattr(executors_module, "_WORKER_START_SECONDS", 1.5)
+    E = executors_module
     notes: list[str] = []
     monkeypatch.setattr(E, "_cpus_and_load", lambda: (2, 0.0))  # quiet 2-CPU machine
     # T1 = 10 s: (10 + 3) / 2 = 6.5 < 8 -> 2 workers; with 4 allowed, 3 or 4 would not be faster
@@ -358,7 +360,7 @@ def test_pool_size_rule(monkeypatch):
 
 
 def test_cpu_share_and_load(monkeypatch):
-    E = engine_module
+    E = executors_module
     assert E._cpu_share(1, 2, 0.0) == 1 and E._cpu_share(4, 2, 0.0) == 2
     assert E._cpu_share(1, 2, 5.0) == pytest.approx(2 / 6) and E._cpu_share(2, 2, 5.0) == pytest.approx(4 / 7)
     monkeypatch.setattr(E.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
@@ -372,12 +374,12 @@ def test_workers_fall_back_with_a_note():
     class Serial(H.ContentScorer):
         parallel_safe = False
 
-    r = score_dataset(ds, Serial(), cache=None, progress=False, workers=4, batch_size=5)
+    r = score_dataset(ds, Serial(), cache=None, workers=4, batch_size=5)
     assert r.workers == 1 and any("not parallel-safe" in n for n in r.notes)
 
     sc = H.ContentScorer()
     sc.unpicklable = lambda: None
-    r = score_dataset(ds, sc, cache=None, progress=False, workers=4, batch_size=5)
+    r = score_dataset(ds, sc, cache=None, workers=4, batch_size=5)
     assert r.workers == 1 and any("cannot be pickled" in n for n in r.notes)
     assert np.array_equal(r.scores, expected(ds))
 
@@ -385,7 +387,7 @@ def test_workers_fall_back_with_a_note():
 def test_worker_error_propagates(tmp_path):
     ds = H.make_dataset(40)
     with pytest.raises(OvercoatError, match="returned"):
-        score_dataset(ds, _ShortInWorker(), cache=None, progress=False, workers=2, batch_size=5)
+        score_dataset(ds, _ShortInWorker(), cache=None, workers=2, batch_size=5)
 
 
 class _ShortInWorker(H.ContentScorer):
@@ -412,12 +414,12 @@ def test_compare_pairs_cached_and_ordered(tmp_path):
     pairs = [(f"i{k}", "s0", "s1") for k in range(10)] + [(f"i{k}", "s1", "s0") for k in range(10)]
     p = tmp_path / "c.sqlite"
     j = H.ContentJudge()
-    r = compare_pairs(ds, j, pairs, cache=p, progress=False, batch_size=3)
+    r = compare_pairs(ds, j, pairs, cache=p, batch_size=3)
     assert np.array_equal(r.scores, _pair_truth(ds, pairs))
     assert (r.n_total, r.n_unique, r.n_scored) == (20, 20, 20)  # (A,B) != (B,A)
     assert not np.allclose(r.scores[:10], 1 - r.scores[10:])
     j2 = H.ContentJudge()
-    r2 = compare_pairs(ds, j2, pairs + pairs[:3], cache=p, progress=False)
+    r2 = compare_pairs(ds, j2, pairs + pairs[:3], cache=p)
     assert j2.n_pairs == 0 and r2.n_cached == 20 and r2.n_total == 23
     assert np.array_equal(r2.scores[:20], r.scores)
 
@@ -430,27 +432,25 @@ def test_compare_pairs_from_judgments_and_batch():
     b.add_preference("i", "a", "b", "a")
     b.add_preference("i", "c", "a", "tie")
     ds = b.build()
-    r = compare_pairs(ds, H.ContentJudge(), cache=None, progress=False)
+    r = compare_pairs(ds, H.ContentJudge(), cache=None)
     assert np.array_equal(r.scores, _pair_truth(ds, [("i", "a", "b"), ("i", "c", "a")]))
     batch = ScoringBatch(inputs=["src"] * 3, responses=["text a", "text b", "text c"],
                          references=[["ref"]] * 3, item_ids=["i"] * 3,
                          response_ids=["a", "b", "c"])
-    rb = compare_pairs(batch, H.ContentJudge(), [("i", "a", "b"), ("i", "c", "a")], cache=None,
-                       progress=False)
+    rb = compare_pairs(batch, H.ContentJudge(), [("i", "a", "b"), ("i", "c", "a")], cache=None)
     assert np.array_equal(rb.scores, r.scores)
     with pytest.raises(DataError, match="unknown response 'zz'"):
-        compare_pairs(ds, H.ContentJudge(), [("i", "a", "zz")], cache=None, progress=False)
+        compare_pairs(ds, H.ContentJudge(), [("i", "a", "zz")], cache=None)
     with pytest.raises(DataError, match="unknown item"):
-        compare_pairs(ds, H.ContentJudge(), [("nope", "a", "b")], cache=None, progress=False)
+        compare_pairs(ds, H.ContentJudge(), [("nope", "a", "b")], cache=None)
 
 
-def test_compare_pairs_workers(monkeypatch):
-    monkeypatch.setattr(engine_module, "_FORCE_POOL", True)  # always start the pool
+def test_compare_pairs_workers():
     ds = H.make_dataset(120, per_item=4)
     pairs = [(f"i{k}", "s0", "s3") for k in range(30)] + [(f"i{k}", "s2", "s1") for k in range(30)]
-    one = compare_pairs(ds, H.ContentJudge(), pairs, cache=None, progress=False, batch_size=8)
-    two = compare_pairs(ds, H.ContentJudge(), pairs, cache=None, progress=False, batch_size=8,
-                        workers=2)
+    one = compare_pairs(ds, H.ContentJudge(), pairs, cache=None, batch_size=8)
+    two = compare_pairs(ds, H.ContentJudge(), pairs, cache=None, batch_size=8,
+                        executor=ProcessPool(2, adaptive=False))  # a pool whatever the load
     assert two.workers == 2 and two.scores.tobytes() == one.scores.tobytes()
 
 
@@ -507,6 +507,6 @@ def test_kill_9_loses_at_most_the_batch_in_flight(tmp_path):
     assert rescored == N_KILL - n_cached
 
     ds = H.make_dataset(N_KILL)
-    fresh = score_dataset(ds, H.ContentScorer(), cache=None, batch_size=BS_KILL, progress=False)
+    fresh = score_dataset(ds, H.ContentScorer(), cache=None, batch_size=BS_KILL)
     assert np.array(out["scores"]).tobytes() == fresh.scores.tobytes()
     assert ScoreCache(tmp_path / "kill.sqlite").count(SIG) == N_KILL

@@ -1,4 +1,4 @@
-"""Score a data set with any scorer: cached, batched, deduplicated, optionally multi-process.
+"""Score a data set with any scorer: cached, batched, deduplicated, on a pluggable executor.
 
 :func:`score_dataset` (pointwise) and :func:`compare_pairs` (pairwise) share one pipeline:
 
@@ -6,36 +6,39 @@
 2. hash each row's content (:mod:`overcoat.scorers.cache`) and deduplicate: identical content is
    scored once per run, whatever its item or response id;
 3. look every distinct row up in the cache (one bulk query) under the scorer's signature;
-4. score only what is new, in batches of ``batch_size`` (in worker processes when ``workers > 1``,
-   the scorer is ``parallel_safe`` and a pool is predicted to finish sooner than one process, see
-   :func:`_pool_size`); each finished batch is committed to the cache at once,
+4. cut what is new into batches of ``batch_size`` and hand them to an executor
+   (:mod:`overcoat.scorers.executors`: in this process for ``workers=1``, a process pool for
+   ``workers > 1`` when it is predicted to finish sooner, or any ``executor=`` given); each
+   finished batch is committed to the cache at once and reported to ``on_batch(done, total)``,
    so an interrupted run (Ctrl-C, ``kill -9``, a crash) loses at most the batches in flight;
 5. scatter the distinct scores back to the rows.
 
-Results never depend on ``batch_size``, ``workers``, ``sort_by_length`` or row order, as long as
-the scorer itself scores each row independently of its batch mates: the rows sent to the scorer
-and the way they are cut into batches are the same for every ``workers``, and every score is
-placed by index.
+The unit of work. Every batch reaches the scorer as one value: a
+:class:`~overcoat.scorers.base.ScoringBatch` (parallel lists of inputs, responses, references,
+chat messages, item and response ids; ``Scorer.score_batch`` scores it) or, for a pairwise
+scorer, a :class:`~overcoat.scorers.executors.PairBatch` (``PairwiseScorer.compare_batch``).
+Both are plain picklable data, so the same unit is what a worker process, a Ray actor or a
+reward server receives, and ``score_dataset`` also accepts a ``ScoringBatch`` in place of a data
+set (a server scores a request's batch through the same cache and deduplication).
+
+Results never depend on ``batch_size``, the executor (``workers``), ``sort_by_length`` or row
+order, as long as the scorer itself scores each row independently of its batch mates: the rows
+sent to the scorer and the way they are cut into batches are the same for every executor, and
+every score is placed by index.
 
 Scorers with ``cacheable = False`` (scores that depend on more than the content, e.g. looked up by
 item id) are neither cached nor deduplicated. ``NaN`` results are not cached unless the scorer
 sets ``cache_missing = True`` (see :mod:`overcoat.scorers.cache`).
 
-Worker processes are started with the ``spawn`` method (safe with threads, CUDA and macOS): the
-scorer must be picklable and importable, and a script that uses ``workers > 1`` needs the usual
-``if __name__ == "__main__":`` guard.
+The engine draws nothing: progress goes to ``on_batch`` (the CLI draws its bar from it, see
+:mod:`overcoat.report.progress`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import multiprocessing
-import os
-import pickle
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -45,18 +48,9 @@ from ..data.model import Dataset, loads_messages
 from ..errors import DataError, OvercoatError
 from .base import DataRows, PairwiseScorer, Scorer, ScoringBatch, get_scorer
 from .cache import ScoreCache, item_digest, open_cache, pair_key, response_keys
+from .executors import ExecutionReport, Executor, PairBatch, Unit, executor_for
 
 log = logging.getLogger("overcoat.scorers")
-
-#: batches kept in flight per worker process
-_IN_FLIGHT_PER_WORKER = 2
-#: start-up cost of one spawned worker (interpreter, imports, unpickling the scorer), CPU seconds;
-#: conservative: one chrF worker answered after 1.6 s wall on the busy 2-core development machine
-_WORKER_START_SECONDS = 1.5
-#: a pool is started only when its predicted time is below this share of the one-process time
-_POOL_MAX_SHARE = 0.8
-#: tests set this to start a pool whatever the prediction
-_FORCE_POOL = False
 
 
 @dataclass
@@ -190,17 +184,33 @@ def _distinct(n_rows: int, scorer, content, keys_of) -> _Distinct:
     return _Distinct(reps, inverse, keys_of(reps))
 
 
+class _Units(Sequence):
+    """The work units of a run, each built when an executor asks for it (so a run holds only the
+    units in flight, not a copy of every row)."""
+
+    def __init__(self, batches: list[list[int]], reps: list[int], make_unit):
+        self._batches, self._reps, self._make = batches, reps, make_unit
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        return self._make([self._reps[u] for u in self._batches[k]])
+
+
 def _pipeline(*, scorer, signature: str, n_rows: int, distinct: _Distinct,
-              make_payload: Callable[[list[int]], Any], row_length: Callable[[int], int],
-              cache, batch_size: int, workers: int, progress: bool, sort_by_length: bool,
+              make_unit: Callable[[list[int]], Unit], row_length: Callable[[int], int],
+              cache, batch_size: int, executor: Executor, sort_by_length: bool,
               on_batch: Callable[[int, int], None] | None, t0: float) -> ScoreResult:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    notes: list[str] = []
     reps, inverse, keys = distinct.reps, distinct.inverse, distinct.keys
     cacheable = keys is not None
     n_unique = len(reps)
     values = np.full(n_unique, np.nan)
+    report = ExecutionReport()
 
     store, owned = open_cache(cache) if cacheable else (None, False)
     try:
@@ -244,216 +254,76 @@ def _pipeline(*, scorer, signature: str, n_rows: int, distinct: _Distinct,
             if on_batch is not None:
                 on_batch(done, len(todo))
 
-        n_workers = _choose_workers(scorer, workers, len(batches), notes)
-        desc = f"{scorer.name}" + (f" ({n_cached} cached)" if n_cached else "")
-        with _progress_bar(progress, len(todo), desc) as advance:
-            payloads = (make_payload([reps[u] for u in b]) for b in batches)
-            if n_workers > 1:
-                # score the first batches here (the first one warms the scorer up, the second
-                # is timed) and start worker processes only when the rest is predicted to
-                # finish sooner in a pool (scores are the same either way)
-                per_batch = 0.0
-                for _ in range(2 if len(batches) > 2 else 1):
-                    t1 = time.perf_counter()
-                    finish(batches[0], _call(scorer, next(payloads)))
-                    advance(len(batches[0]))
-                    per_batch = time.perf_counter() - t1
-                    batches = batches[1:]
-                n_workers = _pool_size(scorer.name, n_workers, per_batch, len(batches), notes)
-            if n_workers <= 1:
-                for b, payload in zip(batches, payloads):
-                    finish(b, _call(scorer, payload))
-                    advance(len(b))
-            else:
-                _run_pool(scorer, batches, payloads, n_workers, finish, advance)
+        # each result is committed before the executor is asked for the next one
+        returned = np.zeros(len(batches), dtype=bool)
+        results = executor.run(scorer, _Units(batches, reps, make_unit), report)
+        try:
+            for k, out in results:
+                if not _valid(k, len(batches)) or returned[k]:
+                    what = "twice" if _valid(k, len(batches)) else "that does not exist"
+                    raise OvercoatError(f"executor {executor!r} returned batch {k!r} {what} "
+                                        f"(of {len(batches)})")
+                returned[k] = True
+                finish(batches[k], out)
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:  # a generator: release its workers now, not when collected
+                close()
+        if not returned.all():
+            raise OvercoatError(f"executor {executor!r} returned no scores for "
+                                f"{int((~returned).sum())} of {len(batches)} batches")
     finally:
         if owned and store is not None:
             store.close()
 
     scores = values[inverse] if n_rows else np.empty(0)
-    for n in notes:
+    for n in report.notes:
         log.info(n)
     return ScoreResult(scores=scores, signature=signature, scorer_name=scorer.name,
                        n_total=n_rows, n_cached=n_cached, n_scored=len(todo),
                        n_missing=int(np.isnan(scores).sum()), seconds=time.perf_counter() - t0,
-                       n_unique=n_unique, workers=max(n_workers, 1), notes=notes)
+                       n_unique=n_unique, workers=max(report.workers, 1),
+                       notes=list(report.notes))
 
 
-def _choose_workers(scorer, workers: int, n_batches: int, notes: list[str]) -> int:
-    if workers is None or workers <= 1 or n_batches <= 1:
-        return 1
-    if not getattr(scorer, "parallel_safe", False):
-        notes.append(f"scorer {scorer.name!r} is not parallel-safe; using 1 worker")
-        return 1
-    try:
-        pickle.dumps(scorer)
-    except Exception as e:  # noqa: BLE001 - any pickling failure means: no pool
-        notes.append(f"scorer {scorer.name!r} cannot be pickled ({type(e).__name__}: {e}); "
-                     f"using 1 worker")
-        return 1
-    return min(int(workers), n_batches)
+def _valid(k, n: int) -> bool:
+    return isinstance(k, (int, np.integer)) and 0 <= k < n
 
 
-def _cpus_and_load() -> tuple[int, float]:
-    """CPUs this process may use (affinity mask) and the number of runnable processes of the rest
-    of the machine (1-minute load average minus this process)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        n = os.cpu_count() or 1
-    try:
-        busy = max(0.0, os.getloadavg()[0] - 1.0)
-    except (AttributeError, OSError):  # pragma: no cover - no load average (Windows)
-        busy = 0.0
-    return max(1, n), busy
-
-
-def _cpu_share(k: int, cpus: int, busy: float) -> float:
-    """CPU seconds per second that ``k`` processes get on ``cpus`` CPUs shared with ``busy``
-    other runnable processes (fair scheduling): ``min(k, cpus, k * cpus / (busy + k))``."""
-    return min(float(k), float(cpus), k * cpus / (busy + k))
-
-
-def _pool_size(name: str, n_workers: int, per_batch: float, n_left: int, notes: list[str]) -> int:
-    """Workers for the remaining ``n_left`` batches, or 1 when a pool would not be faster.
-
-    One process needs ``T1 = per_batch * n_left`` seconds, i.e. ``W = T1 * share(1)`` CPU
-    seconds (see :func:`_cpu_share`; the load of the rest of the machine is part of it). A pool
-    of ``p`` workers needs about ``(W + p * _WORKER_START_SECONDS) / share(p)``. The pool size
-    with the smallest prediction is used when that prediction is below ``_POOL_MAX_SHARE * T1``,
-    so ``--workers N`` is never predicted to be slower than one process.
-    """
-    if n_left <= 1:
-        return 1
-    if _FORCE_POOL:
-        return min(n_workers, n_left)
-    cpus, busy = _cpus_and_load()
-    t1 = per_batch * n_left
-    work = t1 * _cpu_share(1, cpus, busy)
-    best_p, best_t = 1, t1
-    for p in range(2, min(n_workers, n_left) + 1):
-        t = (work + p * _WORKER_START_SECONDS) / _cpu_share(p, cpus, busy)
-        if t < best_t:
-            best_p, best_t = p, t
-    if best_p > 1 and best_t < _POOL_MAX_SHARE * t1:
-        return best_p
-    notes.append(f"{name}: one process is predicted to be as fast (~{t1:.1f}s left, {cpus} CPUs, "
-                 f"load {busy:.1f} elsewhere); no worker pool")
-    return 1
-
-
-def _call(scorer, payload):
-    if isinstance(scorer, PairwiseScorer):
-        return scorer.compare_batch(*payload)
-    return scorer.score_batch(payload)
-
-
-_WORKER_SCORER = None
-
-
-#: how often a worker checks that the process that started it is still alive (seconds)
-_PARENT_POLL_SECONDS = 0.25
-
-
-def _exit_with_parent(parent_pid: int | None) -> None:
-    """End this worker as soon as its parent is gone (``kill -9`` of the parent leaves workers
-    re-parented, and they would wait for work forever): a daemon thread polls the parent pid."""
-    import os
-    import threading
-    if parent_pid is None:
-        return
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(_PARENT_POLL_SECONDS)
-            if os.getppid() != parent_pid:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="overcoat-parent-watch", daemon=True).start()
-
-
-def _init_worker(scorer, parent_pid: int | None = None) -> None:
-    global _WORKER_SCORER
-    _exit_with_parent(parent_pid)
-    _WORKER_SCORER = scorer
-
-
-def _worker_call(payload):
-    return np.asarray(_call(_WORKER_SCORER, payload), dtype=np.float64)
-
-
-def _run_pool(scorer, batches, payloads, n_workers, finish, advance) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    import os
-    ex = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(scorer, os.getpid()))
-    pending: dict = {}
-    it = iter(zip(batches, payloads))
-    ok = False
-    try:
-        def submit() -> None:
-            nxt = next(it, None)
-            if nxt is not None:
-                b, payload = nxt
-                pending[ex.submit(_worker_call, payload)] = b
-
-        for _ in range(n_workers * _IN_FLIGHT_PER_WORKER):
-            submit()
-        while pending:
-            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for f in finished:
-                b = pending.pop(f)
-                out = f.result()
-                finish(b, out)
-                advance(len(b))
-                submit()
-        ok = True
-    finally:
-        if not ok:
-            for f in pending:
-                f.cancel()
-        ex.shutdown(wait=True, cancel_futures=not ok)
-
-
-@contextmanager
-def _progress_bar(enabled: bool, total: int, desc: str):
-    """A rich progress bar on stderr when it is a terminal (or Jupyter); else a no-op."""
-    if not enabled or total == 0:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    console = Console(stderr=True)
-    if not (console.is_terminal or console.is_jupyter):
-        yield lambda n: None
-        return
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-                  transient=False) as bar:
-        task = bar.add_task(desc, total=total)
-        yield lambda n: bar.advance(task, n)
+def _resolve_executor(executor: Executor | None, workers: int | None) -> Executor:
+    if executor is None:
+        return executor_for(workers)
+    if workers not in (None, 1):
+        raise ValueError(f"give workers ({workers}) or an executor ({executor!r}), not both")
+    if not isinstance(executor, Executor):
+        raise TypeError(f"executor must be an overcoat.scorers.executors.Executor, got "
+                        f"{type(executor).__name__}")
+    return executor
 
 
 # -- pointwise --------------------------------------------------------------------------------
 def score_dataset(dataset: Dataset | ScoringBatch, scorer: "Scorer | str", *,
                   cache: "str | ScoreCache | None" = "default", batch_size: int = 64,
-                  workers: int = 1, progress: bool = True, sort_by_length: bool = False,
+                  workers: int = 1, executor: Executor | None = None,
+                  sort_by_length: bool = False,
                   on_batch: Callable[[int, int], None] | None = None) -> ScoreResult:
     """Score every response of ``dataset`` (row-aligned with ``dataset.responses``).
 
     ``cache``: ``"default"`` (see :func:`~overcoat.scorers.cache.default_cache_path`), a path,
     a :class:`~overcoat.scorers.cache.ScoreCache`, or ``None`` for no cache. ``sort_by_length``
     scores the longest rows first (less padding for neural scorers). ``on_batch(done, total)``
-    is called after each batch is committed. A :class:`ScoringBatch` may stand in for the data
-    set (scores aligned with its rows).
+    is called once after each batch is committed (``done`` rows of the ``total`` to score in
+    this call, cached rows not counted; never called when nothing is left to score).
+    ``workers > 1`` scores in a :class:`~overcoat.scorers.executors.ProcessPool` when that is
+    predicted to be faster; ``executor`` runs the batches on any
+    :class:`~overcoat.scorers.executors.Executor` instead (not together with ``workers``). A
+    :class:`ScoringBatch` may stand in for the data set (scores aligned with its rows).
 
     Raises :class:`~overcoat.errors.DataError` when the scorer needs references and an item has
     none (before anything is scored).
     """
     t0 = time.perf_counter()
+    executor = _resolve_executor(executor, workers)
     scorer = _resolve_scorer(scorer, Scorer)
     signature = scorer.signature()
     if isinstance(dataset, ScoringBatch):
@@ -487,7 +357,7 @@ def score_dataset(dataset: Dataset | ScoringBatch, scorer: "Scorer | str", *,
 
     distinct = _distinct(len(texts), scorer, content, keys_of)
 
-    def make_payload(rows: list[int]) -> ScoringBatch:
+    def make_unit(rows: list[int]) -> ScoringBatch:
         ii = [row_item_l[r] for r in rows]
         return ScoringBatch(inputs=[items.inputs[i] for i in ii],
                             responses=[texts[r] for r in rows],
@@ -500,9 +370,9 @@ def score_dataset(dataset: Dataset | ScoringBatch, scorer: "Scorer | str", *,
         return len(texts[r]) + len(items.inputs[row_item_l[r]])
 
     res = _pipeline(scorer=scorer, signature=signature, n_rows=len(texts), distinct=distinct,
-                    make_payload=make_payload, row_length=row_length, cache=cache,
-                    batch_size=batch_size, workers=workers, progress=progress,
-                    sort_by_length=sort_by_length, on_batch=on_batch, t0=t0)
+                    make_unit=make_unit, row_length=row_length, cache=cache,
+                    batch_size=batch_size, executor=executor, sort_by_length=sort_by_length,
+                    on_batch=on_batch, t0=t0)
     res.warnings = warnings
     return res
 
@@ -538,7 +408,8 @@ def _pairs_list(pairs, dataset) -> list[tuple[str, str, str]]:
 def compare_pairs(dataset_or_batch: Dataset | ScoringBatch, scorer: "PairwiseScorer | str",
                   pairs: "Iterable[tuple[str, str, str]] | None" = None, *,
                   cache: "str | ScoreCache | None" = "default", batch_size: int = 16,
-                  workers: int = 1, progress: bool = True, sort_by_length: bool = False,
+                  workers: int = 1, executor: Executor | None = None,
+                  sort_by_length: bool = False,
                   on_batch: Callable[[int, int], None] | None = None) -> ScoreResult:
     """P(response A better than response B) for each ``(item_id, response_a, response_b)``.
 
@@ -547,9 +418,12 @@ def compare_pairs(dataset_or_batch: Dataset | ScoringBatch, scorer: "PairwiseSco
     table with ``item_id, response_a, response_b`` columns; when omitted, the data set's
     judgments give the pairs (:meth:`~overcoat.data.model.Judgments.to_pairwise`). Pairs are
     ordered: (A, B) and (B, A) are different questions to a judge with position bias and are
-    cached apart. ``result.scores`` is aligned with ``pairs``.
+    cached apart. ``result.scores`` is aligned with ``pairs``. ``workers``, ``executor`` and
+    ``on_batch`` as in :func:`score_dataset` (the work units are
+    :class:`~overcoat.scorers.executors.PairBatch`).
     """
     t0 = time.perf_counter()
+    executor = _resolve_executor(executor, workers)
     scorer = _resolve_scorer(scorer, PairwiseScorer)
     signature = scorer.signature()
     if isinstance(dataset_or_batch, ScoringBatch):
@@ -602,18 +476,18 @@ def compare_pairs(dataset_or_batch: Dataset | ScoringBatch, scorer: "PairwiseSco
 
     distinct = _distinct(len(plist), scorer, content, keys_of)
 
-    def make_payload(rows: list[int]):
+    def make_unit(rows: list[int]) -> PairBatch:
         ii = [p_item[r] for r in rows]
-        return ([items.inputs[i] for i in ii], [ta[r] for r in rows], [tb[r] for r in rows],
-                [items.references[i] for i in ii])
+        return PairBatch([items.inputs[i] for i in ii], [ta[r] for r in rows],
+                         [tb[r] for r in rows], [items.references[i] for i in ii])
 
     def row_length(r: int) -> int:
         return len(ta[r]) + len(tb[r]) + len(items.inputs[p_item[r]])
 
     return _pipeline(scorer=scorer, signature=signature, n_rows=len(plist), distinct=distinct,
-                     make_payload=make_payload, row_length=row_length, cache=cache,
-                     batch_size=batch_size, workers=workers, progress=progress,
-                     sort_by_length=sort_by_length, on_batch=on_batch, t0=t0)
+                     make_unit=make_unit, row_length=row_length, cache=cache,
+                     batch_size=batch_size, executor=executor, sort_by_length=sort_by_length,
+                     on_batch=on_batch, t0=t0)
 
 
 __all__ = ["ScoreResult", "score_dataset", "compare_pairs"]
