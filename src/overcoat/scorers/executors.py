@@ -6,8 +6,9 @@ are scored. The contract between the two is small:
 
 * the engine hands :meth:`Executor.run` the scorer and a :class:`~typing.Sequence` of work units,
   built on demand: a :class:`~overcoat.scorers.base.ScoringBatch` per batch for a pointwise
-  scorer, a :class:`PairBatch` for a pairwise one. These two types are all a remote worker (a
-  reward server, a Ray actor) ever receives; :func:`run_batch` scores one of them;
+  scorer, a :class:`PairBatch` for a pairwise one. Besides the scorer itself (pickled once per
+  worker), these plain picklable values are all a remote worker (a worker process, a Ray
+  actor, a reward server) receives; :func:`run_batch` scores one of them;
 * ``run`` yields ``(index, scores)`` once per unit, in any order, as each unit finishes; the
   engine places the scores by index and commits them to the cache before it asks for the next
   result, so an executor that yields as soon as it can keeps a run crash-safe (a killed run
@@ -83,8 +84,9 @@ class Executor(abc.ABC):
     def run(self, scorer: "Scorer | PairwiseScorer", units: Sequence[Unit],
             report: ExecutionReport) -> Iterator[tuple[int, Any]]:
         """Yield ``(index into units, scores)`` once for every unit, in any order, as each
-        finishes. Exceptions of the scorer propagate; when the caller stops early (an error,
-        Ctrl-C) the generator is closed and must release its workers."""
+        finishes. Exceptions of the scorer propagate. The engine calls the returned iterator's
+        ``close()`` (a generator's) when it is done or stops early (an error, Ctrl-C): that is
+        where workers are released."""
 
 
 class InProcess(Executor):
