@@ -55,7 +55,6 @@ def batch(responses, inputs=None, refs=None) -> ScoringBatch:
 
 
 def run(spec, b, **kw):
-    kw.setdefault("progress", False)
     kw.setdefault("cache", None)
     return score_dataset(b, spec, **kw)
 
