@@ -7,13 +7,14 @@ This module sits just below the CLI: it wires data, scorers (with the cache) and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .data.model import Dataset
 from .errors import SpecError
 from .scorers.base import PairwiseScorer, Scorer, get_scorer
+from .scorers.executors import Executor
 
 
 @dataclass
@@ -60,7 +61,7 @@ def resolve_scorers(specs: Sequence[str | Scorer],
 
 def score(dataset: Dataset, scorers: Sequence[str | Scorer] | dict[str, Scorer], *,
           cache="default", workers: int = 1, batch_size: int = 64,
-          progress: bool = True, executor=None) -> ScoredDataset:
+          progress: bool = True, executor: Executor | None = None) -> ScoredDataset:
     """Score every response of ``dataset`` with every scorer (cached; see scorers.engine).
 
     ``progress``: a bar per scorer on stderr when it is a terminal (:mod:`.report.progress`).
@@ -91,7 +92,8 @@ def score(dataset: Dataset, scorers: Sequence[str | Scorer] | dict[str, Scorer],
 
 
 def judge_pairs(dataset: Dataset, judge: PairwiseScorer, *, cache="default", workers: int = 1,
-                progress: bool = True, executor=None, on_batch=None):
+                progress: bool = True, executor: Executor | None = None,
+                on_batch: Callable[[int, int], None] | None = None):
     """A pairwise judge on preference data, as per-response scores.
 
     Each item's judged pair (A, B) gets P(A better) from the judge (both presentation orders, as
