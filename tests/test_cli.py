@@ -492,5 +492,5 @@ def test_hub_probe_goes_offline_fast_when_unreachable(monkeypatch):
     assert hub.offline_unless_reachable() is True
     assert os.environ["HF_HUB_OFFLINE"] == "1"
     assert "127.0.0.1" in hub.unreachable_note()
-    from overcoat.scorers._torch import weights_error
+    from overcoat.scorers._common import weights_error
     assert "could not be reached" in str(weights_error("org/model", OSError()))

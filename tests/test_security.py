@@ -73,14 +73,14 @@ def test_transformers_never_prompts_once_overcoat_loaded_it(marker):
     """Beyond our own check (e.g. a hub repo with auto_map reached through a third-party
     library): transformers' "run the custom code? [y/N]" prompt is disabled, so even a "y" on
     stdin cannot run the code."""
-    from overcoat.scorers._torch import require
+    from overcoat.scorers._common import require
     transformers = require("transformers")
     with pytest.raises(ValueError, match="trust_remote_code"):
         transformers.AutoConfig.from_pretrained(str(MODEL))  # trust_remote_code left unset
 
 
 def test_refuse_remote_code_unit(tmp_path):
-    from overcoat.scorers._torch import refuse_remote_code
+    from overcoat.scorers._common import refuse_remote_code
     refuse_remote_code(tmp_path, "plain")  # no config.json: nothing to refuse
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
     refuse_remote_code(tmp_path, "plain")
@@ -112,7 +112,7 @@ def test_comet_hparams_are_read_as_plain_data(tmp_path):
 
 # -- API key over plain http ---------------------------------------------------------------------
 def test_plain_http_key_warning_once_per_host_and_never_for_loopback(monkeypatch):
-    from overcoat.scorers import judge as J
+    from overcoat.scorers.judge import http_backend as J
     monkeypatch.setattr(J, "_WARNED_PLAIN_HTTP", set())
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
@@ -128,7 +128,7 @@ def test_plain_http_key_warning_once_per_host_and_never_for_loopback(monkeypatch
 
 
 def test_plain_http_key_warning_from_the_judge_without_the_key(monkeypatch):
-    from overcoat.scorers import judge as J
+    from overcoat.scorers.judge import http_backend as J
     monkeypatch.setattr(J, "_WARNED_PLAIN_HTTP", set())
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-123")
     backend = J.HTTPBackend("http://10.1.2.3:8000/v1", "m", api_key_env="OPENAI_API_KEY",

@@ -13,8 +13,9 @@ import numpy as np
 
 from .data.model import Dataset
 from .errors import SpecError
-from .scorers.base import PairwiseScorer, Scorer, get_scorer
+from .scorers.base import PairwiseScorer, Scorer
 from .scorers.executors import Executor
+from .scorers.registry import get_scorer
 
 
 @dataclass

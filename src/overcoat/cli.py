@@ -110,7 +110,7 @@ def datasets():
 def list_scorers():
     """List the scorer specs, whether each is usable in this environment, and what to install
     for the others."""
-    from .scorers.base import available_scorers
+    from .scorers.registry import available_scorers
     from .scorers.requirements import scorer_status
     t = Table(title="scorer specs (use as --scorer SPEC)")
     t.add_column("spec", no_wrap=True)

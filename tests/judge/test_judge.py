@@ -25,7 +25,8 @@ if str(HERE) not in sys.path:
 from fake_server import FakeChatServer, Reply, answer, error
 
 from overcoat.errors import SpecError
-from overcoat.scorers.base import ScoringBatch, get_scorer
+from overcoat.scorers.base import ScoringBatch
+from overcoat.scorers.registry import get_scorer
 from overcoat.scorers.engine import compare_pairs, score_dataset
 from overcoat.scorers.judge import (
     JudgeError,

@@ -127,7 +127,7 @@ def _one_thread():
 def _fresh_models():
     """Each test loads models itself (the per-process cache must not hide loading bugs); the
     tiny ones load in milliseconds."""
-    from overcoat.scorers import hf_models
-    hf_models.clear_model_cache()
+    from overcoat.scorers import transformers_models
+    transformers_models.clear_model_cache()
     yield
-    hf_models.clear_model_cache()
+    transformers_models.clear_model_cache()

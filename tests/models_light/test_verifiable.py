@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from overcoat.errors import SpecError
-from overcoat.scorers.base import ScoringBatch, get_scorer
+from overcoat.scorers.base import ScoringBatch
+from overcoat.scorers.registry import get_scorer
 
 
 def _batch(responses, references, inputs=None):
@@ -91,7 +92,7 @@ def test_model_scorer_modules_import_nothing_heavy():
     import subprocess
     import sys
     code = ("import sys; import overcoat.scorers.embedding, overcoat.scorers.nli, "
-            "overcoat.scorers.verifiable; from overcoat.scorers.base import get_scorer; "
+            "overcoat.scorers.verifiable; from overcoat.scorers.registry import get_scorer; "
             "get_scorer('exact'); get_scorer('regex:a(b)'); "
             "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', "
             "'bert_score', 'math_verify', 'sympy') if m in sys.modules]; print(heavy)")
@@ -101,10 +102,10 @@ def test_model_scorer_modules_import_nothing_heavy():
 
 
 def test_missing_optional_package_is_one_line(monkeypatch):
-    import overcoat.scorers.embedding as emb
-    real = emb._find_spec
-    monkeypatch.setattr(emb, "_find_spec",
-                        lambda m: None if m in ("sentence_transformers", "bert_score") else real(m))
+    import overcoat.scorers._common as common
+    real = common.installed
+    monkeypatch.setattr(common, "installed",
+                        lambda m: m not in ("sentence_transformers", "bert_score") and real(m))
     for spec, pkg in (("embed", "sentence-transformers"), ("bertscore:minilm", "bert-score")):
         with pytest.raises(SpecError) as e:
             get_scorer(spec)

@@ -7,7 +7,8 @@ from rouge_score import rouge_scorer
 
 from overcoat.data.bundled import bundled_datasets
 from overcoat.errors import SpecError
-from overcoat.scorers.base import ScoringBatch, get_scorer
+from overcoat.scorers.base import ScoringBatch
+from overcoat.scorers.registry import get_scorer
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,18 @@ unparsable judge answer; never a silent 0). Every scorer declares:
 Pairwise scorers (a judge comparing A and B) subclass :class:`PairwiseScorer` and return
 P(A better than B) for batches of pairs; they live in the same registry.
 
-Scorers are created from spec strings through :func:`get_scorer` (``bleu``, ``chrf``,
-``scores:PATH``, ``python:module:function`` ...); new families register a prefix with
-:func:`register`.
+Scorers are created from spec strings through :func:`~overcoat.scorers.registry.get_scorer`
+(``bleu``, ``chrf``, ``scores:PATH``, ``python:module:function`` ...); new families register a
+prefix with :func:`~overcoat.scorers.registry.register`.
 """
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
-
-from ..errors import SpecError
 
 
 @dataclass
@@ -108,59 +106,3 @@ class PairwiseScorer(abc.ABC):
     def compare_batch(self, inputs: list[str], responses_a: list[str], responses_b: list[str],
                       references: list[list[str]]) -> np.ndarray:
         """P(A better) per pair, in [0, 1]; NaN when the judge gave no usable verdict."""
-
-
-ScorerFactory = Callable[[str], "Scorer | PairwiseScorer"]
-_REGISTRY: dict[str, tuple[ScorerFactory, str]] = {}
-
-
-def register(prefix: str, help: str = "") -> Callable[[ScorerFactory], ScorerFactory]:
-    """Register a factory for spec strings ``prefix`` or ``prefix:ARG``.
-
-    The factory receives the part after the first colon ('' when absent).
-    """
-    def deco(factory: ScorerFactory) -> ScorerFactory:
-        _REGISTRY[prefix] = (factory, help)
-        return factory
-    return deco
-
-
-def available_scorers() -> dict[str, str]:
-    _load_builtins()
-    return {k: h for k, (_, h) in sorted(_REGISTRY.items())}
-
-
-def get_scorer(spec: "str | Scorer | PairwiseScorer") -> "Scorer | PairwiseScorer":
-    """Resolve a spec string (or pass a Scorer through)."""
-    if isinstance(spec, (Scorer, PairwiseScorer)):
-        return spec
-    _load_builtins()
-    spec = spec.strip()
-    prefix, _, arg = spec.partition(":")
-    key = prefix.lower()
-    if key not in _REGISTRY:
-        known = ", ".join(sorted(_REGISTRY))
-        raise SpecError(f"unknown scorer spec {spec!r} (known: {known})")
-    factory, _ = _REGISTRY[key]
-    return factory(arg)
-
-
-_BUILTINS_LOADED = False
-
-
-def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
-        return
-    _BUILTINS_LOADED = True
-    from . import baselines, lexical, precomputed, pycallable  # noqa: F401  (register)
-    try:  # hf:, loglik:, dpo: (torch/transformers are imported only when a model is used)
-        from . import lm, reward_model  # noqa: F401  (register)
-    except ImportError:  # pragma: no cover
-        pass
-    from . import judge  # noqa: F401  (register: judge, judge-pair)
-    from . import embedding, nli, verifiable  # noqa: F401  (register; models load lazily)
-    try:  # COMET: unbabel-comet lives in its own environment and is imported only when used
-        from . import comet  # noqa: F401  (register: comet)
-    except ImportError:  # pragma: no cover
-        pass

@@ -14,7 +14,8 @@ import hashlib
 import numpy as np
 
 from ..errors import SpecError
-from .base import Scorer, ScoringBatch, register
+from .base import Scorer, ScoringBatch
+from .registry import register
 from ._spec import parse_options
 
 

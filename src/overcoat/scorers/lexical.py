@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import SpecError
 from ._spec import parse_options
-from .base import Scorer, ScoringBatch, register
+from .base import Scorer, ScoringBatch
+from .registry import register
 
 
 class _SacreBleuScorer(Scorer):

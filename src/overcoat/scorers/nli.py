@@ -32,18 +32,20 @@ import re
 import numpy as np
 
 from ..errors import SpecError
-from ._torch import dtype_name, require, resolve_device, resolve_dtype, weights_error
-from .base import Scorer, ScoringBatch, register
-from .embedding import (
-    _TORCH,
-    _TRANSFORMERS,
-    _version,
+from ._common import (
+    TORCH,
+    TRANSFORMERS,
     check_installed,
-    hub_folder,
-    model_fingerprint,
-    resolve_model,
-    split_model_arg,
+    dtype_name,
+    package_version,
+    require,
+    resolve_device,
+    resolve_dtype,
 )
+from ._spec import model_and_options
+from .base import ScoringBatch
+from .encoder_models import EncoderModelScorer, hub_folder, model_fingerprint
+from .registry import register
 
 #: a sentence ends after . ! ? or … (plus closing quotes/brackets) when white space and a
 #: character that is not a lower-case letter follow, or after a CJK full stop / ! / ?
@@ -90,10 +92,10 @@ def find_entailment_label(id2label: dict) -> int:
     return hits[0]
 
 
-class NLIScorer(Scorer):
+class NLIScorer(EncoderModelScorer):
     """Probability that the premise entails the response, sentence by sentence (module doc)."""
 
-    parallel_safe = False
+    _loaded = ("_model", "_tok")
 
     def __init__(self, model: str, premise: str = "input", agg: str = "min",
                  entail_label: int | None = None, max_length: int | None = None,
@@ -109,33 +111,23 @@ class NLIScorer(Scorer):
             raise SpecError(f"nli: batch_size must be >= 1, got {batch_size}")
         if max_length is not None and max_length < 8:
             raise SpecError(f"nli: max_length must be >= 8, got {max_length}")
-        self.model_name, self._load_id, self._folder = resolve_model(model)
+        super().__init__(model, device)
         self.premise = premise
         self.needs_references = premise == "reference"
         self.agg = agg
         self.entail_label = None if entail_label is None else int(entail_label)
         self.max_length_opt = max_length
         self.batch_size = int(batch_size)
-        self.device = device
         self.dtype = dtype
-        short = self.model_name.rsplit("/", 1)[-1]
+        short = self.short_name
         self.name = f"nli({short})" if premise == "input" else f"nli({short},ref)"
-        self._model = None
-        self._tok = None
         self._max_len = None
         self._label = None
         self._device = None
-        self._sig = None
-
-    def __getstate__(self):
-        return {**self.__dict__, "_model": None, "_tok": None}
 
     # -- loading ---------------------------------------------------------------------------
     def _fail(self, e: Exception) -> SpecError:
-        if self._folder is None:
-            return weights_error(self.model_name, e)
-        return SpecError(f"nli: cannot load an NLI model from {self._load_id!r} "
-                         f"({type(e).__name__}: {e})")
+        return self.load_error(e, f"nli: cannot load an NLI model from {self._load_id!r}")
 
     def _meta(self):
         """Tokenizer and config: the entailment label and the window (no weights)."""
@@ -197,15 +189,14 @@ class NLIScorer(Scorer):
 
     def signature(self) -> str:
         if self._sig is None:
-            if self._folder is None:  # a hub id: fetch it so that its files are known
-                self._load()
+            self._need_folder()
             self._meta()  # the entailment label and the window come from the model's files
             dt = dtype_name(resolve_dtype(self.dtype, resolve_device(self.device)))
             multi = "|multiref:max" if self.premise == "reference" else ""
             self._sig = (f"nli|model:{self.model_name}|hash:{model_fingerprint(self._folder)}"
                          f"|premise:{self.premise}{multi}|label:{self._label}|agg:{self.agg}"
                          f"|chunks:max|maxlen:{self._max_len}|split:{SPLITTER_VERSION}"
-                         f"|dtype:{dt}|transformers:{_version('transformers')}")
+                         f"|dtype:{dt}|transformers:{package_version('transformers')}")
         return self._sig
 
     # -- chunking --------------------------------------------------------------------------
@@ -317,6 +308,6 @@ _NLI_OPTS = {"premise": str, "agg": str, "entail_label": int, "max_length": int,
 @register("nli", "factual consistency: P(input entails response) per sentence with an NLI model, "
           "min/mean over sentences; nli:MODEL[,premise=input|reference][,agg=min|mean]")
 def _nli(arg: str):
-    model, opts = split_model_arg(arg, f"nli:{arg}", _NLI_OPTS)
-    check_installed("nli", _TORCH, _TRANSFORMERS)
+    model, opts = model_and_options(arg, f"nli:{arg}", _NLI_OPTS)
+    check_installed("nli", TORCH, TRANSFORMERS)
     return NLIScorer(model, **opts)

@@ -27,8 +27,9 @@ import numpy as np
 import pyarrow.compute as pc
 
 from ..errors import DataError, SpecError
-from ._spec import parse_options
-from .base import DataRows, Scorer, ScoringBatch, register
+from ._spec import split_args, split_location
+from .base import DataRows, Scorer, ScoringBatch
+from .registry import register
 
 MATCH_MODES = ("auto", "content", "ids")
 
@@ -185,24 +186,11 @@ class PrecomputedScorer(Scorer):
 def _scores(arg: str):
     if not arg:
         raise SpecError("scores: needs a path, e.g. scores:my_scores.jsonl")
-    if Path(arg).exists():
-        path, rest = arg, ""
-    else:
-        path, _, rest = arg.partition("#")
-    name = None
-    opts = []
-    for part in rest.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "=" in part:
-            opts.append(part)
-        elif name is None:
-            name = part
-        else:
-            raise SpecError(f"scores:{arg}: two scorer names ({name!r}, {part!r}); pick one")
-    o = parse_options(",".join(opts), f"scores:{arg}",
-                      {"higher_is_better": bool, "lower_is_better": bool, "match": str})
+    path, rest = (arg, None) if Path(arg).exists() else split_location(arg, "#")
+    names, o = split_args(rest or "", f"scores:{arg}",
+                          {"higher_is_better": bool, "lower_is_better": bool, "match": str},
+                          max_positional=1, noun="scorer name")
+    name = names[0] if names else None
     if "higher_is_better" in o and "lower_is_better" in o and \
             o["higher_is_better"] == o["lower_is_better"]:
         raise SpecError(f"scores:{arg}: higher_is_better and lower_is_better contradict")

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpecError
-from .base import Scorer, ScoringBatch, register
+from .base import Scorer, ScoringBatch
+from .registry import register
 
 
 def _local_file(module: str) -> Path | None:

@@ -32,7 +32,7 @@ are refused).
 
 Signature: ``hf|model:NAME|rev:REV|head:N|template:chat|maxlen:N|trunc:right|dtype:float32``
 (``rev`` is the hub commit or a content hash of a local folder, see
-:func:`~overcoat.scorers.hf_models.model_revision`).
+:func:`~overcoat.scorers.transformers_models.model_revision`).
 """
 
 from __future__ import annotations
@@ -42,40 +42,16 @@ import logging
 import numpy as np
 
 from ..errors import SpecError
-from . import hf_models as H
-from ._spec import parse_options
-from .base import Scorer, ScoringBatch, register
+from . import transformers_models as H
+from ._spec import split_args
+from .base import Scorer, ScoringBatch
+from .registry import register
 
 log = logging.getLogger("overcoat.scorers")
 
 _OPTIONS = {"head": int, "max_batch": int, "max_tokens": int, "maxlen": int, "truncation": str,
             "template": str, "device": str, "dtype": str, "revision": str, "gguf_file": str,
             "trust_remote_code": bool}
-
-
-def split_spec(arg: str, spec: str, allowed: dict, n_positional: int = 1
-               ) -> tuple[list[str], dict]:
-    """``NAME[,NAME2][,k=v...]`` -> (positional names, typed options)."""
-    parts = [p for p in arg.split(",")] if arg else []
-    pos: list[str] = []
-    rest: list[str] = []
-    for p in parts:
-        if "=" in p:
-            rest.append(p)
-        elif p.strip():
-            if rest:
-                raise SpecError(f"scorer spec {spec!r}: model names come before KEY=VALUE options")
-            pos.append(p.strip())
-    if len(pos) > n_positional:
-        raise SpecError(f"scorer spec {spec!r}: expected at most {n_positional} model name(s), "
-                        f"got {len(pos)} ({', '.join(pos)})")
-    return pos, parse_options(",".join(rest), spec, allowed)
-
-
-def _check_positive(spec: str, **values) -> None:
-    for k, v in values.items():
-        if v is not None and v < 1:
-            raise SpecError(f"scorer spec {spec!r}: {k} must be >= 1, got {v}")
 
 
 class RewardModelScorer(H.TemplatedModel, Scorer):
@@ -85,41 +61,18 @@ class RewardModelScorer(H.TemplatedModel, Scorer):
     needs_references = False
     parallel_safe = False  # GPU models are not forked
 
-    def __init__(self, model: str, *, head: int = 0, max_batch: int = 16,
-                 max_tokens: int | None = 16384, maxlen: int | None = None,
-                 truncation: str = "right", template: str = "auto", device: str | None = None,
-                 dtype: str | None = None, revision: str | None = None,
-                 gguf_file: str | None = None, trust_remote_code: bool = False,
-                 sort_by_length: bool = True, spec: str | None = None):
-        self.spec = spec or f"hf:{model}"
+    def __init__(self, model: str, *, head: int = 0, truncation: str = "right",
+                 spec: str | None = None, **options):
+        spec = spec or f"hf:{model}"
         if head < 0:
-            raise SpecError(f"scorer spec {self.spec!r}: head must be >= 0, got {head}")
-        _check_positive(self.spec, max_batch=max_batch, maxlen=maxlen)
-        if max_tokens is not None and max_tokens < 0:
-            raise SpecError(f"scorer spec {self.spec!r}: max_tokens must be >= 0 (0: no limit)")
+            raise SpecError(f"scorer spec {spec!r}: head must be >= 0, got {head}")
         if truncation not in ("right", "left"):
-            raise SpecError(f"scorer spec {self.spec!r}: truncation must be right or left")
-        if template not in ("auto", "chat", "plain"):
-            raise SpecError(f"scorer spec {self.spec!r}: template must be auto, chat or plain")
-        self.ref = H.resolve_model(model, gguf_file=gguf_file, revision=revision,
-                                   trust_remote_code=trust_remote_code)
+            raise SpecError(f"scorer spec {spec!r}: truncation must be right or left")
+        super().__init__(model, spec=spec, **options)
         self.head = int(head)
-        self.max_batch = int(max_batch)
-        self.max_tokens = int(max_tokens) if max_tokens else None
-        self.maxlen_option = maxlen
         self.truncation = truncation
-        self.template_option = template
-        self.device, self.dtype = H.device_and_dtype(device, dtype)
-        self.sort_by_length = sort_by_length
         self.name = f"hf:{self.ref.label}" + (f"[{head}]" if head else "")
-        #: number of inputs truncated to ``maxlen`` so far (cumulative over score_batch calls)
-        self.n_truncated = 0
         self._sig: str | None = None
-        self._template: str | None = None
-        self._maxlen: int | None = None
-
-    def __getstate__(self):
-        return {**self.__dict__}
 
     # -- lazy pieces ----------------------------------------------------------------------------
     @property
@@ -134,9 +87,8 @@ class RewardModelScorer(H.TemplatedModel, Scorer):
 
     def signature(self) -> str:
         if self._sig is None:
-            maxlen = "none" if self.maxlen >= H.NO_LIMIT else str(self.maxlen)
             self._sig = (f"hf|model:{self.ref.label}|rev:{H.model_revision(self.ref)}"
-                         f"|head:{self.head}|template:{self.template}|maxlen:{maxlen}"
+                         f"|head:{self.head}|template:{self.template}|maxlen:{self.maxlen_label()}"
                          f"|trunc:{self.truncation}|dtype:{H.dtype_name(self.dtype)}")
         return self._sig
 
@@ -202,7 +154,7 @@ class RewardModelScorer(H.TemplatedModel, Scorer):
           "trust_remote_code=false]")
 def _hf(arg: str) -> RewardModelScorer:
     spec = f"hf:{arg}"
-    pos, opts = split_spec(arg, spec, _OPTIONS)
+    pos, opts = split_args(arg, spec, _OPTIONS, max_positional=1)
     if not pos:
         raise SpecError(f"scorer spec {spec!r}: give a model, e.g. hf:PATH_OR_HUB_ID")
     return RewardModelScorer(pos[0], spec=spec, **opts)

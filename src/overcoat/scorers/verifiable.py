@@ -32,8 +32,6 @@ nothing. All need no model and are ``parallel_safe``.
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import re
 import string
 import threading
@@ -41,15 +39,11 @@ import threading
 import numpy as np
 
 from ..errors import SpecError
+from ._common import check_installed, package_version
 from ._spec import parse_options
-from .base import Scorer, ScoringBatch, register
+from .base import Scorer, ScoringBatch
+from .registry import register
 
-
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 # -- math -------------------------------------------------------------------------------------
 class MathScorer(Scorer):
@@ -60,9 +54,9 @@ class MathScorer(Scorer):
     TIMEOUT = 5
 
     def signature(self) -> str:
-        return (f"math|math-verify:{_version('math-verify')}"
-                f"|latex2sympy2_extended:{_version('latex2sympy2_extended')}"
-                f"|sympy:{_version('sympy')}|gold:as-is-then-$|multiref:any|unparsable:0")
+        return (f"math|math-verify:{package_version('math-verify')}"
+                f"|latex2sympy2_extended:{package_version('latex2sympy2_extended')}"
+                f"|sympy:{package_version('sympy')}|gold:as-is-then-$|multiref:any|unparsable:0")
 
     def _mv(self):
         try:
@@ -103,9 +97,7 @@ class MathScorer(Scorer):
 def _math(arg: str):
     if arg.strip():
         raise SpecError(f"scorer spec 'math:{arg}': math takes no options")
-    if importlib.util.find_spec("math_verify") is None:
-        raise SpecError("the 'math' scorer needs the 'math-verify' package: "
-                        "pip install math-verify")
+    check_installed("math", ("math_verify", "math-verify"))
     return MathScorer()
 
 

@@ -48,9 +48,10 @@ import math
 import numpy as np
 
 from ..errors import SpecError
-from . import hf_models as H
-from .base import Scorer, ScoringBatch, register
-from .reward_model import _check_positive, split_spec
+from . import transformers_models as H
+from .base import Scorer, ScoringBatch
+from ._spec import split_args
+from .registry import register
 
 log = logging.getLogger("overcoat.scorers")
 
@@ -61,29 +62,9 @@ _COMMON = {"max_batch": int, "max_tokens": int, "maxlen": int, "template": str, 
 class CausalLM(H.TemplatedModel):
     """One causal LM with its tokenizer: per-token log-probabilities of responses."""
 
-    def __init__(self, model: str, *, spec: str, max_batch: int = 16,
-                 max_tokens: int | None = 16384, maxlen: int | None = None,
-                 template: str = "auto", device: str | None = None, dtype: str | None = None,
-                 revision: str | None = None, gguf_file: str | None = None,
-                 trust_remote_code: bool = False, sort_by_length: bool = True):
-        self.spec = spec
-        _check_positive(spec, max_batch=max_batch, maxlen=maxlen)
-        if max_tokens is not None and max_tokens < 0:
-            raise SpecError(f"scorer spec {spec!r}: max_tokens must be >= 0 (0: no limit)")
-        if template not in ("auto", "chat", "plain"):
-            raise SpecError(f"scorer spec {spec!r}: template must be auto, chat or plain")
-        self.ref = H.resolve_model(model, gguf_file=gguf_file, revision=revision,
-                                   trust_remote_code=trust_remote_code)
-        self.max_batch = int(max_batch)
-        self.max_tokens = int(max_tokens) if max_tokens else None
-        self.maxlen_option = maxlen
-        self.template_option = template
-        self.device, self.dtype = H.device_and_dtype(device, dtype)
-        self.sort_by_length = sort_by_length
-        self.n_truncated = 0
+    def __init__(self, model: str, *, spec: str, **options):
+        super().__init__(model, spec=spec, **options)
         self.n_boundary_fallback = 0
-        self._template: str | None = None
-        self._maxlen: int | None = None
 
     @property
     def model(self):
@@ -92,9 +73,8 @@ class CausalLM(H.TemplatedModel):
         return model
 
     def signature_part(self) -> str:
-        maxlen = "none" if self.maxlen >= H.NO_LIMIT else str(self.maxlen)
         return (f"model:{self.ref.label}|rev:{H.model_revision(self.ref)}"
-                f"|template:{self.template}|maxlen:{maxlen}")
+                f"|template:{self.template}|maxlen:{self.maxlen_label()}")
 
     # -- tokenisation ---------------------------------------------------------------------------
     def prompt_text(self, input_text: str, messages) -> str:
@@ -254,7 +234,7 @@ class DPOScorer(Scorer):
           "loglik:PATH_OR_HUB_ID[,gguf_file=NAME] (loglik:smollm2 = bundled SmolLM2-135M GGUF)")
 def _loglik(arg: str) -> LogLikScorer:
     spec = f"loglik:{arg}"
-    pos, opts = split_spec(arg, spec, {**_COMMON, "gguf_file": str})
+    pos, opts = split_args(arg, spec, {**_COMMON, "gguf_file": str}, max_positional=1)
     if not pos:
         raise SpecError(f"scorer spec {spec!r}: give a model, e.g. loglik:smollm2")
     return LogLikScorer(pos[0], spec=spec, **opts)
@@ -264,7 +244,8 @@ def _loglik(arg: str) -> LogLikScorer:
           "dpo:POLICY,REFERENCE[,beta=0.1] or dpo:POLICY,ref=none (reference-free)")
 def _dpo(arg: str) -> DPOScorer:
     spec = f"dpo:{arg}"
-    pos, opts = split_spec(arg, spec, {**_COMMON, "beta": float, "ref": str}, n_positional=2)
+    pos, opts = split_args(arg, spec, {**_COMMON, "beta": float, "ref": str},
+                           max_positional=2)
     if not pos:
         raise SpecError(f"scorer spec {spec!r}: give a policy and a reference model, e.g. "
                         f"dpo:POLICY,REFERENCE or dpo:POLICY,ref=none")

@@ -37,7 +37,6 @@ import contextlib
 import functools
 import hashlib
 import importlib.util
-import json
 import logging
 import os
 import re
@@ -46,7 +45,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import OvercoatError, SpecError
-from ._torch import (dtype_name, refuse_remote_code, remote_code_error, require, resolve_device,
+from ._spec import check_positive
+from ._common import (dtype_name, refuse_remote_code, remote_code_error, require, resolve_device,
                      resolve_dtype, weights_error)
 
 log = logging.getLogger("overcoat.scorers")
@@ -514,12 +514,33 @@ __all__ = ["ALIASES", "ModelRef", "resolve_model", "load_tokenizer", "load_confi
 
 
 class TemplatedModel:
-    """Lazy tokenizer, chat-or-plain template choice and max length for a model scorer.
+    """One model loaded through transformers, with what ``hf:``, ``loglik:`` and ``dpo:`` share:
+    the options (checked here), a lazy tokenizer, the chat-or-plain template choice and the
+    maximum length. ``spec`` is the scorer spec, for error messages."""
 
-    The class using it sets ``self.ref`` (a loaded model reference), ``self.spec``,
-    ``self.template_option`` (auto | chat | plain), ``self.maxlen_option`` (None or a number),
-    and ``self._template = self._maxlen = None``.
-    """
+    def __init__(self, model: str, *, spec: str, max_batch: int = 16,
+                 max_tokens: int | None = 16384, maxlen: int | None = None,
+                 template: str = "auto", device: str | None = None, dtype: str | None = None,
+                 revision: str | None = None, gguf_file: str | None = None,
+                 trust_remote_code: bool = False, sort_by_length: bool = True):
+        self.spec = spec
+        check_positive(spec, max_batch=max_batch, maxlen=maxlen)
+        if max_tokens is not None and max_tokens < 0:
+            raise SpecError(f"scorer spec {spec!r}: max_tokens must be >= 0 (0: no limit)")
+        if template not in ("auto", "chat", "plain"):
+            raise SpecError(f"scorer spec {spec!r}: template must be auto, chat or plain")
+        self.ref = resolve_model(model, gguf_file=gguf_file, revision=revision,
+                                 trust_remote_code=trust_remote_code)
+        self.max_batch = int(max_batch)
+        self.max_tokens = int(max_tokens) if max_tokens else None
+        self.maxlen_option = maxlen
+        self.template_option = template
+        self.device, self.dtype = device_and_dtype(device, dtype)
+        self.sort_by_length = sort_by_length
+        #: number of inputs truncated to ``maxlen`` so far (cumulative over batches)
+        self.n_truncated = 0
+        self._template: str | None = None
+        self._maxlen: int | None = None
 
     @property
     def tokenizer(self):
@@ -541,3 +562,7 @@ class TemplatedModel:
             cfg = None if self.maxlen_option else load_config(self.ref)
             self._maxlen = max_length(self.tokenizer, cfg, self.maxlen_option)
         return self._maxlen
+
+    def maxlen_label(self) -> str:
+        """The maximum length as written into signatures (``none`` without a limit)."""
+        return "none" if self.maxlen >= NO_LIMIT else str(self.maxlen)

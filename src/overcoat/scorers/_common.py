@@ -1,10 +1,13 @@
-"""Shared helpers for model-based scorers: optional imports, device and dtype, safe loading.
+"""Private helpers shared by scorer modules: optional dependencies (is it installed, which
+version, how to install it), model-loading safety (no remote code), device and dtype.
 
 Everything here imports torch/transformers lazily so that the core install stays light.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -13,10 +16,43 @@ from ..errors import SpecError
 
 INSTALL_HINT = "pip install 'overcoat[models]' (install torch first: pip install torch)"
 
+#: ``(module, pip name)`` pairs for :func:`check_installed`
+TORCH = ("torch", "torch")
+TRANSFORMERS = ("transformers", "transformers")
+
+
+def package_version(dist: str) -> str:
+    """The installed version of a distribution (written into signatures); ``unknown`` if absent."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def check_installed(scorer: str, *packages: tuple[str, str]) -> None:
+    """One-line SpecError, before anything is loaded, when an optional package is missing.
+    ``packages``: ``(module, pip name)`` pairs."""
+    for module, pip_name in packages:
+        if not installed(module):
+            hint = INSTALL_HINT if module == "torch" else f"pip install {pip_name}"
+            raise SpecError(f"the '{scorer}' scorer needs the '{pip_name}' package: {hint}")
+
+
+def first_line(text: str) -> str:
+    """The first line of a (library's) message, for one-line errors."""
+    return (text.strip().splitlines() or [""])[0]
+
 
 def require(module: str, extra: str = "models"):
     """Import an optional dependency or raise a one-line SpecError saying how to install it."""
-    import importlib
     try:
         mod = importlib.import_module(module)
     except ImportError:

@@ -1,0 +1,265 @@
+"""The judge scorers: settings from the spec and the template, prompts, answers to values,
+signatures and the counters (``n_answers``, ``n_unparsable``, ``n_failed``,
+``n_logprob_fallback``)."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from ...errors import SpecError
+from .._common import package_version
+from ..base import PairwiseScorer, Scorer, ScoringBatch
+from .backend import Completion
+from .http_backend import HTTPBackend
+from .local_backend import LocalBackend
+from .parsing import (
+    VERDICT_P,
+    expected_value,
+    fmt_num,
+    locate_value,
+    parse_mqm,
+    parse_rating,
+    parse_verdict,
+)
+from .templates import JudgeTemplate
+
+log = logging.getLogger("overcoat.scorers.judge")
+
+
+class _JudgeCore:
+    """Shared by the pointwise and pairwise judges: spec, template, backend, counters."""
+
+    def _setup(self, spec: str, target: str, model: str | None, opts: dict, pairwise: bool):
+        self.spec_local = model is None
+        tname = opts.get("template") or ("arena" if pairwise else None)
+        if tname is None and opts.get("mode", "").lower() == "pairwise":
+            tname = "arena"
+        self.template = JudgeTemplate.load(tname or "chat")
+        hs = self.template.settings
+        mode = (opts.get("mode") or ("pairwise" if pairwise else hs.get("mode", "pointwise")))
+        mode = mode.lower()
+        if mode not in ("pointwise", "pairwise"):
+            raise SpecError(f"scorer spec {spec!r}: mode must be pointwise or pairwise")
+        if hs.get("mode") and hs["mode"] != mode:
+            raise SpecError(f"scorer spec {spec!r}: template {self.template.name!r} is "
+                            f"{hs['mode']}, not {mode}")
+        self.mode = mode
+        parse = (opts.get("parse") or hs.get("parse")
+                 or ("verdict" if mode == "pairwise" else "rating")).lower()
+        if mode == "pairwise" and parse != "verdict":
+            raise SpecError(f"scorer spec {spec!r}: a pairwise judge needs parse=verdict")
+        if mode == "pointwise" and parse not in ("rating", "mqm"):
+            raise SpecError(f"scorer spec {spec!r}: a pointwise judge parses rating or mqm, "
+                            f"not {parse!r}")
+        self.parse = parse
+        try:
+            self.lo = float(opts.get("min", hs.get("min", 1)))
+            self.hi = float(opts.get("max", hs.get("max", 10)))
+        except ValueError:
+            raise SpecError(f"judge template {self.template.name!r}: min/max are not "
+                            f"numbers") from None
+        if self.lo >= self.hi:
+            raise SpecError(f"scorer spec {spec!r}: min must be below max")
+        self.logprobs = bool(opts.get("logprobs", False))
+        if self.logprobs and parse == "mqm":
+            raise SpecError(f"scorer spec {spec!r}: logprobs are not used by the MQM parser; "
+                            f"drop logprobs=true")
+        self.temperature = float(opts.get("temperature", 0.0))
+        self.max_tokens = int(opts.get("max_tokens", 512))
+        self.top_logprobs = int(opts.get("top_logprobs", 20))
+        self.concurrency = int(opts.get("concurrency", 8))
+        for k, v in (("max_tokens", self.max_tokens), ("concurrency", self.concurrency),
+                     ("top_logprobs", self.top_logprobs)):
+            if v < 1:
+                raise SpecError(f"scorer spec {spec!r}: {k} must be >= 1")
+        self.variables = {"source_lang": opts.get("source_lang", ""),
+                          "target_lang": opts.get("target_lang", "")}
+        if model is None:
+            self.backend = LocalBackend(target, max_tokens=self.max_tokens,
+                                        temperature=self.temperature, logprobs=self.logprobs,
+                                        device=opts.get("device"), dtype=opts.get("dtype"),
+                                        trust_remote_code=bool(opts.get("trust_remote_code")))
+            self.model = str(self.backend.path)
+            self.name = f"judge:{self.backend.path.name}"
+        else:
+            timeout = float(opts.get("timeout", 60.0))
+            retries = int(opts.get("max_retries", 5))
+            if timeout <= 0 or retries < 0:
+                raise SpecError(f"scorer spec {spec!r}: timeout must be > 0 and "
+                                f"max_retries >= 0")
+            self.backend = HTTPBackend(
+                target, model, api_key_env=opts.get("api_key_env", "OPENAI_API_KEY"),
+                timeout=timeout, max_retries=retries, backoff=float(opts.get("backoff", 1.0)),
+                max_backoff=float(opts.get("max_backoff", 60.0)),
+                concurrency=self.concurrency, temperature=self.temperature,
+                max_tokens=self.max_tokens, logprobs=self.logprobs,
+                top_logprobs=self.top_logprobs)
+            self.model = model
+            self.name = f"judge:{model}"
+        if mode == "pairwise":
+            self.name = self.name.replace("judge:", "judge-pair:", 1)
+        self.n_unparsable = 0
+        self.n_failed = 0
+        self.n_logprob_fallback = 0
+        self.n_answers = 0
+        self._sig = None
+
+    # labels that logprobs are read over
+    def _labels(self) -> dict[str, float]:
+        if self.parse == "verdict":
+            return {"A": 1.0, "B": 0.0, "C": 0.5}
+        if self.parse == "rating":
+            return {str(v): float(v) for v in range(math.ceil(self.lo), math.floor(self.hi) + 1)}
+        return {}
+
+    def signature(self) -> str:
+        if self._sig is None:
+            if self.spec_local:
+                url = "local"
+                model = f"{self.model}@{self.backend.weights_digest()}"
+                extra = f"|transformers:{package_version('transformers')}"
+            else:
+                url, model, extra = self.backend.display(), self.model, ""
+            lp = ("full" if self.spec_local else f"top{self.top_logprobs}") \
+                if self.logprobs else "no"
+            parse = (f"rating[{fmt_num(self.lo)},{fmt_num(self.hi)}]"
+                     if self.parse == "rating" else self.parse)
+            vars_ = ",".join(f"{k}={v}" for k, v in sorted(self.variables.items()) if v)
+            sig = (f"judge|url:{url}|model:{model}|template:{self.template.name}@"
+                   f"{self.template.sha}|mode:{self.mode}|logprobs:{lp}|temperature:"
+                   f"{fmt_num(self.temperature)}|max_tokens:{self.max_tokens}|parse:{parse}"
+                   + (f"|vars:{vars_}" if vars_ else "")
+                   + ("|orders:both" if self.mode == "pairwise" else "") + extra)
+            self._sig = self.backend.redactor()(sig) if not self.spec_local else sig
+        return self._sig
+
+    def _ask(self, prompts: list[list[dict]]) -> list[float]:
+        """One value per prompt (NaN when failed or unparsable); counts."""
+        labels = self._labels()
+        comps = self.backend.complete_many(prompts, labels)
+        out = []
+        n_bad = n_fail = 0
+        first_error = None
+        for c in comps:
+            self.n_answers += 1
+            if c.error is not None:
+                self.n_failed += 1
+                n_fail += 1
+                first_error = first_error or c.error
+                out.append(float("nan"))
+                continue
+            v = self._value(c, labels)
+            if v is None:
+                self.n_unparsable += 1
+                n_bad += 1
+                out.append(float("nan"))
+            else:
+                out.append(float(v))
+        if n_fail:
+            log.warning("%s: %d of %d requests failed (first: %s); recorded as missing",
+                        self.name, n_fail, len(comps), first_error)
+        if n_bad:
+            log.warning("%s: %d of %d answers unparsable; recorded as missing", self.name,
+                        n_bad, len(comps))
+        return out
+
+    def _value(self, c: Completion, labels: dict[str, float]) -> float | None:
+        text = c.text or ""
+        if self.parse == "mqm":
+            return parse_mqm(text)
+        if self.parse == "rating":
+            parsed = parse_rating(text, self.lo, self.hi)
+            if parsed is None:
+                return None
+            value = parsed[0]
+
+            def span_of(t):
+                r = parse_rating(t, self.lo, self.hi)
+                return r[1] if r else None
+        else:
+            parsed = parse_verdict(text)
+            if parsed is None:
+                return None
+            value = VERDICT_P[parsed[0]]
+
+            def span_of(t):
+                r = parse_verdict(t)
+                return r[1] if r else None
+        if not self.logprobs:
+            return value
+        if not c.tokens:
+            self.n_logprob_fallback += 1
+            return value
+        alts, _why = locate_value(c.tokens, labels, span_of)
+        ev = expected_value(alts, labels) if alts is not None else None
+        if ev is None:
+            self.n_logprob_fallback += 1
+            return value
+        return ev
+
+    def _base_vars(self, inp: str, refs) -> dict:
+        refs = list(refs) if refs is not None else []
+        return {"input": inp, "references": refs, "reference": refs[0] if refs else None,
+                "messages": None, **self.variables}
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+class JudgeScorer(_JudgeCore, Scorer):
+    """Pointwise LLM judge (a rating or an MQM score per response)."""
+
+    needs_references = False
+    higher_is_better = True
+    parallel_safe = False  # concurrency is inside (threads); one process is enough
+
+    def __init__(self, spec: str, target: str, model: str | None, opts: dict):
+        self._setup(spec, target, model, opts, pairwise=False)
+
+    def score_batch(self, batch: ScoringBatch) -> np.ndarray:
+        n = len(batch)
+        prompts = []
+        for i in range(n):
+            v = self._base_vars(batch.inputs[i],
+                                batch.references[i] if batch.references else [])
+            v["messages"] = batch.messages[i] if batch.messages else None
+            v["response"] = batch.responses[i]
+            prompts.append(self.template.render(v))
+        return np.asarray(self._ask(prompts), dtype=np.float64)
+
+    def __repr__(self) -> str:
+        return f"<JudgeScorer {self.signature()}>"
+
+
+class PairwiseJudgeScorer(_JudgeCore, PairwiseScorer):
+    """Pairwise LLM judge: P(A better), averaged over both presentation orders."""
+
+    needs_references = False
+    parallel_safe = False
+
+    def __init__(self, spec: str, target: str, model: str | None, opts: dict):
+        self._setup(spec, target, model, opts, pairwise=True)
+
+    def compare_batch(self, inputs: list[str], responses_a: list[str], responses_b: list[str],
+                      references: list[list[str]]) -> np.ndarray:
+        n = len(inputs)
+        prompts = []
+        for i in range(n):
+            refs = references[i] if references else []
+            for first, second in ((responses_a[i], responses_b[i]),
+                                  (responses_b[i], responses_a[i])):
+                v = self._base_vars(inputs[i], refs)
+                v.update(response_a=first, response_b=second)
+                prompts.append(self.template.render(v))
+        vals = self._ask(prompts)
+        out = np.empty(n, dtype=np.float64)
+        for i in range(n):
+            p_ab, p_ba = vals[2 * i], vals[2 * i + 1]
+            out[i] = 0.5 * (p_ab + (1.0 - p_ba))  # NaN if either order is NaN
+        return out
+
+    def __repr__(self) -> str:
+        return f"<PairwiseJudgeScorer {self.signature()}>"
