@@ -437,8 +437,8 @@ def test_max_items_is_a_seeded_sample(tmp_path, capsys):
 # -- overcoat scorers / cache / -v ------------------------------------------------------------------
 def test_scorers_says_what_is_usable_and_how_to_install_the_rest(monkeypatch, capsys):
     import overcoat.scorers.requirements as R
-    real = R._installed
-    monkeypatch.setattr(R, "_installed", lambda m: m != "comet" and real(m))
+    real = R.installed
+    monkeypatch.setattr(R, "installed", lambda m: m != "comet" and real(m))
     code, out, _ = run_cli(["scorers"], capsys)
     assert code == 0 and "…" not in out
     rows = {ln.split("│")[1].strip(): ln.split("│")[2].strip() for ln in out.splitlines()

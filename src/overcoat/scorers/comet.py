@@ -20,8 +20,8 @@ Spec: ``comet:NAME_OR_PATH[,batch_size=N,gpus=0|1,multiref=first|max|mean,local_
   neither is part of the signature. Multi-GPU prediction is not supported (``gpus`` is 0 or 1).
 * ``local_files_only=true`` (or ``HF_HUB_OFFLINE=1``) looks a name up only in the Hugging Face
   cache and COMET's legacy cache, without network; it is also passed to ``load_from_checkpoint``
-  for the encoder's config and tokenizer (``pretrained_model`` in ``hparams.yaml``). A path may
-  not contain a comma (the option separator).
+  for the encoder's config and tokenizer (``pretrained_model`` in ``hparams.yaml``). The spec
+  grammar (commas, options) is the README's "Scorer specs".
 
 The signature is ``comet|model:NAME|ckpt_sha256:HASH12|comet:VERSION|class:ID|refs:MODE``:
 ``HASH12`` is the first 12 hex digits of the checkpoint file's SHA-256 (read from the Hugging Face

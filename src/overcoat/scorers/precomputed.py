@@ -3,7 +3,7 @@
 The file (JSONL/JSON/CSV/Parquet, see :func:`overcoat.data.scores_file.read_scores_file`) has
 ``item_id``, ``response_id``, ``score`` and optionally ``scorer`` and ``content_hash``, or one row
 per pair with ``chosen_score``, ``rejected_score``; when it holds several scorers, ``#NAME`` picks
-one. Options after ``#`` (comma-separated, with or without a scorer name):
+one. Options after ``#`` (the README's "Scorer specs": the path runs to ``#``):
 
 ``higher_is_better=false``  (or ``lower_is_better=true``) the scores are losses/distances
                             (default: the file's ``higher_is_better`` column, else true);

@@ -5,7 +5,7 @@ The package: :mod:`.parsing` (answers -> values), :mod:`.templates` (Jinja promp
 :mod:`.local_backend` (a local model), :mod:`.core` (the scorers) and :mod:`.specs` (spec strings;
 registers ``judge`` and ``judge-pair``).
 
-Specs (the general grammar is in :mod:`overcoat.scorers._spec` and the README)::
+Specs (the grammar of every scorer spec: "Scorer specs" in the README)::
 
     judge:BASE_URL#MODEL[,KEY=VALUE...]          pointwise (a rating per response)
     judge-pair:BASE_URL#MODEL[,KEY=VALUE...]     pairwise (P(A better than B))

@@ -11,8 +11,9 @@ import numpy as np
 
 from ...errors import SpecError
 from .._common import package_version
+from .._spec import check_positive
 from ..base import PairwiseScorer, Scorer, ScoringBatch
-from .backend import Completion
+from .backend import Backend, Completion
 from .http_backend import HTTPBackend
 from .local_backend import LocalBackend
 from .parsing import (
@@ -34,6 +35,31 @@ class _JudgeCore:
 
     def _setup(self, spec: str, target: str, model: str | None, opts: dict, pairwise: bool):
         self.spec_local = model is None
+        self._answer_settings(spec, opts, pairwise)
+        self.logprobs = bool(opts.get("logprobs", False))
+        if self.logprobs and self.parse == "mqm":
+            raise SpecError(f"scorer spec {spec!r}: logprobs are not used by the MQM parser; "
+                            f"drop logprobs=true")
+        self.temperature = float(opts.get("temperature", 0.0))
+        self.max_tokens = int(opts.get("max_tokens", 512))
+        self.top_logprobs = int(opts.get("top_logprobs", 20))
+        self.concurrency = int(opts.get("concurrency", 8))
+        check_positive(spec, max_tokens=self.max_tokens, concurrency=self.concurrency,
+                       top_logprobs=self.top_logprobs)
+        self.variables = {"source_lang": opts.get("source_lang", ""),
+                          "target_lang": opts.get("target_lang", "")}
+        self.backend = self._backend(spec, target, model, opts)
+        if self.mode == "pairwise":
+            self.name = self.name.replace("judge:", "judge-pair:", 1)
+        self.n_unparsable = 0
+        self.n_failed = 0
+        self.n_logprob_fallback = 0
+        self.n_answers = 0
+        self._sig = None
+
+    def _answer_settings(self, spec: str, opts: dict, pairwise: bool) -> None:
+        """Template, mode, parser and rating scale: from the options, else the template's
+        header, else the defaults."""
         tname = opts.get("template") or ("arena" if pairwise else None)
         if tname is None and opts.get("mode", "").lower() == "pairwise":
             tname = "arena"
@@ -63,49 +89,29 @@ class _JudgeCore:
                             f"numbers") from None
         if self.lo >= self.hi:
             raise SpecError(f"scorer spec {spec!r}: min must be below max")
-        self.logprobs = bool(opts.get("logprobs", False))
-        if self.logprobs and parse == "mqm":
-            raise SpecError(f"scorer spec {spec!r}: logprobs are not used by the MQM parser; "
-                            f"drop logprobs=true")
-        self.temperature = float(opts.get("temperature", 0.0))
-        self.max_tokens = int(opts.get("max_tokens", 512))
-        self.top_logprobs = int(opts.get("top_logprobs", 20))
-        self.concurrency = int(opts.get("concurrency", 8))
-        for k, v in (("max_tokens", self.max_tokens), ("concurrency", self.concurrency),
-                     ("top_logprobs", self.top_logprobs)):
-            if v < 1:
-                raise SpecError(f"scorer spec {spec!r}: {k} must be >= 1")
-        self.variables = {"source_lang": opts.get("source_lang", ""),
-                          "target_lang": opts.get("target_lang", "")}
+
+    def _backend(self, spec: str, target: str, model: str | None, opts: dict) -> Backend:
+        """The local model (``model`` is None) or the HTTP server; sets ``model`` and ``name``."""
         if model is None:
-            self.backend = LocalBackend(target, max_tokens=self.max_tokens,
-                                        temperature=self.temperature, logprobs=self.logprobs,
-                                        device=opts.get("device"), dtype=opts.get("dtype"),
-                                        trust_remote_code=bool(opts.get("trust_remote_code")))
-            self.model = str(self.backend.path)
-            self.name = f"judge:{self.backend.path.name}"
-        else:
-            timeout = float(opts.get("timeout", 60.0))
-            retries = int(opts.get("max_retries", 5))
-            if timeout <= 0 or retries < 0:
-                raise SpecError(f"scorer spec {spec!r}: timeout must be > 0 and "
-                                f"max_retries >= 0")
-            self.backend = HTTPBackend(
-                target, model, api_key_env=opts.get("api_key_env", "OPENAI_API_KEY"),
-                timeout=timeout, max_retries=retries, backoff=float(opts.get("backoff", 1.0)),
-                max_backoff=float(opts.get("max_backoff", 60.0)),
-                concurrency=self.concurrency, temperature=self.temperature,
-                max_tokens=self.max_tokens, logprobs=self.logprobs,
-                top_logprobs=self.top_logprobs)
-            self.model = model
-            self.name = f"judge:{model}"
-        if mode == "pairwise":
-            self.name = self.name.replace("judge:", "judge-pair:", 1)
-        self.n_unparsable = 0
-        self.n_failed = 0
-        self.n_logprob_fallback = 0
-        self.n_answers = 0
-        self._sig = None
+            backend = LocalBackend(target, max_tokens=self.max_tokens,
+                                   temperature=self.temperature, logprobs=self.logprobs,
+                                   device=opts.get("device"), dtype=opts.get("dtype"),
+                                   trust_remote_code=bool(opts.get("trust_remote_code")))
+            self.model = str(backend.path)
+            self.name = f"judge:{backend.path.name}"
+            return backend
+        timeout = float(opts.get("timeout", 60.0))
+        retries = int(opts.get("max_retries", 5))
+        if timeout <= 0 or retries < 0:
+            raise SpecError(f"scorer spec {spec!r}: timeout must be > 0 and max_retries >= 0")
+        self.model = model
+        self.name = f"judge:{model}"
+        return HTTPBackend(
+            target, model, api_key_env=opts.get("api_key_env", "OPENAI_API_KEY"),
+            timeout=timeout, max_retries=retries, backoff=float(opts.get("backoff", 1.0)),
+            max_backoff=float(opts.get("max_backoff", 60.0)), concurrency=self.concurrency,
+            temperature=self.temperature, max_tokens=self.max_tokens, logprobs=self.logprobs,
+            top_logprobs=self.top_logprobs)
 
     # labels that logprobs are read over
     def _labels(self) -> dict[str, float]:
