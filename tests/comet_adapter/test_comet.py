@@ -25,8 +25,8 @@ import numpy as np  # noqa: E402
 from overcoat.data.builder import DatasetBuilder  # noqa: E402
 from overcoat.errors import DataError, SpecError  # noqa: E402
 from overcoat.scorers.base import ScoringBatch  # noqa: E402
-from overcoat.scorers.registry import get_scorer  # noqa: E402
 from overcoat.scorers.engine import score_dataset  # noqa: E402
+from overcoat.scorers.registry import get_scorer  # noqa: E402
 
 SRC = ["Der Hund bellt.", "Guten Morgen, wie geht es dir heute?", "Das ist ein Test.",
        "Ich habe keine Zeit.", "Wo ist der Bahnhof?", "Die Katze schläft auf dem Sofa, "

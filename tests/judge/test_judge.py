@@ -26,7 +26,6 @@ from fake_server import FakeChatServer, Reply, answer, error
 
 from overcoat.errors import SpecError
 from overcoat.scorers.base import ScoringBatch
-from overcoat.scorers.registry import get_scorer
 from overcoat.scorers.engine import compare_pairs, score_dataset
 from overcoat.scorers.judge import (
     JudgeError,
@@ -37,6 +36,7 @@ from overcoat.scorers.judge import (
     parse_rating,
     parse_verdict,
 )
+from overcoat.scorers.registry import get_scorer
 
 FAST = "timeout=2,backoff=0.001,max_backoff=0.05"
 

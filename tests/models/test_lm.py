@@ -17,8 +17,8 @@ from hypothesis import strategies as st  # noqa: E402
 from overcoat.errors import SpecError  # noqa: E402
 from overcoat.scorers import transformers_models  # noqa: E402
 from overcoat.scorers.base import ScoringBatch  # noqa: E402
-from overcoat.scorers.registry import get_scorer  # noqa: E402
 from overcoat.scorers.causal_lm import CausalLM, LogLikScorer, boundary_fallback  # noqa: E402
+from overcoat.scorers.registry import get_scorer  # noqa: E402
 
 ROWS = [
     ("what is the capital of france ?", None, "paris is the capital of france ."),

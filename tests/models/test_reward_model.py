@@ -19,8 +19,8 @@ from overcoat.data.builder import DatasetBuilder  # noqa: E402
 from overcoat.errors import SpecError  # noqa: E402
 from overcoat.scorers import transformers_models  # noqa: E402
 from overcoat.scorers.base import ScoringBatch  # noqa: E402
-from overcoat.scorers.registry import get_scorer  # noqa: E402
 from overcoat.scorers.engine import score_dataset  # noqa: E402
+from overcoat.scorers.registry import get_scorer  # noqa: E402
 from overcoat.scorers.reward_model import RewardModelScorer  # noqa: E402
 
 ROWS = [  # (input, messages or None, response): varied lengths
@@ -297,8 +297,8 @@ def test_plan_batches(lengths, max_batch, max_tokens):
 
 def test_bin_checkpoint_loads(rm_dir, tmp_path):
     """A folder with a pytorch_model.bin only (transformers reads it with weights_only=True)."""
-    from transformers import AutoTokenizer, LlamaForSequenceClassification
     from safetensors.torch import load_file
+    from transformers import AutoTokenizer, LlamaForSequenceClassification
     folder = tmp_path / "bin"
     folder.mkdir()
     model = LlamaForSequenceClassification.from_pretrained(rm_dir)

@@ -205,3 +205,19 @@ def test_bertscore_idf_file(bert_scorer, tmp_path):
     refs = [p[1] for p in PAIRS]
     np.testing.assert_allclose(s.score_batch(_batch(cands, refs)),
                                ref.score(cands, refs)[2].double().numpy(), atol=1e-6)
+
+
+def test_pickled_copies_drop_the_loaded_model():
+    """EncoderModelScorer: a copy sent to another process loads its own model (the loaded one
+    is not pickled) and keeps every setting, so its signature is the same."""
+    import pickle
+    for spec, attr in (("embed:minilm,against=input", "_model"),
+                       ("bertscore:minilm,which=P,num_layers=3", "_scorer")):
+        sc = get_scorer(spec)
+        sig = sc.signature()
+        setattr(sc, attr, lambda: None)  # stands for a loaded model (a lambda cannot be pickled)
+        copy = pickle.loads(pickle.dumps(sc))
+        assert getattr(copy, attr) is None and getattr(sc, attr) is not None
+        assert copy.signature() == sig and copy.name == sc.name
+        assert {k: v for k, v in vars(copy).items() if k != attr} == \
+            {k: v for k, v in vars(sc).items() if k != attr}

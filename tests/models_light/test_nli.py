@@ -14,8 +14,8 @@ tokenizers = pytest.importorskip("tokenizers")
 
 from overcoat.errors import SpecError
 from overcoat.scorers.base import ScoringBatch
-from overcoat.scorers.registry import get_scorer
 from overcoat.scorers.nli import find_entailment_label, split_sentences
+from overcoat.scorers.registry import get_scorer
 
 _VOCAB = ("the a cat dog bird sat ran flew on over mat house tree is was big small red blue "
           "and then it . , ! ?")

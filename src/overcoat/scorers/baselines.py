@@ -14,9 +14,9 @@ import hashlib
 import numpy as np
 
 from ..errors import SpecError
+from ._spec import parse_options
 from .base import Scorer, ScoringBatch
 from .registry import register
-from ._spec import parse_options
 
 
 class LengthScorer(Scorer):

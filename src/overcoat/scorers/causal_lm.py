@@ -49,8 +49,8 @@ import numpy as np
 
 from ..errors import SpecError
 from . import transformers_models as H
-from .base import Scorer, ScoringBatch
 from ._spec import split_args
+from .base import Scorer, ScoringBatch
 from .registry import register
 
 log = logging.getLogger("overcoat.scorers")

@@ -45,8 +45,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, SpecError
-from ._spec import model_and_options
 from ._common import weights_error
+from ._spec import model_and_options
 from .base import Scorer, ScoringBatch
 from .registry import register
 

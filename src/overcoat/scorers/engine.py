@@ -47,9 +47,9 @@ import numpy as np
 from ..data.model import Dataset, loads_messages
 from ..errors import DataError, OvercoatError
 from .base import DataRows, PairwiseScorer, Scorer, ScoringBatch
-from .registry import get_scorer
 from .cache import ScoreCache, item_digest, open_cache, pair_key, response_keys
 from .executors import ExecutionReport, Executor, PairBatch, Unit, executor_for
+from .registry import get_scorer
 
 log = logging.getLogger("overcoat.scorers")
 

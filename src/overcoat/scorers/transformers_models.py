@@ -6,7 +6,7 @@
   and dtype). ``trust_remote_code`` is off unless asked for; safetensors are required when a local
   folder has them (transformers only reads ``.bin`` files with ``torch.load(weights_only=True)``);
   ``HF_HUB_OFFLINE=1`` (read when loading, not at import) means ``local_files_only``. Weights that
-  are neither local nor reachable give the one-line :func:`~._torch.weights_error`.
+  are neither local nor reachable give the one-line :func:`~._common.weights_error`.
 * **Revisions** - :func:`model_revision`: the hub commit hash for hub ids; for local folders and
   GGUF files a ``sha256`` over the config, the file names and sizes of config, tokenizer and
   weights files, and 64 KiB samples of each weights file at eight evenly spaced offsets (so two
@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import OvercoatError, SpecError
-from ._spec import check_positive
 from ._common import (dtype_name, refuse_remote_code, remote_code_error, require, resolve_device,
                      resolve_dtype, weights_error)
+from ._spec import check_positive
 
 log = logging.getLogger("overcoat.scorers")
 

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from ...errors import OvercoatError
 
+
 class JudgeError(OvercoatError):
     """The judge endpoint refused the whole run (bad key, unknown model or URL)."""
 

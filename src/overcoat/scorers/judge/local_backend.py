@@ -12,6 +12,7 @@ from .._common import first_line, refuse_remote_code, require, resolve_device, r
 from .backend import Completion
 from .parsing import norm_token
 
+
 class LocalBackend:
     """A local chat model through transformers: greedy decoding, one prompt at a time."""
 
