@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from overcoat.errors import SpecError  # noqa: E402
-from overcoat.scorers import transformers_models  # noqa: E402
+from overcoat.scorers import transformers_models as TM  # noqa: E402
 from overcoat.scorers.base import ScoringBatch  # noqa: E402
 from overcoat.scorers.causal_lm import CausalLM, LogLikScorer, boundary_fallback  # noqa: E402
 from overcoat.scorers.registry import get_scorer  # noqa: E402
@@ -210,7 +210,7 @@ def test_bad_specs(lm_dirs, spec, msg):
 
 def test_revisions_tell_same_shape_weights_apart(lm_dirs):
     """Two models with identical configs, file names and sizes but different weights."""
-    a, b = (transformers_models.model_revision(transformers_models.resolve_model(d)) for d in lm_dirs)
+    a, b = (TM.model_revision(TM.resolve_model(d)) for d in lm_dirs)
     assert a != b and a.startswith("sha256:")
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from overcoat.data.builder import DatasetBuilder  # noqa: E402
 from overcoat.errors import SpecError  # noqa: E402
-from overcoat.scorers import transformers_models  # noqa: E402
+from overcoat.scorers import transformers_models as TM  # noqa: E402
 from overcoat.scorers.base import ScoringBatch  # noqa: E402
 from overcoat.scorers.engine import score_dataset  # noqa: E402
 from overcoat.scorers.registry import get_scorer  # noqa: E402
@@ -144,7 +144,7 @@ def test_missing_pad_token_uses_eos(tmp_path, rm_dir):
     one = get_scorer(f"hf:{folder},max_batch=1").score_batch(batch)
     many = get_scorer(f"hf:{folder},max_batch=16").score_batch(batch)
     np.testing.assert_allclose(many, one, atol=1e-5, rtol=0)
-    assert transformers_models.load_tokenizer(transformers_models.resolve_model(str(folder))).pad_token == "[EOS]"
+    assert TM.load_tokenizer(TM.resolve_model(str(folder))).pad_token == "[EOS]"
 
 
 # -- truncation ---------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ def test_score_dataset_works_and_caches(rm_dir, tmp_path):
 @given(lengths=st.lists(st.integers(0, 50), max_size=40), max_batch=st.integers(1, 8),
        max_tokens=st.sampled_from([0, 10, 64, 1000]))
 def test_plan_batches(lengths, max_batch, max_tokens):
-    plan = transformers_models.plan_batches(lengths, max_batch, max_tokens)
+    plan = TM.plan_batches(lengths, max_batch, max_tokens)
     flat = [i for b in plan for i in b]
     assert sorted(flat) == list(range(len(lengths)))
     assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)
@@ -291,7 +291,7 @@ def test_plan_batches(lengths, max_batch, max_tokens):
         assert 1 <= len(b) <= max_batch
         if max_tokens and len(b) > 1:
             assert max(max(lengths[i], 1) for i in b) * len(b) <= max_tokens
-    naive = transformers_models.plan_batches(lengths, max_batch, None, sort=False)
+    naive = TM.plan_batches(lengths, max_batch, None, sort=False)
     assert [i for b in naive for i in b] == list(range(len(lengths)))
 
 
