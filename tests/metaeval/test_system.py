@@ -229,3 +229,65 @@ def test_spa_default_equals_literal_pce_up_to_float32_rounding():
     assert np.array_equal(r.p_human[iu], exact[iu])
     assert not np.array_equal(ph32[iu], exact[iu])  # this data does have ties float32 gets wrong
     assert r.statistic == pytest.approx(pce_one_minus_pce(exact, pm32), abs=1e-15)
+
+
+# The float32 filter of SPA's p-values (system._spa_pvalues) against exact rational arithmetic: scores are
+# decimals times a power of two, so the exact permuted differences, and so exact ties, are known.
+def exact_spa_pvalues(ints, decimals, scale_exp, n_permutations, seed):
+    """Loop reference in Fractions: p(i, j) = #{permutations: sum_t s_t (x_ti - x_tj) >= sum_t (x_ti - x_tj)}
+    / n, x = ints / 10**decimals * 2**scale_exp exactly, s: spa_signs (mt-metrics-eval's stream)."""
+    from fractions import Fraction
+    n_items, n_sys = ints.shape
+    x = [[Fraction(int(v), 10 ** decimals) * Fraction(2) ** scale_exp for v in row] for row in ints]
+    signs = spa_signs(n_permutations, n_items, seed)
+    out = []
+    for i, j in itertools.combinations(range(n_sys), 2):
+        d = [x[t][i] - x[t][j] for t in range(n_items)]
+        obs = sum(d)
+        out.append(sum(sum(d[t] if signs[p, t] > 0 else -d[t] for t in range(n_items)) >= obs
+                       for p in range(n_permutations)) / n_permutations)
+    return np.array(out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 9), st.integers(2, 5), st.integers(1, 40), st.integers(0, 20),
+       st.sampled_from([2, 30, 1000]), st.integers(0, 3), st.sampled_from([-600, -135, 0, 60, 130, 400]),
+       st.sampled_from([0.0, 1.0, 1e9]), st.data())
+def test_spa_filtered_pvalues_equal_exact_arithmetic(n_items, n_sys, n_perm, seed, span, decimals, scale_exp,
+                                                     refine_limit, data):
+    import overcoat.metaeval.system as sysm
+    ints = np.array(data.draw(st.lists(st.lists(st.integers(-span, span), min_size=n_sys, max_size=n_sys),
+                                       min_size=n_items, max_size=n_items)))
+    X = ints / 10 ** decimals * 2.0 ** scale_exp
+    old = sysm._REFINE_LIMIT
+    sysm._REFINE_LIMIT = refine_limit  # 0: any undecided comparison -> float64 sums; 1e9: always refine
+    try:
+        (got,) = sysm._spa_pvalues([X], n_perm, seed)
+        both = sysm._spa_pvalues([X, X[:, ::-1]], n_perm, seed)  # one product for two matrices
+    finally:
+        sysm._REFINE_LIMIT = old
+    want = exact_spa_pvalues(ints, decimals, scale_exp, n_perm, seed)
+    assert np.array_equal(got, want)
+    assert np.array_equal(both[0], want)
+    assert np.array_equal(both[1], exact_spa_pvalues(ints[:, ::-1], decimals, scale_exp, n_perm, seed))
+    (plain,) = sysm._spa_pvalues_float64([X], n_perm, seed)
+    assert np.array_equal(plain, want)
+
+
+def test_spa_filter_decides_most_comparisons_in_float32_on_mqm_like_data(monkeypatch):
+    # MQM-like scores (tenths, many exact ties) and a continuous metric: the float32 filter leaves only a
+    # few comparisons to float64 (the exact ties among them) and gives the float64 counts
+    import overcoat.metaeval.system as sysm
+    rng = np.random.default_rng(8)
+    h = -rng.integers(0, 60, size=(300, 9)) * rng.integers(0, 2, size=(300, 9)) / 10
+    m = 50 + 20 * rng.normal(size=h.shape) + h
+    plain = sysm._spa_pvalues_float64([h, m], 1000, 4)
+    monkeypatch.setattr(sysm, "_REFINE_LIMIT", 1e9)
+    calls = []
+    orig = sysm._spa_pvalues_float64
+    monkeypatch.setattr(sysm, "_spa_pvalues_float64", lambda *a: calls.append(a) or orig(*a))
+    fast = sysm._spa_pvalues([h, m], 1000, 4)
+    assert not calls and all(np.array_equal(a, b) for a, b in zip(fast, plain))
+    # scores too large for float32 sums: the float64 sums, same counts
+    big = sysm._spa_pvalues([h * 2.0 ** 200], 1000, 4)
+    assert len(calls) == 1 and np.array_equal(big[0], plain[0])

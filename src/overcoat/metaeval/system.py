@@ -170,32 +170,34 @@ MTME_SPA_SEED = 4
 
 
 def spa_signs(n_permutations: int, n_items: int, seed: int = MTME_SPA_SEED) -> np.ndarray:
-    """(n_permutations, n_items) +1/-1 signs of SPA's permutations: mt-metrics-eval's stream.
+    """(n_permutations, n_items) +1/-1 signs (float64) of SPA's permutations: mt-metrics-eval's stream.
 
     ``numpy.random.default_rng(seed).random((n_permutations, n_items), dtype=float32)`` rounded to the
     nearest integer (``np.rint``: 0.5 rounds to 0) and mapped 0 -> -1, 1 -> +1, exactly as
     ``pce.compute_pairwise_p_values`` makes its ``two_m_minus_one``; +1 keeps an item's scores with their
     systems, -1 exchanges them. A float32 uniform is ``(x >> 8) / 2**24`` for the generator's next 32-bit
     output x, so it exceeds 0.5 exactly when ``x >= 2**31 + 256``; the 32-bit outputs of numpy's default
-    PCG64 are the two halves (low first) of its 64-bit outputs, which are read directly. The result is
-    cached (read-only) for the last few shapes and seeds: a meta-evaluation draws the same permutations
-    for every scorer.
+    PCG64 are the two halves (low first) of its 64-bit outputs, which are read directly. The draws are
+    cached (as 0/1 "kept" indicators, for the last few shapes and seeds): a meta-evaluation uses the same
+    permutations for every scorer.
     """
-    return _spa_signs(int(n_permutations), int(n_items), int(seed))
+    return 2.0 * _spa_kept(int(n_permutations), int(n_items), int(seed)).astype(np.float64) - 1.0
 
 
 @lru_cache(maxsize=4)
-def _spa_signs(n_permutations: int, n_items: int, seed: int) -> np.ndarray:
+def _spa_kept(n_permutations: int, n_items: int, seed: int) -> np.ndarray:
+    """(n_permutations, n_items) read-only float32 1 (sign +1: the item's scores stay with their systems)
+    or 0 (sign -1): :func:`spa_signs` as ``(signs + 1) / 2``, cached."""
     rng = np.random.default_rng(seed)
     n = n_permutations * n_items
     if type(rng.bit_generator).__name__ == "PCG64" and sys.byteorder == "little":
         x = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
-        signs = np.where(x >= np.uint32(2**31 + 256), 1.0, -1.0).reshape(n_permutations, n_items)
+        kept = x >= np.uint32(2**31 + 256)
     else:  # pragma: no cover - numpy's default generator is PCG64
-        u = rng.random(size=(n_permutations, n_items), dtype=np.float32)
-        signs = np.where(u > 0.5, 1.0, -1.0)
-    signs.flags.writeable = False
-    return signs
+        kept = rng.random(size=n, dtype=np.float32) > 0.5
+    kept = kept.astype(np.float32).reshape(n_permutations, n_items)
+    kept.flags.writeable = False
+    return kept
 
 
 def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
@@ -224,6 +226,12 @@ def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
     mt-metrics-eval sums float32 scores and compares exactly, so rounding decides those ties there:
     its p-values can differ from these by a few permutations, and its SPA by up to about 1e-4 (bundled
     TED, 1,000 permutations: 3e-5 to 8e-5). Those differences come from its float32 sums only.
+    (For speed, most comparisons are decided from float32 sums with a proven error bound, and only the
+    few that bound cannot decide are recomputed in float64: the counts are those of float64 sums.)
+
+    Speed: the permutations are drawn once per (n_permutations, n_items, seed) and cached, the human
+    p-values are cached per human matrix (a meta-evaluation scores many metrics against one), and every
+    system pair's counts come from one matrix product, without a loop over pairs.
 
     Items with any missing (NaN) human or metric score are dropped.
     """
@@ -239,9 +247,13 @@ def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
     if n_items == 0:  # no item with every score: no evidence, so no number (never a 1.0)
         P = np.full((n_sys, n_sys), np.nan)
         return SoftPairwiseAccuracyResult(float("nan"), P, P.copy(), n_sys, 0, n_permutations)
-    ph = _spa_pvalues_cached(h, n_permutations, seed)  # the human side repeats for every scorer
-    pm = _spa_pvalues(m, n_permutations, seed)
-    j, k = np.triu_indices(n_sys, 1)
+    ph = _human_pvalues_cache_get(h, n_permutations, seed)  # the human side repeats for every scorer
+    if ph is None:  # one pass over the permutations for both sides
+        ph, pm = _spa_pvalues([h, m], n_permutations, seed)
+        _human_pvalues_cache_put(h, n_permutations, seed, ph)
+    else:
+        (pm,) = _spa_pvalues([m], n_permutations, seed)
+    j, k = _pairs(n_sys)
     Ph = np.full((n_sys, n_sys), np.nan)
     Pm = np.full((n_sys, n_sys), np.nan)
     Ph[j, k] = ph
@@ -250,37 +262,120 @@ def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
     return SoftPairwiseAccuracyResult(spa, Ph, Pm, n_sys, n_items, n_permutations)
 
 
-def _spa_pvalues(X: np.ndarray, n_permutations: int, seed: int) -> np.ndarray:
-    """One-sided permutation p-values of "column i better than column j" for the pairs i < j
-    (``np.triu_indices`` order), with SPA's permutations."""
-    n_items, n_sys = X.shape
-    signs = spa_signs(n_permutations, n_items, seed)
-    j, k = np.triu_indices(n_sys, 1)
-    partial = signs @ X  # (n_perm, n_sys): permuted sums, as the reference's ``partial``
-    obs = X.sum(axis=0)
-    absum = np.abs(X).sum(axis=0)
-    tol = 64 * np.finfo(np.float64).eps * (absum[j] + absum[k])
-    null = partial[:, j] - partial[:, k]
-    return np.count_nonzero(null >= (obs[j] - obs[k]) - tol, axis=0) / n_permutations
+#: Filtered p-values (see :func:`_spa_pvalues`): a matrix whose undecided comparisons outnumber
+#: ``_REFINE_LIMIT * n_permutations`` is recomputed in float64 altogether instead of one comparison at a time.
+_REFINE_LIMIT = 1.0
+
+
+#: Filtered p-values (see :func:`_spa_pvalues`): a matrix whose undecided comparisons outnumber
+#: ``_REFINE_LIMIT * n_permutations`` is recomputed in float64 altogether instead of one comparison at a time.
+_REFINE_LIMIT = 1.0
+
+
+def _spa_pvalues(Xs: list[np.ndarray], n_permutations: int, seed: int) -> list[np.ndarray]:
+    """For each (n_items, n_sys) matrix of ``Xs``: the one-sided permutation p-values of "column i better
+    than column j" for the pairs i < j (``np.triu_indices`` order), with SPA's permutations; the same
+    counts as :func:`_spa_pvalues_float64`, faster.
+
+    With signs s = 2 b - 1 (b: kept), a pair's permuted difference ``sum_i s_i (x_ij - x_ik)`` is
+    ``2 (K_j - K_k) - (obs_j - obs_k)``, where ``K_c = sum_i b_i x_ic`` sums the kept scores; so "permuted
+    difference >= observed difference - tol" is ``K_j - K_k >= (obs_j - obs_k) - tol / 2``.
+
+    A filter, as in exact geometric predicates. All columns' K come from one float32 matrix product
+    with the cached 0/1 draws, and the pairs' ``K_j - K_k`` are float32 differences of those. With
+    n = n_items, ``u = 2**-24``, ``g = (n - 1) u / (1 - (n - 1) u)`` and ``A_c = sum_i |x_ic|``, each K is
+    within ``E_c = (g (1 + u) + u) A_c + n 2**-125`` of the exact one (rounding the scores to float32:
+    ``u A_c``, plus underflow; summing up to n terms in any order, FMA or not: ``g`` times the rounded
+    scores' absolute sum), and each difference within ``D = (1 + u)(E_j + E_k) + u (A_j + A_k)``. A
+    difference farther than ``2 D`` from its threshold decides its comparison as float64 sums do (their
+    own error is ~2**-29 times smaller); the few that are not are recomputed in float64 with the +-1
+    signs, one by one (MQM's exact ties among them; bundled TED: 13 to 236 of 78,000). Sums that could
+    overflow float32 (``A_c >= 2**120``), more than 16,384 items, or more undecided comparisons than
+    ``_REFINE_LIMIT * n_permutations``: :func:`_spa_pvalues_float64`.
+    """
+    n_items = Xs[0].shape[0]
+    u = 2.0 ** -24
+    g = (n_items - 1) * u / (1 - (n_items - 1) * u)
+    cols = Xs[0] if len(Xs) == 1 else np.hstack(Xs)
+    absum = np.abs(cols).sum(axis=0)
+    if n_items > 2 ** 14 or not absum.max() < 2.0 ** 120:  # float32 sums must not overflow
+        return _spa_pvalues_float64(Xs, n_permutations, seed)
+    kept = _spa_kept(n_permutations, n_items, seed)
+    ksum = np.ascontiguousarray((kept @ cols.astype(np.float32)).T)  # (n_columns, n_permutations): K_c
+    obs = cols.sum(axis=0)
+    err = (g * (1 + u) + u) * absum + n_items * 2.0 ** -125
+    colsT = np.ascontiguousarray(cols.T)
+    out, start = [], 0
+    for X in Xs:
+        j, k = _pairs(X.shape[1])
+        j, k = j + start, k + start
+        start += X.shape[1]
+        thr = (obs[j] - obs[k]) - _spa_tolerance(absum[j] + absum[k])  # on the +-1 difference
+        half = (obs[j] - obs[k]) - _spa_tolerance(absum[j] + absum[k]) / 2  # on K_j - K_k
+        band = 2 * ((1 + u) * (err[j] + err[k]) + u * (absum[j] + absum[k]))
+        hi = np.nextafter((half + band).astype(np.float32), np.float32(np.inf))[:, None]
+        lo = np.nextafter((half - band).astype(np.float32), np.float32(-np.inf))[:, None]
+        diff = ksum[j]
+        diff -= ksum[k]  # (n_pairs, n_permutations), float32
+        above = diff > hi
+        count = above.view(np.uint8).sum(axis=1, dtype=np.int64)
+        undecided = np.flatnonzero(above ^ (diff >= lo))
+        if undecided.size > _REFINE_LIMIT * n_permutations:
+            out.extend(_spa_pvalues_float64([X], n_permutations, seed))
+            continue
+        pair, perm = np.divmod(undecided, n_permutations)
+        s = 2.0 * kept[perm].astype(np.float64) - 1.0
+        null = np.einsum("ri,ri->r", s, colsT[j[pair]]) - np.einsum("ri,ri->r", s, colsT[k[pair]])
+        count += np.bincount(pair[null >= thr[pair]], minlength=j.size)
+        out.append(count / n_permutations)
+    return out
+
+
+@lru_cache(maxsize=8)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.triu_indices(n, 1)``, cached (read-only)."""
+    j, k = np.triu_indices(n, 1)
+    j.flags.writeable = k.flags.writeable = False
+    return j, k
+
+
+def _spa_tolerance(absum_pair: np.ndarray) -> np.ndarray:
+    """A permuted difference within this of the observed one counts as equal (see soft_pairwise_accuracy)."""
+    return 64 * np.finfo(np.float64).eps * absum_pair
+
+
+def _spa_pvalues_float64(Xs: list[np.ndarray], n_permutations: int, seed: int) -> list[np.ndarray]:
+    """:func:`_spa_pvalues` by float64 matrix products with the +-1 signs (the plain algorithm)."""
+    signs = spa_signs(n_permutations, Xs[0].shape[0], seed)
+    out = []
+    for X in Xs:
+        sums = X.T @ signs.T  # (n_sys, n_permutations): the reference's ``partial``, transposed
+        j, k = _pairs(X.shape[1])
+        absum = np.abs(X).sum(axis=0)
+        obs = X.sum(axis=0)
+        null = sums[j]
+        null -= sums[k]
+        thr = (obs[j] - obs[k]) - _spa_tolerance(absum[j] + absum[k])
+        out.append(np.count_nonzero(null >= thr[:, None], axis=1) / n_permutations)
+    return out
 
 
 _PV_CACHE: dict = {}
 
 
-def _spa_pvalues_cached(X: np.ndarray, n_permutations: int, seed: int) -> np.ndarray:
-    """:func:`_spa_pvalues`, remembered for the last few inputs (keyed by content)."""
-    key = (X.shape, X.tobytes(), int(n_permutations), int(seed))
-    hit = _PV_CACHE.get(key)
-    if hit is None:
-        hit = _spa_pvalues(X, n_permutations, seed)
-        hit.flags.writeable = False
-        if len(_PV_CACHE) >= 4:
-            _PV_CACHE.pop(next(iter(_PV_CACHE)))
-        _PV_CACHE[key] = hit
-    return hit
+def _human_pvalues_cache_get(X: np.ndarray, n_permutations: int, seed: int):
+    """The p-values of :func:`_spa_pvalues` remembered for ``X`` (keyed by content), or None."""
+    return _PV_CACHE.get((X.shape, X.tobytes(), int(n_permutations), int(seed)))
+
+
+def _human_pvalues_cache_put(X: np.ndarray, n_permutations: int, seed: int, p: np.ndarray) -> None:
+    p.flags.writeable = False
+    if len(_PV_CACHE) >= 4:
+        _PV_CACHE.pop(next(iter(_PV_CACHE)))
+    _PV_CACHE[(X.shape, X.tobytes(), int(n_permutations), int(seed))] = p
 
 
 def _clear_spa_caches() -> None:
     """Forget cached permutation signs and human p-values (benchmarks: cold starts)."""
-    _spa_signs.cache_clear()
+    _spa_kept.cache_clear()
     _PV_CACHE.clear()
