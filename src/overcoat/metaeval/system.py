@@ -267,11 +267,6 @@ def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
 _REFINE_LIMIT = 1.0
 
 
-#: Filtered p-values (see :func:`_spa_pvalues`): a matrix whose undecided comparisons outnumber
-#: ``_REFINE_LIMIT * n_permutations`` is recomputed in float64 altogether instead of one comparison at a time.
-_REFINE_LIMIT = 1.0
-
-
 def _spa_pvalues(Xs: list[np.ndarray], n_permutations: int, seed: int) -> list[np.ndarray]:
     """For each (n_items, n_sys) matrix of ``Xs``: the one-sided permutation p-values of "column i better
     than column j" for the pairs i < j (``np.triu_indices`` order), with SPA's permutations; the same
