@@ -177,17 +177,16 @@ def spa_signs(n_permutations: int, n_items: int, seed: int = MTME_SPA_SEED) -> n
     ``pce.compute_pairwise_p_values`` makes its ``two_m_minus_one``; +1 keeps an item's scores with their
     systems, -1 exchanges them. A float32 uniform is ``(x >> 8) / 2**24`` for the generator's next 32-bit
     output x, so it exceeds 0.5 exactly when ``x >= 2**31 + 256``; the 32-bit outputs of numpy's default
-    PCG64 are the two halves (low first) of its 64-bit outputs, which are read directly. The draws are
-    cached (as 0/1 "kept" indicators, for the last few shapes and seeds): a meta-evaluation uses the same
+    PCG64 are the two halves (low first) of its 64-bit outputs, which are read directly. The signs are
+    drawn once and cached (as float32, for the last few shapes and seeds): a meta-evaluation uses the same
     permutations for every scorer.
     """
-    return 2.0 * _spa_kept(int(n_permutations), int(n_items), int(seed)).astype(np.float64) - 1.0
+    return _spa_signs(int(n_permutations), int(n_items), int(seed)).astype(np.float64)
 
 
 @lru_cache(maxsize=4)
-def _spa_kept(n_permutations: int, n_items: int, seed: int) -> np.ndarray:
-    """(n_permutations, n_items) read-only float32 1 (sign +1: the item's scores stay with their systems)
-    or 0 (sign -1): :func:`spa_signs` as ``(signs + 1) / 2``, cached."""
+def _spa_signs(n_permutations: int, n_items: int, seed: int) -> np.ndarray:
+    """:func:`spa_signs` as a read-only float32 array (+-1, exact), cached."""
     rng = np.random.default_rng(seed)
     n = n_permutations * n_items
     if type(rng.bit_generator).__name__ == "PCG64" and sys.byteorder == "little":
@@ -195,9 +194,12 @@ def _spa_kept(n_permutations: int, n_items: int, seed: int) -> np.ndarray:
         kept = x >= np.uint32(2**31 + 256)
     else:  # pragma: no cover - numpy's default generator is PCG64
         kept = rng.random(size=n, dtype=np.float32) > 0.5
-    kept = kept.astype(np.float32).reshape(n_permutations, n_items)
-    kept.flags.writeable = False
-    return kept
+    signs = kept.astype(np.float32)  # 0/1 -> -1/+1 in place (np.where with scalars is ~8x slower)
+    signs *= 2.0
+    signs -= 1.0
+    signs = signs.reshape(n_permutations, n_items)
+    signs.flags.writeable = False
+    return signs
 
 
 def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
@@ -272,21 +274,18 @@ def _spa_pvalues(Xs: list[np.ndarray], n_permutations: int, seed: int) -> list[n
     than column j" for the pairs i < j (``np.triu_indices`` order), with SPA's permutations; the same
     counts as :func:`_spa_pvalues_float64`, faster.
 
-    With signs s = 2 b - 1 (b: kept), a pair's permuted difference ``sum_i s_i (x_ij - x_ik)`` is
-    ``2 (K_j - K_k) - (obs_j - obs_k)``, where ``K_c = sum_i b_i x_ic`` sums the kept scores; so "permuted
-    difference >= observed difference - tol" is ``K_j - K_k >= (obs_j - obs_k) - tol / 2``.
-
-    A filter, as in exact geometric predicates. All columns' K come from one float32 matrix product
-    with the cached 0/1 draws, and the pairs' ``K_j - K_k`` are float32 differences of those. With
-    n = n_items, ``u = 2**-24``, ``g = (n - 1) u / (1 - (n - 1) u)`` and ``A_c = sum_i |x_ic|``, each K is
-    within ``E_c = (g (1 + u) + u) A_c + n 2**-125`` of the exact one (rounding the scores to float32:
-    ``u A_c``, plus underflow; summing up to n terms in any order, FMA or not: ``g`` times the rounded
-    scores' absolute sum), and each difference within ``D = (1 + u)(E_j + E_k) + u (A_j + A_k)``. A
-    difference farther than ``2 D`` from its threshold decides its comparison as float64 sums do (their
-    own error is ~2**-29 times smaller); the few that are not are recomputed in float64 with the +-1
-    signs, one by one (MQM's exact ties among them; bundled TED: 13 to 236 of 78,000). Sums that could
-    overflow float32 (``A_c >= 2**120``), more than 16,384 items, or more undecided comparisons than
-    ``_REFINE_LIMIT * n_permutations``: :func:`_spa_pvalues_float64`.
+    A filter, as in exact geometric predicates. All columns' permuted sums come from one float32 matrix
+    product with the cached +-1 signs, and the pairs' permuted differences are float32 differences of
+    those. With n = n_items, ``u = 2**-24``, ``g = (n - 1) u / (1 - (n - 1) u)`` and ``A_c = sum_i |x_ic|``,
+    each permuted sum is within ``E_c = (g (1 + u) + u) A_c + n 2**-125`` of the exact one (rounding the
+    scores to float32: ``u A_c``, plus underflow, also with flush-to-zero; summing n terms in any order,
+    FMA or not: ``g`` times the rounded scores' absolute sum), and each difference within
+    ``D = (1 + u)(E_j + E_k) + u (A_j + A_k)``. A difference farther than ``2 D`` from its threshold
+    (observed difference minus the tolerance) decides its comparison as float64 sums do (their own
+    error is ~2**-29 times smaller); the few that are not (MQM's exact ties among them; bundled TED: 13
+    to 236 of 78,000) are recomputed from float64 products of their permutations' signs. Sums that
+    could overflow float32 (``A_c >= 2**120``), more than 16,384 items, or more undecided comparisons
+    than ``_REFINE_LIMIT * n_permutations``: :func:`_spa_pvalues_float64`.
     """
     n_items = Xs[0].shape[0]
     u = 2.0 ** -24
@@ -295,33 +294,40 @@ def _spa_pvalues(Xs: list[np.ndarray], n_permutations: int, seed: int) -> list[n
     absum = np.abs(cols).sum(axis=0)
     if n_items > 2 ** 14 or not absum.max() < 2.0 ** 120:  # float32 sums must not overflow
         return _spa_pvalues_float64(Xs, n_permutations, seed)
-    kept = _spa_kept(n_permutations, n_items, seed)
-    ksum = np.ascontiguousarray((kept @ cols.astype(np.float32)).T)  # (n_columns, n_permutations): K_c
+    signs = _spa_signs(n_permutations, n_items, seed)
+    sums = np.ascontiguousarray((signs @ cols.astype(np.float32)).T)  # (n_columns, n_permutations)
     obs = cols.sum(axis=0)
     err = (g * (1 + u) + u) * absum + n_items * 2.0 ** -125
-    colsT = np.ascontiguousarray(cols.T)
-    out, start = [], 0
+    blocks, start = [], 0  # (matrix, j, k, threshold, counts, undecided pairs, their permutations)
     for X in Xs:
         j, k = _pairs(X.shape[1])
         j, k = j + start, k + start
         start += X.shape[1]
-        thr = (obs[j] - obs[k]) - _spa_tolerance(absum[j] + absum[k])  # on the +-1 difference
-        half = (obs[j] - obs[k]) - _spa_tolerance(absum[j] + absum[k]) / 2  # on K_j - K_k
+        thr = (obs[j] - obs[k]) - _spa_tolerance(absum[j] + absum[k])
         band = 2 * ((1 + u) * (err[j] + err[k]) + u * (absum[j] + absum[k]))
-        hi = np.nextafter((half + band).astype(np.float32), np.float32(np.inf))[:, None]
-        lo = np.nextafter((half - band).astype(np.float32), np.float32(-np.inf))[:, None]
-        diff = ksum[j]
-        diff -= ksum[k]  # (n_pairs, n_permutations), float32
-        above = diff > hi
+        hi = np.nextafter((thr + band).astype(np.float32), np.float32(np.inf))[:, None]
+        lo = np.nextafter((thr - band).astype(np.float32), np.float32(-np.inf))[:, None]
+        null = sums[j]
+        null -= sums[k]  # (n_pairs, n_permutations), float32
+        above = null > hi
         count = above.view(np.uint8).sum(axis=1, dtype=np.int64)
-        undecided = np.flatnonzero(above ^ (diff >= lo))
+        undecided = np.flatnonzero(above ^ (null >= lo))
         if undecided.size > _REFINE_LIMIT * n_permutations:
+            blocks.append((X, None, None, None, None, None, None))
+        else:
+            blocks.append((X, j, k, thr, count, *np.divmod(undecided, n_permutations)))
+    perms = np.unique(np.concatenate([b[6] for b in blocks if b[1] is not None] or [np.zeros(0, int)]))
+    if perms.size:  # the undecided comparisons' permuted sums in float64, as _spa_pvalues_float64's
+        exact = cols.T @ signs[perms].astype(np.float64).T  # (n_columns, n_undecided_permutations)
+    out = []
+    for X, j, k, thr, count, pair, perm in blocks:
+        if j is None:
             out.extend(_spa_pvalues_float64([X], n_permutations, seed))
             continue
-        pair, perm = np.divmod(undecided, n_permutations)
-        s = 2.0 * kept[perm].astype(np.float64) - 1.0
-        null = np.einsum("ri,ri->r", s, colsT[j[pair]]) - np.einsum("ri,ri->r", s, colsT[k[pair]])
-        count += np.bincount(pair[null >= thr[pair]], minlength=j.size)
+        if pair.size:
+            at = np.searchsorted(perms, perm)
+            null = exact[j[pair], at] - exact[k[pair], at]
+            count += np.bincount(pair[null >= thr[pair]], minlength=j.size)
         out.append(count / n_permutations)
     return out
 
@@ -372,5 +378,5 @@ def _human_pvalues_cache_put(X: np.ndarray, n_permutations: int, seed: int, p: n
 
 def _clear_spa_caches() -> None:
     """Forget cached permutation signs and human p-values (benchmarks: cold starts)."""
-    _spa_kept.cache_clear()
+    _spa_signs.cache_clear()
     _PV_CACHE.clear()
