@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ._util import snap_sorted
 from .resampling import _ELEMENT_BUDGET, _Grid, _PairTable
 
 #: Target number of cells of sorted thresholds in the stage-1 products (fewer columns: cheaper matrix
@@ -92,7 +93,7 @@ class CellTable:
         copy = (4 * pe + ve).astype(np.int64)
         self.pe = pe.astype(np.int64)
         self.ve = (ve.astype(np.int8), (3 - ve).astype(np.int8))  # variants of permuted A, permuted B
-        self.table = _PairTable(4 * P, base0.reshape(-1), np.repeat(u, 4), key[order], copy,
+        self.table = _PairTable(4 * P, base0.reshape(-1), np.repeat(u, 4), snap_sorted(key[order]), copy,
                                 gain[pe, ve])
         L = key.size
         self.grid = _Grid(self.table, cell=max(32, math.ceil(L / max(1, n_cells_target))) if L else None)

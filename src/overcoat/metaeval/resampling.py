@@ -67,6 +67,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse, special
 
+from ._util import snap_sorted
+
 __all__ = [
     "BootstrapResult",
     "ItemWeightedStatistic",
@@ -955,7 +957,7 @@ def _pair_table(human: np.ndarray, metric: np.ndarray, average: str) -> _PairTab
     key = np.abs(md[rows, cols])
     gain = gain_mat[rows, cols] * u[rows]
     order = np.argsort(key, kind="stable")
-    return _PairTable(n, base, denom, key[order], rows[order].astype(np.int64), gain[order])
+    return _PairTable(n, base, denom, snap_sorted(key[order]), rows[order].astype(np.int64), gain[order])
 
 
 def _merge_tables(a: _PairTable, b: _PairTable) -> _PairTable:
@@ -965,7 +967,7 @@ def _merge_tables(a: _PairTable, b: _PairTable) -> _PairTable:
         a.n_copies + b.n_copies,
         np.concatenate([a.base, b.base]),
         np.concatenate([a.denom, b.denom]),
-        key[order],
+        snap_sorted(key[order]),  # near-equal gaps of A and of B become one threshold candidate
         np.concatenate([a.copy, b.copy + a.n_copies])[order],
         np.concatenate([a.gain, b.gain])[order],
     )
