@@ -275,3 +275,24 @@ def test_cell_engine_available_names_the_batched_statistics():
     assert cell_engine_available(item_weighted(pairwise_accuracy, ties="half", group="item"))
     assert not cell_engine_available(item_weighted(pairwise_accuracy, group="none"))
     assert not cell_engine_available(item_weighted(kendall_tau, group="item", variant="b"))
+
+
+@pytest.mark.parametrize("n_cells", [2, 16, 64])
+def test_cell_engine_values_do_not_depend_on_its_grid(n_cells):
+    """A larger data set (thousands of sorted events, so the extra short cells around the unpermuted
+    scorers' thresholds have all sizes 64, 128, ...): the engine's null values equal tie calibration
+    (``tie_calibrated_accuracy``, itself tested against exact loops) on the materialised permuted scorers,
+    whatever the number of uniform cells."""
+    from overcoat.metaeval._cells import CellTable
+    from overcoat.metaeval.accuracy import tie_calibrated_accuracy
+    human, a, b = wmt_toy(11, n_items=70, n_resp=6)
+    za, zb = zscore_like_mtme(a), zscore_like_mtme(b)
+    t = CellTable(human, za, zb, "items", n_cells_target=n_cells)
+    assert t.table.key.size > 1000 and (t.lengths < 64).any() and ((t.lengths > 200).any() or n_cells == 64)
+    draws = np.concatenate(list(swap_masks(human.size, 25, seed=6)))
+    got = t.null([draws])
+    for s, g in zip(draws, got):
+        swap = s.reshape(human.shape) == 1
+        pa, pb = np.where(swap, zb, za), np.where(swap, za, zb)
+        want = tie_calibrated_accuracy(human, pa).statistic - tie_calibrated_accuracy(human, pb).statistic
+        assert g == pytest.approx(want, abs=1e-12)

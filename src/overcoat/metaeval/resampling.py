@@ -976,7 +976,11 @@ def _merge_tables(a: _PairTable, b: _PairTable) -> _PairTable:
 class _Grid:
     """Cells of the sorted events, cut at group ends (an epsilon cannot split equal |differences|)."""
 
-    def __init__(self, t: _PairTable, cell: int | None = None):
+    def __init__(self, t: _PairTable, cell: int | None = None, cuts: np.ndarray | None = None,
+                 sums: bool = True):
+        """``cell``: target cell length; ``cuts``: further wanted cell ends (positions in the sorted events;
+        moved to the next group end); ``sums=False`` skips the per-copy cell sums (callers that compute
+        their own stage-1 products)."""
         L = t.key.size
         self.L = L
         if L == 0:
@@ -992,6 +996,8 @@ class _Grid:
         ge_pos = np.flatnonzero(ge)
         c = cell or max(32, int(math.sqrt(L)))
         targets = np.arange(c - 1, L, c)
+        if cuts is not None and len(cuts):
+            targets = np.union1d(targets, np.clip(np.asarray(cuts, dtype=np.int64), 0, L - 1))
         cut = ge_pos[np.minimum(np.searchsorted(ge_pos, targets), ge_pos.size - 1)]
         ends = np.unique(np.append(cut, L - 1))
         starts = np.concatenate([[0], ends[:-1] + 1])
@@ -1003,6 +1009,8 @@ class _Grid:
         self.interior = (cum_ge[ends] - cum_ge[starts]) > 0
         C = t.n_copies
         self.dense = C * K <= (1 << 22)
+        if not sums:
+            return
         pos = np.maximum(t.gain, 0.0)
         if self.dense:
             flat = t.copy * K + self.cell_of
