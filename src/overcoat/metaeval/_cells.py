@@ -159,15 +159,26 @@ class CellTable:
         from .resampling import TieCalibratedStatistic
         stat = TieCalibratedStatistic(average=average)
         key = self.table.key
-        out = []
+        out, centres = [], []
         for m in (metric_a, metric_b):
             eps = stat.evaluate(human, m)[1]
             if not np.isfinite(eps) or eps <= 0:
                 continue
             c = int(np.searchsorted(key, eps * (1.0 - 1e-9)))
+            centres.append(c)
             steps = 64 * 2 ** np.arange(int(math.log2(max(64, key.size))) - 5)
             out += [c - 1, c, c + 1, *(c + steps), *(c - steps)]
-        return np.asarray(out, dtype=np.int64)
+        if not out:
+            return np.zeros(0, dtype=np.int64)
+        # two nearby centres: drop cuts that are close compared with their distance to the centres
+        cuts = np.unique(np.asarray(out, dtype=np.int64))
+        dist = np.min(np.abs(cuts[:, None] - np.asarray(centres)[None, :]), axis=1)
+        keep, last = [], None
+        for x, d in zip(cuts.tolist(), dist.tolist()):
+            if last is None or x - last >= max(1, d // 2):
+                keep.append(x)
+                last = x
+        return np.asarray(keep, dtype=np.int64)
 
     def null(self, masks: Iterable[np.ndarray]) -> np.ndarray:
         """stat(permuted A) - stat(permuted B) for each row of the (b, n_items * n_responses) 0/1 masks."""
