@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from overcoat.metaeval._util import GAP_RTOL
 from overcoat.metaeval.accuracy import (
     acc_eq,
     best_of_k_accuracy,
@@ -569,14 +570,21 @@ def test_count_sweep_chunk_pruning(g, c, chunk):
 # candidate threshold, classifies each pair by hand and combines the groups with Fractions, so
 # the maximum and the smallest maximiser are exact.  It shares no code with the library.
 
-def ref_agree(dh, dm, eps):
-    """1 if the metric agrees with the human on a pair at threshold eps (acc_eq's numerator)."""
+def near(x, y):
+    """Gaps equal up to rounding: within a relative GAP_RTOL (tie calibration's candidates)."""
+    return abs(x - y) <= GAP_RTOL * max(abs(x), abs(y))
+
+
+def ref_agree(dh, dm, eps, tol=False):
+    """1 if the metric agrees with the human on a pair at threshold eps (acc_eq's numerator);
+    ``tol``: a gap equal to eps up to rounding is a tie too (tie calibration's candidates)."""
+    tie = abs(dm) <= eps or (tol and near(abs(dm), eps))
     if dh == 0:
-        return int(abs(dm) <= eps)
-    return int(abs(dm) > eps and (dh > 0) == (dm > 0))
+        return int(tie)
+    return int(not tie and (dh > 0) == (dm > 0))
 
 
-def ref_value_pairs(groups, eps, average, weights=None):
+def ref_value_pairs(groups, eps, average, weights=None, tol=False):
     """Exact acc_eq at eps over explicit pair lists (macro over non-empty groups, or pooled);
     ``weights``: optional exact weight per group (Fractions)."""
     num = den = Fraction(0)
@@ -584,7 +592,7 @@ def ref_value_pairs(groups, eps, average, weights=None):
         if not pairs:
             continue
         w = Fraction(1) if weights is None else weights[g]
-        agree = sum(ref_agree(dh, dm, eps) for dh, dm in pairs)
+        agree = sum(ref_agree(dh, dm, eps, tol) for dh, dm in pairs)
         if average == "items":
             num += w * Fraction(agree, len(pairs))
             den += w
@@ -595,16 +603,18 @@ def ref_value_pairs(groups, eps, average, weights=None):
 
 
 def ref_calibrate_pairs(groups, average, weights=None):
-    """(smallest maximising epsilon, exact maximum) over 0 and every |d_m|; None if no pairs."""
+    """(maximising epsilon, exact maximum) over 0 and every |d_m|; None if no pairs. Gaps equal up to
+    rounding (``near``) are one candidate, whose epsilon is the largest of them; the smallest maximising
+    candidate is returned."""
     cands = sorted({0.0} | {abs(dm) for pairs in groups for _, dm in pairs})
     best = None
     for eps in cands:
-        v = ref_value_pairs(groups, eps, average, weights)
+        v = ref_value_pairs(groups, eps, average, weights, tol=True)
         if v is None:
             return None
         if best is None or v > best[1]:
             best = (eps, v)
-    return best
+    return max(c for c in cands if near(c, best[0])), best[1]
 
 
 def pairs_of_cells(cells):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from overcoat.metaeval._util import GAP_RTOL
 from overcoat.metaeval.accuracy import pairwise_accuracy
 from overcoat.metaeval.resampling import (
     item_weighted,
@@ -23,7 +24,9 @@ nan = np.nan
 def exact_tie_calibrated_acc_eq(human, metric):
     """Item-grouped acc_eq with tie calibration, in exact rational arithmetic: the max over epsilon in
     {0} U {|metric differences|} of the mean over items of the share of the item's pairs on which human
-    and metric agree (both tied, or both untied in the same direction; metric tie: |difference| <= eps)."""
+    and metric agree (both tied, or both untied in the same direction; metric tie: |difference| <= eps,
+    or equal to eps up to rounding, i.e. within a relative GAP_RTOL: overcoat's one difference from
+    mt-metrics-eval's exact comparisons, see docs/metaeval-conventions.md)."""
     n, r = human.shape
     pairs = [(j, k) for j in range(r) for k in range(j + 1, r)]
     per_item = []
@@ -40,7 +43,7 @@ def exact_tie_calibrated_acc_eq(human, metric):
         for ps in per_item:
             agree = 0
             for dh, dm in ps:
-                mtie = abs(dm) <= eps
+                mtie = abs(dm) <= eps or abs(abs(dm) - eps) <= GAP_RTOL * eps
                 if dh == 0:
                     agree += mtie
                 else:
@@ -272,3 +275,24 @@ def test_cell_engine_available_names_the_batched_statistics():
     assert cell_engine_available(item_weighted(pairwise_accuracy, ties="half", group="item"))
     assert not cell_engine_available(item_weighted(pairwise_accuracy, group="none"))
     assert not cell_engine_available(item_weighted(kendall_tau, group="item", variant="b"))
+
+
+@pytest.mark.parametrize("n_cells", [2, 16, 64])
+def test_cell_engine_values_do_not_depend_on_its_grid(n_cells):
+    """A larger data set (thousands of sorted events, so the extra short cells around the unpermuted
+    scorers' thresholds have all sizes 64, 128, ...): the engine's null values equal tie calibration
+    (``tie_calibrated_accuracy``, itself tested against exact loops) on the materialised permuted scorers,
+    whatever the number of uniform cells."""
+    from overcoat.metaeval._cells import CellTable
+    from overcoat.metaeval.accuracy import tie_calibrated_accuracy
+    human, a, b = wmt_toy(11, n_items=70, n_resp=6)
+    za, zb = zscore_like_mtme(a), zscore_like_mtme(b)
+    t = CellTable(human, za, zb, "items", n_cells_target=n_cells)
+    assert t.table.key.size > 1000 and (t.lengths < 64).any() and ((t.lengths > 200).any() or n_cells == 64)
+    draws = np.concatenate(list(swap_masks(human.size, 25, seed=6)))
+    got = t.null([draws])
+    for s, g in zip(draws, got):
+        swap = s.reshape(human.shape) == 1
+        pa, pb = np.where(swap, zb, za), np.where(swap, za, zb)
+        want = tie_calibrated_accuracy(human, pa).statistic - tie_calibrated_accuracy(human, pb).statistic
+        assert g == pytest.approx(want, abs=1e-12)

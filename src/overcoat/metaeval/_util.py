@@ -18,6 +18,48 @@ AVERAGES = ("items", "pairs")
 # Target number of elements of one pooled pair block (rows x columns of the upper triangle).
 POOL_BLOCK = 1 << 21
 
+#: Relative tolerance within which tie calibration treats two metric gaps |d_m| as equal (one threshold
+#: candidate). A gap computed from rescaled scores (``a * m + b``, z-scores) carries a rounding error of a
+#: few ulps of the scores, i.e. a relative error of about ``machine eps * (score magnitude / gap)``:
+#: 1e-10 covers scores whose magnitude is up to ~1e5 times their smallest gap, while distinct gaps of
+#: real data are almost never this close.
+GAP_RTOL = 1e-10
+
+
+def snap_sorted(keys):
+    """Sorted non-negative gaps with every run of near-equal values replaced by the run's largest value.
+
+    A run continues while the next value is within a relative ``GAP_RTOL`` of the previous one, so
+    values that differ only by rounding become one value (the largest: a threshold at that value makes
+    every member a tie under an exact ``|d| <= eps``). 0 stays 0. Returns ``keys`` itself when no two
+    distinct values are near-equal (the common case for exact data).
+    """
+    n = keys.shape[0]
+    if n < 2:
+        return keys
+    near = keys[1:] <= keys[:-1] * (1.0 + GAP_RTOL)
+    if not np.any(near & (keys[1:] != keys[:-1])):
+        return keys
+    ends = np.flatnonzero(np.append(~near, True))  # last position of each run
+    run = np.concatenate(([0], np.cumsum(~near)))
+    return keys[ends][run]
+
+
+def snap_union(*sorted_arrays):
+    """:func:`snap_sorted` applied to the union of several sorted gap arrays (near-equal values in
+    different arrays become one value); returns the arrays in the same order."""
+    arrays = [np.asarray(a) for a in sorted_arrays]
+    if len(arrays) == 1:
+        return (snap_sorted(arrays[0]),)
+    cat = np.concatenate(arrays)
+    order = np.argsort(cat, kind="stable")  # merges the sorted runs
+    u = cat[order]
+    s = snap_sorted(u)
+    if s is u:
+        return tuple(arrays)
+    cat[order] = s
+    return tuple(np.split(cat, np.cumsum([a.shape[0] for a in arrays[:-1]])))
+
 
 def as_matrices(human, metric):
     """Validate and return ``(human, metric)`` as float64 2-D arrays of equal shape.

@@ -39,6 +39,8 @@ from ._util import (
     first_argmax_tol,
     group_cells,
     pair_statistic,
+    snap_sorted,
+    snap_union,
 )
 
 __all__ = [
@@ -284,6 +286,7 @@ def _sweep_counts(g_sorted, c_sorted, chunk=1 << 16):
     cannot beat the best value found so far are skipped (the chunks are visited by decreasing
     bound), so only a few chunks need a ``searchsorted`` per candidate.
     """
+    g_sorted, c_sorted = snap_union(g_sorted, c_sorted)
     n = g_sorted.shape[0]
     top = max(g_sorted[-1] if n else 0.0, c_sorted[-1] if c_sorted.size else 0.0)
     best_f, best_eps = 0, 0.0  # candidate eps = 0 (C gaps are > 0, so #C <= 0 is 0)
@@ -320,7 +323,7 @@ def _sweep_weighted(gap, contrib, base, norm, exact):
     if gap.size == 0:
         return 0.0, float(base) / norm, True
     order = np.argsort(gap, kind="stable")
-    gs = gap[order]
+    gs = snap_sorted(gap[order])
     cs = contrib[order]
     nz = np.flatnonzero(cs != 0)
     last = int(nz[-1]) if nz.size else -1
@@ -368,7 +371,7 @@ def _sweep_item_weighted(gap, item, factor, W, base_num, norm, exact, chunk_elem
             all_out = ~((W[:, item] > 0).any(axis=1))
         return eps_out, acc, all_out
     order = np.argsort(gap, kind="stable")
-    gs = gap[order]
+    gs = snap_sorted(gap[order])
     it = item[order]
     fs = factor[order]
     P = gs.shape[0]

@@ -67,6 +67,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse, special
 
+from ._util import snap_sorted
+
 __all__ = [
     "BootstrapResult",
     "ItemWeightedStatistic",
@@ -955,7 +957,7 @@ def _pair_table(human: np.ndarray, metric: np.ndarray, average: str) -> _PairTab
     key = np.abs(md[rows, cols])
     gain = gain_mat[rows, cols] * u[rows]
     order = np.argsort(key, kind="stable")
-    return _PairTable(n, base, denom, key[order], rows[order].astype(np.int64), gain[order])
+    return _PairTable(n, base, denom, snap_sorted(key[order]), rows[order].astype(np.int64), gain[order])
 
 
 def _merge_tables(a: _PairTable, b: _PairTable) -> _PairTable:
@@ -965,7 +967,7 @@ def _merge_tables(a: _PairTable, b: _PairTable) -> _PairTable:
         a.n_copies + b.n_copies,
         np.concatenate([a.base, b.base]),
         np.concatenate([a.denom, b.denom]),
-        key[order],
+        snap_sorted(key[order]),  # near-equal gaps of A and of B become one threshold candidate
         np.concatenate([a.copy, b.copy + a.n_copies])[order],
         np.concatenate([a.gain, b.gain])[order],
     )
@@ -974,7 +976,11 @@ def _merge_tables(a: _PairTable, b: _PairTable) -> _PairTable:
 class _Grid:
     """Cells of the sorted events, cut at group ends (an epsilon cannot split equal |differences|)."""
 
-    def __init__(self, t: _PairTable, cell: int | None = None):
+    def __init__(self, t: _PairTable, cell: int | None = None, cuts: np.ndarray | None = None,
+                 sums: bool = True):
+        """``cell``: target cell length; ``cuts``: further wanted cell ends (positions in the sorted events;
+        moved to the next group end); ``sums=False`` skips the per-copy cell sums (callers that compute
+        their own stage-1 products)."""
         L = t.key.size
         self.L = L
         if L == 0:
@@ -990,6 +996,8 @@ class _Grid:
         ge_pos = np.flatnonzero(ge)
         c = cell or max(32, int(math.sqrt(L)))
         targets = np.arange(c - 1, L, c)
+        if cuts is not None and len(cuts):
+            targets = np.union1d(targets, np.clip(np.asarray(cuts, dtype=np.int64), 0, L - 1))
         cut = ge_pos[np.minimum(np.searchsorted(ge_pos, targets), ge_pos.size - 1)]
         ends = np.unique(np.append(cut, L - 1))
         starts = np.concatenate([[0], ends[:-1] + 1])
@@ -1001,6 +1009,8 @@ class _Grid:
         self.interior = (cum_ge[ends] - cum_ge[starts]) > 0
         C = t.n_copies
         self.dense = C * K <= (1 << 22)
+        if not sums:
+            return
         pos = np.maximum(t.gain, 0.0)
         if self.dense:
             flat = t.copy * K + self.cell_of
