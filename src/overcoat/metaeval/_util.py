@@ -324,8 +324,9 @@ def _stable_order(k):
     back for those neighbours alone when they are few, e.g. continuous scores: a full gather of
     the keys costs as much as the sort).  Keys that differ only in their low ``b`` bits (floats
     within about 1e-10 relative of each other, for n = 10^6) may come out in position order
-    instead of key order: such runs of equal high bits are re-sorted by (key, position), which
-    is cheap as they are rare (any number of them is handled correctly, only more slowly)."""
+    instead of key order: those runs of equal high bits are re-sorted by (low bits, position),
+    alone when few neighbours share their high bits, else all cells in one more sort (with the
+    dense rank of the high bits in place of the bits themselves, so that everything fits)."""
     n = k.shape[0]
     if n < 2:
         return np.arange(n, dtype=np.intp), np.ones(n, dtype=bool)
@@ -340,27 +341,54 @@ def _stable_order(k):
     new[0] = True
     np.not_equal(packed[1:], packed[:-1], out=new[1:])
     same = np.flatnonzero(~new[1:])  # neighbours (same, same + 1) with equal high bits
-    full = same.size > n // 4
-    if full:
+    if same.size > n // 4:
+        # many of them (ties, clustered values): read all keys back in the new order
         ks = k[order]
-        bad = ks[1:] < ks[:-1]
+        if (ks[1:] < ks[:-1]).any():
+            if 3 * b > 63:  # pragma: no cover - more than 2 million cells
+                order = np.argsort(k, kind="stable")
+                ks = k[order]
+            else:
+                # sort again by (rank of the high bits, low bits, position): exact, and the
+                # three parts of b bits each fit in one int64
+                key = np.cumsum(new, dtype=np.int64)
+                key <<= 2 * b
+                key |= (ks & low) << b
+                key |= order
+                key.sort()
+                order = key & low
+                key >>= b
+                np.not_equal(key[1:], key[:-1], out=new[1:])
+                return order, new
         np.not_equal(ks[1:], ks[:-1], out=new[1:])
-    else:
-        ka, kb = k[order[same]], k[order[same + 1]]
-        bad = kb < ka
-        new[same + 1] = kb != ka
+        return order, new
+    # few of them (continuous scores): compare their full keys alone
+    ka, kb = k[order[same]], k[order[same + 1]]
+    new[same + 1] = kb != ka
+    bad = kb < ka
     if bad.any():
-        # re-sort every run of equal high bits that is out of key order by (key, position)
+        # re-sort each run of equal high bits that is out of key order by (run, low bits of
+        # the key, place in the run): in a run the high bits are equal and the places follow
+        # the positions
         cut = np.flatnonzero(packed[1:] != packed[:-1]) + 1
         starts = np.concatenate(([0], cut))
         ends = np.concatenate((cut, [n]))
-        first_bad = np.flatnonzero(bad) if full else same[bad]
-        runs = np.unique(np.searchsorted(starts, first_bad + 1, side="right") - 1)
+        runs = np.unique(np.searchsorted(starts, same[bad] + 1, side="right") - 1)
         s, lengths = starts[runs], ends[runs] - starts[runs]
         offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
         pos = np.repeat(s - offsets, lengths) + np.arange(int(lengths.sum()))
         sub = order[pos]
-        sub = sub[np.lexsort((sub, k[sub], np.repeat(np.arange(runs.size), lengths)))]
+        S = pos.size  # at most n / 2: fits with the run index and the low bits for n <= 2**21
+        bj = max(1, (S - 1).bit_length())
+        rid = np.repeat(np.arange(runs.size, dtype=np.int64), lengths)
+        if runs.size.bit_length() + b + bj > 63:  # pragma: no cover - > 2 million cells
+            sub = sub[np.lexsort((sub, k[sub], rid))]
+        else:
+            rid <<= b + bj
+            rid |= (k[sub] & low) << bj
+            rid |= np.arange(S, dtype=np.int64)
+            rid.sort()
+            sub = sub[rid & ((1 << bj) - 1)]
         order[pos] = sub
         inner = pos[pos > 0]
         new[inner] = k[order[inner]] != k[order[inner - 1]]
