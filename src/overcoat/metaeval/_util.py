@@ -207,6 +207,15 @@ def _run_pair_weight(ws, new):
 
 def _run_pairs(new):
     """Number of pairs inside each run (exact integer), ``new`` marking the run starts."""
+    if 2 * np.count_nonzero(new) > new.size:
+        # mostly runs of one (continuous scores): from the few cells that continue a run; c
+        # consecutive such cells make a run of c + 1 cells
+        q = np.flatnonzero(~new)
+        if q.size == 0:
+            return 0
+        brk = np.flatnonzero(q[1:] != q[:-1] + 1) + 1
+        c = np.diff(np.concatenate(([0], brk, [q.size]))).astype(np.int64)
+        return int((c * (c + 1) // 2).sum())
     starts = np.flatnonzero(new)
     lengths = np.diff(np.append(starts, new.size)).astype(np.int64)
     return int((lengths * (lengths - 1) // 2).sum())
@@ -295,14 +304,15 @@ def _compiled_discordant():
 _KENDALL_DIS = _compiled_discordant()
 
 
-def _discordant(h_ranks, m_ranks):
-    """Exact number of discordant pairs of cells sorted by (h, m): the inversions of the metric
-    ranks ``m_ranks`` among cells of different human ranks ``h_ranks`` (dense, non-decreasing).
-    Cells with equal h are sorted by m, so they add no inversion."""
-    if _KENDALL_DIS is not None and m_ranks.size > 1:
-        return int(_KENDALL_DIS(np.ascontiguousarray(h_ranks, dtype=np.intp),
-                                np.ascontiguousarray(m_ranks, dtype=np.intp)))
-    return _inversions(m_ranks)
+def _discordant(x_codes, y_codes):
+    """Exact number of discordant pairs of cells sorted by (x, y): the inversions of the integer
+    codes ``y_codes`` (>= 1, at most about n: the size of the Fenwick tree) among cells of
+    different ``x_codes`` (non-decreasing; only their equality is used).  Cells with equal x are
+    sorted by y, so they add no inversion."""
+    if _KENDALL_DIS is not None and y_codes.size > 1:
+        return int(_KENDALL_DIS(np.ascontiguousarray(x_codes, dtype=np.intp),
+                                np.ascontiguousarray(y_codes, dtype=np.intp)))
+    return _inversions(y_codes)
 
 
 def _small_codes(x):
@@ -325,17 +335,213 @@ def _small_codes(x):
     return np.searchsorted(distinct, x).astype(np.uint16)
 
 
-def _pooled_counts_exact_ties(h, m, w=None):
-    """Counts with epsilon = 0 in O(n log n): two sorts, run lengths and one inversion count.
+_INT64_LOW63 = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 
-    Cells are sorted by (h, m) (a sort by m, then a stable sort by h, as Knight 1966 and
-    scipy's ``kendalltau``); the discordant pairs are the inversions of the metric ranks in
-    that order, and the tie counts come from run lengths.  Unweighted (``w is None``) the
-    counts are exact integers; ``w`` (n,) or (B, n) gives product-weighted counts.
+# Grid scales tried by _grid_codes: integers, then up to six decimals.
+_GRID_SCALES = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)
+
+
+def _float_keys(x):
+    """int64 keys of float64 values (no NaN) with the same order: ``keys[a] < keys[b]`` iff
+    ``x[a] < x[b]``, equal iff equal (-0.0 is first made +0.0).  The IEEE bits of a non-negative
+    float read as an int64 already sort like the float; a negative float's low 63 bits are
+    flipped so that a larger magnitude gives a smaller key (the sign bit keeps it below every
+    non-negative key)."""
+    u = np.add(x, 0.0).view(np.int64)
+    k = u >> 63
+    k &= _INT64_LOW63
+    k ^= u
+    return k
+
+
+def _stable_order(k):
+    """``(order, new)`` with ``order`` equal to ``np.argsort(k, kind="stable")`` for int64 keys
+    ``k`` and ``new`` marking the first cell of each run of equal keys in that order, by one
+    plain (non-indirect) sort: numpy sorts int64 values with a vectorised quicksort several times
+    faster than it argsorts them, and a stable argsort (a merge sort) is slower still.
+
+    The position of each key goes into its low ``b`` bits (``2**b >= n``), replacing the key's
+    own low bits; after the sort those bits give the order.  Neighbours whose high bits differ
+    are in key order; only neighbours with equal high bits need their full keys compared (read
+    back for those neighbours alone when they are few, e.g. continuous scores: a full gather of
+    the keys costs as much as the sort).  Keys that differ only in their low ``b`` bits (floats
+    within about 1e-10 relative of each other, for n = 10^6) may come out in position order
+    instead of key order: those runs of equal high bits are re-sorted by (low bits, position),
+    alone when few neighbours share their high bits, else all cells in one more sort (with the
+    dense rank of the high bits in place of the bits themselves, so that everything fits)."""
+    n = k.shape[0]
+    if n < 2:
+        return np.arange(n, dtype=np.intp), np.ones(n, dtype=bool)
+    b = (n - 1).bit_length()
+    low = (1 << b) - 1
+    packed = k & np.int64(~low)
+    packed |= np.arange(n, dtype=np.int64)
+    packed.sort()
+    order = packed & low
+    packed >>= b  # the high bits, in sorted order
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(packed[1:], packed[:-1], out=new[1:])
+    same = np.flatnonzero(~new[1:])  # neighbours (same, same + 1) with equal high bits
+    if same.size > n // 4:
+        # many of them (ties, clustered values): read all keys back in the new order
+        ks = k[order]
+        if (ks[1:] < ks[:-1]).any():
+            if 3 * b > 63:  # pragma: no cover - more than 2 million cells
+                order = np.argsort(k, kind="stable")
+                ks = k[order]
+            else:
+                # sort again by (rank of the high bits, low bits, position): exact, and the
+                # three parts of b bits each fit in one int64
+                key = np.cumsum(new, dtype=np.int64)
+                key <<= 2 * b
+                key |= (ks & low) << b
+                key |= order
+                key.sort()
+                order = key & low
+                key >>= b
+                np.not_equal(key[1:], key[:-1], out=new[1:])
+                return order, new
+        np.not_equal(ks[1:], ks[:-1], out=new[1:])
+        return order, new
+    # few of them (continuous scores): compare their full keys alone
+    ka, kb = k[order[same]], k[order[same + 1]]
+    new[same + 1] = kb != ka
+    bad = kb < ka
+    if bad.any():
+        # re-sort each run of equal high bits that is out of key order by (run, low bits of
+        # the key, place in the run): in a run the high bits are equal and the places follow
+        # the positions
+        cut = np.flatnonzero(packed[1:] != packed[:-1]) + 1
+        starts = np.concatenate(([0], cut))
+        ends = np.concatenate((cut, [n]))
+        runs = np.unique(np.searchsorted(starts, same[bad] + 1, side="right") - 1)
+        s, lengths = starts[runs], ends[runs] - starts[runs]
+        offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        pos = np.repeat(s - offsets, lengths) + np.arange(int(lengths.sum()))
+        sub = order[pos]
+        S = pos.size  # at most n / 2: fits with the run index and the low bits for n <= 2**21
+        bj = max(1, (S - 1).bit_length())
+        rid = np.repeat(np.arange(runs.size, dtype=np.int64), lengths)
+        if runs.size.bit_length() + b + bj > 63:  # pragma: no cover - > 2 million cells
+            sub = sub[np.lexsort((sub, k[sub], rid))]
+        else:
+            rid <<= b + bj
+            rid |= (k[sub] & low) << bj
+            rid |= np.arange(S, dtype=np.int64)
+            rid.sort()
+            sub = sub[rid & ((1 << bj) - 1)]
+        order[pos] = sub
+        inner = pos[pos > 0]
+        new[inner] = k[order[inner]] != k[order[inner - 1]]
+    return order, new
+
+
+def _grid_codes(x, limit):
+    """Integer codes ``c - min(c) + 1`` with ``x == c / s`` exactly for every cell, for the
+    first scale ``s`` of :data:`_GRID_SCALES` that fits (integers, halves, MQM's 0.1 weights,
+    scores stored with a few decimals), as int32, their largest value R (at most ``limit``)
+    and None (the tie count is left to the caller); else None.
+
+    ``c = rint(x * s)`` is non-decreasing in x (both steps are monotone), and ``x == c / s``
+    makes x a function of c, so the codes are strictly increasing in x: an exact order-preserving
+    code, found with a few vectorised passes and no sort.  The scales are tried on the first
+    4,096 cells, then the chosen one is checked on all of them."""
+    head = x[:4096]
+    for s in _GRID_SCALES:
+        c = np.rint(head * s)
+        if (c / s == head).all():
+            break
+    else:
+        return None
+    c = np.rint(x) if s == 1.0 else np.rint(np.multiply(x, s, out=np.empty_like(x)))
+    lo, hi = c.min(), c.max()
+    if hi - lo >= limit or max(-lo, hi) >= 2.0 ** 52:
+        return None
+    if not ((c == x) if s == 1.0 else (np.divide(c, s) == x)).all():
+        return None
+    c -= lo - 1.0
+    return c.astype(np.int32), int(hi - lo) + 1, None
+
+
+def _dense_codes(x):
+    """``(codes, R, tie_pairs)``: integer codes in ``[1, R]`` with the order and the ties of
+    ``x``, where R <= max(n, 2**16), and the number of tied pairs when it comes for free (else
+    None): grid codes when ``x`` lies on a decimal grid of moderate range (no sort), else the
+    dense ranks of ``x`` from a binary search in its distinct values (at most
+    1,024 of them) or from one packed sort (:func:`_stable_order`)."""
+    n = x.shape[0]
+    grid = _grid_codes(x, min(max(n, 1 << 16), 1 << 30))
+    if grid is not None:
+        return grid
+    small = _small_codes(x)
+    if small is not None:
+        codes = small.astype(np.int32)
+        codes += 1
+        return codes, int(codes.max()), None
+    order, new = _stable_order(_float_keys(x))
+    ranks = np.cumsum(new, dtype=np.intp)
+    codes = np.empty(n, dtype=np.intp)
+    codes[order] = ranks
+    return codes, int(ranks[-1]), _run_pairs(new)
+
+
+def _code_tie_pairs(codes, R, known=None):
+    """Pairs of cells with equal codes (codes in [1, R]): ``sum_v c_v (c_v - 1) / 2``, exact
+    (``known`` when the caller has it already)."""
+    if known is not None:
+        return known
+    cnt = np.bincount(codes, minlength=R + 1)
+    return int((cnt * (cnt - 1) // 2).sum())
+
+
+def _exact_tie_counts_unweighted(h, m):
+    """Unweighted counts with epsilon = 0 (exact integers, as float64), n >= 2.
+
+    Each vector is replaced by order-preserving integer codes (:func:`_dense_codes`), which
+    also give the tie counts T_h + T_hm and T_m + T_hm.  One sort of the packed pair codes
+    ``x << bits | y`` orders the cells by (x, y) (x, y = h, m or m, h: y is the vector with fewer
+    codes, so the Fenwick tree of the discordant count is small); its runs give T_hm and the
+    inversions of y in that order are the discordant pairs (Knight 1966, as scipy's
+    ``kendalltau``, which argsorts the float values instead: two indirect sorts, one of them a
+    stable merge sort)."""
+    n = h.shape[0]
+    ch, Rh, th = _dense_codes(h)
+    cm, Rm, tm = _dense_codes(m)
+    t_h_all, t_m_all = _code_tie_pairs(ch, Rh, th), _code_tie_pairs(cm, Rm, tm)
+    (x, Rx), (y, Ry) = ((cm, Rm), (ch, Rh)) if Rh <= Rm else ((ch, Rh), (cm, Rm))
+    by = Ry.bit_length()
+    dt = np.int32 if Rx.bit_length() + by <= 31 else np.int64
+    key = np.left_shift(x, by, dtype=dt)
+    np.bitwise_or(key, y, out=key)
+    key.sort()
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(key[1:], key[:-1], out=new[1:])
+    t_hm = _run_pairs(new)
+    dis = _discordant(np.right_shift(key, by, dtype=np.intp),
+                      np.bitwise_and(key, (1 << by) - 1, dtype=np.intp))
+    N = n * (n - 1) // 2
+    con = N - dis - t_h_all - t_m_all + t_hm
+    return Counts(*(np.float64(v) for v in (con, dis, t_h_all - t_hm, t_m_all - t_hm, t_hm)))
+
+
+def _pooled_counts_exact_ties(h, m, w=None):
+    """Counts with epsilon = 0 in O(n log n): sorts, run lengths and one inversion count.
+
+    Unweighted (``w is None``): exact integer counts from :func:`_exact_tie_counts_unweighted`.
+    With ``w`` (n,) or (B, n), product-weighted counts: cells are sorted by (h, m) (a sort by
+    m, then a stable sort by h, as Knight 1966 and scipy's ``kendalltau``); the discordant
+    pairs are the weighted inversions of the metric ranks in that order, and the tie counts
+    come from run lengths.
     """
     n = h.shape[0]
+    if w is None:
+        if n < 2:
+            return Counts(*(np.float64(0.0),) * 5)
+        return _exact_tie_counts_unweighted(h, m)
     if n == 0:
-        zero = np.zeros(np.shape(w)[:-1]) if w is not None else np.float64(0.0)
+        zero = np.zeros(np.shape(w)[:-1])
         return Counts(zero, zero, zero, zero, zero)
     pm = np.argsort(m)
     ms = m[pm]
@@ -352,12 +558,6 @@ def _pooled_counts_exact_ties(h, m, w=None):
     np.not_equal(hs[1:], hs[:-1], out=new_h[1:])
     new_hm = new_h.copy()
     new_hm[1:] |= rs[1:] != rs[:-1]
-    if w is None:
-        N = n * (n - 1) // 2
-        t_h_all, t_m_all, t_hm = _run_pairs(new_h), _run_pairs(new_m), _run_pairs(new_hm)
-        dis = _discordant(np.cumsum(new_h, dtype=np.intp), rs)
-        con = N - dis - t_h_all - t_m_all + t_hm
-        return Counts(*(np.float64(x) for x in (con, dis, t_h_all - t_hm, t_m_all - t_hm, t_hm)))
     sw = w.sum(axis=-1)
     N = (sw * sw - (w * w).sum(axis=-1)) / 2
     wo = w[..., pm[po]]  # weights in (h, m) order
@@ -456,11 +656,22 @@ def row_distinct(x, valid):
 #   equal their repeated-data values exactly.
 
 def group_cells(h, m, group):
-    """Yield ``(h_cells, m_cells, item_index)`` for each pooled group ("none" or "system")."""
+    """Yield ``(h_cells, m_cells, item_index)`` for each pooled group ("none" or "system").
+    The cell arrays may be views of ``h`` and ``m``: read them, never write to them."""
+    # without NaN every cell is used: no masks, and "none" pools views of the inputs
+    complete = not (np.isnan(h).any() or np.isnan(m).any())
     if group == "none":
+        if complete:
+            yield (h.reshape(-1), m.reshape(-1),
+                   np.repeat(np.arange(h.shape[0]), h.shape[1]))
+            return
         valid = ~(np.isnan(h) | np.isnan(m))
         items = np.nonzero(valid)[0]
         yield h[valid], m[valid], items
+    elif complete:
+        items = np.arange(h.shape[0])
+        for c in range(h.shape[1]):
+            yield np.ascontiguousarray(h[:, c]), np.ascontiguousarray(m[:, c]), items
     else:  # system: one group per column
         for c in range(h.shape[1]):
             valid = ~(np.isnan(h[:, c]) | np.isnan(m[:, c]))
