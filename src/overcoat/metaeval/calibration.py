@@ -143,7 +143,9 @@ def _confidence_correct(p: np.ndarray, y: np.ndarray, kind: str) -> tuple[np.nda
 def _edges(conf: np.ndarray, n_bins: int, kind: str, binning: str) -> np.ndarray:
     lo = 0.5 if kind == "top-label" else 0.0
     if binning == "width":
-        return np.linspace(lo, 1.0, n_bins + 1)
+        # lo + (1 - lo) i / n: i / n is correctly rounded (np.linspace puts 3/5 at 0.6000000000000001,
+        # which would move a confidence of exactly 0.6 into the bin below)
+        return lo + (1.0 - lo) * (np.arange(n_bins + 1) / n_bins)
     if binning == "mass":
         edges = np.quantile(conf, np.linspace(0.0, 1.0, n_bins + 1))
         edges[0], edges[-1] = lo, 1.0
