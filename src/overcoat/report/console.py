@@ -1,4 +1,7 @@
-"""Rich tables for meta-evaluation results (from the JSON form, so saved results render too)."""
+"""Rich tables for meta-evaluation results (from the JSON form, so saved results render too).
+
+The document's type is :class:`overcoat.evaluation.schema.MetaEvalDoc`, the one definition the
+writer (``MetaEvalResult.to_json``) also uses."""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import math
 
 from rich.markup import escape
 from rich.table import Table
+
+from ..evaluation.schema import Estimate, MetaEvalDoc
 
 LABELS = {
     "acc_eq": "acc_eq (tie-cal.)",
@@ -25,7 +30,7 @@ def _num(x, digits=4) -> str:
     return f"{x:.{digits}f}"
 
 
-def _with_ci(entry: dict | None, digits=4) -> str:
+def _with_ci(entry: Estimate | None, digits=4) -> str:
     if not entry:
         return "–"
     s = _num(entry.get("statistic"), digits)
@@ -35,7 +40,7 @@ def _with_ci(entry: dict | None, digits=4) -> str:
     return s
 
 
-def _sort_key(res: dict, primary: str):
+def _sort_key(res: MetaEvalDoc, primary: str):
     seg, sysl = res["segment_level"], res["system_level"]
 
     def key(s):
@@ -45,7 +50,13 @@ def _sort_key(res: dict, primary: str):
     return key
 
 
-def ranking_note(res: dict) -> str | None:
+def leaderboard_order(res: MetaEvalDoc) -> list[str]:
+    """The scorers best first by the ranking statistic (undefined values last): the row order of
+    :func:`leaderboard_table` and :func:`system_table`."""
+    return [s["name"] for s in sorted(res["scorers"], key=_sort_key(res, res["primary_statistic"]))]
+
+
+def ranking_note(res: MetaEvalDoc) -> str | None:
     """One line saying why the leaderboard is not ranked by its usual statistic (the ranking rule,
     README "Ranking rule"), or that no statistic separates the scorers from a scorer without signal."""
     rk = res.get("ranking") or {}
@@ -64,7 +75,7 @@ def ranking_note(res: dict) -> str | None:
     return None
 
 
-def leaderboard_table(res: dict, *, title: str | None = None) -> Table:
+def leaderboard_table(res: MetaEvalDoc, *, title: str | None = None) -> Table:
     """Segment level, one row per scorer, best first by the ranking statistic: significance
     cluster, statistic with 95% CI, then acc_eq with its epsilon and the all-ties baseline (when
     computed), then the other segment-level statistics. When the ranking rule replaced the usual
@@ -139,7 +150,7 @@ def leaderboard_table(res: dict, *, title: str | None = None) -> Table:
     return t
 
 
-def system_table(res: dict) -> Table | None:
+def system_table(res: MetaEvalDoc) -> Table | None:
     """System level, one row per scorer (same order as the segment table)."""
     sysl = res["system_level"]
     if not sysl:
@@ -160,7 +171,7 @@ def system_table(res: dict) -> Table | None:
     return t
 
 
-def significance_table(res: dict) -> Table:
+def significance_table(res: MetaEvalDoc) -> Table:
     s = res["significance"]
     names = s["names"]
     p = s["pvalues_corrected"] if s.get("pvalues_corrected") is not None else s["pvalues"]
@@ -205,7 +216,7 @@ def _key(*path):
     return get
 
 
-def benchmark_tables(res: dict) -> list[Table]:
+def benchmark_tables(res: MetaEvalDoc) -> list[Table]:
     """The benchmark's own results per scorer, as its script prints them: RewardBench v1 overall,
     sections, Prior Sets and subset accuracies; RewardBench 2 subsets and the Ties score;
     RM-Bench easy/normal/hard, domains and the 3x3 style matrix; JudgeBench overall and per
@@ -301,7 +312,7 @@ def benchmark_tables(res: dict) -> list[Table]:
     return out
 
 
-def benchmark_table(res: dict) -> Table | None:
+def benchmark_table(res: MetaEvalDoc) -> Table | None:
     """The first of :func:`benchmark_tables` (None without benchmark rules)."""
     tables = benchmark_tables(res)
     return tables[0] if tables else None
