@@ -9,7 +9,7 @@ meta-evaluation on a :class:`~overcoat.data.scored.ScoredDataset` as a short com
 * :mod:`.segment`, :mod:`.system` — the per-level statistics of one scorer
 * :mod:`.ranking` — the ranking rule (which statistic ranks the leaderboard)
 * :mod:`.significance` — permutation tests, corrected p-values, clusters
-* :mod:`.calibration` — tie calibration on held-out items (dev data, k folds)
+* :mod:`.held_out` — tie calibration on held-out items (dev data, k folds)
 * :mod:`.benchmarks` — each benchmark as one object: data fields + published rule + output keys
 * :mod:`.schema` — the JSON document, typed once (written here, read by :mod:`overcoat.report`)
 * :mod:`.task` — :func:`meta_evaluate` and :class:`MetaEvalResult`

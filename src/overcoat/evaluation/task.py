@@ -17,7 +17,7 @@ from ..errors import OvercoatError
 from ..metaeval.pairs import within_item_pairs
 from ._common import number
 from .benchmarks import benchmark_of, benchmark_step, check_prior_sets
-from .calibration import held_out_calibration
+from .held_out import held_out_calibration
 from .plan import make_plan
 from .ranking import ranking_step
 from .schema import (SCHEMA_VERSION, BenchmarkScores, DataInfo, Level, MetaEvalDoc, Ranking,
