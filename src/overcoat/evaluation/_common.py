@@ -19,7 +19,7 @@ def number(x: Any) -> float | None:
     return None if np.isnan(x) else x
 
 
-def with_ci(point: float, stat: Any, H: np.ndarray, M: np.ndarray,
+def with_ci(point: Any, stat: Any, H: np.ndarray, M: np.ndarray,
             st: MetaEvalSettings) -> Estimate:
     """``point`` with the item-bootstrap CI and standard error of ``stat`` (settings: resamples,
     level, method, seed)."""

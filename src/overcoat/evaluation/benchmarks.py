@@ -9,7 +9,7 @@ its scores in the JSON document, so the three live together.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from .schema import (BenchmarkScores, JudgeBenchScores, RewardBench2Scores, Rewa
 from .settings import MetaEvalSettings
 
 #: a prior-set data set, its matrix columns and one scorer's matrix
-Prior = tuple  # (Dataset, list[str] | None, np.ndarray)
+Prior = Tuple[Dataset, Optional[List[str]], np.ndarray]
 
 
 class Benchmark:
@@ -81,7 +81,7 @@ class RewardBenchV1(Benchmark):
                                            x.subsets, **kw)
         except ValueError as e:
             return {"error": str(e)}
-        out = {"rule": "RewardBench v1", "overall": res.overall,
+        out: RewardBenchScores = {"rule": "RewardBench v1", "overall": res.overall,
                "sections": dict(res.section_scores), "subsets": dict(res.subset_accuracy),
                "subset_counts": dict(res.subset_counts), "empty_sections": list(res.empty_sections),
                "empty_sections_rule": res.empty_sections_rule}
@@ -126,18 +126,19 @@ class RewardBench2(Benchmark):
         try:
             res = bench.rewardbench2_scores(x.scores, x.subsets, num_correct=x.num_correct,
                                             ids=x.ids, strict_subsets=False)
-            out = {"rule": "RewardBench 2 (best-of-n with 1/k tie credit; Ties score)",
+            out: RewardBench2Scores = {
+                "rule": "RewardBench 2 (best-of-n with 1/k tie credit; Ties score)",
                    "overall": res.overall, "subsets": dict(res.subset_scores),
                    "subset_counts": dict(res.subset_counts)}
             if res.ties is not None:
                 t = res.ties
-                out["ties"] = {k: (number(v) if isinstance(v, float) else v) for k, v in (
-                    ("score", t.score), ("tied_accuracy", t.tied_accuracy),
-                    ("ref_accuracy", t.ref_accuracy),
-                    ("correctness_preferred", t.correctness_preferred),
-                    ("correctness_preferred_hard", t.correctness_preferred_hard),
-                    ("correctness_margin_score", t.correctness_margin_score),
-                    ("n_ref", t.n_ref), ("n_tied", t.n_tied), ("n_matched", t.n_matched))}
+                out["ties"] = {
+                    "score": _float(t.score), "tied_accuracy": _float(t.tied_accuracy),
+                    "ref_accuracy": _float(t.ref_accuracy),
+                    "correctness_preferred": _float(t.correctness_preferred),
+                    "correctness_preferred_hard": _float(t.correctness_preferred_hard),
+                    "correctness_margin_score": _float(t.correctness_margin_score),
+                    "n_ref": t.n_ref, "n_tied": t.n_tied, "n_matched": t.n_matched}
         except ValueError as e:  # Ties rows without the published id form: leave Ties out
             keep = np.array([str(s).lower() != "ties" for s in x.subsets])
             res = bench.rewardbench2_scores(x.scores[keep], x.subsets[keep], strict_subsets=False)
@@ -146,6 +147,11 @@ class RewardBench2(Benchmark):
                    "subset_counts": dict(res.subset_counts),
                    "note": f"Ties subset left out: {e}"}
         return out
+
+
+def _float(v: Any) -> Any:
+    """A float made JSON-ready (NaN -> None); anything else as it is."""
+    return number(v) if isinstance(v, float) else v
 
 
 def _matrix_list(m) -> list:
@@ -201,14 +207,21 @@ class JudgeBench(Benchmark):
         other = "wrong" if st.judgebench_ties == "judgebench" else "judgebench"
         alt = bench.judgebench_scores(v, v_sw, x.labels, ties=other)
         ov = res["overall"]
-        return {"rule": "JudgeBench (both presentation orders)", "ties": st.judgebench_ties,
+        assert ov is not None  # judgebench_source_scores always has the overall result
+        out: JudgeBenchScores = {
+                "rule": "JudgeBench (both presentation orders)", "ties": st.judgebench_ties,
                 "overall": ov.accuracy,
                 "sources": {k: (None if s is None else s.accuracy) for k, s in res.items()
                             if k != "overall"},
                 "source_counts": {k: (0 if s is None else s.n_pairs) for k, s in res.items()
                                   if k != "overall"},
                 "n_pairs": ov.n_pairs, "n_correct": ov.n_correct, "n_incorrect": ov.n_incorrect,
-                "n_inconclusive": ov.n_inconclusive, f"overall_ties_{other}": alt.accuracy}
+                "n_inconclusive": ov.n_inconclusive}
+        if other == "wrong":  # the other tie convention's overall
+            out["overall_ties_wrong"] = alt.accuracy
+        else:
+            out["overall_ties_judgebench"] = alt.accuracy
+        return out
 
 
 REWARDBENCH = RewardBenchV1(fields.REWARDBENCH)
@@ -279,6 +292,6 @@ def benchmark_step(bm: Benchmark, scored: ScoredDataset, mats: dict[str, np.ndar
                      "responses all have a score")
     for name, r in rules.items():
         if "error" in r:  # e.g. an unknown RewardBench subset: say so, not an empty table
-            notes.append(f"{name}: {fmt} sections not scored: {r['error']}")
+            notes.append(f"{name}: {fmt} sections not scored: {dict(r)['error']}")
     notes.extend(bm.notes(rules, st))
     return rules, notes

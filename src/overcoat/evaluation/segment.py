@@ -4,6 +4,8 @@ item-bootstrap CI when item-grouped."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..metaeval import accuracy as acc
@@ -27,36 +29,38 @@ def segment_level(name: str, H: np.ndarray, M: np.ndarray, st: MetaEvalSettings,
     out: dict[str, Estimate] = {}
     notes: list[str] = []
     if st.ties == "calibrated" and not preference:
-        r = acc.tie_calibrated_accuracy(H, M, group=st.group)
-        entry: Estimate = {"statistic": number(r.statistic), "epsilon": number(r.epsilon),
-                           "all_ties_baseline": number(r.all_ties_baseline),
-                           "all_ties": bool(r.all_ties) and r.n_pairs > 0,
-                           "n_pairs": r.n_pairs, "n_groups": r.n_groups, "n_dropped": r.n_dropped}
+        tc = acc.tie_calibrated_accuracy(H, M, group=st.group)
+        entry: Estimate = {"statistic": number(tc.statistic), "epsilon": number(tc.epsilon),
+                           "all_ties_baseline": number(tc.all_ties_baseline),
+                           "all_ties": bool(tc.all_ties) and tc.n_pairs > 0,
+                           "n_pairs": tc.n_pairs, "n_groups": tc.n_groups,
+                           "n_dropped": tc.n_dropped}
         if grouped:
-            entry.update(ci_only(with_ci(r.statistic, rs.tie_calibrated_statistic(), H, M, st)))
+            entry.update(ci_only(with_ci(tc.statistic, rs.tie_calibrated_statistic(), H, M, st)))
         else:
             entry["confidence_interval"] = None
         out["acc_eq"] = entry
-        if r.all_ties and r.n_pairs > 0:
-            notes.append(f"{name}: tie calibration chose epsilon={r.epsilon:g}, which calls "
+        if tc.all_ties and tc.n_pairs > 0:
+            notes.append(f"{name}: tie calibration chose epsilon={tc.epsilon:g}, which calls "
                          f"every pair a tie: its acc_eq equals the all-ties baseline "
-                         f"({r.all_ties_baseline:.4f}) that a constant scorer gets")
+                         f"({tc.all_ties_baseline:.4f}) that a constant scorer gets")
     for pol in tie_policies(st):
-        r = acc.pairwise_accuracy(H, M, ties=pol, group=st.group)
-        entry = {"statistic": number(r.statistic), "n_pairs": r.n_pairs,
-                 "n_groups": r.n_groups, "n_dropped": r.n_dropped}
+        pa = acc.pairwise_accuracy(H, M, ties=pol, group=st.group)
+        entry = {"statistic": number(pa.statistic), "n_pairs": pa.n_pairs,
+                 "n_groups": pa.n_groups, "n_dropped": pa.n_dropped}
         if grouped:
-            entry.update(ci_only(with_ci(r.statistic, rs.item_weighted(
+            entry.update(ci_only(with_ci(pa.statistic, rs.item_weighted(
                 acc.pairwise_accuracy, ties=pol, group="item"), H, M, st)))
         out[f"pairwise_accuracy_{pol}"] = entry
     if not preference:
-        for key, fn, kw in (("pearson", corr.pearson, {}),
-                            ("kendall_tau_b", corr.kendall_tau, {"variant": "b"})):
-            r = fn(H, M, group=st.group, **kw)
-            entry = {"statistic": number(r.statistic), "n_groups": r.n_groups,
-                     "n_dropped": r.n_dropped}
+        correlations: tuple[tuple[str, Any, dict[str, Any]], ...] = (
+            ("pearson", corr.pearson, {}), ("kendall_tau_b", corr.kendall_tau, {"variant": "b"}))
+        for key, fn, kw in correlations:
+            c = fn(H, M, group=st.group, **kw)
+            entry = {"statistic": number(c.statistic), "n_groups": c.n_groups,
+                     "n_dropped": c.n_dropped}
             if grouped:
-                entry.update(ci_only(with_ci(r.statistic, rs.item_weighted(
+                entry.update(ci_only(with_ci(c.statistic, rs.item_weighted(
                     fn, group="item", **kw), H, M, st)))
             out[key] = entry
     return out, notes

@@ -48,10 +48,10 @@ class MetaEvalSettings:
     def check(self) -> None:
         """Raise :class:`~overcoat.errors.SettingError` naming the first bad setting."""
         lit = SettingError.literal
-        for name, ok in CHOICES.items():
+        for name, allowed in CHOICES.items():
             value = getattr(self, name)
-            if value not in ok:
-                raise SettingError(f"{{{name}}} must be one of {', '.join(ok)}, "
+            if value not in allowed:
+                raise SettingError(f"{{{name}}} must be one of {', '.join(allowed)}, "
                                    f"got {lit(repr(value))}")
         if isinstance(self.n_resamples, bool) or not isinstance(self.n_resamples, int) \
                 or self.n_resamples < 1:

@@ -24,10 +24,10 @@ def permutation_statistic(primary: str, grouped: bool) -> Any | None:
     if primary.startswith("pairwise_accuracy"):
         return rs.item_weighted(acc.pairwise_accuracy, ties=primary.rsplit("_", 1)[1],
                                 group="item")
-    if primary in ("kendall_tau_b", "pearson"):
-        return rs.item_weighted(corr.kendall_tau if primary == "kendall_tau_b" else corr.pearson,
-                                group="item", **({"variant": "b"} if primary == "kendall_tau_b"
-                                                 else {}))
+    if primary == "kendall_tau_b":
+        return rs.item_weighted(corr.kendall_tau, group="item", variant="b")
+    if primary == "pearson":
+        return rs.item_weighted(corr.pearson, group="item")
     return None
 
 
@@ -54,7 +54,7 @@ def permutation_scheme(st: MetaEvalSettings, stat: Any, primary: str, preference
 
 def significance_step(H: np.ndarray, mats: dict[str, np.ndarray], primary: str, preference: bool,
                       st: MetaEvalSettings, *, say: Callable[[str], None] = lambda s: None
-                      ) -> tuple[Significance | None, dict[str, int] | None, list[str]]:
+                      ) -> tuple[Significance | None, dict[str, int | None] | None, list[str]]:
     """Permutation tests between every pair of scorers on ``primary``: the ``significance`` block,
     each scorer's cluster (1 = best) and notes. None, None when there is nothing to test."""
     say("significance tests")
@@ -72,7 +72,7 @@ def significance_step(H: np.ndarray, mats: dict[str, np.ndarray], primary: str, 
     # clusters from raw p-values, as WMT ranks metrics (with 1,000 resamples the smallest
     # p-value is 1/1001, which Holm over many pairs can never bring under alpha)
     cl = m.clusters(st.alpha, corrected=False)
-    clusters = {n: int(cl.ranks[i]) for i, n in enumerate(m.names)}
+    clusters: dict[str, int | None] = {n: int(cl.ranks[i]) for i, n in enumerate(m.names)}
     block: Significance = {
         "statistic": primary,
         "test": ("paired permutation, "

@@ -6,6 +6,7 @@ writer (``MetaEvalResult.to_json``) also uses."""
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 from rich.markup import escape
 from rich.table import Table
@@ -22,6 +23,11 @@ LABELS = {
     "system_kendall_tau_b": "sys Kendall τb",
     "soft_pairwise_accuracy": "sys SPA",
 }
+
+
+def _block(x: Any) -> dict[str, Any]:
+    """An optional block of the document (``ranking``, ``significance``) as a plain dict."""
+    return dict(x or {})
 
 
 def _num(x, digits=4) -> str:
@@ -59,10 +65,10 @@ def leaderboard_order(res: MetaEvalDoc) -> list[str]:
 def ranking_note(res: MetaEvalDoc) -> str | None:
     """One line saying why the leaderboard is not ranked by its usual statistic (the ranking rule,
     README "Ranking rule"), or that no statistic separates the scorers from a scorer without signal."""
-    rk = res.get("ranking") or {}
+    rk = _block(res.get("ranking"))
     if not rk:
         return None
-    req, used = rk.get("requested"), rk.get("statistic")
+    req, used = str(rk.get("requested")), str(rk.get("statistic"))
     at = rk.get("at_no_signal") or {}
     n = rk.get("n_scorers")
     if not rk.get("informative", True):
@@ -114,7 +120,7 @@ def leaderboard_table(res: MetaEvalDoc, *, title: str | None = None) -> Table:
     if show_cov:
         t.add_column("scored", justify="right")
     clusters = {s["name"]: s.get("cluster") for s in res["scorers"]}
-    no_signal = set(((res.get("ranking") or {}).get("at_no_signal") or {}).get(primary, []))
+    no_signal = set((_block(res.get("ranking")).get("at_no_signal") or {}).get(primary, []))
     for s in sorted(res["scorers"], key=_sort_key(res, primary)):
         n = s["name"]
         e = seg.get(n, {}).get(primary)
@@ -131,7 +137,7 @@ def leaderboard_table(res: MetaEvalDoc, *, title: str | None = None) -> Table:
             c = cov.get(n)
             row.append(f"{c['scored']}/{c['total']}" if c else "–")
         t.add_row(*row)
-    permute = (res.get("significance") or {}).get("permute")
+    permute = _block(res.get("significance")).get("permute")
     unit = ("score cells, as WMT" if permute == "cells" else "items")
     cap = [f"# = significance cluster (paired permutation test over {unit}; clusters from raw p < "
            f"{res['settings']['alpha']}; corrected p-values: overcoat compare)"]
@@ -172,7 +178,7 @@ def system_table(res: MetaEvalDoc) -> Table | None:
 
 
 def significance_table(res: MetaEvalDoc) -> Table:
-    s = res["significance"]
+    s = _block(res["significance"])
     names = s["names"]
     p = s["pvalues_corrected"] if s.get("pvalues_corrected") is not None else s["pvalues"]
     t = Table(title=f"p-values ({s['correction']}-corrected): row better than column on "
@@ -193,7 +199,8 @@ def significance_table(res: MetaEvalDoc) -> Table:
     return t
 
 
-def _scores_table(title: str, rules: dict, columns: list[tuple[str, object]]) -> Table:
+def _scores_table(title: str, rules: dict,
+                  columns: list[tuple[str, Callable[[Any], Any]]]) -> Table:
     """One row per scorer; ``columns``: (header, getter(rule dict) -> value)."""
     t = Table(title=title)
     t.add_column("scorer")
@@ -221,7 +228,8 @@ def benchmark_tables(res: MetaEvalDoc) -> list[Table]:
     sections, Prior Sets and subset accuracies; RewardBench 2 subsets and the Ties score;
     RM-Bench easy/normal/hard, domains and the 3x3 style matrix; JudgeBench overall and per
     source category."""
-    rules = res.get("benchmark_rules") or {}
+    rules: dict[str, dict[str, Any]] = {k: dict(v) for k, v in
+                                        (res.get("benchmark_rules") or {}).items()}
     if not rules:
         return []
     ok = [r for r in rules.values() if "error" not in r]
