@@ -1,37 +1,36 @@
-"""The Python API in a few calls: load data, score it with any scorers.
+"""The Python API in a few calls — the facade the CLI calls through: load data, score it with
+any scorers, meta-evaluate the scores against human judgments, compare scorers.
 
-This module sits just below the CLI: it wires data, scorers (with the cache) and, in
-:mod:`overcoat.evaluate`, the meta-evaluation together. Everything the CLI does is reachable here.
+It holds no logic of its own beyond wiring: data types live in :mod:`overcoat.data` (``Dataset``,
+``ScoredDataset``), meta-evaluation in :mod:`overcoat.evaluation`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from .data.model import Dataset
-from .errors import SpecError
+from .data.scored import ScoredDataset
+from .errors import OvercoatError, SpecError
 from .scorers.base import PairwiseScorer, Scorer
 from .scorers.executors import Executor
 from .scorers.registry import get_scorer
 
+if TYPE_CHECKING:
+    from .evaluation import MetaEvalResult, MetaEvalSettings
 
-@dataclass
-class ScoredDataset:
-    """A data set with the scores of one or more scorers (aligned with ``dataset.responses``)."""
+__all__ = ["Dataset", "MetaEvalSettings", "ScoredDataset", "compare", "judge_pairs", "load",
+           "meta_evaluate", "resolve_scorers", "score"]
 
-    dataset: Dataset
-    scores: dict[str, np.ndarray] = field(default_factory=dict)
-    signatures: dict[str, str] = field(default_factory=dict)
-    higher_is_better: dict[str, bool] = field(default_factory=dict)
-    stats: dict[str, dict] = field(default_factory=dict)
 
-    def matrix(self, name: str, *, oriented: bool = True) -> np.ndarray:
-        """Scores as an (items × responses) matrix; negated when lower is better and ``oriented``."""
-        m = self.dataset.to_matrix(self.scores[name])
-        return -m if (oriented and not self.higher_is_better[name]) else m
+def __getattr__(name: str):
+    if name == "MetaEvalSettings":  # imported on use: loading and scoring do not need it
+        from .evaluation import MetaEvalSettings
+        return MetaEvalSettings
+    raise AttributeError(name)
 
 
 def load(spec: str, *, mapping: dict | None = None, **options) -> Dataset:
@@ -90,6 +89,27 @@ def score(dataset: Dataset, scorers: Sequence[str | Scorer] | dict[str, Scorer],
                                "n_scored": res.n_scored, "n_missing": res.n_missing,
                                "seconds": res.seconds, "notes": list(getattr(res, "warnings", []))}
     return out
+
+
+def meta_evaluate(scored: ScoredDataset, settings: "MetaEvalSettings | None" = None, *,
+                  dev: ScoredDataset | None = None, k_folds: int | None = None,
+                  prior_sets: ScoredDataset | None = None, progress=None) -> "MetaEvalResult":
+    """Meta-evaluate every scorer of ``scored`` against its human judgments (see
+    :func:`overcoat.evaluation.meta_evaluate`); ``result.to_json()`` is the documented JSON."""
+    from .evaluation import meta_evaluate as run
+    return run(scored, settings, dev=dev, k_folds=k_folds, prior_sets=prior_sets,
+               progress=progress)
+
+
+def compare(scored: ScoredDataset, settings: "MetaEvalSettings | None" = None, *,
+            progress=None) -> "MetaEvalResult":
+    """Significance between two or more scorers: the meta-evaluation at the segment level,
+    item-grouped (what the permutation tests need), with its p-value matrix and clusters."""
+    from .evaluation import MetaEvalSettings
+    if len(scored.scores) < 2:
+        raise OvercoatError(f"compare needs at least two scorers, got {len(scored.scores)}")
+    st = replace(settings or MetaEvalSettings(), level="segment", group="item")
+    return meta_evaluate(scored, st, progress=progress)
 
 
 def judge_pairs(dataset: Dataset, judge: PairwiseScorer, *, cache="default", workers: int = 1,

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import OvercoatError
+from .errors import OvercoatError, SettingError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="overcoat: a reward model is a metric in a trench coat. Score, "
@@ -190,7 +190,7 @@ def _check_json_out(path: Optional[Path]) -> None:
 
 def _settings(level, group, ties, resamples, seed, alpha, correction, ci_method,
               permute="auto", alternative="greater", spa_seed=None):
-    from .evaluate import MetaEvalSettings
+    from .api import MetaEvalSettings
     st = MetaEvalSettings(level=level, group=group, ties=ties, n_resamples=resamples, seed=seed,
                           alpha=alpha, correction=correction, ci_method=ci_method,
                           permute=permute, alternative=alternative, spa_seed=spa_seed)
@@ -261,7 +261,6 @@ def meta_eval(
 ):
     """Meta-evaluate scorers against human judgments: leaderboard with 95% CIs and clusters."""
     from . import api
-    from .evaluate import meta_evaluate
     from .report.writers import jsonable, write_json
     st = _settings(level, group, ties, resamples, seed, alpha, correction, ci_method, permute,
                    alternative, spa_seed)
@@ -282,7 +281,7 @@ def meta_eval(
     if prior_sets:
         prior_scored = api.score(api.load(prior_sets, mapping=_parse_map(map_)), scorers, cache=c,
                                  workers=workers, progress=not quiet)
-    res = meta_evaluate(scored, st, dev=dev_scored, k_folds=k_folds, prior_sets=prior_scored)
+    res = api.meta_evaluate(scored, st, dev=dev_scored, k_folds=k_folds, prior_sets=prior_scored)
     _print_result(res)
     if json_out:
         write_json(jsonable(res.to_json()), json_out)
@@ -313,7 +312,6 @@ def compare(
     """Significance between scorers: paired permutation tests on the segment-level statistic,
     matrix of corrected p-values, and significance clusters."""
     from . import api
-    from .evaluate import meta_evaluate
     from .report.writers import jsonable, write_json
     if len(scorer) < 2:
         raise OvercoatError("compare needs at least two --scorer")
@@ -324,7 +322,7 @@ def compare(
     ds = api.load(data, mapping=_parse_map(map_))
     scored = api.score(ds, scorers, cache=_cache_arg(no_cache, cache), workers=workers,
                        progress=not quiet)
-    res = meta_evaluate(scored, st)
+    res = api.compare(scored, st)
     _print_result(res, matrix=True)
     if json_out:
         write_json(jsonable(res.to_json()), json_out)
@@ -344,7 +342,6 @@ def run(
     """The main job on the bundled data: TED en-de and zh-en (BLEU, chrF, TER, length, random)
     and HH-RLHF harmless pairs (length, random) -> leaderboards with CIs and clusters, JSON."""
     from . import api
-    from .evaluate import MetaEvalSettings, meta_evaluate
     from .report.writers import jsonable, write_json
     from .data.io import check_output_path
     for name in ("ted-ende", "ted-zhen", "hh-harmless"):
@@ -357,8 +354,8 @@ def run(
         ds = api.load(name)
         specs = DEFAULT_RUN_SCORERS if ds.has_references() else ["length", "random"]
         scored = api.score(ds, specs, cache=c, workers=workers, progress=not quiet)
-        st = MetaEvalSettings(n_resamples=resamples, seed=seed)
-        res = meta_evaluate(scored, st)
+        st = api.MetaEvalSettings(n_resamples=resamples, seed=seed)
+        res = api.meta_evaluate(scored, st)
         _print_result(res)
         doc = jsonable(res.to_json())
         write_json(doc, out_dir / f"{name}.meta-eval.json")
@@ -491,6 +488,16 @@ def _one_line_warnings(verbose: bool):
     return show
 
 
+#: the flag of each library parameter whose flag is not ``--`` + its name with dashes
+FLAGS = {"ci_method": "--ci", "n_resamples": "--resamples", "ci_level": "ci_level"}
+
+
+def _flag(name: str, value: str | None) -> str:
+    """A library setting as the user typed it: ``--ties`` or ``--level system``."""
+    flag = FLAGS.get(name, "--" + name.replace("_", "-"))
+    return flag if value is None else f"{flag} {value}"
+
+
 def _error(msg: str) -> int:
     err_console.print(f"overcoat: error: {msg}", markup=False, highlight=False, soft_wrap=True)
     return 2
@@ -508,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _one_line_warnings(verbose)
         try:
             rv = app(args=args, prog_name="overcoat", standalone_mode=False)
+        except SettingError as e:  # library errors name parameters; the user typed flags
+            return _error(e.render(_flag))
         except OvercoatError as e:
             return _error(str(e))
         except _cx("NoArgsIsHelpError"):

@@ -35,3 +35,31 @@ class DataError(OvercoatError):
 
 class SpecError(OvercoatError):
     """A scorer or data spec string that cannot be resolved."""
+
+
+class SettingError(OvercoatError):
+    """A bad setting of a library call, naming the parameter (``ties``), not a command-line flag.
+
+    ``template`` refers to settings as ``{name}`` or ``{name=value}``; the library renders them as
+    ``name`` / ``name=value``, and the CLI (:func:`SettingError.render`) as the flag the user
+    typed (``--ties`` / ``--level system``), so CLI wording stays in the CLI.
+    """
+
+    def __init__(self, template: str):
+        self.template = template
+        super().__init__(self.render(lambda name, value: name if value is None
+                                     else f"{name}={value}"))
+
+    @staticmethod
+    def literal(x: object) -> str:
+        """``str(x)`` safe to put in a template (braces doubled)."""
+        return str(x).replace("{", "{{").replace("}", "}}")
+
+    def render(self, setting) -> str:
+        """The message with each ``{name}`` / ``{name=value}`` replaced by
+        ``setting(name, value or None)``."""
+        class _Fill(dict):
+            def __missing__(self, key: str) -> str:
+                name, eq, value = key.partition("=")
+                return setting(name, value if eq else None)
+        return self.template.format_map(_Fill())

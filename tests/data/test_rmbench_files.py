@@ -120,7 +120,7 @@ def test_meta_eval_on_folder_equals_combined(rm_dir, combined, tmp_path):
 
 
 def test_missing_domain_is_a_note(rm_dir):
-    from overcoat.evaluate import MetaEvalSettings, meta_evaluate
+    from overcoat.evaluation import MetaEvalSettings, meta_evaluate
     ds = api.load(f"rmbench:{rm_dir / 'chat_filtered.json'},{rm_dir / 'code_filtered.json'}")
     res = meta_evaluate(api.score(ds, ["length"], progress=False, cache=None),
                         MetaEvalSettings(n_resamples=20))

@@ -1,11 +1,17 @@
-"""Rich tables for meta-evaluation results (from the JSON form, so saved results render too)."""
+"""Rich tables for meta-evaluation results (from the JSON form, so saved results render too).
+
+The document's type is :class:`overcoat.evaluation.schema.MetaEvalDoc`, the one definition the
+writer (``MetaEvalResult.to_json``) also uses."""
 
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 from rich.markup import escape
 from rich.table import Table
+
+from ..evaluation.schema import Estimate, MetaEvalDoc
 
 LABELS = {
     "acc_eq": "acc_eq (tie-cal.)",
@@ -19,13 +25,18 @@ LABELS = {
 }
 
 
+def _block(x: Any) -> dict[str, Any]:
+    """An optional block of the document (``ranking``, ``significance``) as a plain dict."""
+    return dict(x or {})
+
+
 def _num(x, digits=4) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     return f"{x:.{digits}f}"
 
 
-def _with_ci(entry: dict | None, digits=4) -> str:
+def _with_ci(entry: Estimate | None, digits=4) -> str:
     if not entry:
         return "–"
     s = _num(entry.get("statistic"), digits)
@@ -35,7 +46,7 @@ def _with_ci(entry: dict | None, digits=4) -> str:
     return s
 
 
-def _sort_key(res: dict, primary: str):
+def _sort_key(res: MetaEvalDoc, primary: str):
     seg, sysl = res["segment_level"], res["system_level"]
 
     def key(s):
@@ -45,13 +56,19 @@ def _sort_key(res: dict, primary: str):
     return key
 
 
-def ranking_note(res: dict) -> str | None:
+def leaderboard_order(res: MetaEvalDoc) -> list[str]:
+    """The scorers best first by the ranking statistic (undefined values last): the row order of
+    :func:`leaderboard_table` and :func:`system_table`."""
+    return [s["name"] for s in sorted(res["scorers"], key=_sort_key(res, res["primary_statistic"]))]
+
+
+def ranking_note(res: MetaEvalDoc) -> str | None:
     """One line saying why the leaderboard is not ranked by its usual statistic (the ranking rule,
     README "Ranking rule"), or that no statistic separates the scorers from a scorer without signal."""
-    rk = res.get("ranking") or {}
+    rk = _block(res.get("ranking"))
     if not rk:
         return None
-    req, used = rk.get("requested"), rk.get("statistic")
+    req, used = str(rk.get("requested")), str(rk.get("statistic"))
     at = rk.get("at_no_signal") or {}
     n = rk.get("n_scorers")
     if not rk.get("informative", True):
@@ -64,7 +81,7 @@ def ranking_note(res: dict) -> str | None:
     return None
 
 
-def leaderboard_table(res: dict, *, title: str | None = None) -> Table:
+def leaderboard_table(res: MetaEvalDoc, *, title: str | None = None) -> Table:
     """Segment level, one row per scorer, best first by the ranking statistic: significance
     cluster, statistic with 95% CI, then acc_eq with its epsilon and the all-ties baseline (when
     computed), then the other segment-level statistics. When the ranking rule replaced the usual
@@ -103,7 +120,7 @@ def leaderboard_table(res: dict, *, title: str | None = None) -> Table:
     if show_cov:
         t.add_column("scored", justify="right")
     clusters = {s["name"]: s.get("cluster") for s in res["scorers"]}
-    no_signal = set(((res.get("ranking") or {}).get("at_no_signal") or {}).get(primary, []))
+    no_signal = set((_block(res.get("ranking")).get("at_no_signal") or {}).get(primary, []))
     for s in sorted(res["scorers"], key=_sort_key(res, primary)):
         n = s["name"]
         e = seg.get(n, {}).get(primary)
@@ -120,7 +137,7 @@ def leaderboard_table(res: dict, *, title: str | None = None) -> Table:
             c = cov.get(n)
             row.append(f"{c['scored']}/{c['total']}" if c else "–")
         t.add_row(*row)
-    permute = (res.get("significance") or {}).get("permute")
+    permute = _block(res.get("significance")).get("permute")
     unit = ("score cells, as WMT" if permute == "cells" else "items")
     cap = [f"# = significance cluster (paired permutation test over {unit}; clusters from raw p < "
            f"{res['settings']['alpha']}; corrected p-values: overcoat compare)"]
@@ -139,7 +156,7 @@ def leaderboard_table(res: dict, *, title: str | None = None) -> Table:
     return t
 
 
-def system_table(res: dict) -> Table | None:
+def system_table(res: MetaEvalDoc) -> Table | None:
     """System level, one row per scorer (same order as the segment table)."""
     sysl = res["system_level"]
     if not sysl:
@@ -160,8 +177,8 @@ def system_table(res: dict) -> Table | None:
     return t
 
 
-def significance_table(res: dict) -> Table:
-    s = res["significance"]
+def significance_table(res: MetaEvalDoc) -> Table:
+    s = _block(res["significance"])
     names = s["names"]
     p = s["pvalues_corrected"] if s.get("pvalues_corrected") is not None else s["pvalues"]
     t = Table(title=f"p-values ({s['correction']}-corrected): row better than column on "
@@ -182,7 +199,8 @@ def significance_table(res: dict) -> Table:
     return t
 
 
-def _scores_table(title: str, rules: dict, columns: list[tuple[str, object]]) -> Table:
+def _scores_table(title: str, rules: dict,
+                  columns: list[tuple[str, Callable[[Any], Any]]]) -> Table:
     """One row per scorer; ``columns``: (header, getter(rule dict) -> value)."""
     t = Table(title=title)
     t.add_column("scorer")
@@ -205,12 +223,13 @@ def _key(*path):
     return get
 
 
-def benchmark_tables(res: dict) -> list[Table]:
+def benchmark_tables(res: MetaEvalDoc) -> list[Table]:
     """The benchmark's own results per scorer, as its script prints them: RewardBench v1 overall,
     sections, Prior Sets and subset accuracies; RewardBench 2 subsets and the Ties score;
     RM-Bench easy/normal/hard, domains and the 3x3 style matrix; JudgeBench overall and per
     source category."""
-    rules = res.get("benchmark_rules") or {}
+    rules: dict[str, dict[str, Any]] = {k: dict(v) for k, v in
+                                        (res.get("benchmark_rules") or {}).items()}
     if not rules:
         return []
     ok = [r for r in rules.values() if "error" not in r]
@@ -301,7 +320,7 @@ def benchmark_tables(res: dict) -> list[Table]:
     return out
 
 
-def benchmark_table(res: dict) -> Table | None:
+def benchmark_table(res: MetaEvalDoc) -> Table | None:
     """The first of :func:`benchmark_tables` (None without benchmark rules)."""
     tables = benchmark_tables(res)
     return tables[0] if tables else None

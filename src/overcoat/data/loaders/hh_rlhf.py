@@ -14,6 +14,7 @@ import re
 from typing import Iterable
 
 from ...errors import DataError
+from ..benchmark_fields import HH_RLHF
 from ..builder import DatasetBuilder
 from ..model import Dataset
 from .common import dataset_name, metadata, note_default_ids, require, row_item_id
@@ -57,7 +58,7 @@ def parse_hh_rlhf_rows(rows: RowSource | Iterable[Row], *, path: str | None = No
     src = as_source(rows, path=path, unit=unit)
     skipped = {"empty_reply": 0, "prefix_mismatch": 0}
     with reported_as_rows(src.unit):
-        b = DatasetBuilder(name, path=src.path, info={"format": "hh-rlhf"})
+        b = DatasetBuilder(name, path=src.path, info={"format": HH_RLHF.format})
         seen: dict[str, int] = {}
         n_default = 0
         for n, (line, row) in enumerate(src.rows, 1):

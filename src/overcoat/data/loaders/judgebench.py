@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Iterable
 
+from ..benchmark_fields import JUDGEBENCH
 from ..builder import DatasetBuilder
 from ..model import Dataset
 from .common import dataset_name, label_value, metadata, note_default_ids, require, row_item_id
@@ -24,7 +25,7 @@ def parse_judgebench_rows(rows: RowSource | Iterable[Row], *, path: str | None =
     """JudgeBench rows -> pairwise data set (responses ``A``/``B``)."""
     src = as_source(rows, path=path, unit=unit)
     with reported_as_rows(src.unit):
-        b = DatasetBuilder(name, path=src.path, info={"format": "judgebench"})
+        b = DatasetBuilder(name, path=src.path, info={"format": JUDGEBENCH.format})
         seen: dict[str, int] = {}
         n_default = 0
         for n, (line, row) in enumerate(src.rows, 1):

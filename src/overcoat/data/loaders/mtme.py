@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 
 from ...errors import DataError
+from ..benchmark_fields import MTME
 from ..builder import DatasetBuilder, score_field
 from ..io import iter_lines
 from ..model import Dataset
@@ -137,7 +138,7 @@ def load_mtme(root: str | os.PathLike, lp: str | None = None, *, reference: str 
     excluded = set(exclude_systems or ()) | (set() if include_references else set(ref_names))
     systems = [s for s in all_systems if s not in excluded]
 
-    info = {"format": "mtme", "test_set": root.name, "lp": lp, "reference": ref_name,
+    info = {"format": MTME.format, "test_set": root.name, "lp": lp, "reference": ref_name,
             "references": ref_names, "systems": systems,
             "excluded_systems": sorted(excluded & set(all_systems))}
     b = DatasetBuilder(name or f"{root.name}.{lp}", path=str(root), info=info)

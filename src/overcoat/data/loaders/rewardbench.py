@@ -16,6 +16,7 @@ import os
 from typing import Iterable
 
 from ...errors import DataError
+from ..benchmark_fields import REWARDBENCH, REWARDBENCH2
 from ..builder import DatasetBuilder
 from ..model import Dataset
 from .common import dataset_name, metadata, note_default_ids, require, row_item_id, text_list
@@ -27,7 +28,7 @@ def parse_rewardbench_rows(rows: RowSource | Iterable[Row], *, path: str | None 
                            unit: str = "line", name: str = "reward-bench") -> Dataset:
     """RewardBench v1 rows -> pairwise data set (responses ``chosen``/``rejected``)."""
     return parse_table_rows(rows, path=path, unit=unit, name=name, shape=CHOSEN_REJECTED,
-                            info={"format": "rewardbench"})
+                            info={"format": REWARDBENCH.format})
 
 
 def load_rewardbench(path: str | os.PathLike, *, fmt: str | None = None,
@@ -42,7 +43,7 @@ def parse_rewardbench2_rows(rows: RowSource | Iterable[Row], *, path: str | None
     """RewardBench 2 rows -> pointwise data set (``chosen-k`` scored 1, ``rejected-k`` 0)."""
     src = as_source(rows, path=path, unit=unit)
     with reported_as_rows(src.unit):
-        b = DatasetBuilder(name, path=src.path, info={"format": "rewardbench2"})
+        b = DatasetBuilder(name, path=src.path, info={"format": REWARDBENCH2.format})
         add_graded_rows(src, b, lambda kind, k, n, line: f"{kind}-{k}")
         return b.build()
 

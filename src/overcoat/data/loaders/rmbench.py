@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ...errors import DataError
+from ..benchmark_fields import RMBENCH, RMBENCH_STYLES
 from ..builder import DatasetBuilder
 from ..model import Dataset
 from .common import dataset_name
 from .rewardbench import add_graded_rows
 from .rows import _EXTENSIONS, Row, RowSource, as_source, open_rows, reported_as_rows
 
-STYLES = ("concise", "detailed", "markdown")
+STYLES = RMBENCH_STYLES
 
 #: RM-Bench's domains as its files and ``domain`` fields name them
 DOMAINS = ("chat", "code", "math", "safety-refuse", "safety-response")
@@ -87,7 +88,7 @@ def parse_rmbench_rows(rows: RowSource | Iterable[Row], *, path: str | None = No
     src = as_source(rows, path=path, unit=unit)
     src = _with_domain(src, domain or domain_of_file(src.path), required=False)
     with reported_as_rows(src.unit):
-        b = DatasetBuilder(name, path=src.path, info={"format": "rmbench"})
+        b = DatasetBuilder(name, path=src.path, info={"format": RMBENCH.format})
         add_graded_rows(src, b, _response_id(src))
         return b.build()
 
@@ -139,7 +140,7 @@ def load_rmbench(path: str | os.PathLike | Sequence[str | os.PathLike], *, fmt: 
             raise DataError("no such file", path=f)
     folder = isinstance(path, (str, os.PathLike)) and Path(str(path)).is_dir()
     b = DatasetBuilder(name or (dataset_name(str(path)) if folder else "rm-bench"),
-                       path=files[0], info={"format": "rmbench", "files": list(files)})
+                       path=files[0], info={"format": RMBENCH.format, "files": list(files)})
     for f in files:
         src = open_rows(f, fmt, mapping=mapping)
         src = _with_domain(src, domain_of_file(f), required=True)

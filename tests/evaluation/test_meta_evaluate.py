@@ -8,7 +8,7 @@ import pytest
 
 from overcoat import api
 from overcoat.cli import main
-from overcoat.evaluate import MetaEvalSettings, meta_evaluate
+from overcoat.evaluation import MetaEvalSettings, meta_evaluate
 from overcoat.metaeval import pairwise_accuracy, pearson, tie_calibrated_accuracy
 
 FIX = "tests/data/fixtures"
