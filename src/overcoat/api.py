@@ -155,3 +155,172 @@ def judge_pairs(dataset: Dataset, judge: PairwiseScorer, *, cache="default", wor
     res.n_total = len(scores)
     res.n_missing = int(np.isnan(scores).sum())
     return res
+
+
+# -- the pitfalls: calibration, spurious correlations, over-optimisation, data quality ------------
+
+def _oriented(scored: ScoredDataset, name: str) -> np.ndarray:
+    s = np.asarray(scored.scores[name], dtype=float)
+    return s if scored.higher_is_better[name] else -s
+
+
+def _data_errors(fn):
+    """The probes' estimators raise ValueError for data they cannot use (no pairs, one rater, an
+    unknown perturbation): at the facade these are the user's errors (one line, exit 2)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as e:
+            raise OvercoatError(str(e)) from None
+    return wrapper
+
+
+def _dataclass_doc(x):
+    from dataclasses import asdict, is_dataclass
+    return asdict(x) if is_dataclass(x) else x
+
+
+@_data_errors
+def probe(dataset: Dataset, scorers: Sequence[str | Scorer] | dict[str, Scorer], *,
+          perturbations: Sequence[str] = (), length_unit: str = "chars", ties: str = "strict",
+          tolerance: float = 0.1, n_resamples: int = 1000, seed: int = 0, cache="default",
+          workers: int = 1, progress: bool = True) -> dict:
+    """Length bias of every scorer and, for each named perturbation, the flip rate and score
+    shift when the dispreferred response of every preference pair is perturbed
+    (:mod:`overcoat.probes.spurious`). Returns the JSON document."""
+    from .probes.perturbations import get_perturbation
+    from .probes.spurious import length_probe, perturbation_probe
+    for p in perturbations:
+        get_perturbation(p)
+    resolved = scorers if isinstance(scorers, dict) else \
+        resolve_scorers(scorers, allow_pairwise=True)
+    scored = score(dataset, resolved, cache=cache, workers=workers, progress=progress)
+    oriented = {n: _oriented(scored, n) for n in scored.scores}
+    doc: dict = {"kind": "probe", "data": dataset.name, "seed": seed, "n_resamples": n_resamples,
+                 "length_unit": length_unit, "ties": ties, "signatures": dict(scored.signatures)}
+    lb = length_probe(dataset, oriented, unit=length_unit, ties=ties, tolerance=tolerance,
+                      n_resamples=n_resamples, seed=seed)
+    doc["scorers"] = {n: _dataclass_doc(r) for n, r in lb.items()}
+    doc["share_longer_preferred"] = next(iter(lb.values())).share_longer_preferred if lb else None
+    doc["perturbations"] = {}
+    for name, s in resolved.items():
+        def score_fn(d: Dataset, name=name, s=s) -> np.ndarray:
+            return _oriented(score(d, {name: s}, cache=cache, workers=workers, progress=progress), name)
+        res = perturbation_probe(dataset, oriented[name], score_fn, list(perturbations), seed=seed,
+                                 ties=ties, n_resamples=n_resamples)
+        doc["perturbations"][name] = {p: _dataclass_doc(r) for p, r in res.items()}
+    return doc
+
+
+@_data_errors
+def calibrate(dataset: Dataset, scorers: Sequence[str | Scorer] | dict[str, Scorer], *,
+              n_folds: int = 5, n_bins: int = 10, binning: str = "width",
+              n_resamples: int = 1000, seed: int = 0, cache="default", workers: int = 1,
+              progress: bool = True) -> dict:
+    """Reliability of each scorer's preference probabilities before and after held-out
+    temperature / Platt / isotonic calibration (:mod:`overcoat.probes.calibration`)."""
+    from .probes.calibration import calibration_probe
+    resolved = scorers if isinstance(scorers, dict) else \
+        resolve_scorers(scorers, allow_pairwise=True)
+    scored = score(dataset, resolved, cache=cache, workers=workers, progress=progress)
+    doc: dict = {"kind": "calibrate", "data": dataset.name, "seed": seed, "n_folds": n_folds,
+                 "n_bins": n_bins, "binning": binning, "n_resamples": n_resamples,
+                 "signatures": dict(scored.signatures), "scorers": {}}
+    for name, s in resolved.items():
+        r = calibration_probe(dataset, _oriented(scored, name),
+                              is_probability=isinstance(s, PairwiseScorer), n_folds=n_folds,
+                              n_bins=n_bins, binning=binning, n_resamples=n_resamples, seed=seed)
+        doc["n_folds"] = r["n_folds"]
+        doc["scorers"][name] = r
+    return doc
+
+
+@_data_errors
+def overopt(dataset: Dataset, proxy: str | Scorer, *, gold: str | Scorer | None = None,
+            n_max: int | None = None, n_resamples: int = 1000, seed: int = 0, cache="default",
+            workers: int = 1, progress: bool = True) -> dict:
+    """Best-of-n over-optimisation: the gold score of the proxy's pick as n grows
+    (:mod:`overcoat.probes.overoptimization`); gold = human scores unless a gold scorer is given."""
+    from .probes.overoptimization import overoptimization_probe
+    specs = [proxy] if gold is None else [proxy, gold]
+    resolved = resolve_scorers(specs)
+    names = list(resolved)
+    if len(names) != len(specs):
+        raise OvercoatError("the proxy and the gold scorer must differ")
+    scored = score(dataset, resolved, cache=cache, workers=workers, progress=progress)
+    g = _oriented(scored, names[1]) if gold is not None else None
+    doc = overoptimization_probe(dataset, _oriented(scored, names[0]), gold_scores=g, n_max=n_max,
+                                 n_resamples=n_resamples, seed=seed)
+    return {"kind": "overopt", "data": dataset.name, "proxy_scorer": names[0],
+            "gold_scorer": names[1] if gold is not None else "human", "seed": seed,
+            "signatures": dict(scored.signatures), **doc}
+
+
+@_data_errors
+def quality(dataset: Dataset, scorers: Sequence[str | Scorer] = (), *,
+            statistic: str = "kendall_tau", n_resamples: int = 1000, seed: int = 0,
+            cache="default", workers: int = 1, progress: bool = True) -> dict:
+    """Rater agreement, rater severity and attention checks, humans as scorers beside the given
+    scorers, duplicates (:mod:`overcoat.probes.quality`)."""
+    from .probes.quality import agreement_probe, duplicates, human_ceiling
+    doc: dict = {"kind": "quality", "data": dataset.name, "seed": seed, "n_resamples": n_resamples,
+                 "agreement": agreement_probe(dataset, n_resamples=n_resamples, seed=seed),
+                 "duplicates": duplicates(dataset)}
+    resolved = resolve_scorers(scorers) if scorers else {}
+    scored = score(dataset, resolved, cache=cache, workers=workers, progress=progress) if resolved \
+        else None
+    oriented = {n: _oriented(scored, n) for n in scored.scores} if scored else {}
+    doc["human_ceiling"] = human_ceiling(dataset, oriented, statistic=statistic,
+                                         n_resamples=n_resamples, seed=seed)
+    doc["signatures"] = dict(scored.signatures) if scored else {}
+    return doc
+
+
+@_data_errors
+def fit(dataset: Dataset, scorers: Sequence[str | Scorer], *, n_folds: int = 5, l2: float = 1.0,
+        statistic: str = "pairwise_accuracy", n_resamples: int = 1000, seed: int = 0,
+        cache="default", workers: int = 1, progress: bool = True) -> tuple[dict, dict]:
+    """A cross-fitted Bradley-Terry combination of the scorers against each scorer alone, on
+    held-out items with item-bootstrap CIs. Returns (JSON document, the model fitted on all data
+    as a dict with the scorer specs)."""
+    from .metaeval.accuracy import acc_eq, pairwise_accuracy
+    from .metaeval.combination import cross_fitted_combination, fit_preference_combination
+    from .metaeval.resampling import bootstrap_ci, item_weighted
+    if len(scorers) < 2:
+        raise OvercoatError(f"fit combines two or more scorers, got {len(scorers)}")
+    resolved = resolve_scorers(scorers)
+    scored = score(dataset, resolved, cache=cache, workers=workers, progress=progress)
+    names = list(scored.scores)
+    H = dataset.human_matrix()
+    X = np.stack([dataset.to_matrix(_oriented(scored, n)) for n in names], axis=2)
+    oof = cross_fitted_combination(X, H, n_folds=n_folds, l2=l2, seed=seed, names=names)
+    model = fit_preference_combination(X, H, names=names, l2=l2)
+    if statistic == "pairwise_accuracy":
+        stat = item_weighted(pairwise_accuracy, ties="half")
+        point = lambda m: pairwise_accuracy(H, m, ties="half").statistic  # noqa: E731
+    elif statistic == "acc_eq":
+        stat = item_weighted(acc_eq)
+        point = lambda m: acc_eq(H, m).statistic  # noqa: E731
+    else:
+        raise OvercoatError(f"statistic must be one of pairwise_accuracy, acc_eq, got {statistic!r}")
+    rows: dict = {}
+    combo = "combination (cross-fitted)"
+    for name, M in [(combo, oof)] + [(n, X[..., i]) for i, n in enumerate(names)]:
+        b = bootstrap_ci(stat, H, M, n_resamples=n_resamples, seed=seed)
+        rows[name] = {"statistic": float(point(M)), "confidence_interval": list(b.confidence_interval)}
+    diffs = {}
+    from .metaeval.resampling import paired_bootstrap_ci
+    for i, n in enumerate(names):
+        d = paired_bootstrap_ci(stat, H, oof, X[..., i], n_resamples=n_resamples, seed=seed)
+        diffs[n] = {"statistic": float(d.statistic), "confidence_interval": list(d.confidence_interval)}
+    spec_of = {n: (s if isinstance(s, str) else n) for n, s in zip(names, scorers)}
+    model_doc = {**model.to_dict(), "scorers": [spec_of[n] for n in names],
+                 "signatures": [scored.signatures[n] for n in names]}
+    doc = {"kind": "fit", "data": dataset.name, "statistic": statistic, "n_folds": n_folds,
+           "l2": l2, "seed": seed, "scorers": rows, "combination_minus_scorer": diffs,
+           "weights": dict(zip(names, model.weights.tolist())),
+           "signatures": dict(scored.signatures)}
+    return doc, model_doc

@@ -365,6 +365,204 @@ def run(
     console.print(f"done in {time.perf_counter() - t0:.1f} s; JSON in {out_dir}/")
 
 
+def _write_doc(doc: dict, json_out: Optional[Path]) -> None:
+    if json_out:
+        from .report.writers import write_json
+        write_json(doc, json_out)
+        console.print(f"wrote {json_out}")
+
+
+@app.command()
+def probe(
+    data: str = typer.Option(..., "--data", "-d", help="data spec with human preferences"),
+    scorer: List[str] = typer.Option(..., "--scorer", "-s", help="scorer spec (repeatable)"),
+    perturb: Optional[List[str]] = typer.Option(None, "--perturb", help="perturbation of the "
+                                                "dispreferred response (repeatable; 'all' = every "
+                                                "built-in); default: length bias only"),
+    length_unit: str = typer.Option("chars", "--length-unit", help="chars | words"),
+    resamples: int = typer.Option(1000, "--resamples", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the result as JSON"),
+    map_: Optional[List[str]] = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    cache: Optional[Path] = typer.Option(None, "--cache"),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Spurious correlations: length bias (with the length-only baseline) and perturbations."""
+    from . import api
+    from .probes.perturbations import perturbation_names
+    from .report.probes import length_bias_table, perturbation_table
+    if length_unit not in ("chars", "words"):
+        raise OvercoatError(f"--length-unit must be one of chars, words, got {length_unit!r}")
+    names = perturbation_names() if perturb and "all" in perturb else list(perturb or [])
+    _check_json_out(json_out)
+    ds = api.load(data, mapping=_parse_map(map_))
+    doc = api.probe(ds, scorer, perturbations=names, length_unit=length_unit,
+                    n_resamples=resamples, seed=seed, cache=_cache_arg(no_cache, cache),
+                    workers=workers, progress=not quiet)
+    from .report.writers import jsonable
+    doc = jsonable(doc)
+    console.print(length_bias_table(doc))
+    if names:
+        console.print(perturbation_table(doc))
+    _write_doc(doc, json_out)
+
+
+@app.command()
+def calibrate(
+    data: str = typer.Option(..., "--data", "-d", help="data spec with human judgments"),
+    scorer: List[str] = typer.Option(..., "--scorer", "-s", help="scorer spec (repeatable)"),
+    folds: int = typer.Option(5, "--folds", min=2, help="cross-fitting folds over items"),
+    bins: int = typer.Option(10, "--bins", min=1),
+    binning: str = typer.Option("width", "--binning", help="width | mass"),
+    resamples: int = typer.Option(1000, "--resamples", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    save: Optional[Path] = typer.Option(None, "--save", help="write the calibrators fitted on "
+                                        "all pairs to this JSON file"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the result as JSON"),
+    map_: Optional[List[str]] = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    cache: Optional[Path] = typer.Option(None, "--cache"),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Calibration: ECE (with CI), Brier score and log loss of each scorer's preference
+    probabilities, raw and after held-out temperature / Platt / isotonic calibration."""
+    from . import api
+    from .report.probes import calibration_table
+    from .report.writers import jsonable
+    if binning not in ("width", "mass"):
+        raise OvercoatError(f"--binning must be one of width, mass, got {binning!r}")
+    _check_json_out(json_out)
+    _check_json_out(save)
+    ds = api.load(data, mapping=_parse_map(map_))
+    doc = jsonable(api.calibrate(ds, scorer, n_folds=folds, n_bins=bins, binning=binning,
+                                 n_resamples=resamples, seed=seed,
+                                 cache=_cache_arg(no_cache, cache), workers=workers,
+                                 progress=not quiet))
+    console.print(calibration_table(doc))
+    if save:
+        from .report.writers import write_json
+        write_json({n: {"signature": doc["signatures"][n], **r["fitted"]}
+                    for n, r in doc["scorers"].items()}, save)
+        console.print(f"wrote {save}")
+    _write_doc(doc, json_out)
+
+
+@app.command()
+def overopt(
+    data: str = typer.Option(..., "--data", "-d", help="data spec with several candidates per item"),
+    proxy: str = typer.Option(..., "--proxy", help="scorer spec optimised against"),
+    gold: Optional[str] = typer.Option(None, "--gold", help="gold scorer spec (default: the human "
+                                       "scores)"),
+    n_max: Optional[int] = typer.Option(None, "--n-max", min=1, help="largest n (default: the "
+                                        "smallest pool)"),
+    resamples: int = typer.Option(1000, "--resamples", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the result as JSON"),
+    map_: Optional[List[str]] = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    cache: Optional[Path] = typer.Option(None, "--cache"),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Reward hacking: expected gold score of best-of-n under the proxy, exact over all n-subsets,
+    against the analytical best-of-n KL."""
+    from . import api
+    from .report.probes import overopt_table
+    from .report.writers import jsonable
+    _check_json_out(json_out)
+    ds = api.load(data, mapping=_parse_map(map_))
+    doc = jsonable(api.overopt(ds, proxy, gold=gold, n_max=n_max, n_resamples=resamples,
+                               seed=seed, cache=_cache_arg(no_cache, cache), workers=workers,
+                               progress=not quiet))
+    console.print(overopt_table(doc))
+    _write_doc(doc, json_out)
+
+
+@app.command()
+def quality(
+    data: str = typer.Option(..., "--data", "-d", help="data spec with several raters per response "
+                             "(e.g. wmt23-ende)"),
+    scorer: Optional[List[str]] = typer.Option(None, "--scorer", "-s", help="scorers to place "
+                                               "beside the human ceiling (repeatable)"),
+    statistic: str = typer.Option("kendall_tau", "--statistic",
+                                  help="kendall_tau | pairwise_accuracy | acc_eq"),
+    resamples: int = typer.Option(1000, "--resamples", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the result as JSON"),
+    map_: Optional[List[str]] = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    cache: Optional[Path] = typer.Option(None, "--cache"),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Data quality: inter-annotator agreement, rater severity and attention checks, humans as
+    scorers beside metrics, duplicates."""
+    from . import api
+    from .probes.quality import CEILING_STATISTICS
+    from .report.probes import quality_tables
+    from .report.writers import jsonable
+    if statistic not in CEILING_STATISTICS:
+        raise OvercoatError(f"--statistic must be one of {', '.join(CEILING_STATISTICS)}, "
+                            f"got {statistic!r}")
+    _check_json_out(json_out)
+    ds = api.load(data, mapping=_parse_map(map_))
+    doc = jsonable(api.quality(ds, list(scorer or []), statistic=statistic, n_resamples=resamples,
+                               seed=seed, cache=_cache_arg(no_cache, cache), workers=workers,
+                               progress=not quiet))
+    for t in quality_tables(doc):
+        console.print(t)
+    d = doc["duplicates"]
+    console.print(f"duplicates: {d['n_items_in_duplicate_groups']} items share an input with "
+                  f"another item; {d['n_items_with_identical_responses']} items have two responses "
+                  "of identical text")
+    _write_doc(doc, json_out)
+
+
+@app.command()
+def fit(
+    data: str = typer.Option(..., "--data", "-d", help="data spec with human judgments"),
+    scorer: List[str] = typer.Option(..., "--scorer", "-s", help="two or more scorer specs"),
+    folds: int = typer.Option(5, "--folds", min=2),
+    l2: float = typer.Option(1.0, "--l2", min=0.0, help="L2 penalty on the standardized weights"),
+    statistic: str = typer.Option("pairwise_accuracy", "--statistic",
+                                  help="pairwise_accuracy | acc_eq"),
+    resamples: int = typer.Option(1000, "--resamples", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    save: Optional[Path] = typer.Option(None, "--save", help="write the combination fitted on "
+                                        "all items (JSON)"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the result as JSON"),
+    map_: Optional[List[str]] = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    cache: Optional[Path] = typer.Option(None, "--cache"),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """A learned Bradley-Terry combination of scorers, cross-fitted over items, against each
+    scorer alone with CIs."""
+    from . import api
+    from .report.probes import combination_table
+    from .report.writers import jsonable, write_json
+    _check_json_out(json_out)
+    _check_json_out(save)
+    ds = api.load(data, mapping=_parse_map(map_))
+    doc, model = api.fit(ds, scorer, n_folds=folds, l2=l2, statistic=statistic,
+                         n_resamples=resamples, seed=seed, cache=_cache_arg(no_cache, cache),
+                         workers=workers, progress=not quiet)
+    doc = jsonable(doc)
+    console.print(combination_table(doc))
+    for n, d in doc["combination_minus_scorer"].items():
+        console.print(f"combination − {escape(n)}: {d['statistic']:+.4f} "
+                      f"[{d['confidence_interval'][0]:+.4f}, {d['confidence_interval'][1]:+.4f}]",
+                      highlight=False)
+    if save:
+        write_json(model, save)
+        console.print(f"wrote {save}")
+    _write_doc(doc, json_out)
+
+
 def _typed_flag(param, args: list[str]) -> str:
     """The spelling of an option the user typed (``-j`` or ``--workers``) for error messages."""
     opts = list(getattr(param, "opts", []) or []) + list(getattr(param, "secondary_opts", []) or [])

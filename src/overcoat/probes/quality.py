@@ -60,9 +60,11 @@ def _pairwise_labels(mats: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def agreement_probe(dataset: Dataset, *, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
-    raters, _, R = dataset.judgments.rater_matrix() if dataset.judgments is not None else (None, None, None)
-    if R is None:
-        raise ValueError(f"{dataset.name!r} has no human judgments")
+    j = dataset.judgments
+    if j is None or j.kind != "pointwise":
+        raise ValueError(f"{dataset.name!r} has {'no' if j is None else j.kind} human judgments; "
+                         "agreement needs pointwise scores from two or more raters per response")
+    raters, _, R = j.rater_matrix()
     per_cell = (~np.isnan(R)).sum(axis=0)
     if per_cell.max(initial=0) < 2:
         raise ValueError(f"{dataset.name!r}: no response was scored by two or more raters; "
