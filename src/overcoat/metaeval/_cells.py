@@ -138,6 +138,7 @@ class CellTable:
         # average="pairs"), the pair-product matrix is integer-valued after scaling and its product
         # is exact in float32 (sums below 2**24), which halves the largest product's cost.
         self.quad32 = None
+        self.lin32 = None
         counts = np.unique(npairs[npairs > 0])
         if P and counts.size == 1:
             scale = (float(counts[0]) if average == "items" else 1.0) * (2.0 if fixed is not None else 1.0)
@@ -145,6 +146,11 @@ class CellTable:
             if np.all(np.abs(self.quad * scale - q) < 1e-6) and np.abs(q).sum(axis=0).max() < 2**24:
                 self.quad32 = q.astype(np.float32)
                 self.qscale = scale
+                # the coin matrix's product with the linear terms: exact in float32 by the same
+                # argument (integer-valued after scaling, every partial sum below 2**24)
+                lq = np.rint(self.lin * scale)
+                if np.all(np.abs(self.lin * scale - lq) < 1e-6) and np.abs(lq).sum(axis=0).max() < 2**24:
+                    self.lin32 = lq.astype(np.float32)
         # stage 2 scans cells of the sorted events (the cell end itself is a stage-1 value)
         if L:
             self.lengths = self.grid.ends - self.grid.starts  # scanned positions per cell
@@ -250,14 +256,18 @@ def null_many(tables: list[CellTable], masks: Iterable[np.ndarray]) -> list[np.n
             X = X.astype(float) if any(t.quad32 is None for t in tables) else None
             codes = (Sj.view(np.int8) << 1) | Sk.view(np.int8)
             del Sj, Sk
-            Sf = Sb.astype(float)
+            Sf = Sb.astype(float) if any(t.lin32 is None for t in tables) else None
+            Sf32 = Sb.astype(np.float32) if any(t.lin32 is not None for t in tables) else None
             for t, o in zip(tables, out):
                 K, nc = t.K, t.ncol
                 if t.quad32 is not None:
                     Q = (X32 @ t.quad32).astype(float) / t.qscale
                 else:
                     Q = X @ t.quad
-                F = Sf @ t.lin + t.const
+                if t.lin32 is not None:
+                    F = (Sf32 @ t.lin32).astype(float) / t.qscale + t.const
+                else:
+                    F = Sf @ t.lin + t.const
                 vals = []
                 for side in (0, 1):
                     Fs = F[:, side * nc:(side + 1) * nc] + Q
