@@ -60,7 +60,7 @@ def permutation_sig_diff(gold, mscores1, mscores2, k=1000, draws=None, block_siz
     i, large_delta_count = 1, 0
     for i in range(1, k + 1):
         if draws is None:
-            w1 = np.random.binomial(1, 0.5, m1.size).reshape(m1.shape)
+            w1 = np.random.binomial(1, 0.5, m1.size).reshape(m1.shape)  # noqa: NPY002 (as mt-metrics-eval)
         else:
             w1 = 1 - draws[i - 1].reshape(m1.shape)
         w2 = 1 - w1

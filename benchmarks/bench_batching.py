@@ -108,7 +108,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = build_rm(str(Path(tmp) / "minilm-rm"))
         batch = load_rows(args.rows)
-        common = dict(max_batch=args.max_batch, device="cpu", dtype="fp32", max_tokens=0)
+        common = {"max_batch": args.max_batch, "device": "cpu", "dtype": "fp32", "max_tokens": 0}
         naive = RewardModelScorer(folder, sort_by_length=False, **common)
         sort = RewardModelScorer(folder, sort_by_length=True, **common)
         sort.score_batch(batch.subset(range(min(16, len(batch)))))  # load + warm up

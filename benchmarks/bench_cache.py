@@ -34,6 +34,7 @@ def load_ted_ende():
         print(f"(load_data unavailable: {type(e).__name__}: {e}; building from {TSV})",
               file=sys.stderr)
     import csv
+
     from overcoat.data.builder import DatasetBuilder
     mark = re.compile(r"</?v>")
     src, ref, hyp = {}, {}, {}

@@ -31,10 +31,10 @@ from _bench import Row, main, timed
 
 def rm_row(quick):
     import torch
+    from bench_batching import build_rm, load_rows
     from transformers import pipeline
     from transformers.utils import logging as tlog
 
-    from bench_batching import build_rm, load_rows
     from overcoat.scorers.reward_model import RewardModelScorer
 
     tlog.set_verbosity_error()

@@ -70,7 +70,8 @@ def collect(quick: bool = False) -> list[Row]:
         for order in ((1, 2), (2, 1), (1, 2), (2, 1)):
             for w in order:
                 gc.collect()
-                s, out[w] = timed(lambda: api.score(ds, ["chrf", "bleu"], cache=None, workers=w, progress=False))
+                s, out[w] = timed(lambda: api.score(ds, ["chrf", "bleu"], cache=None, workers=w,
+                                                    progress=False))
                 best[w] = min(best[w], s)
     finally:
         executors._pool_size = orig

@@ -28,15 +28,15 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench import Row, main  # noqa: E402
-from _mtme import permutation_sig_diff, tau_optimization_python  # noqa: E402
-
-from overcoat import api  # noqa: E402
-from overcoat.metaeval.resampling import (  # noqa: E402
+from overcoat import api
+from overcoat.metaeval.resampling import (
     paired_permutation_test,
     swap_masks,
     tie_calibrated_statistic,
 )
+
+from _bench import Row, main
+from _mtme import permutation_sig_diff, tau_optimization_python
 
 
 def _cpu_timed(fn):

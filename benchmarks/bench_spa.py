@@ -5,15 +5,16 @@
 Inputs: bundled TED en-de and zh-en (529 segments x 13 systems), human MQM vs chrF and BLEU, 1,000
 permutations. Peer: a faithful reimplementation of ``stats.PairwiseConfidenceError`` (two calls of
 ``pce.compute_pairwise_p_values`` with ``default_rng(4)``, float32, then ``compute_one_minus_pce``;
-``benchmarks/_mtme.py``). Ours: ``soft_pairwise_accuracy`` with its defaults (the same permutation stream,
-the counts of float64 sums). Timed: best of 20 runs (5 with --quick), ours and the peer's alternating, (a) one SPA from a cold start (our
-permutation cache cleared before every run: the draw of the 529,000 signs is part of the time), (b) SPA of
-the 4 scorer/data combinations in a row, as a meta-evaluation does (caches cleared before the 4: our
-permutations are drawn once per data shape, and the human p-values once per human matrix, and reused),
-(c) one more scorer on data already evaluated (the steady state of a meta-evaluation over many scorers).
-The peer does the same work in every run (it draws its permutations twice per SPA). Outputs compared:
-|SPA ours - SPA peer|; differences up to ~1e-4 come from the peer's float32 sums deciding exact ties by
-rounding (see ``soft_pairwise_accuracy``).
+``benchmarks/_mtme.py``). Ours: ``soft_pairwise_accuracy`` with its defaults (the same permutation
+stream, the counts of float64 sums). Timed: best of 20 runs (5 with --quick), ours and the peer's
+alternating, (a) one SPA from a cold start (our permutation cache cleared before every run: the draw
+of the 529,000 signs is part of the time), (b) SPA of the 4 scorer/data combinations in a row, as a
+meta-evaluation does (caches cleared before the 4: our permutations are drawn once per data shape,
+and the human p-values once per human matrix, and reused), (c) one more scorer on data already
+evaluated (the steady state of a meta-evaluation over many scorers). The peer does the same work in
+every run (it draws its permutations twice per SPA). Outputs compared: |SPA ours - SPA peer|;
+differences up to ~1e-4 come from the peer's float32 sums deciding exact ties by rounding (see
+``soft_pairwise_accuracy``).
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench import Row, main  # noqa: E402
-from _mtme import pce_spa  # noqa: E402
+from overcoat import api
+from overcoat.metaeval import system as sysm
 
-from overcoat import api  # noqa: E402
-from overcoat.metaeval import system as sysm  # noqa: E402
+from _bench import Row, main
+from _mtme import pce_spa
 
 
 def best(fn, repeats, before=None):

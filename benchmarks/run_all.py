@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _bench import machine, table  # noqa: E402
+from _bench import machine, table
 
 MODULES = ["stats", "tiecal", "scoring", "models", "significance", "spa"]
 

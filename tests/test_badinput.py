@@ -303,7 +303,7 @@ def run_case(name, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OVERCOAT_TEST_MARKER", str(tmp_path / "REMOTE_CODE_RAN"))
     if setup is not None:
         setup(monkeypatch, tmp_path)
-    dirs_before = {p for p in (tmp_path / "o").rglob("*")} if (tmp_path / "o").exists() else set()
+    dirs_before = set((tmp_path / "o").rglob("*")) if (tmp_path / "o").exists() else set()
     code = main(_fill(argv, tmp_path))
     cap = capsys.readouterr()
     return code, cap.err, dirs_before
@@ -320,7 +320,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(name, tmp_path, monkeypatc
     for want in CASES[name][1]:
         assert want in lines[0], (want, lines[0])
     assert _leftovers(tmp_path) == []
-    after = {p for p in (tmp_path / "o").rglob("*")} if (tmp_path / "o").exists() else set()
+    after = set((tmp_path / "o").rglob("*")) if (tmp_path / "o").exists() else set()
     assert after == before, "a folder was created for an output that was never written"
     assert not (tmp_path / "REMOTE_CODE_RAN").exists()
 

@@ -371,7 +371,7 @@ def test_meta_eval_dev_split_and_k_folds(tmp_path, capsys):
         # 2 folds: each fitted on the other fold; held-out items pooled in one macro average
         x = seg["acc_eq_cross_fitted"]
         held, fold_vals, epss = [], [], []
-        for f, test in enumerate(folds):
+        for test in folds:
             train = [i for i in range(8) if i not in set(test)]
             eps, _ = _loop_calibrate(_loop_groups(H, M, "item", train))
             epss.append(eps)

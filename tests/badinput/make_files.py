@@ -81,7 +81,8 @@ def files():
         "domain": "chat"}]) + "\n"
     f["judgebench_no_label.jsonl"] = json.dumps({
         "pair_id": "j1", "question": "q", "response_A": "a", "response_B": "b"}) + "\n"
-    f["hh_no_assistant.jsonl"] = json.dumps({"chosen": "\n\nHuman: hi", "rejected": "\n\nHuman: hi\n\nAssistant: x"}) + "\n"
+    f["hh_no_assistant.jsonl"] = json.dumps({"chosen": "\n\nHuman: hi",
+                                             "rejected": "\n\nHuman: hi\n\nAssistant: x"}) + "\n"
     f["scores_nan.jsonl"] = json.dumps({"item_id": "i0", "response_id": "a", "score": None}) + "\n"
     f["scores_text.jsonl"] = json.dumps({"item_id": "i0", "response_id": "a", "score": "x"}) + "\n"
     f["points.jsonl"] = "".join(

@@ -28,6 +28,8 @@ from overcoat.scorers.base import ScoringBatch  # noqa: E402
 from overcoat.scorers.engine import score_dataset  # noqa: E402
 from overcoat.scorers.registry import get_scorer  # noqa: E402
 
+pytestmark = [pytest.mark.comet, pytest.mark.models]
+
 SRC = ["Der Hund bellt.", "Guten Morgen, wie geht es dir heute?", "Das ist ein Test.",
        "Ich habe keine Zeit.", "Wo ist der Bahnhof?", "Die Katze schläft auf dem Sofa, "
        "während draußen der Regen fällt und niemand zu Hause ist.", "Danke!",

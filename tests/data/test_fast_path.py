@@ -160,7 +160,7 @@ def valid_pointwise_rows(draw):
         ref = draw(st.sampled_from(["ref", " padded ref ", "r\u00e9f"])) if with_ref else None
         systems = draw(st.lists(st.sampled_from(["s1", "s2", " s3 ", "sys-4"]), min_size=1,
                                 max_size=3, unique_by=str.strip)) if with_system else [None]
-        for si, sysname in enumerate(systems):
+        for sysname in systems:
             text = draw(st.sampled_from(["hello", " padded ", "Ünïcode ✓", "two\nlines", "x"]))
             raters = draw(st.lists(st.sampled_from(["u1", "u2", " u3"]), min_size=1, max_size=2,
                                    unique_by=str.strip)) if with_rater else [None]

@@ -7,18 +7,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from overcoat.data.loaders import (detect_row_format, load_file, load_hh_rlhf, load_judgebench,
-                                   load_rewardbench, load_rewardbench2, load_rmbench,
-                                   parse_hh_rlhf_rows)
+from overcoat.data.loaders import (
+    detect_row_format,
+    load_file,
+    load_hh_rlhf,
+    load_judgebench,
+    load_rewardbench,
+    load_rewardbench2,
+    load_rmbench,
+    parse_hh_rlhf_rows,
+)
 from overcoat.data.loaders.hh_rlhf import dialogue_messages, split_transcript
 from overcoat.data.model import PAIRWISE, POINTWISE, loads_messages
-from overcoat.errors import DataError
-
-
-def err(fn, *a, **kw) -> str:
-    with pytest.raises(DataError) as e:
-        fn(*a, **kw)
-    return str(e.value)
 
 
 def rows_of(path):
@@ -41,7 +41,7 @@ def test_rewardbench(fixtures):
     np.testing.assert_array_equal(ds.human_matrix(), [[1, 0]] * 3)
 
 
-def test_rewardbench_parquet_row_errors(fixtures, tmp_path):
+def test_rewardbench_parquet_row_errors(err, fixtures, tmp_path):
     rows = rows_of(fixtures / "rewardbench.jsonl")
     rows[2]["rejected"] = "   "
     p = tmp_path / "rb.parquet"
@@ -67,7 +67,7 @@ def test_rewardbench2(fixtures):
     np.testing.assert_array_equal(h, [[1, 0, 0, 0, np.nan, np.nan], [1, 0, 0, np.nan, 1, 1]])
 
 
-def test_rewardbench2_bad_rows(write):
+def test_rewardbench2_bad_rows(err, write):
     base = {"id": "x", "prompt": "p", "chosen": ["c"], "rejected": ["r1", "r2"]}
     p = write("a.jsonl", [dict(base, chosen=[])])
     assert err(load_rewardbench2, p) == \
@@ -96,7 +96,7 @@ def test_rmbench(fixtures):
     assert text[2] == "**144**\n\n12 x 12 = 144"
 
 
-def test_rmbench_wrong_number_of_styles(write):
+def test_rmbench_wrong_number_of_styles(err, write):
     p = write("r.json", json.dumps([{"id": 1, "prompt": "p", "chosen": ["a", "b", "c"],
                                      "rejected": ["x", "y"], "domain": "chat"}], indent=1))
     assert err(load_rmbench, p) == (f"{p}, line 2, field 'rejected': expected 3 style variants "
@@ -115,7 +115,7 @@ def test_judgebench(fixtures):
     np.testing.assert_array_equal(ds.human_matrix(), [[1, 0], [0, 1]])
 
 
-def test_judgebench_bad_rows(fixtures, write):
+def test_judgebench_bad_rows(err, fixtures, write):
     rows = rows_of(fixtures / "judgebench.jsonl")
     p = write("a.jsonl", [rows[0], dict(rows[1], label="A>>>B")])
     assert err(load_judgebench, p) == (f"{p}, line 2, field 'label': label must be a, b or tie "
@@ -162,7 +162,7 @@ def test_split_transcript_and_dialogue():
         {"role": "user", "content": "c"}]
 
 
-def test_hh_rlhf_bad_rows(write):
+def test_hh_rlhf_bad_rows(err, write):
     ok = {"chosen": "\n\nHuman: q\n\nAssistant: good", "rejected": "\n\nHuman: q\n\nAssistant: bad"}
     p = write("a.jsonl", [ok, {"chosen": "\n\nHuman: q\n\nAssistant: good",
                                "rejected": "\n\nHuman: other\n\nAssistant: bad"}])

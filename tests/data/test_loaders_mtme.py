@@ -7,13 +7,6 @@ import pytest
 
 from overcoat.data.loaders import load_mtme
 from overcoat.data.loaders.mtme import language_pairs
-from overcoat.errors import DataError
-
-
-def err(fn, *a, **kw) -> str:
-    with pytest.raises(DataError) as e:
-        fn(*a, **kw)
-    return str(e.value)
 
 
 @pytest.fixture
@@ -74,7 +67,7 @@ def test_mtme_bare_seg_score_name(mini):
     assert ds.human_matrix()[0].tolist() == [0, -5]
 
 
-def test_mtme_option_errors(fixtures, tmp_path):
+def test_mtme_option_errors(err, fixtures, tmp_path):
     root = fixtures / "mtme" / "wmt-mini"
     assert err(load_mtme, root, "de-en") == \
         f"{root}: no sources/de-en.txt (language pairs: en-de)"
@@ -88,13 +81,13 @@ def test_mtme_option_errors(fixtures, tmp_path):
         f"{tmp_path / 'nope'}: not a directory (an mt-metrics-eval test set is a directory)"
 
 
-def test_mtme_several_language_pairs(mini):
+def test_mtme_several_language_pairs(err, mini):
     (mini / "sources" / "de-en.txt").write_text("x\n")
     assert err(load_mtme, mini) == \
         f"{mini}: 2 language pairs (de-en, en-de); pick one with lp=LP (spec mtme:PATH:LP)"
 
 
-def test_mtme_line_count_mismatch(mini):
+def test_mtme_line_count_mismatch(err, mini):
     p = mini / "system-outputs" / "en-de" / "sysA.txt"
     p.write_text("one\ntwo\n")
     assert err(load_mtme, mini) == f"{p}: the system output has 2 lines but the source has 3"
@@ -112,14 +105,14 @@ def _seg(mini, text):
 GOOD = "sysA\t0\nsysA\t-0.1\nsysA\t-1\nsysB\t-5\nsysB\t-25\nsysB\tNone\n"
 
 
-def test_mtme_score_for_unknown_system(mini):
+def test_mtme_score_for_unknown_system(err, mini):
     p = _seg(mini, GOOD + "sysX\t-1\n")
     assert err(load_mtme, mini) == \
         f"{p}, line 7, field 'system': score for unknown system 'sysX' (no " \
         "system-outputs/en-de/sysX.txt)"
 
 
-def test_mtme_bad_scores(mini):
+def test_mtme_bad_scores(err, mini):
     p = _seg(mini, GOOD.replace("sysA\t-0.1", "sysA\tnan"))
     assert err(load_mtme, mini) == f"{p}, line 2, field 'score': score is not finite ('nan')"
     p = _seg(mini, GOOD.replace("sysA\t-0.1", "sysA\tbad"))
@@ -134,7 +127,7 @@ def test_mtme_bad_scores(mini):
         "per segment)"
 
 
-def test_mtme_non_utf8_and_gzip_truncation(mini):
+def test_mtme_non_utf8_and_gzip_truncation(err, mini):
     import gzip
     p = mini / "sources" / "en-de.txt"
     p.write_bytes(b"ok\nbad \xff\nok\n")

@@ -10,13 +10,6 @@ import pytest
 
 from overcoat.data.loaders import load_file, load_table, parse_rows, parse_table_rows
 from overcoat.data.model import PAIRWISE, POINTWISE, loads_messages
-from overcoat.errors import DataError
-
-
-def err(fn, *a, **kw) -> str:
-    with pytest.raises(DataError) as e:
-        fn(*a, **kw)
-    return str(e.value)
 
 
 # -- happy paths ---------------------------------------------------------------------------------
@@ -85,7 +78,7 @@ def test_pairwise_ab_csv_with_mapping(fixtures):
     np.testing.assert_array_equal(ds.human_matrix(), [[1, 0], [0, 1], [0.5, 0.5]])
 
 
-def test_mapping_cli_form_and_error_names_their_column(write):
+def test_mapping_cli_form_and_error_names_their_column(err, write):
     p = write("m.jsonl", [{"qid": 1, "question": "Q?", "answer": "A", "rating": 3}])
     ds = load_table(p, mapping={"item_id": "qid", "input": "question", "response": "answer",
                                 "score": "rating"})
@@ -104,7 +97,7 @@ def test_mapping_cli_form_and_error_names_their_column(write):
          f"in the first record; its fields: qid, question, answer, rating")
 
 
-def test_csv_mapping_to_missing_column_is_checked_against_header(fixtures):
+def test_csv_mapping_to_missing_column_is_checked_against_header(err, fixtures):
     p = fixtures / "pairwise_ab.csv"
     assert err(load_table, p, mapping={"prompt": "query"}) == \
         (f"{p}, field 'query': mapped column 'query' (for 'prompt') is not in the data; "
@@ -127,7 +120,7 @@ def test_gzip_json_array_and_parquet_give_the_same_data(fixtures, write, tmp_pat
         np.testing.assert_array_equal(ds.human_matrix(), a.human_matrix())
 
 
-def test_parse_table_rows_takes_plain_rows():
+def test_parse_table_rows_takes_plain_rows(err):
     ds = parse_table_rows([(10, {"prompt": "p", "chosen": "c", "rejected": "r"})], path="mem")
     assert ds.items.column("item_id").to_pylist() == ["10"]
     assert err(parse_table_rows, [(7, {"prompt": "p", "chosen": "", "rejected": "r"})],
@@ -155,18 +148,18 @@ def test_multi_rater_pairwise_rows(write):
 POINT = {"item_id": "a", "input": "src", "response": "out", "score": 1.0}
 
 
-def test_malformed_json_line(write):
+def test_malformed_json_line(err, write):
     p = write("bad.jsonl", json.dumps(POINT) + "\n\n" + '{"item_id": "b", "input": \n')
     assert err(load_table, p) == \
         f"{p}, line 3: malformed JSON (Expecting value at column 26)"
 
 
-def test_json_line_that_is_not_an_object(write):
+def test_json_line_that_is_not_an_object(err, write):
     p = write("bad.jsonl", json.dumps(POINT) + "\n[1, 2]\n")
     assert err(load_table, p) == f"{p}, line 2: expected a JSON object, got an array"
 
 
-def test_malformed_json_array(write):
+def test_malformed_json_array(err, write):
     p = write("bad.json",
               '[\n  {"item_id": "a", "input": "x", "response": "y"},\n  {"item_id": }\n]')
     assert err(load_table, p) == f"{p}, line 3: malformed JSON (Expecting value at column 15)"
@@ -175,7 +168,7 @@ def test_malformed_json_array(write):
         f"{p2}, line 3: malformed JSON (expected ',' or ']' after an array element)"
 
 
-def test_json_array_lines_are_object_start_lines(write):
+def test_json_array_lines_are_object_start_lines(err, write):
     rows = [dict(POINT, item_id=str(i)) for i in range(3)]
     rows[2]["response"] = " "
     p = write("arr.json", json.dumps(rows, indent=2))
@@ -185,14 +178,14 @@ def test_json_array_lines_are_object_start_lines(write):
 
 @pytest.mark.parametrize("drop,field", [("item_id", "item_id"), ("input", "input"),
                                         ("response", "response")])
-def test_missing_field(write, drop, field):
+def test_missing_field(err, write, drop, field):
     row = {k: v for k, v in POINT.items() if k != drop}
     p = write("m.jsonl", [POINT, row] if drop != "item_id" else [row])
     line = 1 if drop == "item_id" else 2
     assert err(load_table, p) == f"{p}, line {line}, field '{field}': missing field"
 
 
-def test_missing_field_pairwise(write):
+def test_missing_field_pairwise(err, write):
     p = write("m.jsonl", [{"prompt": "p", "chosen": "c", "rejected": "r"},
                           {"chosen": "c", "rejected": "r"}])
     assert err(load_table, p) == f"{p}, line 2, field 'prompt': missing field"
@@ -211,50 +204,50 @@ def test_missing_field_pairwise(write):
     ("references", 7, "expected text or a list of texts, got int"),
     ("rater", [], "expected an id (text or integer), got list"),
 ])
-def test_mistyped_field(write, field, value, detail):
+def test_mistyped_field(err, write, field, value, detail):
     bad = dict(POINT, response_id="s2")
     bad[field] = value
     p = write("t.jsonl", [POINT, bad])
     assert err(load_table, p) == f"{p}, line 2, field '{field}': {detail}"
 
 
-def test_chat_message_without_role(write):
+def test_chat_message_without_role(err, write):
     p = write("c.jsonl", [dict(POINT, input=[{"content": "hi"}])])
     assert err(load_table, p) == \
         f"{p}, line 1, field 'input': chat message 0 needs 'role' and 'content'"
 
 
 @pytest.mark.parametrize("value", ["", "   \n"])
-def test_empty_response(write, value):
+def test_empty_response(err, write, value):
     p = write("e.jsonl", [dict(POINT, response=value)])
     assert err(load_table, p) == f"{p}, line 1, field 'response': empty text"
 
 
-def test_empty_response_csv(write):
+def test_empty_response_csv(err, write):
     p = write("e.csv", "item_id,input,response\na,src,out\nb,src,\n")
     assert err(load_table, p) == f"{p}, line 3, field 'response': empty text"
 
 
 @pytest.mark.parametrize("text,shown", [("NaN", "nan"), ("Infinity", "inf"),
                                         ("-Infinity", "-inf")])
-def test_non_finite_score_jsonl(write, text, shown):
+def test_non_finite_score_jsonl(err, write, text, shown):
     p = write("n.jsonl", json.dumps(POINT) + "\n" +
-              '{"item_id": "b", "input": "s", "response": "o", "score": %s}\n' % text)
+              '{"item_id": "b", "input": "s", "response": "o", "score": ' + text + "}\n")
     assert err(load_table, p) == f"{p}, line 2, field 'score': score is not finite ({shown})"
 
 
-def test_non_finite_score_csv(write):
+def test_non_finite_score_csv(err, write):
     p = write("n.csv", "item_id,input,response,score\na,s,o,1\nb,s,o,inf\n")
     assert err(load_table, p) == f"{p}, line 3, field 'score': score is not finite ('inf')"
 
 
-def test_non_finite_score_parquet_names_row(tmp_path):
+def test_non_finite_score_parquet_names_row(err, tmp_path):
     p = tmp_path / "n.parquet"
     pq.write_table(pa.Table.from_pylist([POINT, dict(POINT, item_id="b", score=math.nan)]), p)
     assert err(load_table, p) == f"{p}, row 2, field 'score': score is not finite (nan)"
 
 
-def test_duplicate_pointwise_row(write):
+def test_duplicate_pointwise_row(err, write):
     # without response ids, rows of one item are its responses by position: no duplicate
     p = write("d.jsonl", [POINT, dict(POINT, score=2.0)])
     assert load_table(p).responses.column("response_id").to_pylist() == ["0", "1"]
@@ -267,20 +260,20 @@ def test_duplicate_pointwise_row(write):
                                    f"'s' of item 'a' by rater 'r' (first on line 1)")
 
 
-def test_duplicate_response_id_with_other_text(write):
+def test_duplicate_response_id_with_other_text(err, write):
     p = write("d.jsonl", [dict(POINT, response_id="s", rater="r1"),
                           dict(POINT, response_id="s", rater="r2", response="other")])
     assert err(load_table, p) == \
         f"{p}, line 2, field 'response_id': duplicate response id 's' for item 'a'"
 
 
-def test_duplicate_item_id_pairwise(write):
+def test_duplicate_item_id_pairwise(err, write):
     row = {"id": 7, "prompt": "p", "chosen": "c", "rejected": "r"}
     p = write("d.jsonl", [row, row])
     assert err(load_table, p) == f"{p}, line 2, field 'id': duplicate item id '7' (first on line 1)"
 
 
-def test_duplicate_item_id_parquet_says_row(tmp_path):
+def test_duplicate_item_id_parquet_says_row(err, tmp_path):
     row = {"item_id": "x", "prompt": "p", "chosen": "c", "rejected": "r"}
     p = tmp_path / "d.parquet"
     pq.write_table(pa.Table.from_pylist([row, row]), p)
@@ -288,21 +281,21 @@ def test_duplicate_item_id_parquet_says_row(tmp_path):
         f"{p}, row 2, field 'item_id': duplicate item id 'x' (first on row 1)"
 
 
-def test_item_with_conflicting_input(write):
+def test_item_with_conflicting_input(err, write):
     p = write("c.jsonl", [dict(POINT, response_id="s1"),
                           dict(POINT, response_id="s2", input="other")])
     assert err(load_table, p) == \
         f"{p}, line 2, field 'input': item 'a' has a different input than on line 1"
 
 
-def test_bad_label(write):
+def test_bad_label(err, write):
     p = write("l.jsonl", [{"prompt": "p", "response_a": "x", "response_b": "y",
                            "label": "first"}])
     assert err(load_table, p) == \
         f"{p}, line 1, field 'label': label must be a, b or tie (also A>B, B>A, A=B), got 'first'"
 
 
-def test_conversations_that_differ_before_the_reply(write):
+def test_conversations_that_differ_before_the_reply(err, write):
     c = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
     r = [{"role": "user", "content": "Hey"}, {"role": "assistant", "content": "Yo"}]
     p = write("c.jsonl", [{"chosen": c, "rejected": r}])
@@ -311,18 +304,18 @@ def test_conversations_that_differ_before_the_reply(write):
         "final reply"
 
 
-def test_non_utf8_file(write):
+def test_non_utf8_file(err, write):
     p = write("u.jsonl", json.dumps(POINT).encode() + b"\n" +
               b'{"item_id": "b", "input": "caf\xe9", "response": "o"}\n')
     assert err(load_table, p) == f"{p}, line 2: not valid UTF-8 (byte 0xe9 at offset 96)"
 
 
-def test_non_utf8_csv(write):
+def test_non_utf8_csv(err, write):
     p = write("u.csv", b"item_id,input,response\na,s,o\nb,\xff,o\n")
     assert err(load_table, p) == f"{p}, line 3: not valid UTF-8 (byte 0xff at offset 31)"
 
 
-def test_truncated_gzip(write, tmp_path):
+def test_truncated_gzip(err, write, tmp_path):
     import gzip
     data = gzip.compress(("\n".join(json.dumps(dict(POINT, item_id=str(i)))
                                     for i in range(200))).encode())
@@ -331,29 +324,29 @@ def test_truncated_gzip(write, tmp_path):
     assert err(load_table, p) == f"{p}: truncated gzip file"
 
 
-def test_csv_record_with_wrong_field_count(write):
+def test_csv_record_with_wrong_field_count(err, write):
     p = write("w.csv", "item_id,input,response\na,s,o\nb,s,o,extra\n")
     assert err(load_table, p) == f"{p}, line 3: record has 4 fields, the header has 3"
 
 
-def test_csv_duplicate_header(write):
+def test_csv_duplicate_header(err, write):
     p = write("h.csv", "item_id,input,input\na,s,o\n")
     assert err(load_table, p) == \
         f"{p}, line 1, field 'input': duplicate column 'input' in the header"
 
 
-def test_unreadable_parquet(write):
+def test_unreadable_parquet(err, write):
     p = write("x.parquet", b"PAR1 this is not parquet")
     assert err(load_table, p).startswith(f"{p}: not a readable Parquet file (")
 
 
-def test_missing_file_and_empty_file(tmp_path, write):
+def test_missing_file_and_empty_file(err, tmp_path, write):
     assert err(load_table, tmp_path / "nope.jsonl") == f"{tmp_path / 'nope.jsonl'}: file not found"
     p = write("empty.jsonl", "\n\n")
     assert err(load_table, p) == f"{p}: no items found"
 
 
-def test_unknown_extension_is_sniffed(write):
+def test_unknown_extension_is_sniffed(err, write):
     p = write("data.txt", json.dumps(POINT) + "\n")
     assert load_file(p).n_items == 1
     p2 = write("data.dat", "a,b\n1,2\n")

@@ -4,16 +4,8 @@ import math
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from overcoat.data.scores_file import SCORES_SCHEMA, read_scores_file
-from overcoat.errors import DataError
-
-
-def err(fn, *a, **kw) -> str:
-    with pytest.raises(DataError) as e:
-        fn(*a, **kw)
-    return str(e.value)
 
 
 def test_jsonl_with_scorers(fixtures):
@@ -40,7 +32,7 @@ def test_parquet_and_mapping(tmp_path):
     assert t.column("response_id").to_pylist() == ["a", "b"]
 
 
-def test_bad_scores(write, tmp_path):
+def test_bad_scores(err, write, tmp_path):
     p = write("a.jsonl", '{"item_id": "q", "response_id": "r", "score": 1}\n{"item_id": "q", \n')
     assert err(read_scores_file, p) == \
         f"{p}, line 2: malformed JSON (Expecting property name enclosed in double quotes at " \
@@ -68,7 +60,7 @@ def test_bad_scores(write, tmp_path):
     assert err(read_scores_file, p) == f"{p}: no scores found"
 
 
-def test_parquet_rows_and_truncated_gzip(tmp_path):
+def test_parquet_rows_and_truncated_gzip(err, tmp_path):
     p = tmp_path / "s.parquet"
     pq.write_table(pa.table({"item_id": ["a", "a"], "response_id": ["x", "x"],
                              "score": [1.0, 2.0]}), p)

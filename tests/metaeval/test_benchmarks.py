@@ -541,7 +541,8 @@ def test_rewardbench2_equals_official_run_v2():
     assert res.overall == pytest.approx(np.mean(list(official.values())), rel=1e-12)
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=60, deadline=None)

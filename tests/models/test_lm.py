@@ -20,6 +20,8 @@ from overcoat.scorers.base import ScoringBatch  # noqa: E402
 from overcoat.scorers.causal_lm import CausalLM, LogLikScorer, boundary_fallback  # noqa: E402
 from overcoat.scorers.registry import get_scorer  # noqa: E402
 
+pytestmark = pytest.mark.models
+
 ROWS = [
     ("what is the capital of france ?", None, "paris is the capital of france ."),
     ("tell me a joke .", None, "why did the chicken cross the road ? to get to the other side !"),

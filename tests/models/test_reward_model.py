@@ -23,6 +23,8 @@ from overcoat.scorers.engine import score_dataset  # noqa: E402
 from overcoat.scorers.registry import get_scorer  # noqa: E402
 from overcoat.scorers.reward_model import RewardModelScorer  # noqa: E402
 
+pytestmark = pytest.mark.models
+
 ROWS = [  # (input, messages or None, response): varied lengths
     ("what is the capital of france ?", None, "paris is the capital of france ."),
     ("tell me a joke .", None, "why did the chicken cross the road ? to get to the other side !"),
@@ -79,7 +81,7 @@ def test_scores_equal_hand_forward_pass(rm_dir, head):
     want = [hand_logits(rm_dir, chat_text(*r), special=False)[head] for r in ROWS]
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     assert len(set(np.round(got, 4))) == len(ROWS)  # the rows really differ
-    assert "|head:%d|template:chat|" % head in sc.signature()
+    assert f"|head:{head}|template:chat|" in sc.signature()
 
 
 def test_head_out_of_range(rm_dir):

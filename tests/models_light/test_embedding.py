@@ -19,6 +19,8 @@ from overcoat.scorers.base import ScoringBatch
 from overcoat.scorers.encoder_models import model_fingerprint
 from overcoat.scorers.registry import get_scorer
 
+pytestmark = pytest.mark.models
+
 CAT = "The cat sat on the mat."
 PARA = "A cat was sitting on the rug."
 OTHER = "Quarterly interest rates rose sharply in the bond market."

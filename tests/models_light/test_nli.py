@@ -17,6 +17,8 @@ from overcoat.scorers.base import ScoringBatch
 from overcoat.scorers.nli import find_entailment_label, split_sentences
 from overcoat.scorers.registry import get_scorer
 
+pytestmark = pytest.mark.models
+
 _VOCAB = ("the a cat dog bird sat ran flew on over mat house tree is was big small red blue "
           "and then it . , ! ?")
 WORDS = _VOCAB.split()

@@ -16,9 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from overcoat.errors import OvercoatError
-from overcoat.scorers.cache import (ScoreCache, content_key, default_cache_path, item_digest,
-                                    open_cache, pair_key, response_key,
-                                    response_keys)
+from overcoat.scorers.cache import (
+    ScoreCache,
+    content_key,
+    default_cache_path,
+    item_digest,
+    open_cache,
+    pair_key,
+    response_key,
+    response_keys,
+)
 
 
 def _keys(n, salt="k"):

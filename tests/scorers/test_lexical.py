@@ -86,7 +86,8 @@ def test_length_and_random_baselines():
 
 def test_python_callable_scorer(tmp_path):
     mod = tmp_path / "myscore.py"
-    mod.write_text("def overlap(inp, resp, refs):\n    return float(len(set(inp.split()) & set(resp.split())))\n"
+    mod.write_text("def overlap(inp, resp, refs):\n"
+                   "    return float(len(set(inp.split()) & set(resp.split())))\n"
                    "def batch(inps, resps, refs):\n    return [len(r) for r in resps]\n"
                    "batch.batched = True\n")
     b = ScoringBatch(["a b c", "x"], ["a c d", "y"], [[], []])

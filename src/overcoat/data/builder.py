@@ -8,13 +8,23 @@ becomes a one-line :class:`~overcoat.errors.DataError` naming file, line and fie
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pyarrow as pa
 
 from ..errors import DataError
-from .model import (PAIRWISE, PAIRWISE_SCHEMA, POINTWISE, POINTWISE_SCHEMA, RESPONSE_SCHEMA,
-                    Dataset, Judgments, dumps_messages, messages_to_text)
+from .model import (
+    PAIRWISE,
+    PAIRWISE_SCHEMA,
+    POINTWISE,
+    POINTWISE_SCHEMA,
+    RESPONSE_SCHEMA,
+    Dataset,
+    Judgments,
+    dumps_messages,
+    messages_to_text,
+)
 
 LABELS = {"a": "a", "b": "b", "tie": "tie", "A": "a", "B": "b", "TIE": "tie", "Tie": "tie"}
 

@@ -12,11 +12,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 from .model import Dataset
 
@@ -82,7 +82,8 @@ _REGISTRY = {
         ("wmt21-ted-mqm/mqm_ted_zhen.tsv.gz",), lambda: _ted("zh-en"),
         "Freitag et al. 2021, Experts, Errors, and Context (arXiv 2104.14478)"),
     "hh-harmless": BundledDataset(
-        "hh-harmless", "Anthropic HH-RLHF harmless-base test: 2,303 human preference pairs (of 2,312; 9 malformed left out)",
+        "hh-harmless", "Anthropic HH-RLHF harmless-base test: 2,303 human preference pairs "
+        "(of 2,312; 9 malformed left out)",
         "MIT", ("hh-rlhf-harmless-test/test.jsonl.gz",), _hh,
         "Bai et al. 2022, Training a Helpful and Harmless Assistant with RLHF (arXiv 2204.05862)"),
     "wmt23-ende": BundledDataset(
@@ -98,7 +99,7 @@ _REGISTRY = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_cached(name: str) -> Dataset:
     return _REGISTRY[name].loader()
 

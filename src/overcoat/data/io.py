@@ -11,11 +11,10 @@ import os
 import stat
 import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import DataError
-
 
 #: gzip input: refuse when the decompressed size passes this many bytes ...
 MAX_DECOMPRESSED_BYTES = int(os.environ.get("OVERCOAT_MAX_DECOMPRESSED_BYTES", 8 << 30))

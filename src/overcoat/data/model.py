@@ -29,8 +29,8 @@ Everything is columnar so that a million responses load and align quickly.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -110,7 +110,7 @@ class Judgments:
             X[i, j] = v
         return raters, list(u_of), X
 
-    def to_pairwise(self, *, per_rater: bool = False) -> "Judgments":
+    def to_pairwise(self, *, per_rater: bool = False) -> Judgments:
         """All within-item pairs of responses; a tie where human scores are equal.
 
         With ``per_rater=False`` scores are first averaged over raters (one preference per pair);
@@ -163,7 +163,7 @@ class Judgments:
         }, schema=PAIRWISE_SCHEMA)
         return Judgments(PAIRWISE, table)
 
-    def to_pointwise(self) -> "Judgments":
+    def to_pointwise(self) -> Judgments:
         """Win rate within item: (wins + ½ ties) / comparisons, per response (raters pooled)."""
         if self.kind == POINTWISE:
             return self
@@ -236,7 +236,7 @@ class Dataset:
             "text": self.responses.column("text"),
         })
 
-    def filter_items(self, mask_or_ids) -> "Dataset":
+    def filter_items(self, mask_or_ids) -> Dataset:
         """Keep a subset of items (boolean mask over items, or an iterable of item ids)."""
         if isinstance(mask_or_ids, (np.ndarray, list)) and len(mask_or_ids) == self.n_items and \
                 np.asarray(mask_or_ids).dtype == bool:
@@ -254,7 +254,7 @@ class Dataset:
                              jt.filter(pc.is_in(jt.column("item_id"), value_set=keep_ids)))
         return replace(self, items=items, responses=responses, judgments=judg)
 
-    def sample_items(self, n: int, *, seed: int = 0) -> "Dataset":
+    def sample_items(self, n: int, *, seed: int = 0) -> Dataset:
         """A seeded random subset of ``n`` items (all of them when ``n >= n_items``), kept in
         their original order."""
         if n >= self.n_items:
@@ -265,7 +265,7 @@ class Dataset:
         out = self.filter_items(keep)
         return replace(out, info={**out.info, "sampled_items": f"{n} of {self.n_items}, seed {seed}"})
 
-    def filter_responses(self, exclude: Iterable[str]) -> "Dataset":
+    def filter_responses(self, exclude: Iterable[str]) -> Dataset:
         """Drop responses (and their judgments) whose response_id is in ``exclude``."""
         ex = pa.array(list(exclude), pa.string())
         responses = self.responses.filter(
@@ -281,7 +281,7 @@ class Dataset:
             judg = Judgments(self.judgments.kind, jt.filter(m))
         return replace(self, responses=responses, judgments=judg)
 
-    def with_reference_from(self, response_id: str, *, drop: Iterable[str] = ()) -> "Dataset":
+    def with_reference_from(self, response_id: str, *, drop: Iterable[str] = ()) -> Dataset:
         """Use response ``response_id``'s text as each item's reference (WMT practice: a human
         translation is the reference) and drop it, and any ids in ``drop``, from the responses."""
         rt = self.responses.filter(pc.equal(self.responses.column("response_id"), response_id))
@@ -295,13 +295,13 @@ class Dataset:
         return replace(out, info={**self.info, "reference": response_id})
 
     # -- matrix form (what metaeval consumes) -------------------------------------------------
-    def layout(self) -> "MatrixLayout":
+    def layout(self) -> MatrixLayout:
         """Row = item (in items order), column = response id (or position within item)."""
         return MatrixLayout.from_tables(self.items.column("item_id"),
                                         self.responses.column("item_id"),
                                         self.responses.column("response_id"))
 
-    def human_matrix(self, layout: "MatrixLayout | None" = None) -> np.ndarray:
+    def human_matrix(self, layout: MatrixLayout | None = None) -> np.ndarray:
         """Human scores as an (n_items, n_columns) float array, NaN where missing.
 
         Pointwise judgments use the mean over raters; pairwise judgments use the win rate
@@ -314,7 +314,7 @@ class Dataset:
         return layout.scatter(t.column("item_id"), t.column("response_id"),
                               t.column("score").to_numpy(zero_copy_only=False))
 
-    def to_matrix(self, scores: np.ndarray, layout: "MatrixLayout | None" = None) -> np.ndarray:
+    def to_matrix(self, scores: np.ndarray, layout: MatrixLayout | None = None) -> np.ndarray:
         """Scatter per-response ``scores`` (aligned with the responses table) into matrix form."""
         layout = layout or self.layout()
         return layout.scatter(self.responses.column("item_id"),
@@ -337,7 +337,7 @@ class MatrixLayout:
     n_cols: int
 
     @classmethod
-    def from_tables(cls, item_ids, resp_item_ids, resp_ids) -> "MatrixLayout":
+    def from_tables(cls, item_ids, resp_item_ids, resp_ids) -> MatrixLayout:
         item_ids = _as_array(item_ids)
         resp_item_ids = _as_array(resp_item_ids)
         resp_ids = _as_array(resp_ids)

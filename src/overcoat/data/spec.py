@@ -35,7 +35,7 @@ from pathlib import Path
 
 from ..errors import DataError, SpecError
 from .loaders import FORMAT_ALIASES, ROW_PARSERS, load_file, load_mtme
-from .loaders.hf import _is_saved_dataset, load_hf
+from .loaders.hf_datasets import _is_saved_dataset, load_hf
 from .loaders.rows import FILE_FORMATS, parse_mapping
 from .model import Dataset
 

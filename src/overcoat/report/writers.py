@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -57,20 +59,28 @@ def scores_table(item_ids: list[str], response_ids: list[str],
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:
-    """Write ``table`` to ``path`` (format from the extension); never leaves a partial file."""
+    """Write ``table`` to ``path`` (format from the extension, gzipped when the name ends in
+    ``.gz``); never leaves a partial file."""
     fmt = score_format(path)
-    if fmt == ".parquet":
-        import pyarrow.parquet as pq
+    gz = str(path).lower().endswith(".gz")
+    if fmt in (".parquet", ".csv"):
+        if fmt == ".parquet":
+            import pyarrow.parquet as pq
+            write = pq.write_table
+        else:
+            import pyarrow.csv as pcsv
+            write = pcsv.write_csv
         with atomic_path(path) as tmp:
-            pq.write_table(table, tmp)
-    elif fmt == ".csv":
-        import pyarrow.csv as pcsv
-        with atomic_path(path) as tmp:
-            pcsv.write_csv(table, tmp)
-    else:
-        with atomic_write(path, "w") as f:
-            for row in table.to_pylist():
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            if gz:
+                with pa.CompressedOutputStream(str(tmp), "gzip") as sink:
+                    write(table, sink)
+            else:
+                write(table, str(tmp))
+        return
+    with atomic_write(path, "wb") as raw, \
+            (gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if gz else nullcontext(raw)) as f:
+        for row in table.to_pylist():
+            f.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def jsonable(x: Any) -> Any:

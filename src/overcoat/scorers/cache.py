@@ -35,8 +35,8 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -223,7 +223,7 @@ class ScoreCache:
             self._conn.close()
         self._conn, self._sig_ids = None, {}
 
-    def __enter__(self) -> "ScoreCache":
+    def __enter__(self) -> ScoreCache:
         return self
 
     def __exit__(self, *exc) -> None:

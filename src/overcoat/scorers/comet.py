@@ -241,7 +241,7 @@ class CometScorer(Scorer):
             with _quiet():
                 ckpt = _cached_checkpoint(model) if offline else \
                     Path(comet.download_model(model))
-        except Exception as err:  # hub unreachable, unknown or gated model, offline mode
+        except Exception as err:  # noqa: BLE001 - hub unreachable, unknown or gated model, offline mode
             cause = _root_cause(err)
             if type(cause).__name__ == "GatedRepoError":
                 raise SpecError(f"cannot load model {model!r}: it is gated on the Hugging Face "

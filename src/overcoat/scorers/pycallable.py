@@ -52,7 +52,7 @@ def _load(module: str, func: str):
             mod = importlib.import_module(module)
     except SpecError:
         raise
-    except Exception as e:  # import errors of user code: one line
+    except Exception as e:  # noqa: BLE001 - import errors of user code: one line
         raise SpecError(f"python:{module}:{func}: cannot import {module!r} "
                         f"({type(e).__name__}: {e})") from None
     fn = getattr(mod, func, None)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 from ...errors import DataError, SpecError
 from ..model import Dataset
@@ -22,8 +22,12 @@ from .common import dataset_name
 from .hh_rlhf import load_hh_rlhf, parse_hh_rlhf_rows
 from .judgebench import load_judgebench, parse_judgebench_rows
 from .mtme import load_mtme
-from .rewardbench import (load_rewardbench, load_rewardbench2, parse_rewardbench2_rows,
-                          parse_rewardbench_rows)
+from .rewardbench import (
+    load_rewardbench,
+    load_rewardbench2,
+    parse_rewardbench2_rows,
+    parse_rewardbench_rows,
+)
 from .rmbench import load_rmbench, parse_rmbench_rows
 from .rows import Row, RowSource, as_source, open_rows, parse_mapping
 from .tabular import load_table, parse_table_rows
@@ -68,10 +72,11 @@ def row_format_candidates(row: dict) -> list[str]:
     Benchmarks are told apart by the fields only they have: JudgeBench ``response_A``/
     ``response_B``; RewardBench 2 ``num_correct``/``num_rejected``/``total_completions``/
     ``models`` (lists of texts in ``chosen``/``rejected``); RM-Bench ``domain`` with exactly three
-    style variants in both lists (``domain`` alone names RM-Bench); RewardBench v1 ``subset`` or ``chosen_model``/``rejected_model``
-    with text ``chosen``/``rejected``; HH-RLHF whole ``Human:/Assistant:`` transcripts without a
-    prompt column. Lists of texts without either benchmark's fields fit RewardBench 2 (any
-    lengths) and RM-Bench (three and three) alike. Anything else is a generic table.
+    style variants in both lists (``domain`` alone names RM-Bench); RewardBench v1 ``subset`` or
+    ``chosen_model``/``rejected_model`` with text ``chosen``/``rejected``; HH-RLHF whole
+    ``Human:/Assistant:`` transcripts without a prompt column. Lists of texts without either
+    benchmark's fields fit RewardBench 2 (any lengths) and RM-Bench (three and three) alike.
+    Anything else is a generic table.
     """
     keys = set(row)
     out = []

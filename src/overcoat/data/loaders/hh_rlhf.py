@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from ...errors import DataError
 from ..benchmark_fields import HH_RLHF

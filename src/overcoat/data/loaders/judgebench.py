@@ -8,7 +8,7 @@ a pairwise preference; ``source``, ``original_id`` and ``response_model`` become
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..benchmark_fields import JUDGEBENCH
 from ..builder import DatasetBuilder

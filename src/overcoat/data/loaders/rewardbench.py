@@ -13,7 +13,7 @@ RewardBench 2 (``allenai/reward-bench-2``): ``id, prompt, chosen`` (list), ``rej
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 from ...errors import DataError
 from ..benchmark_fields import REWARDBENCH, REWARDBENCH2

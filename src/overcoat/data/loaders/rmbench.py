@@ -18,8 +18,8 @@ domain its file name starts with; and a row with a known domain gets the item id
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from ...errors import DataError
 from ..benchmark_fields import RMBENCH, RMBENCH_STYLES

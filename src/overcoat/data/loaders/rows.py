@@ -18,9 +18,10 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import pyarrow as pa
 
@@ -86,7 +87,7 @@ class RowSource:
         """The column name the user knows for our field ``ours`` (after a mapping)."""
         return self.display.get(ours, ours)
 
-    def peek(self) -> tuple[Row | None, "RowSource"]:
+    def peek(self) -> tuple[Row | None, RowSource]:
         """The first row (or None) and a source that still yields every row."""
         it = iter(self.rows)
         first = next(it, None)
@@ -182,7 +183,7 @@ def apply_mapping(src: RowSource, mapping: dict[str, str] | None) -> RowSource:
         if src.columns is not None and theirs not in src.columns:
             raise DataError(f"mapped column {theirs!r} (for {ours!r}) is not in the data; columns: "
                             f"{', '.join(src.columns)}", path=src.path, field=theirs)
-    display = {**src.display, **{ours: theirs for ours, theirs in mapping.items()}}
+    display = {**src.display, **mapping}
     columns = None if src.columns is None else [_rename(c, mapping) for c in src.columns]
 
     def rows():
@@ -392,7 +393,7 @@ def _arrow_rows(table: pa.Table) -> Iterator[Row]:
             yield n, row
 
 
-def as_source(rows: "RowSource | Iterable[Row]", *, path: str | None = None,
+def as_source(rows: RowSource | Iterable[Row], *, path: str | None = None,
               unit: str = "line") -> RowSource:
     """A :class:`RowSource` from a source or from a plain iterable of ``(line_no, dict)`` rows."""
     if isinstance(rows, RowSource):

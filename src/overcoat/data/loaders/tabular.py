@@ -25,13 +25,26 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ...errors import DataError
 from ..builder import DatasetBuilder
 from ..model import Dataset
-from .common import (check_messages, dataset_name, id_value, is_messages, is_missing, label_value,
-                     metadata, note_default_ids, pick, references, require, split_final_reply)
+from .common import (
+    check_messages,
+    dataset_name,
+    id_value,
+    is_messages,
+    is_missing,
+    label_value,
+    metadata,
+    note_default_ids,
+    pick,
+    references,
+    require,
+    split_final_reply,
+)
 from .fast import fast_pointwise
 from .rows import Row, RowSource, as_source, open_rows, reported_as_rows
 

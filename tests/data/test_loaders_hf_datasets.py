@@ -6,22 +6,15 @@ import sys
 import numpy as np
 import pytest
 
-from overcoat.data.loaders.hf import load_hf
+from overcoat.data.loaders.hf_datasets import load_hf
 from overcoat.data.spec import load_data
-from overcoat.errors import DataError
-
-
-def err(fn, *a, **kw) -> str:
-    with pytest.raises(DataError) as e:
-        fn(*a, **kw)
-    return str(e.value)
 
 
 def rows_of(path):
     return [json.loads(x) for x in open(path).read().splitlines() if x.strip()]
 
 
-def test_datasets_not_installed(monkeypatch):
+def test_datasets_not_installed(err, monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)  # makes "import datasets" fail
     assert err(load_hf, "allenai/reward-bench") == (
         "reading Hugging Face data sets needs the 'datasets' package; install it with: "
@@ -31,7 +24,7 @@ def test_datasets_not_installed(monkeypatch):
         "pip install 'overcoat[hf]'")
 
 
-def test_hub_unreachable_suggests_local_path(monkeypatch):
+def test_hub_unreachable_suggests_local_path(err, monkeypatch):
     datasets = pytest.importorskip("datasets")
 
     def boom(*a, **kw):
@@ -47,7 +40,7 @@ def test_hub_unreachable_suggests_local_path(monkeypatch):
     assert "\n" not in msg
 
 
-def test_hub_other_errors_are_one_line(monkeypatch):
+def test_hub_other_errors_are_one_line(err, monkeypatch):
     datasets = pytest.importorskip("datasets")
 
     class DatasetNotFoundError(Exception):
@@ -82,7 +75,7 @@ def test_saved_dataset_rewardbench(fixtures, tmp_path):
     assert load_data(f"rewardbench:{tmp_path / 'rb'}").n_items == 3
 
 
-def test_saved_dataset_dict_needs_a_split(fixtures, tmp_path):
+def test_saved_dataset_dict_needs_a_split(err, fixtures, tmp_path):
     datasets = pytest.importorskip("datasets")
     rows = rows_of(fixtures / "judgebench.jsonl")
     d = datasets.DatasetDict({"gpt": datasets.Dataset.from_list(rows),
@@ -109,7 +102,7 @@ def test_rewardbench2_and_rmbench_from_arrow_lists(fixtures, tmp_path):
     np.testing.assert_array_equal(ds.human_matrix(), [[1, 1, 1, 0, 0, 0]] * 2)
 
 
-def test_hf_errors_name_rows(tmp_path):
+def test_hf_errors_name_rows(err, tmp_path):
     datasets = pytest.importorskip("datasets")
     rows = [{"prompt": "p", "chosen": "c", "rejected": "r", "subset": "s", "id": i}
             for i in range(3)]

@@ -1,13 +1,11 @@
 """The MQM loader reproduces every published TED segment score (Google's avg_seg_scores files)."""
 
-import gzip
 
 import numpy as np
-import pyarrow.compute as pc
 import pytest
 
-from overcoat.data.bundled import bundled_path, bundled_datasets
-from overcoat.data.mqm import MQMWeights, load_mqm_tsv, read_avg_seg_scores
+from overcoat.data.bundled import bundled_datasets, bundled_path
+from overcoat.data.mqm import load_mqm_tsv, read_avg_seg_scores
 from overcoat.errors import DataError
 
 # the averages file names the references ref-A / ref-B where the TSV says ref / refB

@@ -27,7 +27,7 @@ _NETWORK_HINTS = ("connect", "offline", "timeout", "timed out", "network", "reso
 
 def _import_datasets():
     try:
-        import datasets  # noqa: F401
+        import datasets
     except ImportError:
         raise DataError("reading Hugging Face data sets needs the 'datasets' package; install it "
                         f"with: {INSTALL_HINT}") from None
@@ -75,7 +75,7 @@ def open_hf(name: str, split: str | None = None, *, config: str | None = None,
             ds = datasets.load_dataset(name, config, split=split, **kw)
     except DataError:
         raise
-    except Exception as e:  # datasets / huggingface_hub raise many kinds
+    except Exception as e:  # noqa: BLE001 - datasets / huggingface_hub raise many kinds
         if _is_network_error(e):
             raise DataError(f"cannot reach the Hugging Face Hub ({_first_line(e)}); download the "
                             "data and give its local path instead (a .jsonl/.parquet file, or a "
@@ -108,7 +108,7 @@ def hf_table(ds):
     """The rows of a ``datasets.Dataset`` as one Arrow table (indices mappings applied)."""
     import pyarrow as pa
 
-    batches = [b for b in ds.with_format("arrow").iter(batch_size=4096)]
+    batches = list(ds.with_format("arrow").iter(batch_size=4096))
     if not batches:
         return pa.table({c: pa.array([], pa.null()) for c in ds.column_names})
     tables = [b if isinstance(b, pa.Table) else pa.Table.from_batches([b]) for b in batches]
