@@ -55,11 +55,11 @@ def offline_unless_reachable() -> bool:
     # libraries that read the variable at import time
     const = sys.modules.get("huggingface_hub.constants")
     if const is not None and hasattr(const, "HF_HUB_OFFLINE"):
-        const.HF_HUB_OFFLINE = True
+        const.HF_HUB_OFFLINE = True  # type: ignore[attr-defined]  # (hasattr above)
     for modname in ("datasets.config",):
         mod = sys.modules.get(modname)
         if mod is not None and hasattr(mod, "HF_HUB_OFFLINE"):
-            mod.HF_HUB_OFFLINE = True
+            mod.HF_HUB_OFFLINE = True  # type: ignore[attr-defined]  # (hasattr above)
     return True
 
 

@@ -29,7 +29,7 @@ from .model import (
 LABELS = {"a": "a", "b": "b", "tie": "tie", "A": "a", "B": "b", "TIE": "tie", "Tie": "tie"}
 
 
-def text_field(value: Any, *, path, line, field: str, allow_empty: bool = False) -> str:
+def text_field(value: Any, *, path, line, field: str | None, allow_empty: bool = False) -> str:
     """A text field: a string, or chat messages (list of {role, content}) rendered as text."""
     if isinstance(value, list) and all(isinstance(m, dict) for m in value):
         value = messages_to_text(value) if len(value) != 1 else str(value[0].get("content", ""))
@@ -43,7 +43,7 @@ def text_field(value: Any, *, path, line, field: str, allow_empty: bool = False)
     return value
 
 
-def score_field(value: Any, *, path, line, field: str) -> float:
+def score_field(value: Any, *, path, line, field: str | None) -> float:
     """A finite float (numbers or numeric strings)."""
     if isinstance(value, bool):
         return float(value)
@@ -75,7 +75,7 @@ class DatasetBuilder:
         self._item_line: dict[str, int | None] = {}
         self._meta_keys: dict[str, None] = {}
         self._resp: dict[tuple[str, str], int] = {}
-        self._resp_cols = {k: [] for k in RESPONSE_SCHEMA.names}
+        self._resp_cols: dict[str, list] = {k: [] for k in RESPONSE_SCHEMA.names}
         self._kind: str | None = None
         self._judg: dict[str, list] = {}
         self._judg_seen: dict[tuple, int | None] = {}
@@ -83,7 +83,7 @@ class DatasetBuilder:
     # -- items ---------------------------------------------------------------------------------
     def add_item(self, item_id: str, input: Any, *, references: Iterable[str] = (),
                  metadata: dict | None = None, line: int | None = None,
-                 allow_duplicate_identical: bool = False, field: str = "input") -> None:
+                 allow_duplicate_identical: bool = False, field: str | None = "input") -> None:
         item_id = str(item_id)
         messages = None
         if isinstance(input, list) and all(isinstance(m, dict) for m in input):
@@ -113,7 +113,7 @@ class DatasetBuilder:
 
     # -- responses -----------------------------------------------------------------------------
     def add_response(self, item_id: str, response_id: str, text: Any, *, line: int | None = None,
-                     field: str = "text", allow_duplicate_identical: bool = False,
+                     field: str | None = "text", allow_duplicate_identical: bool = False,
                      allow_empty: bool = False) -> None:
         """Add a response; an empty text is an error unless ``allow_empty`` (for data sets where
         an empty reply is a real, judged response, e.g. HH-RLHF)."""
@@ -153,7 +153,7 @@ class DatasetBuilder:
                             f"{item_id!r}", path=self.path, line=line, field=field)
 
     def add_score(self, item_id: str, response_id: str, score: Any, *, rater: str | None = None,
-                  line: int | None = None, field: str = "score") -> None:
+                  line: int | None = None, field: str | None = "score") -> None:
         item_id, response_id = str(item_id), str(response_id)
         self._set_kind(POINTWISE, line)
         self._check_response(item_id, response_id, line, "response_id")
@@ -171,7 +171,7 @@ class DatasetBuilder:
 
     def add_preference(self, item_id: str, response_a: str, response_b: str, label: Any, *,
                        rater: str | None = None, line: int | None = None,
-                       field: str = "label") -> None:
+                       field: str | None = "label") -> None:
         item_id, response_a, response_b = str(item_id), str(response_a), str(response_b)
         self._set_kind(PAIRWISE, line)
         self._check_response(item_id, response_a, line, "response_a")

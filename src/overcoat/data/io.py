@@ -80,7 +80,7 @@ def gunzip(raw: bytes, path: str, *, max_bytes: int | None = None,
             if bytes(member[:2]) != b"\x1f\x8b":
                 break  # trailing padding / garbage after the last member: ignored, as gzip does
             d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            buf = member
+            buf: bytes | memoryview = member
             while not d.eof:
                 chunk = d.decompress(buf, _CHUNK)
                 buf = d.unconsumed_tail
@@ -202,7 +202,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
     path = Path(path)
     with atomic_path(path) as tmp:
         try:
-            f = open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+            f = open(tmp, mode, encoding=None if "b" in mode else "utf-8")
         except OSError as e:
             raise _write_error(path, e) from None
         try:

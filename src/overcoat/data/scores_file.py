@@ -148,7 +148,7 @@ def _wide_row(row, src, line, name, add, score) -> None:
     """``chosen_score``/``rejected_score`` (+ ``item_id``/``id``, + texts) -> two long rows."""
     v, idk = pick(row, ("item_id", "id"))
     iid = None if idk is None or is_missing(v) else id_value(v, src=src, line=line, field=idk)
-    hashes = {"chosen": None, "rejected": None}
+    hashes: dict[str, str | None] = {"chosen": None, "rejected": None}
     if "chosen" in row and "rejected" in row:
         convs, replies = {}, {}
         for kind in hashes:

@@ -73,7 +73,7 @@ def no_remote_code_prompt() -> None:
         except ImportError:  # pragma: no cover
             return
     if dmu is not None and hasattr(dmu, "TIME_OUT_REMOTE_CODE"):
-        dmu.TIME_OUT_REMOTE_CODE = 0
+        dmu.TIME_OUT_REMOTE_CODE = 0  # type: ignore[attr-defined]  # (hasattr above)
 
 
 def remote_code_error(spec: str, *, option: bool = True) -> SpecError:
@@ -142,7 +142,7 @@ def is_local(path_or_id: str) -> bool:
     return Path(path_or_id).expanduser().exists()
 
 
-def weights_error(name: str, err: Exception) -> SpecError:
+def weights_error(name: str, err: BaseException) -> SpecError:
     """The one-line error for weights that are neither local nor reachable."""
     from ..hub import is_offline, unreachable_note
     note = unreachable_note()

@@ -233,7 +233,7 @@ class ScoreCache:
         return {"path": self.path, "timeout": self.timeout}
 
     def __setstate__(self, state):
-        self.__init__(state["path"], timeout=state["timeout"])
+        ScoreCache.__init__(self, state["path"], timeout=state["timeout"])
 
     def __repr__(self) -> str:
         return f"ScoreCache({self.path!r})"

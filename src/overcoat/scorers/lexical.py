@@ -13,6 +13,7 @@ Options follow the spec after a colon, e.g. ``bleu:tokenize=zh``, ``chrf:word_or
 from __future__ import annotations
 
 import importlib.metadata
+from typing import Any
 
 import numpy as np
 
@@ -31,8 +32,8 @@ class _SacreBleuScorer(Scorer):
     def __init__(self, spec_name: str, options: dict):
         self.options = {**self._defaults, **options}
         self.spec_name = spec_name
-        self._metric = None
-        self._sig = None
+        self._metric: Any = None
+        self._sig: str | None = None
 
     def _build(self):
         import sacrebleu.metrics as m
@@ -139,7 +140,7 @@ class RougeLScorer(Scorer):
 
     def __init__(self, use_stemmer: bool = False):
         self.use_stemmer = use_stemmer
-        self._scorer = None
+        self._scorer: Any = None
 
     def __getstate__(self):
         return {**self.__dict__, "_scorer": None}

@@ -96,7 +96,7 @@ class PrecomputedScorer(Scorer):
         n_default = int(rows.info.get("default_ids") or 0)
         if mode == "ids" and n_default and self.match != "ids":
             what = {"record": "record numbers", "row": "row numbers"}.get(
-                rows.info.get("default_ids_from"), "line numbers")
+                str(rows.info.get("default_ids_from")), "line numbers")
             raise DataError(
                 f"cannot match these scores to {rows.name!r} safely: {n_default} of its items "
                 f"have no id of their own (their ids are {what}) and the file has no content "
@@ -118,23 +118,23 @@ class PrecomputedScorer(Scorer):
             for r, (iid, rid, inp, text) in enumerate(zip(rows.item_ids, rows.response_ids,
                                                           rows.inputs, rows.responses)):
                 h = data_hashes[r] = content_hash(inp, text)
-                k = by_full.get((iid, rid, h))
-                if k is None:
+                hit = by_full.get((iid, rid, h))
+                if hit is None:
                     ks = by_hash.get(h, [])
                     if ks and len({self._rows[j][3] for j in ks}) == 1:
-                        k = ks[0]
+                        hit = ks[0]
                         used.update(ks)
-                if k is not None:
-                    bound[(iid, rid)] = self._rows[k][3]
-                    used.add(k)
+                if hit is not None:
+                    bound[(iid, rid)] = self._rows[hit][3]
+                    used.add(hit)
             how = "content hash (input + response)"
         else:
             index = {(iid, rid): k for k, (iid, rid, _, _) in enumerate(self._rows)
                      if iid is not None}
             for iid, rid in zip(rows.item_ids, rows.response_ids):
-                k = index.get((iid, rid))
-                if k is not None:
-                    bound[(iid, rid)] = self._rows[k][3]
+                hit = index.get((iid, rid))
+                if hit is not None:
+                    bound[(iid, rid)] = self._rows[hit][3]
                     used.add(k)
             how = "item_id and response_id"
         self._bound = bound
@@ -155,11 +155,11 @@ class PrecomputedScorer(Scorer):
                             f"{len(self._rows)} scores by {how}; e.g. " + ", ".join(ex)
                             + self._hint(mode, n_default), path=self.path)
         notes = []
-        if matched < n:
+        if matched < n and miss_data:
             notes.append(f"{self.name}: scores:{self.path} covers {matched} of {n} responses "
                          f"(matched by {how}); {n - matched} have no score (missing, left out "
                          f"of every statistic), e.g. {_resp(*miss_data)}")
-        if n_unused:
+        if n_unused and miss_file:
             notes.append(f"{self.name}: {n_unused} of the {len(self._rows)} scores in "
                          f"scores:{self.path} match no response of {rows.name!r}, e.g. "
                          f"{_resp(*miss_file)}")

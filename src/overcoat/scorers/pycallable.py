@@ -45,6 +45,8 @@ def _load(module: str, func: str):
                 raise SpecError(f"python: no file {module!r}")
             modname = f"_overcoat_user_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
             spec = importlib.util.spec_from_file_location(modname, path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"no module loader for {path}")
             mod = importlib.util.module_from_spec(spec)
             sys.modules[modname] = mod
             spec.loader.exec_module(mod)

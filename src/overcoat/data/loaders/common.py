@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DataError
-from .rows import Row, RowSource
+from .rows import RowSource
 
 MISSING = object()
 
@@ -35,7 +35,7 @@ def require(row: dict, names: tuple[str, ...], src: RowSource, line: int) -> tup
     return v, k
 
 
-def id_value(v: Any, *, src: RowSource, line: int, field: str) -> str:
+def id_value(v: Any, *, src: RowSource, line: int, field: str | None) -> str:
     """An id: a non-empty string or an integer (an integral float from a CSV/pandas is accepted)."""
     if isinstance(v, bool):
         raise DataError("expected an id (text or integer), got bool", path=src.path, line=line,
@@ -59,7 +59,7 @@ def is_messages(v: Any) -> bool:
     return isinstance(v, list) and bool(v) and all(isinstance(m, dict) for m in v)
 
 
-def check_messages(v: list, *, src: RowSource, line: int, field: str) -> list[dict]:
+def check_messages(v: Any, *, src: RowSource, line: int, field: str | None) -> list[dict]:
     out = []
     for k, m in enumerate(v):
         if "role" not in m or "content" not in m:
@@ -82,7 +82,7 @@ def split_final_reply(v: Any) -> tuple[list[dict] | None, Any]:
     return None, v
 
 
-def text_list(v: Any, *, src: RowSource, line: int, field: str) -> list:
+def text_list(v: Any, *, src: RowSource, line: int, field: str | None) -> list:
     """A list of texts (a single string counts as a one-element list)."""
     if isinstance(v, str):
         return [v]
@@ -96,7 +96,7 @@ def text_list(v: Any, *, src: RowSource, line: int, field: str) -> list:
     return v
 
 
-def references(v: Any, *, src: RowSource, line: int, field: str) -> list[str]:
+def references(v: Any, *, src: RowSource, line: int, field: str | None) -> list[str]:
     """``reference``/``references``: a string or a list of strings; missing -> []."""
     if is_missing(v):
         return []
@@ -125,7 +125,7 @@ def meta_value(v: Any) -> str | None:
     return str(v)
 
 
-def metadata(row: dict, used: set[str]) -> dict[str, str | None]:
+def metadata(row: dict, used: set[str | None]) -> dict[str, str | None]:
     """Every column not in ``used`` (nor a reserved item column), as item metadata."""
     reserved = {"item_id", "input", "messages", "references"}
     return {str(k): meta_value(v) for k, v in row.items() if k not in used and k not in reserved}
@@ -139,7 +139,7 @@ LABEL_FORMS = {
 }
 
 
-def label_value(v: Any, *, src: RowSource, line: int, field: str = "label") -> str:
+def label_value(v: Any, *, src: RowSource, line: int, field: str | None = "label") -> str:
     key = v.strip() if isinstance(v, str) else v
     if isinstance(key, str) and key in LABEL_FORMS:
         return LABEL_FORMS[key]
@@ -158,7 +158,7 @@ def dataset_name(path: str) -> str:
     return name or str(path)
 
 
-def row_item_id(row: Row, keys: tuple[str, ...], *, src: RowSource, line: int,
+def row_item_id(row: dict, keys: tuple[str, ...], *, src: RowSource, line: int,
                 seen: dict[str, int], default: str) -> tuple[str, str | None]:
     """``(item id, the column it came from)`` of a benchmark row: the first of ``keys`` present
     (else ``default`` and None), unique across the file (``seen`` maps ids to their first line; a

@@ -123,7 +123,7 @@ def _build(table: pa.Table, *, path: str, name: str, info: dict) -> Dataset:
         raise _Decline
 
     # references: text (blank/null = none); a later non-empty one equals the item's first
-    refs = [[] for _ in range(len(item_ids))]
+    refs: list[list[str]] = [[] for _ in range(len(item_ids))]
     if rk is not None:
         rv = _strings(table.column(rk))
         blank = pc.fill_null(pc.match_substring_regex(rv, _BLANK), True)

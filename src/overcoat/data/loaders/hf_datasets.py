@@ -34,7 +34,7 @@ def _import_datasets():
     return datasets
 
 
-def _is_network_error(e: BaseException) -> bool:
+def _is_network_error(e: BaseException | None) -> bool:
     seen = 0
     while e is not None and seen < 8:
         if isinstance(e, (ConnectionError, TimeoutError)):

@@ -102,7 +102,7 @@ def load_mtme(root: str | os.PathLike, lp: str | None = None, *, reference: str 
     sources = _lines(src_path)
     n = len(sources)
 
-    def check_count(path: Path, lines: list[str], what: str):
+    def check_count(path: Path, lines: list, what: str):
         if len(lines) != n:
             raise DataError(f"{what} has {len(lines)} lines but the source has {n}",
                             path=str(path))

@@ -83,9 +83,9 @@ class RowSource:
         """The id of the ``k``-th row (1-based), on ``line``, when the row has none."""
         return str(k) if self.ids_from == "record" else str(line)
 
-    def name(self, ours: str) -> str:
+    def name(self, ours: str | None) -> str | None:
         """The column name the user knows for our field ``ours`` (after a mapping)."""
-        return self.display.get(ours, ours)
+        return None if ours is None else self.display.get(ours, ours)
 
     def peek(self) -> tuple[Row | None, RowSource]:
         """The first row (or None) and a source that still yields every row."""
@@ -268,17 +268,23 @@ NESTED_TOO_DEEPLY = ("JSON nested too deeply (arrays/objects inside each other b
 _WS = re.compile(r"[ \t\n\r]*")
 
 
+def _skip_ws(text: str, pos: int) -> int:
+    """The position of the first character at or after ``pos`` that is not JSON whitespace."""
+    m = _WS.match(text, pos)
+    return pos if m is None else m.end()
+
+
 def _json_rows(path: str, raw: bytes) -> Iterator[Row]:
     """A JSON array of objects, each with the line it starts on. A file that does not start with
     ``[`` is read as JSON Lines."""
     text = decode_text(raw, path)
-    pos = _WS.match(text, 0).end()
+    pos = _skip_ws(text, 0)
     if not text.startswith("[", pos):
         yield from _jsonl_rows(path, text)
         return
     dec = json.JSONDecoder()
     line, counted = 1, 0
-    pos = _WS.match(text, pos + 1).end()
+    pos = _skip_ws(text, pos + 1)
     if text.startswith("]", pos):
         return
     while True:
@@ -294,12 +300,12 @@ def _json_rows(path: str, raw: bytes) -> Iterator[Row]:
         if not isinstance(obj, dict):
             raise DataError(f"expected a JSON object, got {_json_type(obj)}", path=path, line=line)
         yield line, obj
-        pos = _WS.match(text, end).end()
+        pos = _skip_ws(text, end)
         if text.startswith(",", pos):
-            pos = _WS.match(text, pos + 1).end()
+            pos = _skip_ws(text, pos + 1)
             continue
         if text.startswith("]", pos):
-            rest = _WS.match(text, pos + 1).end()
+            rest = _skip_ws(text, pos + 1)
             if rest != len(text):
                 ln = text.count("\n", 0, rest) + 1
                 raise DataError("malformed JSON (extra data after the array)", path=path, line=ln)
@@ -317,7 +323,7 @@ def _json_type(obj: Any) -> str:
 def _csv_source(path: str, *, delimiter: str) -> RowSource:
     text = _text(path)
     csv.field_size_limit(2 ** 31 - 1)
-    kw = {"quoting": csv.QUOTE_NONE} if delimiter == "\t" else {}
+    kw: dict[str, Any] = {"quoting": csv.QUOTE_NONE} if delimiter == "\t" else {}
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, **kw)
     header = None
     try:

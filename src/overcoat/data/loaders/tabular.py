@@ -115,7 +115,7 @@ def _same(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
-def input_value(v: Any, *, src: RowSource, line: int, field: str) -> Any:
+def input_value(v: Any, *, src: RowSource, line: int, field: str | None) -> Any:
     """An input: text (may be empty) or chat messages (checked)."""
     if is_messages(v):
         return check_messages(v, src=src, line=line, field=field)
