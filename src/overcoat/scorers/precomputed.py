@@ -135,7 +135,7 @@ class PrecomputedScorer(Scorer):
                 hit = index.get((iid, rid))
                 if hit is not None:
                     bound[(iid, rid)] = self._rows[hit][3]
-                    used.add(k)
+                    used.add(hit)
             how = "item_id and response_id"
         self._bound = bound
         matched = sum((i, r) in bound for i, r in zip(rows.item_ids, rows.response_ids))
