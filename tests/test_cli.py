@@ -71,8 +71,9 @@ def test_score_writes_all_formats(tmp_path, capsys):
             assert r["signature"].startswith({"chrF": "chrf|", "length": "length|"}[r["scorer"]])
     assert len({r["score"] for r in got["csv"] if r["scorer"] == "chrF"}) > 4  # real variety
     # the three files hold the same rows in the same order
-    key = lambda rows: [(r["item_id"], r["response_id"], r["scorer"], r["signature"], r["score"])
-                        for r in rows]
+    def key(rows):
+        return [(r["item_id"], r["response_id"], r["scorer"], r["signature"], r["score"])
+                for r in rows]
     assert key(got["parquet"]) == key(got["jsonl"])
     assert [k[:4] for k in key(got["csv"])] == [k[:4] for k in key(got["jsonl"])]
 

@@ -66,7 +66,7 @@ def test_folder_of_per_domain_files(rm_dir, combined):
 def test_combined_file_gives_the_same_items(rm_dir, combined):
     a = api.load(f"rmbench:{rm_dir}")
     b = api.load(f"rmbench:{combined}")
-    order = lambda ds: np.argsort(ds.items.column("item_id").to_pylist())
+    order = lambda ds: np.argsort(ds.items.column("item_id").to_pylist())  # noqa: E731
     assert sorted(a.items.column("item_id").to_pylist()) == sorted(b.items.column("item_id").to_pylist())
     np.testing.assert_array_equal(a.human_matrix()[order(a)], b.human_matrix()[order(b)])
 

@@ -10,9 +10,18 @@ from scipy.special import expit
 from scipy.stats import norm
 
 from overcoat.metaeval.calibration import (
-    IsotonicCalibration, PlattScaling, TemperatureScaling, brier_score_loss, calibrator_from_dict,
-    cross_fitted_probabilities, expected_calibration_error, log_loss, preference_probability,
-    preference_target, reliability_bins)
+    IsotonicCalibration,
+    PlattScaling,
+    TemperatureScaling,
+    brier_score_loss,
+    calibrator_from_dict,
+    cross_fitted_probabilities,
+    expected_calibration_error,
+    log_loss,
+    preference_probability,
+    preference_target,
+    reliability_bins,
+)
 
 
 def slow_ece(p, y, n_bins, kind="top-label", binning="width"):
@@ -50,7 +59,8 @@ def slow_ece(p, y, n_bins, kind="top-label", binning="width"):
 def test_hand_case_ece_brier_logloss():
     p = np.array([0.9, 0.8, 0.3, 0.5])
     y = np.array([1.0, 0.0, 0.0, 0.5])
-    # top-label: conf = .9,.8,.7,.5 ; correct = 1,0,1,.5 ; 2 bins over [.5,1]: [.5,.75): {.7,.5}, [.75,1]: {.9,.8}
+    # top-label: conf = .9,.8,.7,.5 ; correct = 1,0,1,.5 ;
+    # 2 bins over [.5,1]: [.5,.75): {.7,.5}, [.75,1]: {.9,.8}
     r = expected_calibration_error(p, y, n_bins=2, n_resamples=0)
     expected = (abs((1 + 0.5) - (0.7 + 0.5)) + abs((1 + 0) - (0.9 + 0.8))) / 4
     assert r.statistic == pytest.approx(expected)

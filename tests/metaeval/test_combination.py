@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 
 from overcoat.metaeval import pairwise_accuracy
-from overcoat.metaeval.combination import (PreferenceCombination, cross_fitted_combination,
-                                           fit_preference_combination)
+from overcoat.metaeval.combination import (
+    PreferenceCombination,
+    cross_fitted_combination,
+    fit_preference_combination,
+)
 
 
 def simulate(n=400, R=4, seed=0):

@@ -1,6 +1,5 @@
 """Text perturbations: what each one does, determinism per key, the registry."""
 
-import numpy as np
 import pytest
 
 from overcoat.probes import perturbations as pt

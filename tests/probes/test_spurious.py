@@ -1,12 +1,15 @@
 """Probe orchestration on small in-memory data sets with a length scorer and chrF."""
 
-import numpy as np
 import pytest
 
 from overcoat.data.builder import DatasetBuilder
 from overcoat.metaeval.robustness import perturbation_sensitivity
-from overcoat.probes.spurious import (length_probe, perturbation_probe, perturbed_dataset,
-                                      response_lengths)
+from overcoat.probes.spurious import (
+    length_probe,
+    perturbation_probe,
+    perturbed_dataset,
+    response_lengths,
+)
 
 
 def pairs_dataset():

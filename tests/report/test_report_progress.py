@@ -11,7 +11,7 @@ from rich.console import Console
 from overcoat.report.progress import ScoringProgress
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scorers"))
-import _slow_scorer as H  # noqa: E402
+import _slow_scorer as H
 
 
 def _terminal() -> tuple[Console, io.StringIO]:
@@ -43,7 +43,7 @@ def test_nothing_drawn_off_a_terminal_or_when_disabled():
                              (False, _terminal()[0])):
         seen = []
         with ScoringProgress(enabled, console=console) as bars:
-            t = bars.task("chrF", then=lambda d, n: seen.append((d, n)))
+            t = bars.task("chrF", then=lambda d, n, seen=seen: seen.append((d, n)))
             t(3, 3)
             t.close(1)
         assert console.file.getvalue() == "" and seen == [(3, 3)]

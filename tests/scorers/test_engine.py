@@ -13,17 +13,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-import overcoat.scorers.executors as executors_module
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import overcoat.scorers.executors as executors_module
+
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-
-import _slow_scorer as H  # noqa: E402
 
 from overcoat.data.builder import DatasetBuilder  # noqa: E402
 from overcoat.errors import DataError, OvercoatError  # noqa: E402
@@ -31,6 +29,8 @@ from overcoat.scorers.base import Scorer, ScoringBatch  # noqa: E402
 from overcoat.scorers.cache import ScoreCache  # noqa: E402
 from overcoat.scorers.engine import ScoreResult, compare_pairs, score_dataset  # noqa: E402
 from overcoat.scorers.executors import ProcessPool  # noqa: E402
+
+import _slow_scorer as H  # noqa: E402
 
 
 def expected(ds) -> np.ndarray:

@@ -19,14 +19,21 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-import _slow_scorer as H  # noqa: E402
-
 from overcoat.errors import OvercoatError  # noqa: E402
 from overcoat.scorers.base import ScoringBatch  # noqa: E402
 from overcoat.scorers.cache import ScoreCache  # noqa: E402
 from overcoat.scorers.engine import compare_pairs, score_dataset  # noqa: E402
-from overcoat.scorers.executors import (ExecutionReport, Executor, InProcess,  # noqa: E402
-                                        PairBatch, ProcessPool, executor_for, run_batch)
+from overcoat.scorers.executors import (  # noqa: E402
+    ExecutionReport,
+    Executor,
+    InProcess,
+    PairBatch,
+    ProcessPool,
+    executor_for,
+    run_batch,
+)
+
+import _slow_scorer as H  # noqa: E402
 
 
 # -- test doubles: executors written against the interface only --------------------------------

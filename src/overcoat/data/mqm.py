@@ -125,7 +125,7 @@ def load_mqm_tsv(path: str, *, weights: MQMWeights | None = None, lp: str | None
             seg_info[seg] = (strip_marks(r["source"]), meta, line)
         if key not in targets:
             targets[key] = strip_marks(r["target"])
-    info = {"judgment": "MQM (negated; higher is better)", "lp": lp}
+    info: dict[str, object] = {"judgment": "MQM (negated; higher is better)", "lp": lp}
     if checks:
         info["attention_checks"] = dict(sorted(checks.items()))
     b = DatasetBuilder(name or "mqm", path=path, info=info)

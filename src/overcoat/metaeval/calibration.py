@@ -41,8 +41,8 @@ from scipy.special import expit, log_expit
 __all__ = [
     "CalibrationResult", "ReliabilityBins", "TemperatureScaling", "PlattScaling",
     "IsotonicCalibration", "brier_score_loss", "calibrator_from_dict", "cross_fitted_probabilities",
-    "expected_calibration_error", "log_loss", "make_calibrator", "preference_probability", "preference_target",
-    "reliability_bins",
+    "expected_calibration_error", "log_loss", "make_calibrator", "preference_probability",
+    "preference_target", "reliability_bins",
 ]
 
 

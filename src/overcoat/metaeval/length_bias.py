@@ -129,7 +129,7 @@ def length_bias(human: ArrayLike, metric: ArrayLike, length: ArrayLike, *, ties:
         dists["tau_m"] = np.asarray(kendall_tau(L, m, variant="b", group="item", weights=mult).statistic)
         dists["tau_h"] = np.asarray(kendall_tau(L, h, variant="b", group="item", weights=mult).statistic)
 
-    def res(key: str, stat: float, n: int) -> SubsetAccuracy:
+    def res(key: str, stat: float | np.ndarray, n: int) -> SubsetAccuracy:
         ci = _ci(dists[key], level) if n_resamples and n > 0 else None
         return SubsetAccuracy(float(stat) if n > 0 else float("nan"), ci, int(n))
 

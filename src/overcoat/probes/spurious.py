@@ -15,8 +15,9 @@ of :mod:`overcoat.metaeval.length_bias` and :mod:`overcoat.metaeval.robustness`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa

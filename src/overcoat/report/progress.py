@@ -13,7 +13,11 @@ logs, tests) it prints nothing::
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 OnBatch = Callable[[int, int], None]
 
@@ -58,17 +62,23 @@ class ScoringProgress:
     def __init__(self, enabled: bool = True, console=None):
         self.enabled = enabled
         self._console = console
-        self._bar = None
+        self._bar: Progress | None = None
 
-    def __enter__(self) -> "ScoringProgress":
+    def __enter__(self) -> ScoringProgress:
         if not self.enabled:
             return self
         from rich.console import Console
         console = self._console if self._console is not None else Console(stderr=True)
         if not (console.is_terminal or console.is_jupyter):
             return self
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TimeElapsedColumn(), TimeRemainingColumn(), console=console,
                              transient=False)

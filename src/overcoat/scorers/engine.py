@@ -38,9 +38,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -114,14 +114,14 @@ def _items_from_dataset(dataset: Dataset) -> _Items:
 
 def _items_from_batch(batch: ScoringBatch) -> _Items:
     n = len(batch)
-    msgs = list(batch.messages) if batch.messages else [None] * n
-    msgs = [m if m is None or isinstance(m, str) else _dumps(m) for m in msgs]
+    given = list(batch.messages) if batch.messages else [None] * n
+    msgs = [m if m is None or isinstance(m, str) else _dumps(m) for m in given]
     refs = [list(r) for r in batch.references] if batch.references else [[] for _ in range(n)]
     ids = list(batch.item_ids) if batch.item_ids else [str(i) for i in range(n)]
     return _Items(ids, list(batch.inputs), msgs, refs)
 
 
-def _dumps(messages) -> str:
+def _dumps(messages) -> str | None:
     from ..data.model import dumps_messages
     return dumps_messages(messages)
 
@@ -137,8 +137,11 @@ def _check_references(scorer, items: _Items, used: Iterable[int]) -> None:
 
 
 # -- the shared pipeline ----------------------------------------------------------------------
-def _resolve_scorer(scorer, kind):
-    scorer = get_scorer(scorer)
+_Kind = TypeVar("_Kind", Scorer, PairwiseScorer)
+
+
+def _resolve_scorer(spec: str | Scorer | PairwiseScorer, kind: type[_Kind]) -> _Kind:
+    scorer = get_scorer(spec)
     if not isinstance(scorer, kind):
         want = "score_dataset" if isinstance(scorer, Scorer) else "compare_pairs"
         raise OvercoatError(f"scorer {getattr(scorer, 'name', scorer)!r} is "
@@ -217,12 +220,12 @@ def _pipeline(*, scorer, signature: str, n_rows: int, distinct: _Distinct,
     try:
         todo = list(range(n_unique))
         n_cached = 0
-        if store is not None and n_unique:
+        if store is not None and keys is not None and n_unique:
             hits = store.get_many(signature, keys)
             if hits:
                 todo = []
-                for u, k in enumerate(keys):
-                    v = hits.get(k)
+                for u, key in enumerate(keys):
+                    v = hits.get(key)
                     if v is None:
                         todo.append(u)
                     else:
@@ -245,7 +248,7 @@ def _pipeline(*, scorer, signature: str, n_rows: int, distinct: _Distinct,
                                     f"batch of {len(batch)}")
             out = out + 0.0  # -0.0 -> +0.0: SQLite stores it as 0, so fresh == cached bitwise
             values[batch] = out
-            if store is not None:
+            if store is not None and keys is not None:
                 if cache_missing:
                     store.put_many(signature, [keys[u] for u in batch], out)
                 else:
@@ -288,7 +291,7 @@ def _pipeline(*, scorer, signature: str, n_rows: int, distinct: _Distinct,
 
 
 def _valid(k, n: int) -> bool:
-    return isinstance(k, (int, np.integer)) and 0 <= k < n
+    return bool(isinstance(k, (int, np.integer)) and 0 <= k < n)
 
 
 def _resolve_executor(executor: Executor | None, workers: int | None) -> Executor:
@@ -303,8 +306,8 @@ def _resolve_executor(executor: Executor | None, workers: int | None) -> Executo
 
 
 # -- pointwise --------------------------------------------------------------------------------
-def score_dataset(dataset: Dataset | ScoringBatch, scorer: "Scorer | str", *,
-                  cache: "str | ScoreCache | None" = "default", batch_size: int = 64,
+def score_dataset(dataset: Dataset | ScoringBatch, scorer: Scorer | str, *,
+                  cache: str | ScoreCache | None = "default", batch_size: int = 64,
                   workers: int = 1, executor: Executor | None = None,
                   sort_by_length: bool = False,
                   on_batch: Callable[[int, int], None] | None = None) -> ScoreResult:
@@ -325,7 +328,7 @@ def score_dataset(dataset: Dataset | ScoringBatch, scorer: "Scorer | str", *,
     """
     t0 = time.perf_counter()
     executor = _resolve_executor(executor, workers)
-    scorer = _resolve_scorer(scorer, Scorer)
+    scorer = _resolve_scorer(scorer, Scorer)  # type: ignore[type-abstract]  # (mypy #4717)
     signature = scorer.signature()
     if isinstance(dataset, ScoringBatch):
         items = _items_from_batch(dataset)
@@ -406,9 +409,9 @@ def _pairs_list(pairs, dataset) -> list[tuple[str, str, str]]:
     return out
 
 
-def compare_pairs(dataset_or_batch: Dataset | ScoringBatch, scorer: "PairwiseScorer | str",
-                  pairs: "Iterable[tuple[str, str, str]] | None" = None, *,
-                  cache: "str | ScoreCache | None" = "default", batch_size: int = 16,
+def compare_pairs(dataset_or_batch: Dataset | ScoringBatch, scorer: PairwiseScorer | str,
+                  pairs: Iterable[tuple[str, str, str]] | None = None, *,
+                  cache: str | ScoreCache | None = "default", batch_size: int = 16,
                   workers: int = 1, executor: Executor | None = None,
                   sort_by_length: bool = False,
                   on_batch: Callable[[int, int], None] | None = None) -> ScoreResult:
@@ -425,7 +428,7 @@ def compare_pairs(dataset_or_batch: Dataset | ScoringBatch, scorer: "PairwiseSco
     """
     t0 = time.perf_counter()
     executor = _resolve_executor(executor, workers)
-    scorer = _resolve_scorer(scorer, PairwiseScorer)
+    scorer = _resolve_scorer(scorer, PairwiseScorer)  # type: ignore[type-abstract]  # (mypy #4717)
     signature = scorer.signature()
     if isinstance(dataset_or_batch, ScoringBatch):
         batch = dataset_or_batch

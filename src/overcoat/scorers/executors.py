@@ -33,10 +33,11 @@ import os
 import pickle
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures import ProcessPoolExecutor as _FuturesPool
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence, Union
+from typing import Any, cast
 
 import numpy as np
 
@@ -56,16 +57,17 @@ class PairBatch:
         return len(self.responses_a)
 
 
-Unit = Union[ScoringBatch, PairBatch]
+Unit = ScoringBatch | PairBatch
 
 
-def run_batch(scorer: "Scorer | PairwiseScorer", unit: Unit) -> Any:
+def run_batch(scorer: Scorer | PairwiseScorer, unit: Unit) -> Any:
     """Score one work unit with ``scorer`` (what every executor's worker does); the result is
     whatever the scorer returns (the engine checks its shape)."""
     if isinstance(scorer, PairwiseScorer):
-        return scorer.compare_batch(unit.inputs, unit.responses_a, unit.responses_b,
-                                    unit.references)
-    return scorer.score_batch(unit)
+        pair = cast(PairBatch, unit)
+        return scorer.compare_batch(pair.inputs, pair.responses_a, pair.responses_b,
+                                    pair.references)
+    return scorer.score_batch(cast(ScoringBatch, unit))
 
 
 @dataclass
@@ -81,7 +83,7 @@ class Executor(abc.ABC):
     """Runs a scorer over work units (see the module docstring for the contract)."""
 
     @abc.abstractmethod
-    def run(self, scorer: "Scorer | PairwiseScorer", units: Sequence[Unit],
+    def run(self, scorer: Scorer | PairwiseScorer, units: Sequence[Unit],
             report: ExecutionReport) -> Iterator[tuple[int, Any]]:
         """Yield ``(index into units, scores)`` once for every unit, in any order, as each
         finishes. Exceptions of the scorer propagate. The engine calls the returned iterator's
@@ -223,7 +225,7 @@ def _pool_size(name: str, n_workers: int, per_batch: float, n_left: int, notes: 
 
 
 # -- the worker side of ProcessPool -----------------------------------------------------------
-_WORKER_SCORER = None
+_WORKER_SCORER: Scorer | PairwiseScorer | None = None
 
 #: how often a worker checks that the process that started it is still alive (seconds)
 _PARENT_POLL_SECONDS = 0.25
@@ -253,6 +255,7 @@ def _init_worker(scorer, parent_pid: int | None = None) -> None:
 
 
 def _worker_call(unit):
+    assert _WORKER_SCORER is not None, "the pool initialiser sets the scorer"
     return np.asarray(run_batch(_WORKER_SCORER, unit), dtype=np.float64)
 
 
