@@ -297,6 +297,7 @@ def test_bootstrap_argument_checks():
         bootstrap_ci(toy, h, a[:, :2])
 
 
+@pytest.mark.slow
 def test_percentile_bootstrap_coverage():
     """95% percentile CIs cover the true value 95 +- 2% of the time (2,000 simulated data sets).
 

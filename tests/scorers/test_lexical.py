@@ -26,6 +26,7 @@ def test_bleu_equals_sacrebleu_sentence_bleu(ted_batch):
     assert np.array_equal(ours, np.array(ref))
 
 
+@pytest.mark.slow
 def test_chrf_equals_sacrebleu_sentence_chrf(ted_batch):
     ours = get_scorer("chrf").score_batch(ted_batch)
     ref = [sacrebleu.sentence_chrf(h, r).score
@@ -37,6 +38,7 @@ def test_chrf_equals_sacrebleu_sentence_chrf(ted_batch):
     assert np.array_equal(ours_pp, np.array(ref_pp))
 
 
+@pytest.mark.slow
 def test_ter_equals_sacrebleu_sentence_ter(ted_batch):
     s = get_scorer("ter")
     assert s.higher_is_better is False

@@ -247,13 +247,12 @@ def significance_matrix(statistic: Any, human: Any, metrics: Mapping[str, Any] |
         raise ValueError("need at least two scorers")
     if len(set(names)) != S:
         raise ValueError("scorer names must be unique")
-    h = None
     checked = []
-    for m in mats:
+    for m in mats:  # (at least two: h is set)
         h, mm = _check_pair(human, m)
         checked.append(_zscore(mm) if standardize else mm)
     n_units = h.size if cells else h.shape[0]
-    stats = np.array([float(np.asarray(stat(h, m), dtype=float)) for m in checked])
+    stats = np.array([float(np.asarray(stat(h, m), dtype=np.float64)) for m in checked])
     deltas = stats[:, None] - stats[None, :]
     nulls = np.full((S, S, n_resamples), np.nan) if return_null else None
     pv = np.full((S, S), np.nan)
@@ -271,8 +270,8 @@ def significance_matrix(statistic: Any, human: Any, metrics: Mapping[str, Any] |
         engines = [_NullEngine(stat, h, checked[a], checked[b], permute, batch_size,
                                tables=(tables[a], tables[b]) if tables is not None else None)
                    for a, b in chunk]
-        cts = [e.cell_table for e in engines]
-        if cells and all(c is not None for c in cts) and all(
+        cts = [e.cell_table for e in engines if e.cell_table is not None]
+        if cells and len(cts) == len(engines) and all(
                 np.array_equal(c.cj, cts[0].cj) and np.array_equal(c.ck, cts[0].ck) for c in cts):
             from ._cells import null_many
             blocks = [masks] if masks is not None else swap_masks(n_units, n_resamples, seed)
