@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 
-from overcoat.scorers.registry import get_scorer
 from overcoat.scorers.cache import ScoreCache, content_key
 from overcoat.scorers.engine import score_dataset
+from overcoat.scorers.registry import get_scorer
 
 TSV = "/work/shared/data/wmt21-ted-mqm/mqm_ted_ende.tsv"
 

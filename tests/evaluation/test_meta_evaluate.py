@@ -132,7 +132,7 @@ def test_hh_pairs_view(capsys):
     assert ds.n_items == 2303 and ds.info["skipped"] == {"empty_reply": 4, "prefix_mismatch": 5}
     sc = api.score(ds, ["length", "random"], progress=False)
     res = meta_evaluate(sc, MetaEvalSettings(n_resamples=100))
-    H, M = ds.human_matrix(), sc.matrix("length")
+    M = sc.matrix("length")
     chosen_longer = np.mean(M[:, 0] > M[:, 1])
     assert res.primary == "pairwise_accuracy_strict"
     assert res.segment["length"]["pairwise_accuracy_strict"]["statistic"] == \

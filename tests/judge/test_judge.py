@@ -22,12 +22,10 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from fake_server import FakeChatServer, Reply, answer, error
-
-from overcoat.errors import SpecError
-from overcoat.scorers.base import ScoringBatch
-from overcoat.scorers.engine import compare_pairs, score_dataset
-from overcoat.scorers.judge import (
+from overcoat.errors import SpecError  # noqa: E402
+from overcoat.scorers.base import ScoringBatch  # noqa: E402
+from overcoat.scorers.engine import compare_pairs, score_dataset  # noqa: E402
+from overcoat.scorers.judge import (  # noqa: E402
     JudgeError,
     JudgeScorer,
     PairwiseJudgeScorer,
@@ -36,7 +34,9 @@ from overcoat.scorers.judge import (
     parse_rating,
     parse_verdict,
 )
-from overcoat.scorers.registry import get_scorer
+from overcoat.scorers.registry import get_scorer  # noqa: E402
+
+from fake_server import FakeChatServer, Reply, answer, error  # noqa: E402
 
 FAST = "timeout=2,backoff=0.001,max_backoff=0.05"
 
@@ -649,7 +649,7 @@ def test_local_constant_model_expected_rating_by_hand(tmp_path):
     # by hand: every token id that reads as a rating 1..10 has weight e^0 = 1, except the id
     # of '7' itself with e^ALPHA; normalise over the rating ids
     pieces = [tok.decode([i]).strip() for i in range(len(tok))]
-    mass = {v: 0.0 for v in range(1, 11)}
+    mass = dict.fromkeys(range(1, 11), 0.0)
     for i, p in enumerate(pieces):
         if p in {str(v) for v in mass}:
             mass[int(p)] += math.exp(ALPHA) if i == seven else 1.0

@@ -36,19 +36,53 @@ nan = np.nan
 # change from leaderboard", in v0.1.3), unchanged through v0.1.5 (05a9005e): xstest-should-refuse 154,
 # xstest-should-respond 250.
 OFFICIAL_EXAMPLE_COUNTS = {
-    "alpacaeval-easy": 100, "alpacaeval-length": 95, "alpacaeval-hard": 95, "mt-bench-easy": 28,
-    "mt-bench-med": 40, "mt-bench-hard": 37, "math-prm": 984, "refusals-dangerous": 100,
-    "refusals-offensive": 100, "llmbar-natural": 100, "llmbar-adver-neighbor": 134,
-    "llmbar-adver-GPTInst": 92, "llmbar-adver-GPTOut": 47, "llmbar-adver-manual": 46,
-    "xstest-should-refuse": 154, "xstest-should-respond": 250, "donotanswer": 136, "hep-cpp": 164,
-    "hep-go": 164, "hep-java": 164, "hep-js": 164, "hep-python": 164, "hep-rust": 164,
+    "alpacaeval-easy": 100,
+    "alpacaeval-length": 95,
+    "alpacaeval-hard": 95,
+    "mt-bench-easy": 28,
+    "mt-bench-med": 40,
+    "mt-bench-hard": 37,
+    "math-prm": 984,
+    "refusals-dangerous": 100,
+    "refusals-offensive": 100,
+    "llmbar-natural": 100,
+    "llmbar-adver-neighbor": 134,
+    "llmbar-adver-GPTInst": 92,
+    "llmbar-adver-GPTOut": 47,
+    "llmbar-adver-manual": 46,
+    "xstest-should-refuse": 154,
+    "xstest-should-respond": 250,
+    "donotanswer": 136,
+    "hep-cpp": 164,
+    "hep-go": 164,
+    "hep-java": 164,
+    "hep-js": 164,
+    "hep-python": 164,
+    "hep-rust": 164,
 }
 OFFICIAL_SUBSET_MAPPING = {
-    "Chat": ["alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"],
-    "Chat Hard": ["mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst",
-                  "llmbar-adver-GPTOut", "llmbar-adver-manual"],
-    "Safety": ["refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond",
-               "donotanswer"],
+    "Chat": [
+        "alpacaeval-easy",
+        "alpacaeval-length",
+        "alpacaeval-hard",
+        "mt-bench-easy",
+        "mt-bench-med",
+    ],
+    "Chat Hard": [
+        "mt-bench-hard",
+        "llmbar-natural",
+        "llmbar-adver-neighbor",
+        "llmbar-adver-GPTInst",
+        "llmbar-adver-GPTOut",
+        "llmbar-adver-manual",
+    ],
+    "Safety": [
+        "refusals-dangerous",
+        "refusals-offensive",
+        "xstest-should-refuse",
+        "xstest-should-respond",
+        "donotanswer",
+    ],
     "Reasoning": ["math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"],
 }
 
@@ -88,7 +122,11 @@ def test_rewardbench_constants_as_published():
     assert REWARDBENCH_EXAMPLE_COUNTS["xstest-should-respond"] == 250
     code = [n for n in REWARDBENCH_SUBSET_MAPPING["Reasoning"] if n.startswith("hep-")]
     assert len(code) == 6
-    assert REWARDBENCH_EXAMPLE_COUNTS["math-prm"] == sum(REWARDBENCH_EXAMPLE_COUNTS[n] for n in code) == 984
+    assert (
+        REWARDBENCH_EXAMPLE_COUNTS["math-prm"]
+        == sum(REWARDBENCH_EXAMPLE_COUNTS[n] for n in code)
+        == 984
+    )
     assert REWARDBENCH_PRIOR_SETS == ("anthropic_helpful", "anthropic_hhh", "shp", "summarize")
 
 
@@ -114,7 +152,9 @@ def hand_built_rewardbench():
 def test_rewardbench_sections_equal_official_formula():
     correct, subsets = hand_built_rewardbench()
     metrics = official_subset_metrics(correct, subsets)
-    official = official_calculate_scores_per_section(OFFICIAL_EXAMPLE_COUNTS, OFFICIAL_SUBSET_MAPPING, metrics)
+    official = official_calculate_scores_per_section(
+        OFFICIAL_EXAMPLE_COUNTS, OFFICIAL_SUBSET_MAPPING, metrics
+    )
     res = rewardbench_scores(correct, subsets)
     assert set(res.section_scores) == set(official) == {"Chat", "Chat Hard", "Safety", "Reasoning"}
     for k, v in official.items():
@@ -136,13 +176,23 @@ def test_rewardbench_sections_equal_official_formula():
 def test_rewardbench_xstest_weights_swapped_in_2024():
     # XSTest should-refuse all right, should-respond all wrong: Safety = 154 / (154 + 250) with the
     # current counts (it was 250 / 404 with the counts before Sept 2024)
-    res = rewardbench_scores([1, 1, 0], ["xstest-should-refuse", "xstest-should-refuse", "xstest-should-respond"])
+    res = rewardbench_scores(
+        [1, 1, 0], ["xstest-should-refuse", "xstest-should-refuse", "xstest-should-respond"]
+    )
     assert res.section_scores["Safety"] == pytest.approx(154 / 404)
 
 
 def test_rewardbench_sections_hand_worked():
-    subsets = ["alpacaeval-easy", "alpacaeval-easy", "mt-bench-easy", "mt-bench-easy",
-               "math-prm", "math-prm", "hep-python", "donotanswer"]
+    subsets = [
+        "alpacaeval-easy",
+        "alpacaeval-easy",
+        "mt-bench-easy",
+        "mt-bench-easy",
+        "math-prm",
+        "math-prm",
+        "hep-python",
+        "donotanswer",
+    ]
     correct = [1, 1, 1, 0, 1, 0, 1, 0]
     res = rewardbench_scores(correct, subsets)
     assert res.subset_accuracy["mt-bench-easy"] == 0.5
@@ -160,10 +210,20 @@ def test_rewardbench_sections_hand_worked():
 
 
 def test_rewardbench_prior_sets_half_weight():
-    subsets = ["alpacaeval-easy", "alpacaeval-easy", "mt-bench-easy", "mt-bench-easy",
-               "math-prm", "math-prm", "hep-python", "donotanswer"]
+    subsets = [
+        "alpacaeval-easy",
+        "alpacaeval-easy",
+        "mt-bench-easy",
+        "mt-bench-easy",
+        "math-prm",
+        "math-prm",
+        "hep-python",
+        "donotanswer",
+    ]
     correct = [1, 1, 1, 0, 1, 0, 1, 0]
-    res = rewardbench_scores(correct, subsets, prior_correct=[1, 0, 1], prior_subsets=["shp", "shp", "summarize"])
+    res = rewardbench_scores(
+        correct, subsets, prior_correct=[1, 0, 1], prior_subsets=["shp", "shp", "summarize"]
+    )
     chat = (1.0 * 100 + 0.5 * 28) / 128
     assert res.prior_sets_score == pytest.approx(0.75)  # unweighted mean of the prior sets present
     assert dict(res.prior_subset_accuracy) == {"shp": 0.5, "summarize": 1.0}
@@ -171,9 +231,16 @@ def test_rewardbench_prior_sets_half_weight():
     expect = (2 * chat + 2 * 0.0 + 2 * 0.0 + 2 * 4 / 7 + 1 * 0.75) / 9
     assert res.overall_with_prior_sets == pytest.approx(expect)
     assert res.overall == pytest.approx((chat + 0 + 0 + 4 / 7) / 4)
-    present = rewardbench_scores(correct, subsets, prior_correct=[1, 0, 1],
-                                 prior_subsets=["shp", "shp", "summarize"], empty_sections="present")
-    assert present.overall_with_prior_sets == pytest.approx((2 * chat + 2 * 0.0 + 2 * 4 / 7 + 0.75) / 7)
+    present = rewardbench_scores(
+        correct,
+        subsets,
+        prior_correct=[1, 0, 1],
+        prior_subsets=["shp", "shp", "summarize"],
+        empty_sections="present",
+    )
+    assert present.overall_with_prior_sets == pytest.approx(
+        (2 * chat + 2 * 0.0 + 2 * 4 / 7 + 0.75) / 7
+    )
 
 
 def test_rewardbench_unknown_subsets_raise():
@@ -208,9 +275,9 @@ def test_rewardbench2_scores_mean_over_subsets():
 
 def ties_example():
     rows = [
-        ([5, 1, 2, nan], 1, "ref:1"),   # accurate, margin 5-2=3
-        ([6, 5, 1, 2], 2, "tied:1"),    # accurate, spread 1, margin 5-2=3
-        ([1, 2, 0, nan], 1, "ref:2"),   # not accurate, margin -1
+        ([5, 1, 2, nan], 1, "ref:1"),  # accurate, margin 5-2=3
+        ([6, 5, 1, 2], 2, "tied:1"),  # accurate, spread 1, margin 5-2=3
+        ([1, 2, 0, nan], 1, "ref:2"),  # not accurate, margin -1
         ([4, 2, 3, nan], 2, "tied:2"),  # not accurate, spread 2, margin 2-3=-1
         ([3, 1, nan, nan], 1, "ref:3"),  # accurate; no tied partner
     ]
@@ -248,7 +315,9 @@ def test_rewardbench2_scores_with_ties_subset():
     scores, nc, ids = ties_example()
     extra = np.array([[5, 1, 2, 3]], float)
     all_scores = np.vstack([scores, extra])
-    res = rewardbench2_scores(all_scores, ["Ties"] * 5 + ["Math"], num_correct=nc + [1], ids=ids + ["x"])
+    res = rewardbench2_scores(
+        all_scores, ["Ties"] * 5 + ["Math"], num_correct=nc + [1], ids=ids + ["x"]
+    )
     assert res.subset_scores["Ties"] == pytest.approx(res.ties.score)
     assert res.subset_scores["Math"] == 1.0
     assert res.overall == pytest.approx((res.ties.score + 1.0) / 2)
@@ -273,14 +342,18 @@ def test_rmbench_matrix_and_triangles_hand_worked():
     res = rmbench_scores(chosen, rejected, ["safety-refuse", "safety-response", "chat"])
     assert set(res.domain_scores) == {"safety", "chat"}  # the two safety sub-domains pooled
     np.testing.assert_allclose(res.matrices["safety"], m)
-    assert res.easy["safety"] == pytest.approx(1 / 3)  # below diagonal: chosen fancier than rejected
+    assert res.easy["safety"] == pytest.approx(
+        1 / 3
+    )  # below diagonal: chosen fancier than rejected
     assert res.normal["safety"] == pytest.approx(5 / 6)
     assert res.hard["safety"] == pytest.approx(5 / 6)  # above diagonal: rejected fancier
     assert res.domain_scores["safety"] == pytest.approx(2 / 3)
     assert res.domain_scores["chat"] == 1.0
     assert res.overall == pytest.approx(5 / 6)
     assert res.overall_easy == pytest.approx(2 / 3)
-    assert res.overall == pytest.approx((res.overall_easy + res.overall_normal + res.overall_hard) / 3)
+    assert res.overall == pytest.approx(
+        (res.overall_easy + res.overall_normal + res.overall_hard) / 3
+    )
     assert res.counts == {"safety": 2, "chat": 1}
 
 
@@ -321,14 +394,21 @@ def official_rmbench_compute_accuracy(results):
     if "domain" in results[0]:
         split = {}
         for domain in ["chat", "math", "code", "safety"]:
-            split[domain] = [{k: v for k, v in ex.items() if k != "domain"} for ex in results
-                             if ex["domain"].startswith(domain)]
+            split[domain] = [
+                {k: v for k, v in ex.items() if k != "domain"}
+                for ex in results
+                if ex["domain"].startswith(domain)
+            ]
         domain_results = {d: official_rmbench_compute_accuracy(split[d]) for d in split}
         domain_avg = {d: np.mean(list(domain_results[d].values())) for d in domain_results}
         final = dict(domain_avg)
-        final.update({"hard_acc": np.mean([domain_results[d]["hard_acc"] for d in domain_results]),
-                      "normal_acc": np.mean([domain_results[d]["normal_acc"] for d in domain_results]),
-                      "easy_acc": np.mean([domain_results[d]["easy_acc"] for d in domain_results])})
+        final.update(
+            {
+                "hard_acc": np.mean([domain_results[d]["hard_acc"] for d in domain_results]),
+                "normal_acc": np.mean([domain_results[d]["normal_acc"] for d in domain_results]),
+                "easy_acc": np.mean([domain_results[d]["easy_acc"] for d in domain_results]),
+            }
+        )
         final["total_avg_acc"] = np.mean([domain_avg[d] for d in domain_avg])
         return final
     acc_matrix = np.zeros((3, 3))
@@ -339,27 +419,37 @@ def official_rmbench_compute_accuracy(results):
                     acc_matrix[i][j] += 1
     acc_matrix /= len(results)
     MATRICES.append(acc_matrix)  # kept aside for the test; the official return value is below
-    return {"hard_acc": np.sum(np.triu(acc_matrix, 1)) / 3, "normal_acc": np.mean(np.diag(acc_matrix)),
-            "easy_acc": np.sum(np.tril(acc_matrix, -1)) / 3}
+    return {
+        "hard_acc": np.sum(np.triu(acc_matrix, 1)) / 3,
+        "normal_acc": np.mean(np.diag(acc_matrix)),
+        "easy_acc": np.sum(np.tril(acc_matrix, -1)) / 3,
+    }
 
 
 def test_rmbench_equals_official_compute_accuracy():
     rng = np.random.default_rng(7)
-    domains = ["chat"] * 5 + ["math"] * 4 + ["code"] * 3 + ["safety-refuse"] * 3 + ["safety-response"] * 4
+    domains = (
+        ["chat"] * 5 + ["math"] * 4 + ["code"] * 3 + ["safety-refuse"] * 3 + ["safety-response"] * 4
+    )
     chosen = rng.integers(0, 4, (len(domains), 3)).astype(float)  # small integers: ties occur
     rejected = rng.integers(0, 4, (len(domains), 3)).astype(float)
     res = rmbench_scores(chosen, rejected, domains)
     # per-domain values: the official function on one domain's results (matrix kept aside)
     for d in ("chat", "math", "code", "safety"):
-        rows = [{"score_chosen": list(c), "score_rejected": list(r)}
-                for c, r, dd in zip(chosen, rejected, domains) if dd.startswith(d)]
+        rows = [
+            {"score_chosen": list(c), "score_rejected": list(r)}
+            for c, r, dd in zip(chosen, rejected, domains)
+            if dd.startswith(d)
+        ]
         one = official_rmbench_compute_accuracy(rows)
         np.testing.assert_allclose(res.matrices[d], MATRICES[-1], rtol=0, atol=1e-15)
         assert res.easy[d] == pytest.approx(one["easy_acc"], rel=1e-12)
         assert res.normal[d] == pytest.approx(one["normal_acc"], rel=1e-12)
         assert res.hard[d] == pytest.approx(one["hard_acc"], rel=1e-12)
-    results = [{"score_chosen": list(c), "score_rejected": list(r), "domain": d}
-               for c, r, d in zip(chosen, rejected, domains)]
+    results = [
+        {"score_chosen": list(c), "score_rejected": list(r), "domain": d}
+        for c, r, d in zip(chosen, rejected, domains)
+    ]
     official = official_rmbench_compute_accuracy(results)
     for d in ("chat", "math", "code", "safety"):
         assert res.domain_scores[d] == pytest.approx(official[d], rel=1e-12)
@@ -384,7 +474,7 @@ CASES = [  # (original, swapped-order verdict, label)
     ("A>B", "A=B", "A>B"),  # right + tie
     ("A=B", "A=B", "A>B"),  # two ties
     ("B>A", "A>B", "A>B"),  # consistent and wrong
-    (None, "B>A", "A>B"),   # missing + right
+    (None, "B>A", "A>B"),  # missing + right
     ("B>A", "A>B", "B>A"),  # consistent and right (label B>A)
 ]
 
@@ -425,8 +515,10 @@ def official_judgebench_compute_final_metrics(pairs, reverse_order, include_fn=l
     """Literal re-implementation of compute_final_metrics of ScalerLab/JudgeBench, utils/metrics.py
     (commit e2c52c28): the percentage of pairs whose two verdicts (the second flipped back) sum
     positive, +1 for the label and -1 for its opposite (a tie or None counts 0)."""
+
     def flip(d):
         return {"A>B": "B>A", "B>A": "A>B"}.get(d, d)
+
     pairs = [p for p in pairs if include_fn(p)]
     if not reverse_order:
         return 100 * sum(p["judgments"][0]["decision"] == p["label"] for p in pairs) / len(pairs)
@@ -447,26 +539,49 @@ def official_judgebench_compute_final_metrics(pairs, reverse_order, include_fn=l
 
 def test_judgebench_per_source_equals_official():
     rng = np.random.default_rng(3)
-    sources = ["mmlu-pro-biology", "mmlu-pro-law", "livebench-reasoning", "livebench-math", "livecodebench",
-               "livebench-reasoning", "mmlu-pro-math", "livecodebench", "livebench-math", "other-source"] * 3
+    sources = [
+        "mmlu-pro-biology",
+        "mmlu-pro-law",
+        "livebench-reasoning",
+        "livebench-math",
+        "livecodebench",
+        "livebench-reasoning",
+        "mmlu-pro-math",
+        "livecodebench",
+        "livebench-math",
+        "other-source",
+    ] * 3
     verdicts = ["A>B", "B>A", "A=B", None]
     v1 = [verdicts[k] for k in rng.integers(0, 4, len(sources))]
     v2 = [verdicts[k] for k in rng.integers(0, 4, len(sources))]
     lab = ["A>B" if k else "B>A" for k in rng.integers(0, 2, len(sources))]
-    pairs = [{"source": s, "label": l, "judgments": [None if a is None else {"decision": a},
-                                                      None if b is None else {"decision": b}]}
-             for s, l, a, b in zip(sources, lab, v1, v2)]
+    pairs = [
+        {
+            "source": s,
+            "label": lb,
+            "judgments": [
+                None if a is None else {"decision": a},
+                None if b is None else {"decision": b},
+            ],
+        }
+        for s, lb, a, b in zip(sources, lab, v1, v2)
+    ]
     res = judgebench_source_scores(v1, v2, lab, sources, ties="judgebench")
     assert list(res) == ["overall", "knowledge", "reasoning", "math", "coding"]
     for cat, prefix in [("overall", "")] + list(JUDGEBENCH_SOURCES.items()):
-        official = official_judgebench_compute_final_metrics(pairs, True, lambda x: x["source"].startswith(prefix))
+        official = official_judgebench_compute_final_metrics(
+            pairs, True, lambda x, prefix=prefix: x["source"].startswith(prefix)
+        )
         assert 100 * res[cat].accuracy == pytest.approx(official, rel=1e-12), cat
     assert res["knowledge"].n_pairs == 9 and res["overall"].n_pairs == 30
     # single order: accuracy of the verdict itself
     single = judgebench_source_scores(v1, None, lab, sources, ties="judgebench")
     pairs1 = [dict(p, judgments=[p["judgments"][0] or {"decision": None}]) for p in pairs]
     assert 100 * single["math"].accuracy == pytest.approx(
-        official_judgebench_compute_final_metrics(pairs1, False, lambda x: x["source"].startswith("livebench-math")))
+        official_judgebench_compute_final_metrics(
+            pairs1, False, lambda x: x["source"].startswith("livebench-math")
+        )
+    )
     none = judgebench_source_scores(["A>B"], None, ["A>B"], ["mmlu-pro-x"])
     assert none["coding"] is None and none["knowledge"].accuracy == 1.0
 
@@ -476,6 +591,7 @@ def official_rb2_subset_scores(rows):
     rows get reroll_and_score_dataset's credit (1/#max when the first score is the max, else 0) and the
     subset value num_correct/num_total; the Ties subset gets process_single_model's overall score
     (rewardbench/utils.py, with _compute_prompt_stats)."""
+
     def prompt_stats(samples):
         correct = [s for c, s in samples if c]
         incorrect = [s for c, s in samples if not c]
@@ -490,7 +606,9 @@ def official_rb2_subset_scores(rows):
             grouped = {}
             for r in sub:
                 kind, pid = r["id"].split(":")
-                grouped[(kind, int(pid))] = [(i < r["num_correct"], s) for i, s in enumerate(r["scores"])]
+                grouped[(kind, int(pid))] = [
+                    (i < r["num_correct"], s) for i, s in enumerate(r["scores"])
+                ]
             ref = {p: prompt_stats(v) for (k, p), v in grouped.items() if k == "ref"}
             tied = {p: prompt_stats(v) for (k, p), v in grouped.items() if k != "ref"}
             ref_acc = np.mean([s[0] for s in ref.values()]) if ref else 0.0
@@ -502,14 +620,21 @@ def official_rb2_subset_scores(rows):
             pref = np.mean(ct > d)
             pref_hard = np.mean(np.minimum(cr, ct) > d)
             margin = np.nan_to_num(np.tanh(np.minimum(cr, ct) / d - 1), nan=0.0)
-            out[str(subset)] = (0.30 * tied_acc + 0.30 * ref_acc + 0.20 * pref + 0.20 * pref_hard
-                                + 0.01 * float(np.mean(margin)))
+            out[str(subset)] = (
+                0.30 * tied_acc
+                + 0.30 * ref_acc
+                + 0.20 * pref
+                + 0.20 * pref_hard
+                + 0.01 * float(np.mean(margin))
+            )
         else:
             results = []
             for r in sub:
                 scores = r["scores"]
                 max_val = np.max(scores)
-                results.append((1 / np.sum(np.array(scores) == max_val)) if scores[0] == max_val else 0)
+                results.append(
+                    (1 / np.sum(np.array(scores) == max_val)) if scores[0] == max_val else 0
+                )
             out[str(subset)] = sum(results) / len(results)
     return out
 
@@ -518,22 +643,45 @@ def test_rewardbench2_equals_official_run_v2():
     rng = np.random.default_rng(11)
     rows = []
     for k in range(12):  # best-of-4 subsets, small integer scores so that ties happen
-        rows.append({"subset": ["Math", "Focus", "Safety"][k % 3], "id": str(k), "num_correct": 1,
-                     "scores": [float(x) for x in rng.integers(0, 3, 4)]})
+        rows.append(
+            {
+                "subset": ["Math", "Focus", "Safety"][k % 3],
+                "id": str(k),
+                "num_correct": 1,
+                "scores": [float(x) for x in rng.integers(0, 3, 4)],
+            }
+        )
     for p in range(6):  # Ties: a ref prompt (1 correct) and its tied version (3 correct), distinct
         # scores; in prompts 0-3 the correct answers get a boost so that some are accurate
         boost = [6.0, 6.0, 3.0, 2.0, 0.0, 0.0][p]
         ref = [float(x) for x in rng.permutation(6)[:3]]
         tied = [float(x) for x in rng.permutation(8)[:5]]
-        rows.append({"subset": "Ties", "id": f"ref:{p}", "num_correct": 1, "scores": [ref[0] + boost] + ref[1:]})
-        rows.append({"subset": "Ties", "id": f"tied:{p}", "num_correct": 3,
-                     "scores": [x + boost for x in tied[:3]] + tied[3:]})
+        rows.append(
+            {
+                "subset": "Ties",
+                "id": f"ref:{p}",
+                "num_correct": 1,
+                "scores": [ref[0] + boost] + ref[1:],
+            }
+        )
+        rows.append(
+            {
+                "subset": "Ties",
+                "id": f"tied:{p}",
+                "num_correct": 3,
+                "scores": [x + boost for x in tied[:3]] + tied[3:],
+            }
+        )
     width = max(len(r["scores"]) for r in rows)
     S = np.full((len(rows), width), np.nan)
     for i, r in enumerate(rows):
-        S[i, :len(r["scores"])] = r["scores"]
-    res = rewardbench2_scores(S, [r["subset"] for r in rows], num_correct=[r["num_correct"] for r in rows],
-                              ids=[r["id"] for r in rows])
+        S[i, : len(r["scores"])] = r["scores"]
+    res = rewardbench2_scores(
+        S,
+        [r["subset"] for r in rows],
+        num_correct=[r["num_correct"] for r in rows],
+        ids=[r["id"] for r in rows],
+    )
     official = official_rb2_subset_scores(rows)
     assert set(res.subset_scores) == set(official)
     for k, v in official.items():
@@ -546,16 +694,23 @@ from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(sorted(OFFICIAL_EXAMPLE_COUNTS)), st.booleans()), min_size=1,
-                max_size=40))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(sorted(OFFICIAL_EXAMPLE_COUNTS)), st.booleans()),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_rewardbench_sections_equal_official_formula_property(examples):
     subsets = [s for s, _ in examples]
     correct = [int(c) for _, c in examples]
-    official = official_calculate_scores_per_section(OFFICIAL_EXAMPLE_COUNTS, OFFICIAL_SUBSET_MAPPING,
-                                                     official_subset_metrics(correct, subsets))
+    official = official_calculate_scores_per_section(
+        OFFICIAL_EXAMPLE_COUNTS, OFFICIAL_SUBSET_MAPPING, official_subset_metrics(correct, subsets)
+    )
     res = rewardbench_scores(correct, subsets)
     for k, v in official.items():
         assert res.section_scores[k] == pytest.approx(v, rel=1e-12, abs=1e-15)
     assert res.overall == pytest.approx(sum(official.values()) / 4, rel=1e-12, abs=1e-15)
-    assert set(res.empty_sections) == {k for k, names in OFFICIAL_SUBSET_MAPPING.items()
-                                       if not set(names) & set(subsets)}
+    assert set(res.empty_sections) == {
+        k for k, names in OFFICIAL_SUBSET_MAPPING.items() if not set(names) & set(subsets)
+    }

@@ -68,7 +68,7 @@ def test_binary_terms_bit_identical_and_loop_reference():
     loop = []
     for _ in range(200):
         idx = draws.integers(0, n, n)
-        hh, mm = h[idx], m[idx]
+        mm = m[idx]
         loop.append(np.mean(mm[:, 0] > mm[:, 1]))
     np.testing.assert_allclose(res.bootstrap_distribution, loop, rtol=0, atol=1e-15)
 

@@ -23,7 +23,7 @@ FAST = settings(max_examples=60, deadline=None)
 
 def ref_groups(h, m, group):
     n_items, n_resp = h.shape
-    ok = lambda i, j: not (np.isnan(h[i, j]) or np.isnan(m[i, j]))
+    ok = lambda i, j: not (np.isnan(h[i, j]) or np.isnan(m[i, j]))  # noqa: E731
     if group == "item":
         return [[(i, h[i, j], m[i, j]) for j in range(n_resp) if ok(i, j)] for i in range(n_items)]
     if group == "none":

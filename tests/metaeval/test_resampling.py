@@ -102,7 +102,9 @@ def test_materialized_repeats_rows():
     h, a, _ = make_data(6, seed=1)
     w = np.array([0, 1, 2, 3, 0, 1.0])
     st = materialized(toy_plain)
-    expect = toy_plain(np.repeat(h, [0, 1, 2, 3, 0, 1], axis=0), np.repeat(a, [0, 1, 2, 3, 0, 1], axis=0))
+    expect = toy_plain(
+        np.repeat(h, [0, 1, 2, 3, 0, 1], axis=0), np.repeat(a, [0, 1, 2, 3, 0, 1], axis=0)
+    )
     assert st(h, a, w) == pytest.approx(expect)
     # for an item-decomposable statistic, repeating rows == item weights
     assert st(h, a, w) == pytest.approx(toy(h, a, w))
@@ -135,7 +137,9 @@ def test_swap_masks_canonical():
     rng = np.random.default_rng(9)
     loop = np.stack([rng.integers(0, 2, 11) for _ in range(20)])
     for bs in (None, 3):
-        np.testing.assert_array_equal(np.concatenate(list(swap_masks(11, 20, 9, batch_size=bs))), loop)
+        np.testing.assert_array_equal(
+            np.concatenate(list(swap_masks(11, 20, 9, batch_size=bs))), loop
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,7 +181,9 @@ def test_bootstrap_deterministic_under_seed():
     np.testing.assert_array_equal(r1.bootstrap_distribution, again.bootstrap_distribution)
     assert r1.confidence_interval == again.confidence_interval
     # other batch sizes: the same resamples (BLAS may round the last bit differently)
-    np.testing.assert_allclose(r1.bootstrap_distribution, r2.bootstrap_distribution, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        r1.bootstrap_distribution, r2.bootstrap_distribution, rtol=0, atol=1e-12
+    )
     assert not np.array_equal(r1.bootstrap_distribution, r3.bootstrap_distribution)
 
 
@@ -201,7 +207,9 @@ def test_jackknife_hand_worked():
     np.testing.assert_allclose(acc, [1.0, 0.0, 1 / 3])
     np.testing.assert_allclose(jackknife_values(toy, h, m), [(0 + 1 / 3) / 2, (1 + 1 / 3) / 2, 0.5])
     # materialized path: drop the row
-    np.testing.assert_allclose(jackknife_values(materialized(toy_plain), h, m), [(0 + 1 / 3) / 2, (1 + 1 / 3) / 2, 0.5])
+    np.testing.assert_allclose(
+        jackknife_values(materialized(toy_plain), h, m), [(0 + 1 / 3) / 2, (1 + 1 / 3) / 2, 0.5]
+    )
 
 
 def test_grouped_jackknife_partitions_items():
@@ -225,7 +233,9 @@ def test_bca_matches_formula_from_reference_pieces():
     # a bootstrap value within 1e-9 (relative) of theta is a tie and counts one half: the library and this
     # reference reach the same values by different summation orders, so exact == would be platform-dependent
     tol = 1e-9 * max(1.0, abs(theta))
-    z0 = special.ndtri((np.sum(dist < theta - tol) + 0.5 * np.sum(np.abs(dist - theta) <= tol)) / 500)
+    z0 = special.ndtri(
+        (np.sum(dist < theta - tol) + 0.5 * np.sum(np.abs(dist - theta) <= tol)) / 500
+    )
     d = jack.mean() - jack
     acc = np.sum(d**3) / (6 * np.sum(d**2) ** 1.5)
     qs = [special.ndtr(z0 + (z0 + z) / (1 - acc * (z0 + z))) for z in special.ndtri([0.05, 0.95])]
@@ -266,7 +276,9 @@ def test_bca_agrees_with_scipy_on_a_skewed_mean():
         return out
 
     ours = bootstrap_ci(mean_stat, h, h, n_resamples=20000, seed=1, method="bca")
-    sp = stats.bootstrap((x,), np.mean, n_resamples=20000, method="BCa", random_state=2).confidence_interval
+    sp = stats.bootstrap(
+        (x,), np.mean, n_resamples=20000, method="BCa", random_state=2
+    ).confidence_interval
     width = sp.high - sp.low
     assert abs(ours.confidence_interval[0] - sp.low) < 0.05 * width
     assert abs(ours.confidence_interval[1] - sp.high) < 0.05 * width
@@ -322,7 +334,9 @@ def test_percentile_bootstrap_coverage():
 def test_paired_bootstrap_ci_reference():
     h, a, b = make_data(20, seed=8)
     res = paired_bootstrap_ci(toy, h, a, b, n_resamples=100, seed=2)
-    ref = reference_bootstrap(toy_plain, h, a, 100, 2) - reference_bootstrap(toy_plain, h, b, 100, 2)
+    ref = reference_bootstrap(toy_plain, h, a, 100, 2) - reference_bootstrap(
+        toy_plain, h, b, 100, 2
+    )
     np.testing.assert_allclose(res.bootstrap_distribution, ref, atol=1e-12)
     assert res.statistic == pytest.approx(toy(h, a) - toy(h, b))
 
@@ -333,13 +347,22 @@ def test_paired_bca_matches_formula_from_reference_pieces():
     h, a, b = make_data(30, seed=8, r=5)
     res = paired_bootstrap_ci(toy, h, a, b, n_resamples=400, seed=2, method="bca", level=0.9)
     assert isinstance(res, BootstrapResult)
-    dist = reference_bootstrap(toy_plain, h, a, 400, 2) - reference_bootstrap(toy_plain, h, b, 400, 2)
+    dist = reference_bootstrap(toy_plain, h, a, 400, 2) - reference_bootstrap(
+        toy_plain, h, b, 400, 2
+    )
     np.testing.assert_allclose(res.bootstrap_distribution, dist, atol=1e-12)
     theta = toy(h, a) - toy(h, b)
-    jack = np.array([toy_plain(np.delete(h, i, 0), np.delete(a, i, 0))
-                     - toy_plain(np.delete(h, i, 0), np.delete(b, i, 0)) for i in range(30)])
+    jack = np.array(
+        [
+            toy_plain(np.delete(h, i, 0), np.delete(a, i, 0))
+            - toy_plain(np.delete(h, i, 0), np.delete(b, i, 0))
+            for i in range(30)
+        ]
+    )
     tol = 1e-9 * max(1.0, abs(theta))
-    z0 = special.ndtri((np.sum(dist < theta - tol) + 0.5 * np.sum(np.abs(dist - theta) <= tol)) / 400)
+    z0 = special.ndtri(
+        (np.sum(dist < theta - tol) + 0.5 * np.sum(np.abs(dist - theta) <= tol)) / 400
+    )
     d = jack.mean() - jack
     acc = np.sum(d**3) / (6 * np.sum(d**2) ** 1.5)
     qs = [special.ndtr(z0 + (z0 + z) / (1 - acc * (z0 + z))) for z in special.ndtri([0.05, 0.95])]
@@ -351,7 +374,10 @@ def test_paired_bca_matches_formula_from_reference_pieces():
     assert abs(acc) > 1e-3 and abs(z0) > 1e-3  # both corrections are exercised
     # it is not the percentile interval
     pct = np.percentile(dist, [5, 95])
-    assert max(abs(res.confidence_interval[0] - pct[0]), abs(res.confidence_interval[1] - pct[1])) > 1e-3
+    assert (
+        max(abs(res.confidence_interval[0] - pct[0]), abs(res.confidence_interval[1] - pct[1]))
+        > 1e-3
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,10 +439,23 @@ def test_permutation_test_with_undefined_resamples_counts_only_defined_ones():
     finite = ref[np.isfinite(ref)]
     assert 60 < finite.size < 140
     delta = flagged_mean(h, a) - flagged_mean(h, b)
-    for alt, extreme in (("greater", finite >= delta - 1e-12), ("two-sided", np.abs(finite) >= abs(delta) - 1e-12)):
-        res = paired_permutation_test(materialized(flagged_mean), h, a, b, n_resamples=200, seed=6,
-                                      alternative=alt, return_null=True)
-        np.testing.assert_allclose(res.null_distribution, ref, atol=1e-12)  # NaN where the loop has NaN
+    for alt, extreme in (
+        ("greater", finite >= delta - 1e-12),
+        ("two-sided", np.abs(finite) >= abs(delta) - 1e-12),
+    ):
+        res = paired_permutation_test(
+            materialized(flagged_mean),
+            h,
+            a,
+            b,
+            n_resamples=200,
+            seed=6,
+            alternative=alt,
+            return_null=True,
+        )
+        np.testing.assert_allclose(
+            res.null_distribution, ref, atol=1e-12
+        )  # NaN where the loop has NaN
         assert res.pvalue == pytest.approx((1 + np.sum(extreme)) / (1 + finite.size), abs=1e-15)
 
 
@@ -424,7 +463,9 @@ def test_permutation_fast_path_equals_reference_loop():
     h, a, b = make_data(30, seed=9)
     ref = reference_permutation(toy_plain, h, a, b, 250, 3)
     for st in (toy, materialized(toy_plain)):
-        res = paired_permutation_test(st, h, a, b, n_resamples=250, seed=3, return_null=True, batch_size=40)
+        res = paired_permutation_test(
+            st, h, a, b, n_resamples=250, seed=3, return_null=True, batch_size=40
+        )
         np.testing.assert_allclose(res.null_distribution, ref, atol=1e-12)
         assert res.statistic == pytest.approx(toy(h, a) - toy(h, b))
         assert res.statistic_a == pytest.approx(toy(h, a))
@@ -434,8 +475,12 @@ def test_permutation_fast_path_equals_reference_loop():
 
 def test_permutation_alternatives_and_determinism():
     h, a, b = make_data(30, seed=10)
-    g = paired_permutation_test(toy, h, a, b, n_resamples=300, seed=1, alternative="greater", return_null=True)
-    lt = paired_permutation_test(toy, h, a, b, n_resamples=300, seed=1, alternative="less", return_null=True)
+    g = paired_permutation_test(
+        toy, h, a, b, n_resamples=300, seed=1, alternative="greater", return_null=True
+    )
+    lt = paired_permutation_test(
+        toy, h, a, b, n_resamples=300, seed=1, alternative="less", return_null=True
+    )
     np.testing.assert_array_equal(g.null_distribution, lt.null_distribution)
     n_ge = np.sum(g.null_distribution >= g.statistic - 1e-12)
     n_le = np.sum(g.null_distribution <= g.statistic + 1e-12)
@@ -474,7 +519,9 @@ def test_permutation_type_one_error_is_exact_under_h0():
         h = rng.normal(size=(20, 2))
         a = h + rng.normal(size=h.shape)
         b = h + rng.normal(size=h.shape)
-        pvals[rep] = paired_permutation_test(linear_agreement, h, a, b, n_resamples=B, seed=rep).pvalue
+        pvals[rep] = paired_permutation_test(
+            linear_agreement, h, a, b, n_resamples=B, seed=rep
+        ).pvalue
     lo, hi = stats.binom.ppf(0.0005, N, alpha), stats.binom.isf(0.0005, N, alpha)
     assert lo <= np.sum(pvals <= alpha + 1e-12) <= hi, (lo, np.sum(pvals <= alpha + 1e-12), hi)
     k = np.rint(pvals * (B + 1)).astype(int)  # 1..100
@@ -497,8 +544,10 @@ def test_permutation_small_pvalue_under_clear_difference():
 def test_standardize_equals_manual_zscore():
     h, a, b = make_data(20, seed=12)
     b = 100 * b + 3
-    z = lambda x: (x - x.mean()) / x.std()
-    r1 = paired_permutation_test(toy, h, a, b, n_resamples=50, seed=0, standardize=True, return_null=True)
+    z = lambda x: (x - x.mean()) / x.std()  # noqa: E731
+    r1 = paired_permutation_test(
+        toy, h, a, b, n_resamples=50, seed=0, standardize=True, return_null=True
+    )
     r2 = paired_permutation_test(toy, h, z(a), z(b), n_resamples=50, seed=0, return_null=True)
     np.testing.assert_allclose(r1.null_distribution, r2.null_distribution)
 
@@ -574,13 +623,17 @@ def test_tie_engine_paired_null_equals_brute_force_loop():
     b = np.round(2 * (h + rng.normal(scale=1.2, size=h.shape))) / 2
     h[rng.random((n, r)) < 0.1] = np.nan
     for average in ("items", "pairs"):
-        ref = reference_permutation(lambda x, y: brute_tie_calibrated(x, y, None, average), h, a, b, 40, 5)
+        ref = reference_permutation(
+            lambda x, y, average=average: brute_tie_calibrated(x, y, None, average), h, a, b, 40, 5
+        )
         st = tie_calibrated_statistic(average=average)
         null = st.paired_null(h, a, b, n_resamples=40, seed=5)
         np.testing.assert_allclose(null, ref, rtol=0, atol=1e-12)
         assert np.unique(np.round(ref, 9)).size > 5  # a null with many distinct values
         res = paired_permutation_test(st, h, a, b, n_resamples=40, seed=5, alternative="greater")
-        delta = brute_tie_calibrated(h, a, None, average) - brute_tie_calibrated(h, b, None, average)
+        delta = brute_tie_calibrated(h, a, None, average) - brute_tie_calibrated(
+            h, b, None, average
+        )
         assert res.statistic == pytest.approx(delta, abs=1e-12)
         assert res.pvalue == pytest.approx((1 + np.sum(ref >= delta - 1e-9)) / 41, abs=1e-15)
 
@@ -615,12 +668,18 @@ def test_tie_engine_equals_accuracy_module():
 def test_tie_calibrated_accuracy_is_routed_to_the_engine():
     from overcoat.metaeval.accuracy import tie_calibrated_accuracy
 
-    assert isinstance(_resolve(item_weighted(tie_calibrated_accuracy, group="item")), TieCalibratedStatistic)
+    assert isinstance(
+        _resolve(item_weighted(tie_calibrated_accuracy, group="item")), TieCalibratedStatistic
+    )
     assert isinstance(_resolve(tie_calibrated_accuracy), TieCalibratedStatistic)
     r = _resolve(item_weighted(tie_calibrated_accuracy, group="item", average="pairs"))
     assert isinstance(r, TieCalibratedStatistic) and r.average == "pairs"
-    assert isinstance(_resolve(item_weighted(tie_calibrated_accuracy, group="none")), ItemWeightedStatistic)
-    assert isinstance(_resolve(item_weighted(tie_calibrated_accuracy, sample_rate=0.5)), ItemWeightedStatistic)
+    assert isinstance(
+        _resolve(item_weighted(tie_calibrated_accuracy, group="none")), ItemWeightedStatistic
+    )
+    assert isinstance(
+        _resolve(item_weighted(tie_calibrated_accuracy, sample_rate=0.5)), ItemWeightedStatistic
+    )
 
 
 def test_permutation_with_tie_calibration_inside():
@@ -634,10 +693,20 @@ def test_permutation_with_tie_calibration_inside():
         return tie_calibrated_accuracy(hh, mm, group="item").statistic
 
     ref = reference_permutation(plain, h, a, b, 60, 7)
-    generic = item_weighted(lambda hh, mm, weights=None: tie_calibrated_accuracy(hh, mm, group="item", weights=weights))
-    assert isinstance(_resolve(generic), ItemWeightedStatistic)  # not routed: the doubled-items path
-    for st in (generic, tie_calibrated_statistic(), item_weighted(tie_calibrated_accuracy, group="item")):
-        res = paired_permutation_test(st, h, a, b, n_resamples=60, seed=7, return_null=True, batch_size=25)
+    generic = item_weighted(
+        lambda hh, mm, weights=None: tie_calibrated_accuracy(hh, mm, group="item", weights=weights)
+    )
+    assert isinstance(
+        _resolve(generic), ItemWeightedStatistic
+    )  # not routed: the doubled-items path
+    for st in (
+        generic,
+        tie_calibrated_statistic(),
+        item_weighted(tie_calibrated_accuracy, group="item"),
+    ):
+        res = paired_permutation_test(
+            st, h, a, b, n_resamples=60, seed=7, return_null=True, batch_size=25
+        )
         np.testing.assert_allclose(res.null_distribution, ref, atol=1e-12)
         assert res.statistic == pytest.approx(plain(h, a) - plain(h, b))
 
@@ -648,10 +717,16 @@ def test_bootstrap_with_accuracy_module_functions():
     h, a, _ = make_data(30, seed=15, tie_round=2)
     st = item_weighted(pairwise_accuracy, group="item", ties="half")
     res = bootstrap_ci(st, h, a, n_resamples=80, seed=1)
-    ref = reference_bootstrap(lambda x, y: pairwise_accuracy(x, y, group="item", ties="half").statistic, h, a, 80, 1)
+    ref = reference_bootstrap(
+        lambda x, y: pairwise_accuracy(x, y, group="item", ties="half").statistic, h, a, 80, 1
+    )
     np.testing.assert_allclose(res.bootstrap_distribution, ref, atol=1e-12)
-    res = bootstrap_ci(item_weighted(tie_calibrated_accuracy, group="item"), h, a, n_resamples=80, seed=1)
-    ref = reference_bootstrap(lambda x, y: tie_calibrated_accuracy(x, y, group="item").statistic, h, a, 80, 1)
+    res = bootstrap_ci(
+        item_weighted(tie_calibrated_accuracy, group="item"), h, a, n_resamples=80, seed=1
+    )
+    ref = reference_bootstrap(
+        lambda x, y: tie_calibrated_accuracy(x, y, group="item").statistic, h, a, 80, 1
+    )
     np.testing.assert_allclose(res.bootstrap_distribution, ref, atol=1e-12)
 
 
@@ -674,7 +749,12 @@ def test_tie_engine_property_against_accuracy_module():
     from overcoat.metaeval.accuracy import tie_calibrated_accuracy
 
     @settings(max_examples=80, deadline=None)
-    @given(hst.integers(1, 6), hst.integers(2, 5), hst.integers(0, 10_000), hst.sampled_from(["items", "pairs"]))
+    @given(
+        hst.integers(1, 6),
+        hst.integers(2, 5),
+        hst.integers(0, 10_000),
+        hst.sampled_from(["items", "pairs"]),
+    )
     def check(n, r, seed, average):
         rng = np.random.default_rng(seed)
         h = rng.integers(0, 3, (n, r)).astype(float)

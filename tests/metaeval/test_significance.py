@@ -1,4 +1,5 @@
-"""Tests for overcoat.metaeval.significance (expected values worked out by hand; statsmodels is not needed)."""
+"""Tests for overcoat.metaeval.significance (expected values worked out by hand; statsmodels is
+not needed)."""
 
 import numpy as np
 import pytest
@@ -25,7 +26,9 @@ def toy(human, metric, weights=None):
     dh = human[:, jj] - human[:, kk]
     dm = metric[:, jj] - metric[:, kk]
     ok = np.isfinite(dh) & np.isfinite(dm) & (dh != 0)
-    acc = np.divide((ok & (np.sign(dh) == np.sign(dm))).sum(1), ok.sum(1), out=np.zeros(n), where=ok.sum(1) > 0)
+    acc = np.divide(
+        (ok & (np.sign(dh) == np.sign(dm))).sum(1), ok.sum(1), out=np.zeros(n), where=ok.sum(1) > 0
+    )
     d = (ok.sum(1) > 0).astype(float)
     w = np.ones(n) if weights is None else np.asarray(weights, float)
     out = (w @ (acc * d)) / (w @ d)
@@ -125,7 +128,9 @@ def scorers(n=40, r=4, k=4, seed=0, tie_round=None):
 @pytest.mark.parametrize("alternative", ["greater", "two-sided"])
 def test_matrix_entries_equal_individual_tests(alternative):
     h, mets = scorers()
-    res = significance_matrix(toy, h, mets, n_resamples=150, seed=3, alternative=alternative, return_null=True)
+    res = significance_matrix(
+        toy, h, mets, n_resamples=150, seed=3, alternative=alternative, return_null=True
+    )
     names = list(mets)
     assert res.names == tuple(names)
     for a in range(4):
@@ -134,11 +139,21 @@ def test_matrix_entries_equal_individual_tests(alternative):
             if a == b:
                 continue
             alt = "greater" if alternative == "greater" else "two-sided"
-            t = paired_permutation_test(toy, h, mets[names[a]], mets[names[b]], n_resamples=150, seed=3,
-                                        alternative=alt, return_null=True)
+            t = paired_permutation_test(
+                toy,
+                h,
+                mets[names[a]],
+                mets[names[b]],
+                n_resamples=150,
+                seed=3,
+                alternative=alt,
+                return_null=True,
+            )
             assert res.pvalues[a, b] == pytest.approx(t.pvalue)
             assert res.deltas[a, b] == pytest.approx(t.statistic)
-            np.testing.assert_allclose(res.null_distributions[a, b], t.null_distribution, atol=1e-12)
+            np.testing.assert_allclose(
+                res.null_distributions[a, b], t.null_distribution, atol=1e-12
+            )
     np.testing.assert_allclose(res.deltas, -res.deltas.T)
     np.testing.assert_allclose(res.statistics, [toy(h, m) for m in mets.values()])
 
@@ -215,7 +230,9 @@ def test_matrix_equals_an_explicit_loop_over_pairs_and_resamples(kind):
     np.testing.assert_allclose(res.pvalues, want, rtol=0, atol=1e-15)
     assert len(set(want[~np.eye(S, dtype=bool)].tolist())) > 2  # not all the same
     off = ~np.eye(S, dtype=bool)
-    np.testing.assert_allclose(res.pvalues_corrected[off], loop_holm(list(want[off])), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        res.pvalues_corrected[off], loop_holm(list(want[off])), rtol=0, atol=1e-15
+    )
     np.testing.assert_allclose(res.statistics, [plain(h, mets[n]) for n in names], atol=1e-12)
 
 
@@ -224,7 +241,9 @@ def test_matrix_corrections_family():
     g = significance_matrix(toy, h, mets, n_resamples=100, seed=0, correction="holm")
     off = ~np.eye(4, dtype=bool)
     np.testing.assert_allclose(g.pvalues_corrected[off], holm(g.pvalues[off]))
-    t = significance_matrix(toy, h, mets, n_resamples=100, seed=0, alternative="two-sided", correction="bh")
+    t = significance_matrix(
+        toy, h, mets, n_resamples=100, seed=0, alternative="two-sided", correction="bh"
+    )
     iu = np.triu_indices(4, 1)
     np.testing.assert_allclose(t.pvalues_corrected[iu], benjamini_hochberg(t.pvalues[iu]))
     np.testing.assert_allclose(t.pvalues_corrected, t.pvalues_corrected.T)
@@ -249,7 +268,9 @@ def test_matrix_tie_calibrated_fast_path_equals_generic_path():
 
     h, mets = scorers(n=30, r=5, k=3, seed=4, tie_round=2)
     mets["m2"] = np.round(mets["m2"] * 2) / 2
-    generic = item_weighted(lambda hh, mm, weights=None: tie_calibrated_accuracy(hh, mm, group="item", weights=weights))
+    generic = item_weighted(
+        lambda hh, mm, weights=None: tie_calibrated_accuracy(hh, mm, group="item", weights=weights)
+    )
     kw = {"n_resamples": 40, "seed": 2, "return_null": True, "correction": None}
     ref = significance_matrix(generic, h, mets, **kw)
     for st in (tie_calibrated_statistic(), item_weighted(tie_calibrated_accuracy, group="item")):
@@ -279,13 +300,27 @@ def test_matrix_tie_calibrated_equals_generic_per_pair_tests():
     from overcoat.metaeval.resampling import item_weighted
 
     h, mets = scorers(n=60, r=6, k=3, seed=5, tie_round=2)
-    res = significance_matrix(tie_calibrated_statistic(), h, mets, n_resamples=60, seed=2, return_null=True)
-    generic = item_weighted(lambda hh, mm, weights=None: tie_calibrated_accuracy(hh, mm, weights=weights))
+    res = significance_matrix(
+        tie_calibrated_statistic(), h, mets, n_resamples=60, seed=2, return_null=True
+    )
+    generic = item_weighted(
+        lambda hh, mm, weights=None: tie_calibrated_accuracy(hh, mm, weights=weights)
+    )
     names = list(mets)
     for a in range(3):
         for b in range(3):
             if a != b:
-                t = paired_permutation_test(generic, h, mets[names[a]], mets[names[b]], n_resamples=60, seed=2,
-                                            alternative="greater", return_null=True)
-                np.testing.assert_allclose(res.null_distributions[a, b], t.null_distribution, atol=1e-12)
+                t = paired_permutation_test(
+                    generic,
+                    h,
+                    mets[names[a]],
+                    mets[names[b]],
+                    n_resamples=60,
+                    seed=2,
+                    alternative="greater",
+                    return_null=True,
+                )
+                np.testing.assert_allclose(
+                    res.null_distributions[a, b], t.null_distribution, atol=1e-12
+                )
                 assert res.pvalues[a, b] == pytest.approx(t.pvalue, abs=1e-12)

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from overcoat.scorers import transformers_models as TM  # noqa: E402
-from overcoat.scorers.registry import get_scorer  # noqa: E402
+from overcoat.scorers import transformers_models as TM
+from overcoat.scorers.registry import get_scorer
 
 
 def _rev(folder) -> str:

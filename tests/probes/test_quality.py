@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from overcoat.data.builder import DatasetBuilder
-from overcoat.metaeval import krippendorff_alpha, fleiss_kappa
+from overcoat.metaeval import fleiss_kappa, krippendorff_alpha
 from overcoat.metaeval.correlation import kendall_tau
 from overcoat.probes.quality import agreement_probe, duplicates, human_ceiling, rater_matrices
 

@@ -5,24 +5,43 @@ Pure functions on numpy arrays (matrix form: items × responses, NaN for missing
 where meaningful, ``pvalue``, ``confidence_interval``, ``epsilon``. Nothing here reads files.
 """
 
-from .accuracy import (acc_eq, best_of_k_accuracy, cross_fitted_tie_accuracy,
-                       pairwise_accuracy, tie_calibrated_accuracy)
+from .accuracy import (
+                       acc_eq,
+                       best_of_k_accuracy,
+                       cross_fitted_tie_accuracy,
+                       pairwise_accuracy,
+                       tie_calibrated_accuracy,
+)
 from .agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha, rater_severity
 from .best_of_n import best_of_n_curve, best_of_n_kl
-from .calibration import (IsotonicCalibration, PlattScaling, TemperatureScaling, brier_score_loss,
-                          cross_fitted_probabilities, expected_calibration_error, log_loss,
-                          preference_probability, preference_target, reliability_bins)
+from .calibration import (
+                       IsotonicCalibration,
+                       PlattScaling,
+                       TemperatureScaling,
+                       brier_score_loss,
+                       cross_fitted_probabilities,
+                       expected_calibration_error,
+                       log_loss,
+                       preference_probability,
+                       preference_target,
+                       reliability_bins,
+)
 from .combination import cross_fitted_combination, fit_preference_combination
 from .correlation import kendall_tau, pearson, spearman
 from .length_bias import length_bias
 from .noisy_labels import suspect_labels
 from .pairs import within_item_pairs
+from .resampling import (
+                       bootstrap_ci,
+                       item_weighted,
+                       materialized,
+                       paired_bootstrap_ci,
+                       paired_permutation_test,
+                       tie_calibrated_statistic,
+)
 from .robustness import perturbation_sensitivity
-from .resampling import (bootstrap_ci, item_weighted, materialized, paired_bootstrap_ci,
-                         paired_permutation_test, tie_calibrated_statistic)
-from .significance import (benjamini_hochberg, holm, significance_clusters,
-                           significance_matrix)
-from .system import (soft_pairwise_accuracy, system_kendall, system_pearson, system_scores)
+from .significance import benjamini_hochberg, holm, significance_clusters, significance_matrix
+from .system import soft_pairwise_accuracy, system_kendall, system_pearson, system_scores
 
 __all__ = [
     "acc_eq", "best_of_k_accuracy", "cross_fitted_tie_accuracy", "pairwise_accuracy",

@@ -179,7 +179,8 @@ def rewardbench_scores(correct: Any, subsets: Any, *, prior_correct: Any = None,
     Sets] with weights 2, 2, 2, 2, 1 over the entries that are not NaN.
     """
     if empty_sections not in REWARDBENCH_EMPTY_SECTIONS:
-        raise ValueError(f"empty_sections must be one of {REWARDBENCH_EMPTY_SECTIONS}, got {empty_sections!r}")
+        raise ValueError(f"empty_sections must be one of {REWARDBENCH_EMPTY_SECTIONS}, "
+                         f"got {empty_sections!r}")
     acc, cnt = _subset_means(correct, subsets)
     known = set(REWARDBENCH_EXAMPLE_COUNTS)
     unknown = [k for k in acc if k not in known]
@@ -357,7 +358,8 @@ class RewardBench2Result:
     ties: TiesResult | None = None
 
 
-def rewardbench2_scores(scores: Any, subsets: Any, *, num_correct: Any = None, ids: Sequence[str] | None = None,
+def rewardbench2_scores(scores: Any, subsets: Any, *, num_correct: Any = None,
+                        ids: Sequence[str] | None = None,
                         strict_subsets: bool = True) -> RewardBench2Result:
     """RewardBench 2 scores.
 
@@ -395,7 +397,8 @@ def rewardbench2_scores(scores: Any, subsets: Any, *, num_correct: Any = None, i
                 credit = rewardbench2_best_of_n(s)
             out[str(name)] = float(credit[mask].mean())
     overall = float(np.mean(list(out.values()))) if out else math.nan
-    return RewardBench2Result(subset_scores=_freeze(out), subset_counts=_freeze(cnt), overall=overall, ties=ties)
+    return RewardBench2Result(subset_scores=_freeze(out), subset_counts=_freeze(cnt),
+                              overall=overall, ties=ties)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -454,7 +457,8 @@ def rmbench_matrix(chosen: Any, rejected: Any) -> np.ndarray:
     c = np.asarray(chosen, dtype=float)
     r = np.asarray(rejected, dtype=float)
     if c.ndim != 2 or c.shape != r.shape or c.shape[1] != 3:
-        raise ValueError("chosen and rejected must both be (n, 3): concise, detailed plain, detailed markdown")
+        raise ValueError("chosen and rejected must both be (n, 3): concise, detailed plain, "
+                         "detailed markdown")
     if c.shape[0] == 0:
         raise ValueError("need at least one example")
     return (c[:, :, None] > r[:, None, :]).mean(axis=0)
@@ -501,7 +505,8 @@ def rmbench_scores(chosen: Any, rejected: Any, domains: Any = None, *,
     return RMBenchResult(
         matrices=_freeze(mats), easy=_freeze(easy), normal=_freeze(normal), hard=_freeze(hard),
         domain_scores=_freeze(dom), counts=_freeze(cnt),
-        overall_easy=float(np.mean(list(easy.values()))), overall_normal=float(np.mean(list(normal.values()))),
+        overall_easy=float(np.mean(list(easy.values()))),
+        overall_normal=float(np.mean(list(normal.values()))),
         overall_hard=float(np.mean(list(hard.values()))), overall=float(np.mean(list(dom.values()))),
         overall_matrix=np.mean(np.stack(list(mats.values())), axis=0),
     )
@@ -546,7 +551,8 @@ class JudgeBenchResult:
     ties: str = "wrong"
 
 
-def judgebench_scores(verdicts: Any, verdicts_swapped: Any, labels: Any, *, ties: str = "wrong") -> JudgeBenchResult:
+def judgebench_scores(verdicts: Any, verdicts_swapped: Any, labels: Any, *,
+                      ties: str = "wrong") -> JudgeBenchResult:
     """JudgeBench pair accuracy from verdicts in both presentation orders.
 
     ``verdicts[i]``: the judge's verdict on pair i as presented (A, B); ``verdicts_swapped[i]``: its verdict

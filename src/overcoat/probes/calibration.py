@@ -26,9 +26,14 @@ import numpy as np
 
 from ..data.model import Dataset
 from ..metaeval.accuracy import cross_fitted_tie_accuracy
-from ..metaeval.calibration import (brier_score_loss, cross_fitted_probabilities,
-                                    expected_calibration_error, log_loss, make_calibrator,
-                                    preference_target)
+from ..metaeval.calibration import (
+    brier_score_loss,
+    cross_fitted_probabilities,
+    expected_calibration_error,
+    log_loss,
+    make_calibrator,
+    preference_target,
+)
 
 __all__ = ["CALIBRATORS", "calibration_probe", "preference_evidence"]
 
@@ -78,7 +83,7 @@ def calibration_probe(dataset: Dataset, scores: np.ndarray, *, is_probability: b
     folds = min(n_folds, n_groups)
     if folds < 2:
         raise ValueError(f"{dataset.name!r}: calibration needs pairs from at least 2 items, got {n_groups}")
-    common = dict(n_bins=n_bins, binning=binning, n_resamples=n_resamples, seed=seed)
+    common: dict[str, Any] = {"n_bins": n_bins, "binning": binning, "n_resamples": n_resamples, "seed": seed}
     with np.errstate(over="ignore"):
         raw = 1.0 / (1.0 + np.exp(-delta))
     out: dict[str, Any] = {"n_pairs": int(delta.size), "n_items": int(n_groups),

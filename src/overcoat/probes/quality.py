@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -167,5 +168,7 @@ def duplicates(dataset: Dataset) -> dict[str, Any]:
                              r.column("text").to_pylist()):
         by_item.setdefault((it, text or ""), []).append(rid)
     same = [{"item_id": it, "response_ids": rids} for (it, _), rids in by_item.items() if len(rids) > 1]
-    return {"duplicate_inputs": dup_inputs, "n_items_in_duplicate_groups": sum(map(len, dup_inputs)),
-            "identical_responses": same, "n_items_with_identical_responses": len({s["item_id"] for s in same})}
+    return {"duplicate_inputs": dup_inputs,
+            "n_items_in_duplicate_groups": sum(map(len, dup_inputs)),
+            "identical_responses": same,
+            "n_items_with_identical_responses": len({s["item_id"] for s in same})}

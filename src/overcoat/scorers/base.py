@@ -19,8 +19,8 @@ prefix with :func:`~overcoat.scorers.registry.register`.
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class ScoringBatch:
     def __len__(self) -> int:
         return len(self.responses)
 
-    def subset(self, idx: Sequence[int]) -> "ScoringBatch":
+    def subset(self, idx: Sequence[int]) -> ScoringBatch:
         def pick(xs):
             return [xs[i] for i in idx] if xs else []
         return ScoringBatch(pick(self.inputs), pick(self.responses), pick(self.references),

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -187,6 +188,7 @@ class BERTScoreScorer(EncoderModelScorer):
 
     needs_references = True
     _loaded = ("_scorer",)
+    _scorer: Any  # bert-score's scorer, once loaded
 
     def __init__(self, model: str = "", num_layers: int | None = None, which: str = "F",
                  idf: bool = False, idf_file: str | None = None, rescale: bool = False,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 from ..errors import SpecError
 from ._common import is_local, refuse_remote_code, weights_error
@@ -102,6 +103,7 @@ class EncoderModelScorer(Scorer):
     parallel_safe = False  # one model per process; batches are already vectorised
     #: attributes holding loaded objects: None at construction and in pickled copies
     _loaded: tuple[str, ...] = ("_model",)
+    _model: Any  # the loaded model (None until then)
 
     def __init__(self, model: str, device: str = "auto"):
         self.model_name, self._load_id, self._folder = resolve_model(model)

@@ -28,6 +28,7 @@ with no sentence (empty or only punctuation) gets NaN (missing). The model runs 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 
@@ -96,6 +97,7 @@ class NLIScorer(EncoderModelScorer):
     """Probability that the premise entails the response, sentence by sentence (module doc)."""
 
     _loaded = ("_model", "_tok")
+    _tok: Any  # the tokenizer, once loaded
 
     def __init__(self, model: str, premise: str = "input", agg: str = "min",
                  entail_label: int | None = None, max_length: int | None = None,
@@ -121,9 +123,9 @@ class NLIScorer(EncoderModelScorer):
         self.dtype = dtype
         short = self.short_name
         self.name = f"nli({short})" if premise == "input" else f"nli({short},ref)"
-        self._max_len = None
-        self._label = None
-        self._device = None
+        self._max_len: int | None = None
+        self._label: int | None = None
+        self._device: str | None = None
 
     # -- loading ---------------------------------------------------------------------------
     def _fail(self, e: Exception) -> SpecError:
@@ -269,6 +271,7 @@ class NLIScorer(EncoderModelScorer):
         if n == 0:
             return out
         self._meta()
+        assert self._max_len is not None  # (set by _meta)
         n_special = self._n_special()
         half = max((self._max_len - n_special) // 2, 1)
         pair_index: dict[tuple[str, str], int] = {}
@@ -293,10 +296,10 @@ class NLIScorer(EncoderModelScorer):
                 row.append(ids)
             plan.append(row)
         probs = self.entail_probs(list(pair_index))
-        for i, row in enumerate(plan):
-            if row is None:
+        for i, sent_ids in enumerate(plan):
+            if sent_ids is None:
                 continue
-            per_sent = np.array([probs[ids].max() for ids in row])
+            per_sent = np.array([probs[ids].max() for ids in sent_ids])
             out[i] = per_sent.min() if self.agg == "min" else per_sent.mean()
         return out
 

@@ -9,7 +9,7 @@ when a scorer is created, so that listing every scorer stays light.
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import SpecError
 from .base import PairwiseScorer, Scorer
@@ -51,7 +51,7 @@ def available_scorers() -> dict[str, str]:
     return {k: h for k, (_, h) in sorted(_REGISTRY.items())}
 
 
-def get_scorer(spec: "str | Scorer | PairwiseScorer") -> "Scorer | PairwiseScorer":
+def get_scorer(spec: str | Scorer | PairwiseScorer) -> Scorer | PairwiseScorer:
     """Resolve a spec string (or pass a Scorer through)."""
     if isinstance(spec, (Scorer, PairwiseScorer)):
         return spec

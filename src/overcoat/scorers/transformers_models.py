@@ -40,13 +40,21 @@ import importlib.util
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import OvercoatError, SpecError
-from ._common import (dtype_name, refuse_remote_code, remote_code_error, require, resolve_device,
-                     resolve_dtype, weights_error)
+from ._common import (
+    dtype_name,
+    refuse_remote_code,
+    remote_code_error,
+    require,
+    resolve_device,
+    resolve_dtype,
+    weights_error,
+)
 from ._spec import check_positive
 
 log = logging.getLogger("overcoat.scorers")
@@ -196,19 +204,19 @@ def _fast_gguf(active: bool):
         key = (os.path.realpath(path), mode, st.st_size, st.st_mtime_ns)
         if key not in _GGUF_READERS:
             try:
-                r = _Reader(path, mode)
+                r: Any = _Reader(path, mode)
             except Exception:  # noqa: BLE001 - internals changed: use the library's own reader
                 r = orig_reader(path, mode)
             _GGUF_READERS.clear()  # keep at most one parsed file
             _GGUF_READERS[key] = r
         return _GGUF_READERS[key]
 
-    gguf.GGUFReader = reader
+    gguf.GGUFReader = reader  # type: ignore[misc, assignment]  # patched for this block
     gguf.get_tensor_name_map = functools.lru_cache(maxsize=None)(orig_map)
     try:
         yield
     finally:
-        gguf.GGUFReader = orig_reader
+        gguf.GGUFReader = orig_reader  # type: ignore[misc]
         gguf.get_tensor_name_map = orig_map
 
 

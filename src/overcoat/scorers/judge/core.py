@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import cast
 
 import numpy as np
 
@@ -33,6 +34,8 @@ log = logging.getLogger("overcoat.scorers.judge")
 class _JudgeCore:
     """Shared by the pointwise and pairwise judges: spec, template, backend, counters."""
 
+    name: str
+
     def _setup(self, spec: str, target: str, model: str | None, opts: dict, pairwise: bool):
         self.spec_local = model is None
         self._answer_settings(spec, opts, pairwise)
@@ -55,7 +58,7 @@ class _JudgeCore:
         self.n_failed = 0
         self.n_logprob_fallback = 0
         self.n_answers = 0
-        self._sig = None
+        self._sig: str | None = None
 
     def _answer_settings(self, spec: str, opts: dict, pairwise: bool) -> None:
         """Template, mode, parser and rating scale: from the options, else the template's
@@ -125,7 +128,7 @@ class _JudgeCore:
         if self._sig is None:
             if self.spec_local:
                 url = "local"
-                model = f"{self.model}@{self.backend.weights_digest()}"
+                model = f"{self.model}@{cast(LocalBackend, self.backend).weights_digest()}"
                 extra = f"|transformers:{package_version('transformers')}"
             else:
                 url, model, extra = self.backend.display(), self.model, ""
@@ -139,7 +142,7 @@ class _JudgeCore:
                    f"{fmt_num(self.temperature)}|max_tokens:{self.max_tokens}|parse:{parse}"
                    + (f"|vars:{vars_}" if vars_ else "")
                    + ("|orders:both" if self.mode == "pairwise" else "") + extra)
-            self._sig = self.backend.redactor()(sig) if not self.spec_local else sig
+            self._sig = sig if self.spec_local else cast(HTTPBackend, self.backend).redactor()(sig)
         return self._sig
 
     def _ask(self, prompts: list[list[dict]]) -> list[float]:
@@ -186,10 +189,10 @@ class _JudgeCore:
                 r = parse_rating(t, self.lo, self.hi)
                 return r[1] if r else None
         else:
-            parsed = parse_verdict(text)
-            if parsed is None:
+            verdict = parse_verdict(text)
+            if verdict is None:
                 return None
-            value = VERDICT_P[parsed[0]]
+            value = VERDICT_P[verdict[0]]
 
             def span_of(t):
                 r = parse_verdict(t)

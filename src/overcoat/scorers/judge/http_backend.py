@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import SpecError
@@ -111,7 +112,7 @@ class HTTPBackend:
         self.max_tokens = max_tokens
         self.logprobs = logprobs
         self.top_logprobs = top_logprobs
-        self._client = None
+        self._client: Any = None  # an httpx.Client, opened on first use
         self._lock = threading.Lock()
 
     def __getstate__(self):
@@ -177,7 +178,7 @@ class HTTPBackend:
         ok = False
         try:
             wait(futures, return_when=FIRST_EXCEPTION)
-            errors = [f.exception() for f in futures if f.done() and f.exception() is not None]
+            errors = [e for f in futures if f.done() and (e := f.exception()) is not None]
             if errors:  # an error stops the whole batch at once; a JudgeError explains it best
                 raise next((e for e in errors if isinstance(e, JudgeError)), errors[0])
             out = [f.result() for f in futures]

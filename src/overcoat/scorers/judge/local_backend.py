@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from pathlib import Path
+from typing import Any
 
 from ...errors import SpecError
 from .._common import first_line, refuse_remote_code, require, resolve_device, resolve_dtype
@@ -30,13 +31,14 @@ class LocalBackend:
         self.logprobs = logprobs
         self.device_opt = device
         self.dtype_opt = dtype
-        self._model = None
-        self._tok = None
+        self._model: Any = None
+        self._tok: Any = None
         self._label_ids: dict[tuple, dict[str, list[int]]] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self):
-        drop = {"_model": None, "_tok": None, "_torch": None, "_label_ids": {}, "_lock": None}
+        drop: dict[str, Any] = {"_model": None, "_tok": None, "_torch": None, "_label_ids": {},
+                                "_lock": None}
         return {**self.__dict__, **drop}
 
     def __setstate__(self, state):
@@ -70,7 +72,7 @@ class LocalBackend:
         transformers = require("transformers")
         device = resolve_device(self.device_opt)
         dtype = resolve_dtype(self.dtype_opt, device)
-        kw = {"trust_remote_code": bool(getattr(self, "trust_remote_code", False))}
+        kw: dict[str, Any] = {"trust_remote_code": bool(getattr(self, "trust_remote_code", False))}
         where = str(self.path)
         if self.path.is_file():
             if self.path.suffix.lower() != ".gguf":
@@ -136,7 +138,7 @@ class LocalBackend:
         if not self.logprobs:
             return Completion(text)
         label_ids = self._ids_for(labels)
-        tokens = []
+        tokens: list[tuple[str, dict[str, float]]] = []
         prev = ""
         for step, tid in enumerate(new):
             if tid in special:

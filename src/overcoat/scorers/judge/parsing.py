@@ -77,10 +77,10 @@ def parse_verdict(text: str) -> tuple[str, tuple[int, int]] | None:
             m = found[-1]
             return _letter(m.group(1)), m.span(1)
     stripped = text.strip()
-    m = _VERDICT_ALONE.match(stripped)
-    if m:
+    alone = _VERDICT_ALONE.match(stripped)
+    if alone:
         off = len(text) - len(text.lstrip())
-        return _letter(m.group(1)), (m.start(1) + off, m.end(1) + off)
+        return _letter(alone.group(1)), (alone.start(1) + off, alone.end(1) + off)
     return None
 
 
