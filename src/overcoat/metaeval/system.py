@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -298,7 +299,9 @@ def _spa_pvalues(Xs: list[np.ndarray], n_permutations: int, seed: int) -> list[n
     sums = np.ascontiguousarray((signs @ cols.astype(np.float32)).T)  # (n_columns, n_permutations)
     obs = cols.sum(axis=0)
     err = (g * (1 + u) + u) * absum + n_items * 2.0 ** -125
-    blocks, start = [], 0  # (matrix, j, k, threshold, counts, undecided pairs, their permutations)
+    # (matrix, j, k, threshold, counts, undecided pairs, their permutations)
+    blocks: list[tuple[Any, ...]] = []
+    start = 0
     for X in Xs:
         j, k = _pairs(X.shape[1])
         j, k = j + start, k + start
