@@ -14,7 +14,7 @@ from overcoat.cli import main
 from overcoat.data.loaders import detect_row_format, row_format_candidates
 from overcoat.data.scores_file import content_hash, read_scores_file
 from overcoat.data.spec import load_data
-from overcoat.errors import DataError, OvercoatError, SpecError
+from overcoat.errors import DataError, SpecError
 from overcoat.evaluation import MetaEvalSettings, meta_evaluate
 from overcoat.metaeval.system import soft_pairwise_accuracy
 

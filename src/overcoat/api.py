@@ -7,8 +7,9 @@ It holds no logic of its own beyond wiring: data types live in :mod:`overcoat.da
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,7 +39,7 @@ def load(spec: str, *, mapping: dict | None = None, **options) -> Dataset:
     return load_data(spec, mapping=mapping, **options)
 
 
-def resolve_scorers(specs: Sequence[str | Scorer],
+def resolve_scorers(specs: Sequence[str | Scorer | PairwiseScorer],
                     *, allow_pairwise: bool = False) -> dict[str, Scorer | PairwiseScorer]:
     """Spec strings -> {display name: scorer}; names made unique by falling back to the spec.
 
@@ -59,7 +60,8 @@ def resolve_scorers(specs: Sequence[str | Scorer],
     return out
 
 
-def score(dataset: Dataset, scorers: Sequence[str | Scorer] | dict[str, Scorer], *,
+def score(dataset: Dataset,
+          scorers: Sequence[str | Scorer | PairwiseScorer] | Mapping[str, Scorer | PairwiseScorer], *,
           cache="default", workers: int = 1, batch_size: int = 64,
           progress: bool = True, executor: Executor | None = None) -> ScoredDataset:
     """Score every response of ``dataset`` with every scorer (cached; see scorers.engine).
@@ -68,7 +70,7 @@ def score(dataset: Dataset, scorers: Sequence[str | Scorer] | dict[str, Scorer],
     ``executor``: where batches run (:mod:`.scorers.executors`; default from ``workers``)."""
     from .report.progress import ScoringProgress
     from .scorers.engine import score_dataset
-    resolved = scorers if isinstance(scorers, dict) else \
+    resolved = scorers if isinstance(scorers, Mapping) else \
         resolve_scorers(scorers, allow_pairwise=True)
     out = ScoredDataset(dataset)
     with ScoringProgress(progress) as bars:
@@ -91,9 +93,9 @@ def score(dataset: Dataset, scorers: Sequence[str | Scorer] | dict[str, Scorer],
     return out
 
 
-def meta_evaluate(scored: ScoredDataset, settings: "MetaEvalSettings | None" = None, *,
+def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = None, *,
                   dev: ScoredDataset | None = None, k_folds: int | None = None,
-                  prior_sets: ScoredDataset | None = None, progress=None) -> "MetaEvalResult":
+                  prior_sets: ScoredDataset | None = None, progress=None) -> MetaEvalResult:
     """Meta-evaluate every scorer of ``scored`` against its human judgments (see
     :func:`overcoat.evaluation.meta_evaluate`); ``result.to_json()`` is the documented JSON."""
     from .evaluation import meta_evaluate as run
@@ -101,8 +103,8 @@ def meta_evaluate(scored: ScoredDataset, settings: "MetaEvalSettings | None" = N
                progress=progress)
 
 
-def compare(scored: ScoredDataset, settings: "MetaEvalSettings | None" = None, *,
-            progress=None) -> "MetaEvalResult":
+def compare(scored: ScoredDataset, settings: MetaEvalSettings | None = None, *,
+            progress=None) -> MetaEvalResult:
     """Significance between two or more scorers: the meta-evaluation at the segment level,
     item-grouped (what the permutation tests need), with its p-value matrix and clusters."""
     from .evaluation import MetaEvalSettings
@@ -180,7 +182,7 @@ def _data_errors(fn):
 
 def _dataclass_doc(x):
     from dataclasses import asdict, is_dataclass
-    return asdict(x) if is_dataclass(x) else x
+    return asdict(x) if is_dataclass(x) and not isinstance(x, type) else x
 
 
 @_data_errors

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -34,7 +33,7 @@ def _parse_map(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _cache_arg(no_cache: bool, cache: Optional[Path]):
+def _cache_arg(no_cache: bool, cache: Path | None):
     if no_cache:
         return None
     return str(cache) if cache else "default"
@@ -44,12 +43,12 @@ def _cache_arg(no_cache: bool, cache: Optional[Path]):
 def score(
     data: str = typer.Option(..., "--data", "-d", help="data spec: bundled name (ted-ende, "
                              "ted-zhen, hh-harmless), PATH, or FORMAT:PATH"),
-    scorer: List[str] = typer.Option(..., "--scorer", "-s", help="scorer spec (repeatable)"),
+    scorer: list[str] = typer.Option(..., "--scorer", "-s", help="scorer spec (repeatable)"),
     out: Path = typer.Option(..., "--out", "-o", help="scores.parquet | .jsonl | .csv"),
-    map_: Optional[List[str]] = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
+    map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="processes for CPU scorers"),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="score cache (SQLite) path"),
+    cache: Path | None = typer.Option(None, "--cache", help="score cache (SQLite) path"),
     no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ):
@@ -132,11 +131,11 @@ def list_scorers():
 
 @app.command("cache")
 def cache_cmd(
-    cache: Optional[Path] = typer.Option(None, "--cache", help="score cache (SQLite) path; "
+    cache: Path | None = typer.Option(None, "--cache", help="score cache (SQLite) path; "
                                          "default $OVERCOAT_CACHE or ~/.cache/overcoat"),
     clear: bool = typer.Option(False, "--clear", help="delete cached scores (all, or those of "
                                "--signature)"),
-    signature: Optional[str] = typer.Option(None, "--signature", help="one scorer signature "
+    signature: str | None = typer.Option(None, "--signature", help="one scorer signature "
                                             "(or a unique prefix of one) to clear"),
 ):
     """Show the score cache (size, entries per scorer signature) or clear it."""
@@ -181,7 +180,7 @@ def cache_cmd(
     console.print(t)
 
 
-def _check_json_out(path: Optional[Path]) -> None:
+def _check_json_out(path: Path | None) -> None:
     """--json must be writable before any scoring work is done."""
     if path is not None:
         from .data.io import check_output_path
@@ -199,8 +198,12 @@ def _settings(level, group, ties, resamples, seed, alpha, correction, ci_method,
 
 
 def _print_result(res, *, matrix: bool = False) -> None:
-    from .report.console import (benchmark_tables, leaderboard_table, significance_table,
-                                 system_table)
+    from .report.console import (
+        benchmark_tables,
+        leaderboard_table,
+        significance_table,
+        system_table,
+    )
     from .report.writers import jsonable
     doc = jsonable(res.to_json())
     if doc["segment_level"] and any(doc["segment_level"].values()):
@@ -217,14 +220,14 @@ def _print_result(res, *, matrix: bool = False) -> None:
 @app.command("meta-eval")
 def meta_eval(
     data: str = typer.Option(..., "--data", "-d", help="data spec with human judgments"),
-    scorer: List[str] = typer.Option(..., "--scorer", "-s", help="scorer spec (repeatable)"),
+    scorer: list[str] = typer.Option(..., "--scorer", "-s", help="scorer spec (repeatable)"),
     level: str = typer.Option("both", help="segment | system | both"),
     group: str = typer.Option("item", help="segment-level grouping: none | item | system"),
     ties: str = typer.Option("calibrated", help="strict | half | calibrated (acc_eq with "
                              "tie calibration)"),
-    dev: Optional[str] = typer.Option(None, "--dev", help="data spec to fit the tie epsilon on; "
+    dev: str | None = typer.Option(None, "--dev", help="data spec to fit the tie epsilon on; "
                                       "acc_eq is then reported on held-out items"),
-    k_folds: Optional[int] = typer.Option(None, "--k-folds", min=2,
+    k_folds: int | None = typer.Option(None, "--k-folds", min=2,
                                           help="also report k-fold cross-fitted tie calibration"),
     resamples: int = typer.Option(1000, "--resamples", min=1, help="bootstrap / permutation draws"),
     seed: int = typer.Option(0, "--seed"),
@@ -236,16 +239,16 @@ def meta_eval(
                                 "pointwise data, items for preference pairs)"),
     alternative: str = typer.Option("greater", "--alternative",
                                     help="greater (one-sided, WMT) | two-sided"),
-    spa_seed: Optional[int] = typer.Option(None, "--spa-seed", help="SPA permutation stream "
+    spa_seed: int | None = typer.Option(None, "--spa-seed", help="SPA permutation stream "
                                            "(default: mt-metrics-eval's, as in WMT24)"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write the result as JSON"),
-    max_items: Optional[int] = typer.Option(None, "--max-items", min=2,
+    json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    max_items: int | None = typer.Option(None, "--max-items", min=2,
                                             help="meta-evaluate a seeded random sample of items"),
     rb_empty: str = typer.Option("official", "--rewardbench-empty-sections",
                                  help="RewardBench v1 sections without data: official (score 0, "
                                  "averaged in, as reward-bench) | present (mean of the sections "
                                  "present; not an official number)"),
-    prior_sets: Optional[str] = typer.Option(None, "--prior-sets",
+    prior_sets: str | None = typer.Option(None, "--prior-sets",
                                              help="RewardBench v1: data spec of the Prior Sets "
                                              "(allenai/pref-test-sets rows) for the Prior Sets "
                                              "score and the older overall score"),
@@ -253,9 +256,9 @@ def meta_eval(
                                         help="JudgeBench: judgebench (its own rule: a tie counts "
                                         "0) | wrong (a tie counts as a wrong verdict; differs only "
                                         "with per-order verdicts, see docs)"),
-    map_: Optional[List[str]] = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
+    map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
-    cache: Optional[Path] = typer.Option(None, "--cache"),
+    cache: Path | None = typer.Option(None, "--cache"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -291,7 +294,7 @@ def meta_eval(
 @app.command()
 def compare(
     data: str = typer.Option(..., "--data", "-d"),
-    scorer: List[str] = typer.Option(..., "--scorer", "-s", help="two or more scorer specs"),
+    scorer: list[str] = typer.Option(..., "--scorer", "-s", help="two or more scorer specs"),
     ties: str = typer.Option("calibrated", help="strict | half | calibrated"),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
@@ -302,10 +305,10 @@ def compare(
                                 "pointwise data, items for preference pairs)"),
     alternative: str = typer.Option("greater", "--alternative",
                                     help="greater (one-sided, WMT) | two-sided"),
-    json_out: Optional[Path] = typer.Option(None, "--json"),
-    map_: Optional[List[str]] = typer.Option(None, "--map"),
+    json_out: Path | None = typer.Option(None, "--json"),
+    map_: list[str] | None = typer.Option(None, "--map"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
-    cache: Optional[Path] = typer.Option(None, "--cache"),
+    cache: Path | None = typer.Option(None, "--cache"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -335,15 +338,15 @@ def run(
     workers: int = typer.Option(2, "--workers", "-j", min=1),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
-    cache: Optional[Path] = typer.Option(None, "--cache"),
+    cache: Path | None = typer.Option(None, "--cache"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """The main job on the bundled data: TED en-de and zh-en (BLEU, chrF, TER, length, random)
     and HH-RLHF harmless pairs (length, random) -> leaderboards with CIs and clusters, JSON."""
     from . import api
-    from .report.writers import jsonable, write_json
     from .data.io import check_output_path
+    from .report.writers import jsonable, write_json
     for name in ("ted-ende", "ted-zhen", "hh-harmless"):
         check_output_path(out_dir / f"{name}.meta-eval.json")
     check_output_path(out_dir / "run.json")
@@ -365,7 +368,7 @@ def run(
     console.print(f"done in {time.perf_counter() - t0:.1f} s; JSON in {out_dir}/")
 
 
-def _write_doc(doc: dict, json_out: Optional[Path]) -> None:
+def _write_doc(doc: dict, json_out: Path | None) -> None:
     if json_out:
         from .report.writers import write_json
         write_json(doc, json_out)
@@ -375,17 +378,17 @@ def _write_doc(doc: dict, json_out: Optional[Path]) -> None:
 @app.command()
 def probe(
     data: str = typer.Option(..., "--data", "-d", help="data spec with human preferences"),
-    scorer: List[str] = typer.Option(..., "--scorer", "-s", help="scorer spec (repeatable)"),
-    perturb: Optional[List[str]] = typer.Option(None, "--perturb", help="perturbation of the "
+    scorer: list[str] = typer.Option(..., "--scorer", "-s", help="scorer spec (repeatable)"),
+    perturb: list[str] | None = typer.Option(None, "--perturb", help="perturbation of the "
                                                 "dispreferred response (repeatable; 'all' = every "
                                                 "built-in); default: length bias only"),
     length_unit: str = typer.Option("chars", "--length-unit", help="chars | words"),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write the result as JSON"),
-    map_: Optional[List[str]] = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
+    json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
-    cache: Optional[Path] = typer.Option(None, "--cache"),
+    cache: Path | None = typer.Option(None, "--cache"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -412,18 +415,18 @@ def probe(
 @app.command()
 def calibrate(
     data: str = typer.Option(..., "--data", "-d", help="data spec with human judgments"),
-    scorer: List[str] = typer.Option(..., "--scorer", "-s", help="scorer spec (repeatable)"),
+    scorer: list[str] = typer.Option(..., "--scorer", "-s", help="scorer spec (repeatable)"),
     folds: int = typer.Option(5, "--folds", min=2, help="cross-fitting folds over items"),
     bins: int = typer.Option(10, "--bins", min=1),
     binning: str = typer.Option("width", "--binning", help="width | mass"),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
-    save: Optional[Path] = typer.Option(None, "--save", help="write the calibrators fitted on "
+    save: Path | None = typer.Option(None, "--save", help="write the calibrators fitted on "
                                         "all pairs to this JSON file"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write the result as JSON"),
-    map_: Optional[List[str]] = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
+    json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
-    cache: Optional[Path] = typer.Option(None, "--cache"),
+    cache: Path | None = typer.Option(None, "--cache"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -454,16 +457,16 @@ def calibrate(
 def overopt(
     data: str = typer.Option(..., "--data", "-d", help="data spec with several candidates per item"),
     proxy: str = typer.Option(..., "--proxy", help="scorer spec optimised against"),
-    gold: Optional[str] = typer.Option(None, "--gold", help="gold scorer spec (default: the human "
+    gold: str | None = typer.Option(None, "--gold", help="gold scorer spec (default: the human "
                                        "scores)"),
-    n_max: Optional[int] = typer.Option(None, "--n-max", min=1, help="largest n (default: the "
+    n_max: int | None = typer.Option(None, "--n-max", min=1, help="largest n (default: the "
                                         "smallest pool)"),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write the result as JSON"),
-    map_: Optional[List[str]] = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
+    json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
-    cache: Optional[Path] = typer.Option(None, "--cache"),
+    cache: Path | None = typer.Option(None, "--cache"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -485,16 +488,16 @@ def overopt(
 def quality(
     data: str = typer.Option(..., "--data", "-d", help="data spec with several raters per response "
                              "(e.g. wmt23-ende)"),
-    scorer: Optional[List[str]] = typer.Option(None, "--scorer", "-s", help="scorers to place "
+    scorer: list[str] | None = typer.Option(None, "--scorer", "-s", help="scorers to place "
                                                "beside the human ceiling (repeatable)"),
     statistic: str = typer.Option("kendall_tau", "--statistic",
                                   help="kendall_tau | pairwise_accuracy | acc_eq"),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write the result as JSON"),
-    map_: Optional[List[str]] = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
+    json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
-    cache: Optional[Path] = typer.Option(None, "--cache"),
+    cache: Path | None = typer.Option(None, "--cache"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -524,19 +527,19 @@ def quality(
 @app.command()
 def fit(
     data: str = typer.Option(..., "--data", "-d", help="data spec with human judgments"),
-    scorer: List[str] = typer.Option(..., "--scorer", "-s", help="two or more scorer specs"),
+    scorer: list[str] = typer.Option(..., "--scorer", "-s", help="two or more scorer specs"),
     folds: int = typer.Option(5, "--folds", min=2),
     l2: float = typer.Option(1.0, "--l2", min=0.0, help="L2 penalty on the standardized weights"),
     statistic: str = typer.Option("pairwise_accuracy", "--statistic",
                                   help="pairwise_accuracy | acc_eq"),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
-    save: Optional[Path] = typer.Option(None, "--save", help="write the combination fitted on "
+    save: Path | None = typer.Option(None, "--save", help="write the combination fitted on "
                                         "all items (JSON)"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write the result as JSON"),
-    map_: Optional[List[str]] = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
+    json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
-    cache: Optional[Path] = typer.Option(None, "--cache"),
+    cache: Path | None = typer.Option(None, "--cache"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -574,7 +577,7 @@ def _typed_flag(param, args: list[str]) -> str:
             if a == o or (o.startswith("--") and a.startswith(o + "=")) or \
                     (not o.startswith("--") and a.startswith(o) and len(o) == 2):
                 typed = o
-    return typed or (opts[0] if opts else getattr(param, "name", "?"))
+    return typed or (opts[0] if opts else str(getattr(param, "name", "?")))
 
 
 def _cx(name: str) -> tuple:
@@ -664,9 +667,9 @@ def _quiet_third_party(verbose: bool) -> None:
         h = _Stderr()
         h.setFormatter(logging.Formatter("overcoat: note: %(message)s"))
         log.addHandler(h)
-    for h in log.handlers:
-        if getattr(h, "_overcoat_cli", False):
-            h.setLevel(logging.INFO if verbose else logging.WARNING)
+    for handler in log.handlers:
+        if getattr(handler, "_overcoat_cli", False):
+            handler.setLevel(logging.INFO if verbose else logging.WARNING)
     if verbose and log.level == logging.NOTSET:
         log.setLevel(logging.INFO)
 

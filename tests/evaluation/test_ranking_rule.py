@@ -5,8 +5,8 @@ constant or random scorer is never placed above a scorer with real signal withou
 import numpy as np
 import pytest
 
-from overcoat.data.scored import ScoredDataset
 from overcoat.data.builder import DatasetBuilder
+from overcoat.data.scored import ScoredDataset
 from overcoat.evaluation import MetaEvalSettings, at_no_signal, meta_evaluate, rank_statistic
 from overcoat.metaeval import kendall_tau, tie_calibrated_accuracy
 from overcoat.report.console import leaderboard_order, leaderboard_table, ranking_note

@@ -4,11 +4,12 @@ import json
 
 import pytest
 
-from fake_server import FakeChatServer, answer  # noqa: E402  (tests/judge is on sys.path)
 from overcoat import api
 from overcoat.cli import main
-from overcoat.evaluation import MetaEvalSettings, meta_evaluate
 from overcoat.errors import SpecError
+from overcoat.evaluation import MetaEvalSettings, meta_evaluate
+
+from fake_server import FakeChatServer, answer
 
 FAST = "timeout=2,backoff=0.001,max_backoff=0.05"
 

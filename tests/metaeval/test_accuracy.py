@@ -31,7 +31,8 @@ nan = np.nan
 def ref_groups(h, m, group):
     """List of groups, each a list of cells (item, value_h, value_m) in a fixed order."""
     n_items, n_resp = h.shape
-    present = lambda i, j: not (np.isnan(h[i, j]) or np.isnan(m[i, j]))
+    def present(i, j):
+        return not (np.isnan(h[i, j]) or np.isnan(m[i, j]))
     if group == "item":
         return [[(i, h[i, j], m[i, j]) for j in range(n_resp) if present(i, j)]
                 for i in range(n_items)]
@@ -626,7 +627,8 @@ def pairs_of_cells(cells):
 def pooled_groups(h, m, group, items):
     """Pair lists of the pooled groups ("none": one group; "system": one per column) over the
     given items (cells with a NaN score left out)."""
-    ok = lambda i, j: not (np.isnan(h[i, j]) or np.isnan(m[i, j]))
+    def ok(i, j):
+        return not (np.isnan(h[i, j]) or np.isnan(m[i, j]))
     if group == "none":
         cols = [[(h[i, j], m[i, j]) for i in items for j in range(h.shape[1]) if ok(i, j)]]
     else:

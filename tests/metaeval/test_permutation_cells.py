@@ -191,6 +191,7 @@ def test_cells_need_the_same_scored_cells():
         paired_permutation_test(tie_calibrated_statistic(), human, a, a, n_resamples=10, permute="rows")
 
 
+@pytest.mark.slow
 def test_cells_type_one_error_equals_alpha():
     """Two equally good scorers (exchangeable cell by cell): P(p <= alpha) = alpha.
 
@@ -248,8 +249,8 @@ def test_ted_zhen_spa_reproduces_mtme(ted_zhen):
         assert ours.statistic != spa32 and abs(ours.statistic - spa32) <= 1e-4
 
 
-@pytest.mark.parametrize("kw", [dict(ties="strict"), dict(ties="half"), dict(ties="half", epsilon=0.3),
-                                dict(ties="strict", average="pairs")])
+@pytest.mark.parametrize("kw", [{"ties": "strict"}, {"ties": "half"}, {"ties": "half", "epsilon": 0.3},
+                                {"ties": "strict", "average": "pairs"}])
 @pytest.mark.parametrize("hole", [True, False])
 def test_cells_pairwise_accuracy_fast_path_equals_materialised_scorers(kw, hole):
     human, a, b = wmt_toy(7, n_items=9, n_resp=5, hole=hole)

@@ -31,7 +31,7 @@ def test_discordant_count_equals_inversions_and_loop():
 
 
 def loop_counts(h, m, w):
-    c = dict(con=0.0, dis=0.0, t_h=0.0, t_m=0.0, t_hm=0.0)
+    c = {"con": 0.0, "dis": 0.0, "t_h": 0.0, "t_m": 0.0, "t_hm": 0.0}
     for a in range(len(h)):
         for b in range(a + 1, len(h)):
             dh, dm = h[a] - h[b], m[a] - m[b]
@@ -224,7 +224,7 @@ def test_unweighted_counts_against_pair_loop(tier, compiled, h, data):
 def _block_counts(h, m):
     """All pairs of n cells, enumerated in row blocks (O(n^2), vectorised): the reference for
     inputs too long for the Python loop."""
-    c = dict(con=0, dis=0, t_h=0, t_m=0, t_hm=0)
+    c = {"con": 0, "dis": 0, "t_h": 0, "t_m": 0, "t_hm": 0}
     n = len(h)
     for r0 in range(0, n, 500):
         r = np.arange(r0, min(n, r0 + 500))

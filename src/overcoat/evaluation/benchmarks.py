@@ -9,7 +9,8 @@ its scores in the JSON document, so the three live together.
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -19,12 +20,18 @@ from ..data.scored import ScoredDataset
 from ..errors import OvercoatError, SettingError
 from ..metaeval import benchmarks as bench
 from ._common import number
-from .schema import (BenchmarkScores, JudgeBenchScores, RewardBench2Scores, RewardBenchScores,
-                     RMBenchScores, RuleError)
+from .schema import (
+    BenchmarkScores,
+    JudgeBenchScores,
+    RewardBench2Scores,
+    RewardBenchScores,
+    RMBenchScores,
+    RuleError,
+)
 from .settings import MetaEvalSettings
 
 #: a prior-set data set, its matrix columns and one scorer's matrix
-Prior = Tuple[Dataset, Optional[List[str]], np.ndarray]
+Prior = tuple[Dataset, list[str] | None, np.ndarray]
 
 
 class Benchmark:
@@ -64,7 +71,7 @@ class RewardBenchV1(Benchmark):
     takes_prior_sets = True
     data: fields.RewardBenchFields
 
-    def scores(self, ds, cols, M, st, prior=None) -> RewardBenchScores | RuleError:  # type: ignore[override]
+    def scores(self, ds, cols, M, st, prior=None) -> RewardBenchScores | RuleError:
         x = self.data.inputs(ds, cols, M)
         kw: dict[str, Any] = {"empty_sections": st.rewardbench_empty_sections}
         ignored: dict[str, int] = {}
@@ -94,7 +101,7 @@ class RewardBenchV1(Benchmark):
 
     def notes(self, rules, st):
         notes = []
-        first = next(iter(rules.values()), {})
+        first: dict = next(iter(rules.values()), {})
         empty = first.get("empty_sections") or []
         if empty:
             if st.rewardbench_empty_sections == "official":
@@ -120,7 +127,7 @@ class RewardBench2(Benchmark):
     has_rule = True
     data: fields.RewardBench2Fields
 
-    def scores(self, ds, cols, M, st, prior=None) -> RewardBench2Scores | RuleError:  # type: ignore[override]
+    def scores(self, ds, cols, M, st, prior=None) -> RewardBench2Scores | RuleError:
         x = self.data.inputs(ds, cols, M)
         # non-Ties rows: the chosen answer is column 0 and the padding of absent chosen-k is NaN
         try:
@@ -165,7 +172,7 @@ class RMBench(Benchmark):
     has_rule = True
     data: fields.RMBenchFields
 
-    def scores(self, ds, cols, M, st, prior=None) -> RMBenchScores | RuleError:  # type: ignore[override]
+    def scores(self, ds, cols, M, st, prior=None) -> RMBenchScores | RuleError:
         x = self.data.inputs(ds, cols, M)
         try:
             res = bench.rmbench_scores(x.chosen, x.rejected, x.domains)
@@ -183,7 +190,7 @@ class RMBench(Benchmark):
                 "matrices": {d: _matrix_list(m) for d, m in res.matrices.items()}}
 
     def notes(self, rules, st):
-        first = next(iter(rules.values()), {})
+        first: dict = next(iter(rules.values()), {})
         if first.get("missing_domains"):
             return [f"RM-Bench: no data for {', '.join(first['missing_domains'])}: overall, easy, "
                     "normal and hard average the domains present (RM-Bench's own script needs all "
@@ -198,7 +205,7 @@ class JudgeBench(Benchmark):
     has_rule = True
     data: fields.JudgeBenchFields
 
-    def scores(self, ds, cols, M, st, prior=None) -> JudgeBenchScores | RuleError:  # type: ignore[override]
+    def scores(self, ds, cols, M, st, prior=None) -> JudgeBenchScores | RuleError:
         x = self.data.inputs(ds, cols, M)
         a, b = x.a, x.b
         v = np.where(a > b, "A>B", np.where(b > a, "B>A", "A=B"))

@@ -5,23 +5,23 @@ The README ("meta-eval JSON") documents the fields; statistics that are undefine
 
 from __future__ import annotations
 
-from typing import Any, Optional, TypedDict, Union
+from typing import Any, TypedDict
 
 SCHEMA_VERSION = 1
 
 #: [low, high] of a confidence interval, or None where no interval was computed
-Interval = Optional[list]
+Interval = list | None
 
 
 class Estimate(TypedDict, total=False):
     """One statistic of one scorer. ``statistic`` always; the rest as the statistic has them."""
 
-    statistic: Optional[float]
+    statistic: float | None
     confidence_interval: Interval
-    standard_error: Optional[float]
+    standard_error: float | None
     # acc_eq (tie calibration)
-    epsilon: Optional[float]
-    all_ties_baseline: Optional[float]
+    epsilon: float | None
+    all_ties_baseline: float | None
     all_ties: bool
     # counts
     n_pairs: int
@@ -32,7 +32,7 @@ class Estimate(TypedDict, total=False):
     n_permutations: int
     permutation_seed: int
     # held-out calibration (acc_eq_dev_calibrated, acc_eq_cross_fitted)
-    in_sample_statistic: Optional[float]
+    in_sample_statistic: float | None
     epsilons: list
     fold_statistics: list
     k_folds: int
@@ -53,19 +53,19 @@ class ScorerEntry(TypedDict, total=False):
     higher_is_better: bool
     n_missing: int
     coverage: Coverage
-    cluster: Optional[int]   # significance cluster (1 = best); absent without significance tests
+    cluster: int | None   # significance cluster (1 = best); absent without significance tests
 
 
 class DataInfo(TypedDict):
     name: str
-    source: Optional[str]
+    source: str | None
     n_items: int
     n_responses: int
     judgment_kind: str
-    n_systems: Optional[int]
+    n_systems: int | None
     n_pairs: int
-    gold_tie_rate: Optional[float]
-    sampled_items: Optional[str]
+    gold_tie_rate: float | None
+    sampled_items: str | None
 
 
 class Significance(TypedDict):
@@ -99,26 +99,26 @@ class Ranking(TypedDict):
 
 class RewardBenchScores(TypedDict, total=False):
     rule: str                      # "RewardBench v1"
-    overall: Optional[float]
+    overall: float | None
     sections: dict[str, float]
     subsets: dict[str, float]
     subset_counts: dict[str, int]
     empty_sections: list
     empty_sections_rule: str       # official | present
     # with prior sets
-    prior_sets: Optional[float]
-    overall_with_prior_sets: Optional[float]
+    prior_sets: float | None
+    overall_with_prior_sets: float | None
     prior_subsets: dict[str, float]
     prior_sets_ignored: dict[str, int]
 
 
 class TiesScores(TypedDict):
-    score: Optional[float]
-    tied_accuracy: Optional[float]
-    ref_accuracy: Optional[float]
-    correctness_preferred: Optional[float]
-    correctness_preferred_hard: Optional[float]
-    correctness_margin_score: Optional[float]
+    score: float | None
+    tied_accuracy: float | None
+    ref_accuracy: float | None
+    correctness_preferred: float | None
+    correctness_preferred_hard: float | None
+    correctness_margin_score: float | None
     n_ref: int
     n_tied: int
     n_matched: int
@@ -126,8 +126,8 @@ class TiesScores(TypedDict):
 
 class RewardBench2Scores(TypedDict, total=False):
     rule: str
-    overall: Optional[float]
-    overall_without_ties: Optional[float]   # when the Ties rows lack the published id form
+    overall: float | None
+    overall_without_ties: float | None   # when the Ties rows lack the published id form
     subsets: dict[str, float]
     subset_counts: dict[str, int]
     ties: TiesScores
@@ -136,10 +136,10 @@ class RewardBench2Scores(TypedDict, total=False):
 
 class RMBenchScores(TypedDict, total=False):
     rule: str                      # "RM-Bench"
-    overall: Optional[float]
-    easy: Optional[float]
-    normal: Optional[float]
-    hard: Optional[float]
+    overall: float | None
+    easy: float | None
+    normal: float | None
+    hard: float | None
     domains: dict[str, float]
     domain_easy: dict[str, float]
     domain_normal: dict[str, float]
@@ -154,15 +154,15 @@ class RMBenchScores(TypedDict, total=False):
 class JudgeBenchScores(TypedDict, total=False):
     rule: str
     ties: str                      # judgebench | wrong
-    overall: Optional[float]
-    sources: dict[str, Optional[float]]
+    overall: float | None
+    sources: dict[str, float | None]
     source_counts: dict[str, int]
     n_pairs: int
     n_correct: int
     n_incorrect: int
     n_inconclusive: int
-    overall_ties_wrong: Optional[float]        # the other tie convention's overall
-    overall_ties_judgebench: Optional[float]
+    overall_ties_wrong: float | None        # the other tie convention's overall
+    overall_ties_judgebench: float | None
 
 
 class RuleError(TypedDict):
@@ -171,21 +171,21 @@ class RuleError(TypedDict):
 
 #: one scorer's benchmark-rule scores; ``n_items`` / ``n_items_total`` are added when some of
 #: the scorer's scores are missing (the rule then runs on the items scored in full)
-BenchmarkScores = Union[RewardBenchScores, RewardBench2Scores, RMBenchScores, JudgeBenchScores,
-                        RuleError, dict[str, Any]]
+BenchmarkScores = (RewardBenchScores | RewardBench2Scores | RMBenchScores | JudgeBenchScores
+                   | RuleError | dict[str, Any])
 
 
 class MetaEvalDoc(TypedDict):
     schema_version: int
     overcoat_version: str
     data: DataInfo
-    settings: dict[str, Union[str, int, float, bool, None]]
+    settings: dict[str, str | int | float | bool | None]
     scorers: list[ScorerEntry]
     primary_statistic: str
     segment_level: Level
     system_level: Level
     benchmark_rules: dict[str, BenchmarkScores]
-    significance: Optional[Significance]
-    ranking: Optional[Ranking]
+    significance: Significance | None
+    ranking: Ranking | None
     notes: list[str]
     seconds: float

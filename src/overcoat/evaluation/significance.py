@@ -3,7 +3,8 @@ p-values and WMT-style significance clusters (from raw p-values)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -6,8 +6,8 @@ documented JSON (:mod:`overcoat.evaluation.schema`)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -20,8 +20,16 @@ from .benchmarks import benchmark_of, benchmark_step, check_prior_sets
 from .held_out import held_out_calibration
 from .plan import make_plan
 from .ranking import ranking_step
-from .schema import (SCHEMA_VERSION, BenchmarkScores, DataInfo, Level, MetaEvalDoc, Ranking,
-                     ScorerEntry, Significance)
+from .schema import (
+    SCHEMA_VERSION,
+    BenchmarkScores,
+    DataInfo,
+    Level,
+    MetaEvalDoc,
+    Ranking,
+    ScorerEntry,
+    Significance,
+)
 from .segment import segment_level
 from .settings import MetaEvalSettings
 from .significance import drop_unranked, significance_step

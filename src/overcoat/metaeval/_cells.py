@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -253,17 +254,17 @@ def null_many(tables: list[CellTable], masks: Iterable[np.ndarray]) -> list[np.n
             Sj, Sk = Sb[:, first.cj], Sb[:, first.ck]
             X = Sj & Sk
             X32 = X.astype(np.float32) if any(t.quad32 is not None for t in tables) else None
-            X = X.astype(float) if any(t.quad32 is None for t in tables) else None
+            X64: Any = X.astype(float) if any(t.quad32 is None for t in tables) else None
             codes = (Sj.view(np.int8) << 1) | Sk.view(np.int8)
             del Sj, Sk
-            Sf = Sb.astype(float) if any(t.lin32 is None for t in tables) else None
+            Sf: Any = Sb.astype(float) if any(t.lin32 is None for t in tables) else None
             Sf32 = Sb.astype(np.float32) if any(t.lin32 is not None for t in tables) else None
             for t, o in zip(tables, out):
                 K, nc = t.K, t.ncol
                 if t.quad32 is not None:
                     Q = (X32 @ t.quad32).astype(float) / t.qscale
                 else:
-                    Q = X @ t.quad
+                    Q = X64 @ t.quad
                 if t.lin32 is not None:
                     F = (Sf32 @ t.lin32).astype(float) / t.qscale + t.const
                 else:

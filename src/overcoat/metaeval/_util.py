@@ -7,6 +7,7 @@ conventions (matrix form ``(n_items, n_responses)``, NaN = missing, item weights
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -703,12 +704,12 @@ def _grouped_counts(h, m, epsilon, group, W, weighted, need_distinct):
     fw = [np.zeros((B, G)) for _ in range(5)]
     f0 = [np.zeros((1, G)) for _ in range(5)]
     n_w, n_0 = np.zeros((B, G)), np.zeros((1, G))
-    dh_w = np.zeros((B, G)) if need_distinct else None
-    dm_w = np.zeros((B, G)) if need_distinct else None
-    dh_0 = np.zeros((1, G)) if need_distinct else None
-    dm_0 = np.zeros((1, G)) if need_distinct else None
+    dh_w: Any = np.zeros((B, G)) if need_distinct else None
+    dm_w: Any = np.zeros((B, G)) if need_distinct else None
+    dh_0: Any = np.zeros((1, G)) if need_distinct else None
+    dm_0: Any = np.zeros((1, G)) if need_distinct else None
     for g, (hc, mc, items) in enumerate(groups):
-        wc = W[:, items] if weighted else None
+        wc: Any = W[:, items] if weighted else None
         cw, c0 = pooled_pair_counts(hc, mc, epsilon, w=wc)
         n_0[0, g] = hc.shape[0]
         n_w[:, g] = wc.sum(axis=1) if weighted else hc.shape[0]

@@ -26,6 +26,7 @@ distinct cells of items a and b counts ``w_a * w_b`` (exact sub-setting for 0/1 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -122,11 +123,11 @@ class CrossFittedTieResult:
     number) for comparison; ``all_ties_baseline``: gold-tie rate of the evaluation data.
     """
 
-    statistic: float
+    statistic: FloatOrArray
     epsilon: FloatOrArray
     fold_statistics: np.ndarray
-    in_sample_statistic: float
-    all_ties_baseline: float
+    in_sample_statistic: FloatOrArray
+    all_ties_baseline: FloatOrArray
     n_folds: int
     n_pairs: int
     n_groups: int
@@ -521,7 +522,7 @@ def _pooled_gc(hc, mc, wc, sample_rate, rng):
     n = h.shape[0]
     P = n * (n - 1) // 2
     buf = np.empty(P)
-    wbuf = None if w is None else np.empty(P)
+    wbuf: Any = None if w is None else np.empty(P)
     gi, ci = 0, P
     n_pairs = 0
     n_w = g_w = c_w = 0.0
@@ -771,13 +772,14 @@ def cross_fitted_tie_accuracy(human, metric, *, dev=None, k_folds: int | None = 
     if dev is not None:
         hd, md = as_matrices(*dev)
         fit = tie_calibrated_accuracy(hd, md, group=group, average=average)
-        ev = acc_eq(h, m, epsilon=fit.epsilon, group=group, average=average)
+        ev = acc_eq(h, m, epsilon=float(fit.epsilon), group=group, average=average)
         return CrossFittedTieResult(
             statistic=ev.statistic, epsilon=float(fit.epsilon),
             fold_statistics=np.array([ev.statistic]),
             in_sample_statistic=insample.statistic,
             all_ties_baseline=insample.all_ties_baseline, n_folds=1, n_pairs=ev.n_pairs,
             n_groups=ev.n_groups, n_dropped=ev.n_dropped)
+    assert k_folds is not None  # (exactly one of dev and k_folds)
     k = int(k_folds)
     n_items = h.shape[0]
     if not 2 <= k <= n_items:
@@ -786,14 +788,15 @@ def cross_fitted_tie_accuracy(human, metric, *, dev=None, k_folds: int | None = 
     folds = np.array_split(perm, k)
     eps_f = np.zeros(k)
     fold_stats = np.full(k, np.nan)
-    num_tot, den_tot = None, None
+    num_tot: Any = None
+    den_tot: Any = None
     item_num = np.zeros(n_items)
     item_den = np.zeros(n_items)
     for f, test in enumerate(folds):
         train = np.setdiff1d(perm, test)
         fit = tie_calibrated_accuracy(h[train], m[train], group=group, average=average)
         eps_f[f] = fit.epsilon
-        fold_stats[f] = acc_eq(h[test], m[test], epsilon=fit.epsilon, group=group,
+        fold_stats[f] = acc_eq(h[test], m[test], epsilon=float(fit.epsilon), group=group,
                                average=average).statistic
         num, den = _counts_at(h[test], m[test], fit.epsilon, group)
         if group == "item":

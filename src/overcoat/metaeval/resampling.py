@@ -25,7 +25,8 @@ Resampling unit
 Items (rows) are the resampling unit everywhere: the pairs of one item share responses and are not
 independent. A bootstrap resample draws ``n_items`` items with replacement; it is represented by the
 multiplicity of each item as its weight. Draws are canonical so that results do not depend on batch sizes:
-resample ``r`` is the ``r``-th call ``rng.integers(0, n_items, n_items)`` on ``numpy.random.default_rng(seed)``
+resample ``r`` is the ``r``-th call ``rng.integers(0, n_items, n_items)`` on
+``numpy.random.default_rng(seed)``
 (see :func:`bootstrap_indices`; draws are made in blocks, which numpy's contiguous Generator streams make
 identical); permutation resample ``r`` is the ``r``-th call ``rng.integers(0, 2, n_items)`` (see
 :func:`swap_masks`).
@@ -195,7 +196,8 @@ def item_weighted(func: Callable[..., Any], *, batch_size: int | None = None, **
 
 
 def materialized(g: Callable[..., Any], **kwargs: Any) -> MaterializedStatistic:
-    """Wrap a plain ``g(human, metric) -> float`` (fallback path: rows are repeated, one call per resample)."""
+    """Wrap a plain ``g(human, metric) -> float`` (fallback path: rows are repeated, one call per
+    resample)."""
     return MaterializedStatistic(g, **kwargs)
 
 
@@ -319,6 +321,7 @@ def bootstrap_weights(n_items: int, n_resamples: int, seed: int = 0, batch_size:
     """
     for idx in bootstrap_indices(n_items, n_resamples, seed, batch_size):
         b = idx.shape[0]
+        w: np.ndarray
         if n_items >= 4096:  # few long rows: row-wise bincount (no int64 copy of the block)
             w = np.empty(idx.shape)
             for r in range(b):
@@ -502,7 +505,8 @@ def _item_terms(stat: Statistic, h: np.ndarray, m: np.ndarray) -> tuple[np.ndarr
 def _resample_sum(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A function ``idx (b, n) -> values[idx].sum(axis=1)`` specialised to the values.
 
-    Constant values need no gather; 0/1 values are counted on a uint8 gather (an eighth of the memory traffic).
+    Constant values need no gather; 0/1 values are counted on a uint8 gather (an eighth of the
+    memory traffic).
     Sums of integer-valued terms are exact either way, hence equal to ``W @ values`` bit for bit.
     """
     if values.size and np.all(values == values[0]):
@@ -577,13 +581,13 @@ def bca_tie_share(theta: float, dist: np.ndarray) -> float:
 def _bca_ci(theta: float, dist: np.ndarray, jack: np.ndarray, level: float) -> tuple[tuple[float, float], float, float]:
     """BCa interval (Efron 1987; Efron & Tibshirani 1993, ch. 14).
 
-    Bias correction ``z0 = Phi^-1(share of bootstrap values below theta)`` where a bootstrap value equal to
-    theta (within a relative 1e-9, see ``bca_tie_share``) counts one half (mid-rank; identical to Efron & Tibshirani's ``#{theta* < theta} / B`` when there
-    are no ties, and the convention of ``scipy.stats.bootstrap``). Acceleration from the jackknife:
+    Bias correction ``z0 = Phi^-1(share of bootstrap values below theta)`` where a bootstrap value
+    equal to theta (within a relative 1e-9, see ``bca_tie_share``) counts one half (mid-rank;
+    identical to Efron & Tibshirani's ``#{theta* < theta} / B`` when there are no ties, and the
+    convention of ``scipy.stats.bootstrap``). Acceleration from the jackknife:
     ``a = sum(d^3) / (6 * sum(d^2)^1.5)`` with ``d = mean(jack) - jack``.
     """
     alpha = (1.0 - level) / 2.0
-    b = dist.size
     share = bca_tie_share(theta, dist)
     z0 = float(special.ndtri(share))
     jack = jack[np.isfinite(jack)]
@@ -1167,6 +1171,7 @@ class TieCalibratedStatistic(Statistic):
             mats = np.concatenate([grid.cellsum, grid.cellpos], axis=1)  # (2n, 2K)
             mdiff, mtop, mbot = mats[bot] - mats[top], mats[top].sum(axis=0), mats[bot].sum(axis=0)
         big = max(bs, _ELEMENT_BUDGET // max(1, n, 2 * K))
+        mask_blocks: Iterator[np.ndarray]
         if masks is not None:
             mask_blocks = (masks[i:i + big] for i in range(0, masks.shape[0], big))
         else:

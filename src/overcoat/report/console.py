@@ -6,7 +6,8 @@ writer (``MetaEvalResult.to_json``) also uses."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rich.markup import escape
 from rich.table import Table

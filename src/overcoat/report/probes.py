@@ -76,7 +76,8 @@ def calibration_table(doc: dict) -> Table:
             notes.append(f"{name}: tie threshold fitted on other folds → held-out acc_eq "
                          f"{_n(tt['held_out_acc_eq'])} (in-sample {_n(tt['in_sample_acc_eq'])}, "
                          f"all-ties baseline {_n(tt['all_ties_baseline'])})")
-    t.caption = "raw = sigmoid(score difference), or the judge's own probability; human ties are targets of 1/2"
+    t.caption = ("raw = sigmoid(score difference), or the judge's own probability; human ties are "
+                 "targets of 1/2")
     if notes:
         t.caption += "\n" + "\n".join(escape(n) for n in notes)
     return t
