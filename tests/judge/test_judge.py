@@ -38,6 +38,8 @@ from overcoat.scorers.registry import get_scorer  # noqa: E402
 
 from fake_server import FakeChatServer, Reply, answer, error  # noqa: E402
 
+pytestmark = pytest.mark.judge
+
 FAST = "timeout=2,backoff=0.001,max_backoff=0.05"
 
 

@@ -11,6 +11,8 @@ from overcoat.evaluation import MetaEvalSettings, meta_evaluate
 
 from fake_server import FakeChatServer, answer
 
+pytestmark = pytest.mark.judge
+
 FAST = "timeout=2,backoff=0.001,max_backoff=0.05"
 
 
