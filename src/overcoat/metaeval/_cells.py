@@ -258,7 +258,7 @@ def null_many(tables: list[CellTable], masks: Iterable[np.ndarray]) -> list[np.n
             codes = (Sj.view(np.int8) << 1) | Sk.view(np.int8)
             del Sj, Sk
             Sf: Any = Sb.astype(float) if any(t.lin32 is None for t in tables) else None
-            Sf32 = Sb.astype(np.float32) if any(t.lin32 is not None for t in tables) else None
+            Sf32: Any = Sb.astype(np.float32) if any(t.lin32 is not None for t in tables) else None
             for t, o in zip(tables, out):
                 K, nc = t.K, t.ncol
                 if t.quad32 is not None:
