@@ -60,24 +60,31 @@ def fmt_s(s: float | None) -> str:
 def machine() -> str:
     import numpy
     import scipy
+
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{platform.machine()}, {cpus} CPUs, load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; "
-            f"Python {platform.python_version()}, numpy {numpy.__version__}, scipy {scipy.__version__}")
+    return (
+        f"{platform.machine()}, {cpus} CPUs, load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; "
+        f"Python {platform.python_version()}, numpy {numpy.__version__}, scipy {scipy.__version__}"
+    )
 
 
 def table(rows: list[Row], markdown: bool = False) -> str:
     head = ["what", "n", "ours", "peer", "peer time", "ratio", "equal?"]
     body = []
     for r in rows:
-        ratio = "-" if r.ratio is None else f"{r.ratio:.1f}×" if r.ratio < 100 else f"{r.ratio:.0f}×"
+        ratio = (
+            "-" if r.ratio is None else f"{r.ratio:.1f}×" if r.ratio < 100 else f"{r.ratio:.0f}×"
+        )
         body.append([r.what, r.n, fmt_s(r.ours_s), r.peer, fmt_s(r.peer_s), ratio, r.equal])
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in b) + " |" for b in body]
         notes = [f"- {r.what}: {r.note}" for r in rows if r.note]
         return "\n".join(lines + ([""] + notes if notes else []))
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
+    widths = [
+        max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)
+    ]
     out = ["  ".join(h.ljust(w) for h, w in zip(head, widths)), "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(b, widths)) for b in body]
     notes = [f"- {r.what}: {r.note}" for r in rows if r.note]

@@ -43,8 +43,9 @@ def tau_opt_acc23_item(gold: np.ndarray, metric: np.ndarray) -> tuple[int, int]:
     return int(taus.max()), n * len(jj)
 
 
-def permutation_sig_diff(gold, mscores1, mscores2, k=1000, draws=None, block_size=1000,
-                         early_min=0.02, early_max=0.5):
+def permutation_sig_diff(
+    gold, mscores1, mscores2, k=1000, draws=None, block_size=1000, early_min=0.02, early_max=0.5
+):
     """stats.PermutationSigDiff with corr_fcn=KendallWithTiesOpt (acc23, average_by="item").
 
     Both metrics z-scored (scipy.stats.zscore over all scores); per resample a fair coin per score

@@ -40,6 +40,7 @@ def build_rm(out: str) -> str:
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
     from transformers.utils import logging as tlog
+
     tlog.set_verbosity_error()
     src = minilm_folder()
     torch.manual_seed(0)
@@ -53,18 +54,21 @@ def build_rm(out: str) -> str:
 def load_rows(n: int):
     from overcoat.data.spec import load_data
     from overcoat.scorers.base import ScoringBatch
+
     ds = load_data("hh-harmless")
     t = ds.response_inputs()
     items = {r["item_id"]: r for r in ds.items.to_pylist()}
     import json
+
     inputs, msgs, resps = [], [], []
     for item_id, text in zip(t.column("item_id").to_pylist()[:n], t.column("text").to_pylist()[:n]):
         it = items[item_id]
         inputs.append(it["input"])
         msgs.append(json.loads(it["messages"]) if it["messages"] else None)
         resps.append(text)
-    return ScoringBatch(inputs=inputs, responses=resps, references=[[] for _ in resps],
-                        messages=msgs)
+    return ScoringBatch(
+        inputs=inputs, responses=resps, references=[[] for _ in resps], messages=msgs
+    )
 
 
 def run(naive, sort, batch, engine_batch: int, repeats: int):
@@ -93,13 +97,13 @@ def main() -> None:
     ap.add_argument("--engine-batch", type=int, default=64)
     ap.add_argument("--max-batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
-    ap.add_argument("--repeats", type=int, default=3,
-                    help="timings per chunk and mode (best kept)")
+    ap.add_argument("--repeats", type=int, default=3, help="timings per chunk and mode (best kept)")
     args = ap.parse_args()
 
     import logging
 
     import torch
+
     logging.getLogger("overcoat.scorers").setLevel(logging.ERROR)  # truncation notes
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -112,24 +116,30 @@ def main() -> None:
         naive = RewardModelScorer(folder, sort_by_length=False, **common)
         sort = RewardModelScorer(folder, sort_by_length=True, **common)
         sort.score_batch(batch.subset(range(min(16, len(batch)))))  # load + warm up
-        texts = [sort.format(i, m, r) for i, m, r in
-                 zip(batch.inputs, batch.messages, batch.responses)]
+        texts = [
+            sort.format(i, m, r) for i, m, r in zip(batch.inputs, batch.messages, batch.responses)
+        ]
         lengths = [len(x) for x in sort.tokenizer(texts, verbose=False)["input_ids"]]
-        s_naive, s_sort, t_naive, t_sort = run(naive, sort, batch, args.engine_batch,
-                                               args.repeats)
+        s_naive, s_sort, t_naive, t_sort = run(naive, sort, batch, args.engine_batch, args.repeats)
         diff = float(np.max(np.abs(s_naive - s_sort)))
 
-    print(f"hf: MiniLM-L6 classifier (random head), CPU fp32, torch threads "
-          f"{torch.get_num_threads()}, engine batch {args.engine_batch}, max_batch "
-          f"{args.max_batch}")
-    print(f"token lengths: min {min(lengths)}, median {int(np.median(lengths))}, "
-          f"max {max(lengths)} (over {sort.maxlen}, truncated: "
-          f"{sum(x > sort.maxlen for x in lengths)})")
+    print(
+        f"hf: MiniLM-L6 classifier (random head), CPU fp32, torch threads "
+        f"{torch.get_num_threads()}, engine batch {args.engine_batch}, max_batch "
+        f"{args.max_batch}"
+    )
+    print(
+        f"token lengths: min {min(lengths)}, median {int(np.median(lengths))}, "
+        f"max {max(lengths)} (over {sort.maxlen}, truncated: "
+        f"{sum(x > sort.maxlen for x in lengths)})"
+    )
     head = f"{'rows':>6} | {'naive s':>8} | {'sorted s':>8} | {'ratio':>6} | {'max |Δ|':>9}"
     print(head)
     print("-" * len(head))
-    print(f"{len(batch):>6} | {t_naive:>8.2f} | {t_sort:>8.2f} | {t_naive / t_sort:>5.2f}x | "
-          f"{diff:>9.2e}")
+    print(
+        f"{len(batch):>6} | {t_naive:>8.2f} | {t_sort:>8.2f} | {t_naive / t_sort:>5.2f}x | "
+        f"{diff:>9.2e}"
+    )
 
 
 if __name__ == "__main__":

@@ -29,13 +29,17 @@ def load_ted_ende():
     """The data set via the library's loader; else built here from the raw TSV."""
     try:
         from overcoat.data.spec import load_data
+
         return load_data("ted-ende"), "load_data('ted-ende')"
     except Exception as e:  # noqa: BLE001 - fall back to the raw file
-        print(f"(load_data unavailable: {type(e).__name__}: {e}; building from {TSV})",
-              file=sys.stderr)
+        print(
+            f"(load_data unavailable: {type(e).__name__}: {e}; building from {TSV})",
+            file=sys.stderr,
+        )
     import csv
 
     from overcoat.data.builder import DatasetBuilder
+
     mark = re.compile(r"</?v>")
     src, ref, hyp = {}, {}, {}
     with open(TSV, encoding="utf-8", newline="") as f:
@@ -75,10 +79,8 @@ def main(argv=None) -> int:
         path = os.path.join(d, "scores.sqlite")
         fresh, t_fresh = timed(lambda: score_dataset(ds, scorer, cache=path), 1)
         assert fresh.n_scored == fresh.n_unique
-        cached, t_cached = timed(lambda: score_dataset(ds, scorer, cache=path),
-                                 a.repeats)
-        assert cached.n_scored == 0 and np.array_equal(cached.scores, fresh.scores,
-                                                       equal_nan=True)
+        cached, t_cached = timed(lambda: score_dataset(ds, scorer, cache=path), a.repeats)
+        assert cached.n_scored == 0 and np.array_equal(cached.scores, fresh.scores, equal_nan=True)
         nocache, t_nocache = timed(lambda: score_dataset(ds, scorer, cache=None), 1)
         assert np.array_equal(nocache.scores, fresh.scores, equal_nan=True)
         best = min(t_cached)
@@ -88,8 +90,10 @@ def main(argv=None) -> int:
             ("responses (distinct)", f"{fresh.n_total} ({fresh.n_unique})"),
             ("no cache, s", f"{t_nocache[0]:.3f}"),
             ("fresh (score + write cache), s", f"{t_fresh[0]:.3f}"),
-            (f"cached, s (best / median of {a.repeats})",
-             f"{best:.4f} / {statistics.median(t_cached):.4f}"),
+            (
+                f"cached, s (best / median of {a.repeats})",
+                f"{best:.4f} / {statistics.median(t_cached):.4f}",
+            ),
             ("ratio fresh / cached", f"{t_fresh[0] / best:.0f}x"),
         ]
 
@@ -100,8 +104,12 @@ def main(argv=None) -> int:
         keys = [content_key(f"input {i}", f"response {i}", [f"ref {i}"]) for i in range(n)]
         t_hash = time.perf_counter() - t
         vals = np.random.default_rng(0).random(n)
-        _, t_put = timed(lambda: [c.put_many("sig", keys[s:s + 64], vals[s:s + 64])
-                                  for s in range(0, n, 64)], 1)
+        _, t_put = timed(
+            lambda: [
+                c.put_many("sig", keys[s : s + 64], vals[s : s + 64]) for s in range(0, n, 64)
+            ],
+            1,
+        )
         c.put_many("other", keys, vals)  # a second signature, so the probe path is used
         got, t_get = timed(lambda: c.get_many("sig", keys), 3)
         assert len(got) == n

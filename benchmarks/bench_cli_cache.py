@@ -17,8 +17,19 @@ SCORERS = ["bleu", "chrf", "ter"]
 
 
 def cli(cache: Path, out: Path) -> float:
-    args = [sys.executable, "-m", "overcoat.cli", "score", "--data", "ted-ende", "--out", str(out),
-            "--cache", str(cache), "-q"]
+    args = [
+        sys.executable,
+        "-m",
+        "overcoat.cli",
+        "score",
+        "--data",
+        "ted-ende",
+        "--out",
+        str(out),
+        "--cache",
+        str(cache),
+        "-q",
+    ]
     for s in SCORERS:
         args += ["--scorer", s]
     t = time.perf_counter()
@@ -28,6 +39,7 @@ def cli(cache: Path, out: Path) -> float:
 
 def stage(cache: Path) -> float:
     from overcoat import api
+
     ds = api.load("ted-ende")
     t = time.perf_counter()
     api.score(ds, SCORERS, cache=str(cache), progress=False)
@@ -41,8 +53,10 @@ def main() -> None:
         cached_cli = min(cli(d / "a.sqlite", d / "b.parquet") for _ in range(3))
         fresh_stage = stage(d / "c.sqlite")
         cached_stage = min(stage(d / "c.sqlite") for _ in range(3))
-    rows = [("overcoat score (whole command)", fresh_cli, cached_cli),
-            ("scoring stage (library)", fresh_stage, cached_stage)]
+    rows = [
+        ("overcoat score (whole command)", fresh_cli, cached_cli),
+        ("scoring stage (library)", fresh_stage, cached_stage),
+    ]
     print(f"TED en-de, 6,877 responses, scorers {', '.join(SCORERS)}; {os.cpu_count()} CPUs")
     print(f"{'what':34} {'fresh s':>9} {'cached s':>9} {'ratio':>8}")
     for what, f, c in rows:

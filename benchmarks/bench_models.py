@@ -45,17 +45,26 @@ def rm_row(quick):
         batch = load_rows(n)
         sc = RewardModelScorer(folder, device="cpu", dtype="fp32", max_batch=16)
         sc.score_batch(batch.subset(range(4)))
-        texts = [sc.format(i, m, r) for i, m, r in zip(batch.inputs, batch.messages, batch.responses)]
+        texts = [
+            sc.format(i, m, r) for i, m, r in zip(batch.inputs, batch.messages, batch.responses)
+        ]
         pipe = pipeline("text-classification", model=folder, tokenizer=folder, device="cpu")
         pipe(texts[:4], batch_size=16, truncation=True, function_to_apply="none")
         ours_s, ours = timed(lambda: sc.score_batch(batch))
-        peer_s, out = timed(lambda: pipe(texts, batch_size=16, truncation=True, function_to_apply="none"))
+        peer_s, out = timed(
+            lambda: pipe(texts, batch_size=16, truncation=True, function_to_apply="none")
+        )
         peer = np.array([o["score"] for o in out])
         d = float(np.max(np.abs(ours - peer)))
-    return Row("reward model (MiniLM-L6 + random head) on HH-RLHF responses, CPU fp32", f"{n} responses",
-               ours_s, 'transformers pipeline("text-classification")', peer_s,
-               f"yes (max |Δ| {d:.0e})" if d <= 1e-4 else f"NO (max |Δ| {d:.1e})",
-               note=f"torch threads {torch.get_num_threads()}; model loading not timed")
+    return Row(
+        "reward model (MiniLM-L6 + random head) on HH-RLHF responses, CPU fp32",
+        f"{n} responses",
+        ours_s,
+        'transformers pipeline("text-classification")',
+        peer_s,
+        f"yes (max |Δ| {d:.0e})" if d <= 1e-4 else f"NO (max |Δ| {d:.1e})",
+        note=f"torch threads {torch.get_num_threads()}; model loading not timed",
+    )
 
 
 def smollm2_row():
@@ -65,19 +74,32 @@ def smollm2_row():
     from overcoat.scorers.base import ScoringBatch
     from overcoat.scorers.registry import get_scorer
 
-    rows = [("What is the capital of France?", "The capital of France is Paris."),
-            ("What is the capital of France?", "Paris capital the France of is."),
-            ("Say hello.", "Hello!"), ("Count to three.", "One, two, three.")]
-    batch = ScoringBatch(inputs=[r[0] for r in rows], responses=[r[1] for r in rows],
-                         references=[[] for _ in rows], messages=[None for _ in rows])
+    rows = [
+        ("What is the capital of France?", "The capital of France is Paris."),
+        ("What is the capital of France?", "Paris capital the France of is."),
+        ("Say hello.", "Hello!"),
+        ("Count to three.", "One, two, three."),
+    ]
+    batch = ScoringBatch(
+        inputs=[r[0] for r in rows],
+        responses=[r[1] for r in rows],
+        references=[[] for _ in rows],
+        messages=[None for _ in rows],
+    )
     t0 = time.perf_counter()
     sc = get_scorer("loglik:smollm2,device=cpu")
     sc.signature()
     out = sc.score_batch(batch)
     el = time.perf_counter() - t0
-    return Row("loglik:smollm2 (SmolLM2-135M GGUF): load + score 4 rows", "4 rows", el, "-", None,
-               "n/a" if np.isfinite(out).all() else "NaN scores!",
-               note="no peer: the timing that tests/models/test_lm.py used to assert (< 120 s)")
+    return Row(
+        "loglik:smollm2 (SmolLM2-135M GGUF): load + score 4 rows",
+        "4 rows",
+        el,
+        "-",
+        None,
+        "n/a" if np.isfinite(out).all() else "NaN scores!",
+        note="no peer: the timing that tests/models/test_lm.py used to assert (< 120 s)",
+    )
 
 
 def collect(quick: bool = False) -> list[Row]:

@@ -42,17 +42,27 @@ def collect(quick: bool = False) -> list[Row]:
     n = f"{len(hyps):,} responses"
     rows = []
     for spec, fn in (("chrf", sacrebleu.sentence_chrf), ("bleu", sacrebleu.sentence_bleu)):
-        api.score(ds.sample_items(3, seed=1), [spec], cache=None, progress=False)  # warm-up: imports
+        api.score(
+            ds.sample_items(3, seed=1), [spec], cache=None, progress=False
+        )  # warm-up: imports
         fn(hyps[0], refs[0])
         ours_s, sc = timed(lambda: api.score(ds, [spec], cache=None, workers=1, progress=False))
         ours = sc.scores[list(sc.scores)[0]]
         peer_s, peer = timed(lambda: np.array([fn(h, r).score for h, r in zip(hyps, refs)]))
         same = np.array_equal(ours, peer)
         d = float(np.max(np.abs(ours - peer)))
-        rows.append(Row(f"{spec} sentence scores, TED en-de", n, ours_s,
-                        f"sacrebleu.sentence_{spec} loop", peer_s,
-                        "yes (bit-identical)" if same else f"NO (max |Δ| {d:.1e})"))
+        rows.append(
+            Row(
+                f"{spec} sentence scores, TED en-de",
+                n,
+                ours_s,
+                f"sacrebleu.sentence_{spec} loop",
+                peer_s,
+                "yes (bit-identical)" if same else f"NO (max |Δ| {d:.1e})",
+            )
+        )
     from overcoat.scorers import executors
+
     chosen = []
     orig = executors._pool_size
 
@@ -70,17 +80,33 @@ def collect(quick: bool = False) -> list[Row]:
         for order in ((1, 2), (2, 1), (1, 2), (2, 1)):
             for w in order:
                 gc.collect()
-                s, out[w] = timed(lambda: api.score(ds, ["chrf", "bleu"], cache=None, workers=w,
-                                                    progress=False))
+                s, out[w] = timed(
+                    lambda: api.score(ds, ["chrf", "bleu"], cache=None, workers=w, progress=False)
+                )
                 best[w] = min(best[w], s)
     finally:
         executors._pool_size = orig
     same = all(np.array_equal(out[1].scores[k], out[2].scores[k]) for k in out[1].scores)
-    how = "; ".join(sorted({f"{name}: {'pool of ' + str(p) if p > 1 else 'one process'} "
-                            f"({c[0]} CPUs, load {c[1]:.0f} elsewhere)" for name, p, c in chosen}))
-    rows.append(Row("chrF + BLEU, TED en-de, --workers 2 (run's default)", n, best[2],
-                    "--workers 1", best[1], "yes (bit-identical)" if same else "NO",
-                    note=f"best of 4 runs each, alternating in both orders; the rule chose: {how}"))
+    how = "; ".join(
+        sorted(
+            {
+                f"{name}: {'pool of ' + str(p) if p > 1 else 'one process'} "
+                f"({c[0]} CPUs, load {c[1]:.0f} elsewhere)"
+                for name, p, c in chosen
+            }
+        )
+    )
+    rows.append(
+        Row(
+            "chrF + BLEU, TED en-de, --workers 2 (run's default)",
+            n,
+            best[2],
+            "--workers 1",
+            best[1],
+            "yes (bit-identical)" if same else "NO",
+            note=f"best of 4 runs each, alternating in both orders; the rule chose: {how}",
+        )
+    )
     return rows
 
 

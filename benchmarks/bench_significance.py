@@ -53,12 +53,20 @@ def collect(quick: bool = False, data: str = "ted-zhen", resamples: int | None =
     stat = tie_calibrated_statistic()
     draws = np.concatenate(list(swap_masks(H.size, k, seed=0)))
 
-    w_cells, c_cells, cells = _cpu_timed(lambda: paired_permutation_test(
-        stat, H, A, B, n_resamples=k, permute="cells", alternative="greater"))
-    w_items, c_items, items = _cpu_timed(lambda: paired_permutation_test(
-        stat, H, A, B, n_resamples=k, permute="items", alternative="greater", standardize=True))
+    w_cells, c_cells, cells = _cpu_timed(
+        lambda: paired_permutation_test(
+            stat, H, A, B, n_resamples=k, permute="cells", alternative="greater"
+        )
+    )
+    w_items, c_items, items = _cpu_timed(
+        lambda: paired_permutation_test(
+            stat, H, A, B, n_resamples=k, permute="items", alternative="greater", standardize=True
+        )
+    )
     # mt-metrics-eval: metric 1 = BLEU, metric 2 = chrF ("metric 2 better")
-    w_peer, c_peer, (p_peer, k_peer) = _cpu_timed(lambda: permutation_sig_diff(H, B, A, k=k, draws=draws))
+    w_peer, c_peer, (p_peer, k_peer) = _cpu_timed(
+        lambda: permutation_sig_diff(H, B, A, k=k, draws=draws)
+    )
     # mt-metrics-eval's own sweep (pure Python): time 2 resamples (4 calibrations), extrapolate to k
     za = (A - A.mean()) / A.std()
     t0 = time.perf_counter()
@@ -72,15 +80,33 @@ def collect(quick: bool = False, data: str = "ted-zhen", resamples: int | None =
     same = cells.pvalue == p_peer and k_peer == cells.n_resamples
     eq = f"p {cells.pvalue:.4f} {'=' if same else '!='} {p_peer:.4f}"
     return [
-        Row("permutation test, cells (PERM-BOTH), tie-cal. acc_eq, chrF vs BLEU", n, w_cells,
-            "PermutationSigDiff loop, numpy sweep", w_peer, eq,
-            f"same coins; CPU s ours {c_cells:.2f}, peer {c_peer:.2f}"),
-        Row("same, peer with mt-metrics-eval's pure-Python tau_optimization", n, w_cells,
-            "PermutationSigDiff + tau_optimization as published", w_py, "same algorithm",
-            f"peer extrapolated: 2 resamples timed, x{k / 2:g}"),
-        Row("permutation test, items (PERM-INPUTS), same data", n, w_items,
-            "PermutationSigDiff loop, numpy sweep", w_peer, f"p {items.pvalue:.4f} (other test)",
-            f"CPU s ours {c_items:.2f}"),
+        Row(
+            "permutation test, cells (PERM-BOTH), tie-cal. acc_eq, chrF vs BLEU",
+            n,
+            w_cells,
+            "PermutationSigDiff loop, numpy sweep",
+            w_peer,
+            eq,
+            f"same coins; CPU s ours {c_cells:.2f}, peer {c_peer:.2f}",
+        ),
+        Row(
+            "same, peer with mt-metrics-eval's pure-Python tau_optimization",
+            n,
+            w_cells,
+            "PermutationSigDiff + tau_optimization as published",
+            w_py,
+            "same algorithm",
+            f"peer extrapolated: 2 resamples timed, x{k / 2:g}",
+        ),
+        Row(
+            "permutation test, items (PERM-INPUTS), same data",
+            n,
+            w_items,
+            "PermutationSigDiff loop, numpy sweep",
+            w_peer,
+            f"p {items.pvalue:.4f} (other test)",
+            f"CPU s ours {c_items:.2f}",
+        ),
     ]
 
 

@@ -66,26 +66,53 @@ def collect(quick: bool = False) -> list[Row]:
         ours = sysm.soft_pairwise_accuracy(H, M).statistic
         peer = pce_spa(H, M)
         diffs.append(abs(ours - peer))
-        print(f"SPA {label}: ours {ours:.6f}, mt-metrics-eval {peer:.6f}, |diff| {abs(ours - peer):.1e}",
-              file=sys.stderr)
+        print(
+            f"SPA {label}: ours {ours:.6f}, mt-metrics-eval {peer:.6f}, |diff| {abs(ours - peer):.1e}",
+            file=sys.stderr,
+        )
     clear = sysm._clear_spa_caches
     label, H, M = cases[-1]
-    t_one, p_one = best_pair(lambda: sysm.soft_pairwise_accuracy(H, M), lambda: pce_spa(H, M), r, clear)
-    t_all, p_all = best_pair(lambda: [sysm.soft_pairwise_accuracy(h, m) for _, h, m in cases],
-                             lambda: [pce_spa(h, m) for _, h, m in cases], r, clear)
+    t_one, p_one = best_pair(
+        lambda: sysm.soft_pairwise_accuracy(H, M), lambda: pce_spa(H, M), r, clear
+    )
+    t_all, p_all = best_pair(
+        lambda: [sysm.soft_pairwise_accuracy(h, m) for _, h, m in cases],
+        lambda: [pce_spa(h, m) for _, h, m in cases],
+        r,
+        clear,
+    )
     sysm.soft_pairwise_accuracy(H, M)
     t_warm, p_warm = best_pair(lambda: sysm.soft_pairwise_accuracy(H, M), lambda: pce_spa(H, M), r)
     eq = f"|SPA diff| <= {max(diffs):.0e}"
     why = "differences: the peer's float32 sums decide exact ties by rounding"
     return [
-        Row("SPA, one call from a cold start", f"{label}, 13 sys x 1000 perm", t_one,
-            "pce.py (PairwiseConfidenceError)", p_one, eq, f"best of {r}; {why}"),
-        Row("SPA, 4 scorer/data cases in a row (meta-evaluation)", "TED en-de + zh-en, chrF + BLEU",
-            t_all, "pce.py (PairwiseConfidenceError)", p_all, eq,
-            f"best of {r}; permutations and human p-values reused across calls"),
-        Row("SPA, one more scorer on data already evaluated", f"{label}, 13 sys x 1000 perm", t_warm,
-            "pce.py (PairwiseConfidenceError)", p_warm, eq,
-            f"best of {r}; cached permutations and human p-values (the peer has no cache)"),
+        Row(
+            "SPA, one call from a cold start",
+            f"{label}, 13 sys x 1000 perm",
+            t_one,
+            "pce.py (PairwiseConfidenceError)",
+            p_one,
+            eq,
+            f"best of {r}; {why}",
+        ),
+        Row(
+            "SPA, 4 scorer/data cases in a row (meta-evaluation)",
+            "TED en-de + zh-en, chrF + BLEU",
+            t_all,
+            "pce.py (PairwiseConfidenceError)",
+            p_all,
+            eq,
+            f"best of {r}; permutations and human p-values reused across calls",
+        ),
+        Row(
+            "SPA, one more scorer on data already evaluated",
+            f"{label}, 13 sys x 1000 perm",
+            t_warm,
+            "pce.py (PairwiseConfidenceError)",
+            p_warm,
+            eq,
+            f"best of {r}; cached permutations and human p-values (the peer has no cache)",
+        ),
     ]
 
 

@@ -30,8 +30,10 @@ def mqm_like(n_items, n_sys, seed=0, lam=0.8):
     4 decimals."""
     rng = np.random.default_rng(seed)
     diff = rng.gamma(0.5, 1.0, size=(n_items, 1))
-    h = -(5.0 * rng.poisson(lam * diff, size=(n_items, n_sys))
-          + 1.0 * rng.poisson(lam * diff, size=(n_items, n_sys)))
+    h = -(
+        5.0 * rng.poisson(lam * diff, size=(n_items, n_sys))
+        + 1.0 * rng.poisson(lam * diff, size=(n_items, n_sys))
+    )
     m = np.round(0.02 * h - 0.05 * diff + rng.normal(scale=0.05, size=h.shape), 4)
     return h, m
 
@@ -50,16 +52,29 @@ def kendall_rows(quick):
     n_items = 10_000 if quick else 100_000
     h, m = mqm_like(n_items, 10, seed=3)
     rng = np.random.default_rng(4)
-    cases = [("pooled Kendall τ-b, MQM-like (integer human scores, 4-decimal metric)", h, m),
-             ("pooled Kendall τ-b, continuous human and metric scores",
-              h + rng.normal(scale=1.0, size=h.shape), m + rng.normal(scale=1e-3, size=m.shape))]
+    cases = [
+        ("pooled Kendall τ-b, MQM-like (integer human scores, 4-decimal metric)", h, m),
+        (
+            "pooled Kendall τ-b, continuous human and metric scores",
+            h + rng.normal(scale=1.0, size=h.shape),
+            m + rng.normal(scale=1e-3, size=m.shape),
+        ),
+    ]
     for what, hh, mm in cases:
         x, y = hh.ravel(), mm.ravel()
         ours_s, ours = timed(lambda: kendall_tau(hh, mm, variant="b", group="none"), repeat=3)
         peer_s, peer = timed(lambda: ss.kendalltau(x, y), repeat=3)
         d = abs(ours.statistic - peer.statistic)
-        rows.append(Row(what, f"{x.size:,} cells", ours_s, "scipy.stats.kendalltau", peer_s,
-                        f"yes (|Δ| {d:.0e})" if d <= 1e-12 else f"NO (|Δ| {d:.1e})"))
+        rows.append(
+            Row(
+                what,
+                f"{x.size:,} cells",
+                ours_s,
+                "scipy.stats.kendalltau",
+                peer_s,
+                f"yes (|Δ| {d:.0e})" if d <= 1e-12 else f"NO (|Δ| {d:.1e})",
+            )
+        )
     return rows
 
 
@@ -69,20 +84,51 @@ def bootstrap_rows(quick):
 
     rows = []
     st = item_weighted(pairwise_accuracy, group="item")
-    for method, n, B in (("percentile", 20_000 if quick else 100_000, 1000),
-                         ("BCa", 2_000 if quick else 5_000, 1000)):
+    for method, n, B in (
+        ("percentile", 20_000 if quick else 100_000, 1000),
+        ("BCa", 2_000 if quick else 5_000, 1000),
+    ):
         h, m = preference_pairs(n)
-        x = (m[:, 0] > m[:, 1]).astype(float)  # the per-pair correctness a scipy user would bootstrap
-        ours_s, ours = timed(lambda: bootstrap_ci(st, h, m, n_resamples=B, seed=0,
-                                                  method=method.lower()), repeat=3)
-        peer_s, peer = timed(lambda: ss.bootstrap((x,), np.mean, n_resamples=B, batch=100, vectorized=True,
-                                                  method=method, rng=np.random.default_rng(0)), repeat=3)
+        x = (m[:, 0] > m[:, 1]).astype(
+            float
+        )  # the per-pair correctness a scipy user would bootstrap
+        ours_s, ours = timed(
+            lambda: bootstrap_ci(st, h, m, n_resamples=B, seed=0, method=method.lower()), repeat=3
+        )
+        peer_s, peer = timed(
+            lambda: ss.bootstrap(
+                (x,),
+                np.mean,
+                n_resamples=B,
+                batch=100,
+                vectorized=True,
+                method=method,
+                rng=np.random.default_rng(0),
+            ),
+            repeat=3,
+        )
         ci = peer.confidence_interval
-        d = max(abs(ours.confidence_interval[0] - ci.low), abs(ours.confidence_interval[1] - ci.high))
-        dd = np.max(np.abs(np.sort(ours.bootstrap_distribution) - np.sort(peer.bootstrap_distribution)))
-        eq = f"yes (CI |Δ| {d:.0e}, distributions |Δ| {dd:.0e})" if d <= 1e-12 else f"NO (CI |Δ| {d:.1e})"
-        rows.append(Row(f"{method} bootstrap CI of pairwise accuracy", f"{n:,} pairs × {B:,} resamples",
-                        ours_s, "scipy.stats.bootstrap (vectorized, batch=100)", peer_s, eq))
+        d = max(
+            abs(ours.confidence_interval[0] - ci.low), abs(ours.confidence_interval[1] - ci.high)
+        )
+        dd = np.max(
+            np.abs(np.sort(ours.bootstrap_distribution) - np.sort(peer.bootstrap_distribution))
+        )
+        eq = (
+            f"yes (CI |Δ| {d:.0e}, distributions |Δ| {dd:.0e})"
+            if d <= 1e-12
+            else f"NO (CI |Δ| {d:.1e})"
+        )
+        rows.append(
+            Row(
+                f"{method} bootstrap CI of pairwise accuracy",
+                f"{n:,} pairs × {B:,} resamples",
+                ours_s,
+                "scipy.stats.bootstrap (vectorized, batch=100)",
+                peer_s,
+                eq,
+            )
+        )
     return rows
 
 

@@ -95,6 +95,7 @@ def mtme_tau_optimization_acc23(metric, human):
 
 def ted_chrf(name):
     from overcoat import api
+
     ds = api.load(name)
     sc = api.score(ds, ["chrf"], cache=None, progress=False)
     return ds.human_matrix(), sc.matrix(list(sc.scores)[0])
@@ -106,7 +107,7 @@ def collect(quick: bool = False) -> list[Row]:
     from overcoat.metaeval.accuracy import tie_calibrated_accuracy
 
     cases = []
-    for name in (("ted-ende",) if quick else ("ted-ende", "ted-zhen")):
+    for name in ("ted-ende",) if quick else ("ted-ende", "ted-zhen"):
         h, m = ted_chrf(name)
         cases.append((f"tie-calibrated acc_eq, item-grouped, {name} chrF", h, m, None))
     n_items = 300 if quick else 1300
@@ -118,21 +119,35 @@ def collect(quick: bool = False) -> list[Row]:
         peer_s, (eps, val) = timed(lambda: mtme_tau_optimization_acc23(m, h))
         d = abs(ours.statistic - val)
         same_eps = ours.epsilon == eps
-        eq = (f"yes (acc_eq |Δ| {d:.0e}, same ε)" if d <= 1e-9 and same_eps
-              else f"NO (acc_eq |Δ| {d:.1e}, ε {ours.epsilon} vs {eps})")
+        eq = (
+            f"yes (acc_eq |Δ| {d:.0e}, same ε)"
+            if d <= 1e-9 and same_eps
+            else f"NO (acc_eq |Δ| {d:.1e}, ε {ours.epsilon} vs {eps})"
+        )
         if decimals is not None and eq.startswith("NO"):
             # decimal scores: mt-metrics-eval's exact float comparisons split gaps that are equal in
             # decimal arithmetic (e.g. 0.3 - 0.1 vs 0.5 - 0.3); the peer on the exact integer-scaled
             # scores gives the decimal answer, which overcoat's tolerant gap comparison reproduces
-            scale = 10.0 ** decimals
+            scale = 10.0**decimals
             eps_x, val_x = mtme_tau_optimization_acc23(np.rint(m * scale), h)
             dx = abs(ours.statistic - val_x)
             same_x = abs(ours.epsilon * scale - eps_x) <= 1e-9 * max(1.0, eps_x)
-            eq += (f"; = peer on exact ×10^{decimals} integer scores (|Δ| {dx:.0e}, same ε): the float "
-                   "peer splits gaps equal up to rounding" if dx <= 1e-9 and same_x
-                   else f"; ≠ peer on ×10^{decimals} integer scores too (|Δ| {dx:.1e})")
-        rows.append(Row(what, f"{h.shape[0]:,} × {h.shape[1]}, {ours.n_pairs:,} pairs", ours_s,
-                        "mt-metrics-eval tau_optimization (reimpl.)", peer_s, eq))
+            eq += (
+                f"; = peer on exact ×10^{decimals} integer scores (|Δ| {dx:.0e}, same ε): the float "
+                "peer splits gaps equal up to rounding"
+                if dx <= 1e-9 and same_x
+                else f"; ≠ peer on ×10^{decimals} integer scores too (|Δ| {dx:.1e})"
+            )
+        rows.append(
+            Row(
+                what,
+                f"{h.shape[0]:,} × {h.shape[1]}, {ours.n_pairs:,} pairs",
+                ours_s,
+                "mt-metrics-eval tau_optimization (reimpl.)",
+                peer_s,
+                eq,
+            )
+        )
     return rows
 
 

@@ -56,9 +56,18 @@ def main() -> None:
                 print(f"(bench_{name}.py has its own table; skipped with --quick)", file=sys.stderr)
                 continue
             print(f"running bench_{name}.py ...", file=sys.stderr, flush=True)
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-                [str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
-            res = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, env=env)
+            env = {
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(
+                    [
+                        str(Path(__file__).resolve().parents[1] / "src"),
+                        os.environ.get("PYTHONPATH", ""),
+                    ]
+                ),
+            }
+            res = subprocess.run(
+                [sys.executable, str(path)], capture_output=True, text=True, env=env
+            )
             own.append((f"bench_{name}.py", res.stdout + (res.stderr if res.returncode else "")))
             continue
         mod = importlib.import_module(f"bench_{name}")
@@ -67,8 +76,10 @@ def main() -> None:
     print(table(rows, args.markdown))
     for name, text in own:
         print(f"\n{name}:\n{text.rstrip()}")
-    print(f"\nmachine at the start: {before}\nmachine at the end:   {machine()}\n"
-          f"whole run {time.perf_counter() - t0:.0f} s{' (--quick)' if args.quick else ''}")
+    print(
+        f"\nmachine at the start: {before}\nmachine at the end:   {machine()}\n"
+        f"whole run {time.perf_counter() - t0:.0f} s{' (--quick)' if args.quick else ''}"
+    )
 
 
 if __name__ == "__main__":

@@ -29,9 +29,18 @@ def _rows(n=3):
     out = []
     for i in range(n):
         for s, sc in (("sysA", 1.0 + i), ("sysB", 2.0)):
-            out.append(json.dumps({"item_id": f"i{i}", "input": f"source {i}",
-                                   "response_id": s, "response": f"output {s} {i}",
-                                   "reference": f"output sysB {i}", "score": sc}))
+            out.append(
+                json.dumps(
+                    {
+                        "item_id": f"i{i}",
+                        "input": f"source {i}",
+                        "response_id": s,
+                        "response": f"output {s} {i}",
+                        "reference": f"output sysB {i}",
+                        "score": sc,
+                    }
+                )
+            )
     return out
 
 
@@ -48,14 +57,30 @@ def test_score_writes_all_formats(tmp_path, capsys):
     data = _write(tmp_path / "d.jsonl", _graded_rows(items))
     for ext in ("parquet", "jsonl", "csv"):
         out = tmp_path / f"s.{ext}"
-        code, _, err = run_cli(["score", "--data", str(data), "--scorer", "chrf", "--scorer",
-                                "length", "--out", str(out), "-q"], capsys)
+        code, _, err = run_cli(
+            [
+                "score",
+                "--data",
+                str(data),
+                "--scorer",
+                "chrf",
+                "--scorer",
+                "length",
+                "--out",
+                str(out),
+                "-q",
+            ],
+            capsys,
+        )
         assert code == 0, err
     # the expected scores, computed here: words per response, and sacreBLEU's own sentence chrF
     _, L, C = _graded_matrices(items)
-    want = {(f"g{i}", name, scorer): float(M[k, s])
-            for k, i in enumerate(items) for s, name in enumerate(_SYSTEMS)
-            for scorer, M in (("chrF", C), ("length", L))}
+    want = {
+        (f"g{i}", name, scorer): float(M[k, s])
+        for k, i in enumerate(items)
+        for s, name in enumerate(_SYSTEMS)
+        for scorer, M in (("chrF", C), ("length", L))
+    }
     got = {}
     t = pq.read_table(tmp_path / "s.parquet").to_pylist()
     got["parquet"] = t
@@ -66,14 +91,18 @@ def test_score_writes_all_formats(tmp_path, capsys):
         assert len(rows) == 24, fmt
         assert {(r["item_id"], r["response_id"], r["scorer"]) for r in rows} == set(want), fmt
         for r in rows:
-            assert r["score"] == pytest.approx(want[r["item_id"], r["response_id"], r["scorer"]],
-                                               rel=1e-12), (fmt, r)
+            assert r["score"] == pytest.approx(
+                want[r["item_id"], r["response_id"], r["scorer"]], rel=1e-12
+            ), (fmt, r)
             assert r["signature"].startswith({"chrF": "chrf|", "length": "length|"}[r["scorer"]])
     assert len({r["score"] for r in got["csv"] if r["scorer"] == "chrF"}) > 4  # real variety
+
     # the three files hold the same rows in the same order
     def key(rows):
-        return [(r["item_id"], r["response_id"], r["scorer"], r["signature"], r["score"])
-                for r in rows]
+        return [
+            (r["item_id"], r["response_id"], r["scorer"], r["signature"], r["score"]) for r in rows
+        ]
+
     assert key(got["parquet"]) == key(got["jsonl"])
     assert [k[:4] for k in key(got["csv"])] == [k[:4] for k in key(got["jsonl"])]
 
@@ -81,8 +110,21 @@ def test_score_writes_all_formats(tmp_path, capsys):
 def test_map_option(tmp_path, capsys):
     rows = [json.dumps({"question": "q", "chosen": "good answer", "rejected": "bad"})]
     data = _write(tmp_path / "p.jsonl", rows)
-    code, _, err = run_cli(["score", "--data", str(data), "--map", "prompt=question",
-                            "--scorer", "length", "--out", str(tmp_path / "o.jsonl"), "-q"], capsys)
+    code, _, err = run_cli(
+        [
+            "score",
+            "--data",
+            str(data),
+            "--map",
+            "prompt=question",
+            "--scorer",
+            "length",
+            "--out",
+            str(tmp_path / "o.jsonl"),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     got = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert sorted(r["score"] for r in got) == [1.0, 2.0]
@@ -91,10 +133,18 @@ def test_map_option(tmp_path, capsys):
 # A small graded data set whose numbers the tests below derive with plain loops: 12 items, three
 # systems; human scores (with gold ties) and response lengths in words chosen by hand.
 _GRADED = [  # (human A, B, C), (words A, B, C)
-    ((1, 2, 2), (3, 5, 5)), ((0, 1, 2), (2, 4, 6)), ((2, 0, 1), (6, 1, 3)),
-    ((1, 1, 0), (4, 4, 2)), ((2, 1, 1), (5, 2, 4)), ((0, 0, 2), (1, 3, 7)),
-    ((1, 1, 1), (2, 2, 3)), ((2, 1, 0), (4, 6, 5)), ((0, 2, 1), (3, 6, 4)),
-    ((1, 0, 0), (5, 3, 3)), ((2, 2, 0), (6, 5, 1)), ((0, 1, 1), (2, 3, 3)),
+    ((1, 2, 2), (3, 5, 5)),
+    ((0, 1, 2), (2, 4, 6)),
+    ((2, 0, 1), (6, 1, 3)),
+    ((1, 1, 0), (4, 4, 2)),
+    ((2, 1, 1), (5, 2, 4)),
+    ((0, 0, 2), (1, 3, 7)),
+    ((1, 1, 1), (2, 2, 3)),
+    ((2, 1, 0), (4, 6, 5)),
+    ((0, 2, 1), (3, 6, 4)),
+    ((1, 0, 0), (5, 3, 3)),
+    ((2, 2, 0), (6, 5, 1)),
+    ((0, 1, 1), (2, 3, 3)),
 ]
 _VOCAB = "the quick brown fox jumps over a lazy dog today".split()
 _SYSTEMS = ("sysA", "sysB", "sysC")
@@ -114,9 +164,18 @@ def _graded_rows(items):
     for i in items:
         human, words = _GRADED[i]
         for s, name in enumerate(_SYSTEMS):
-            out.append(json.dumps({"item_id": f"g{i}", "input": f"source {i}", "response_id": name,
-                                   "response": _graded_text(i, s, words[s]),
-                                   "reference": _graded_reference(i), "score": human[s]}))
+            out.append(
+                json.dumps(
+                    {
+                        "item_id": f"g{i}",
+                        "input": f"source {i}",
+                        "response_id": name,
+                        "response": _graded_text(i, s, words[s]),
+                        "reference": _graded_reference(i),
+                        "score": human[s],
+                    }
+                )
+            )
     return out
 
 
@@ -127,9 +186,17 @@ def _graded_matrices(items):
     chrf = CHRF()
     H = np.array([_GRADED[i][0] for i in items], float)
     L = np.array([_GRADED[i][1] for i in items], float)
-    C = np.array([[chrf.sentence_score(_graded_text(i, s, _GRADED[i][1][s]),
-                                       [_graded_reference(i)]).score for s in range(3)]
-                  for i in items])
+    C = np.array(
+        [
+            [
+                chrf.sentence_score(
+                    _graded_text(i, s, _GRADED[i][1][s]), [_graded_reference(i)]
+                ).score
+                for s in range(3)
+            ]
+            for i in items
+        ]
+    )
     return H, L, C
 
 
@@ -143,16 +210,24 @@ def _loop_groups(H, M, group, rows):
         cells = [[(H[i][j], M[i][j]) for i in rows for j in range(r)]]
     else:
         cells = [[(H[i][j], M[i][j]) for i in rows] for j in range(r)]
-    return [[(c[a][0] - c[b][0], c[a][1] - c[b][1]) for a in range(len(c))
-             for b in range(a + 1, len(c))] for c in cells]
+    return [
+        [
+            (c[a][0] - c[b][0], c[a][1] - c[b][1])
+            for a in range(len(c))
+            for b in range(a + 1, len(c))
+        ]
+        for c in cells
+    ]
 
 
 def _loop_acc_eq(groups, eps):
     """Macro average over groups of the share of pairs where metric and human agree at eps."""
     vals = []
     for pairs in groups:
-        agree = sum((abs(dm) <= eps) if dh == 0 else (abs(dm) > eps and (dh > 0) == (dm > 0))
-                    for dh, dm in pairs)
+        agree = sum(
+            (abs(dm) <= eps) if dh == 0 else (abs(dm) > eps and (dh > 0) == (dm > 0))
+            for dh, dm in pairs
+        )
         vals.append(Fraction(int(agree), len(pairs)))
     return sum(vals) / len(vals)
 
@@ -173,7 +248,9 @@ def _loop_strict_accuracy(H, M):
     for pairs in _loop_groups(H, M, "item", range(H.shape[0])):
         pref = [(dh, dm) for dh, dm in pairs if dh != 0]
         if pref:
-            vals.append(Fraction(sum(dm != 0 and (dm > 0) == (dh > 0) for dh, dm in pref), len(pref)))
+            vals.append(
+                Fraction(sum(dm != 0 and (dm > 0) == (dh > 0) for dh, dm in pref), len(pref))
+            )
     return sum(vals) / len(vals)
 
 
@@ -181,9 +258,25 @@ def test_meta_eval_json_schema(tmp_path, capsys):
     items = range(8)
     data = _write(tmp_path / "d.jsonl", _graded_rows(items))
     out = tmp_path / "r.json"
-    code, stdout, err = run_cli(["meta-eval", "--data", str(data), "--scorer", "chrf",
-                                 "--scorer", "length", "--resamples", "50", "--json", str(out),
-                                 "--permute", "items", "-q"], capsys)
+    code, stdout, err = run_cli(
+        [
+            "meta-eval",
+            "--data",
+            str(data),
+            "--scorer",
+            "chrf",
+            "--scorer",
+            "length",
+            "--resamples",
+            "50",
+            "--json",
+            str(out),
+            "--permute",
+            "items",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     doc = json.loads(out.read_text())
     assert doc["schema_version"] == 1
@@ -208,14 +301,17 @@ def test_meta_eval_json_schema(tmp_path, capsys):
         assert e["statistic"] == pytest.approx(float(best), abs=1e-12)
         assert e["epsilon"] == pytest.approx(eps, abs=1e-9)
         assert e["all_ties_baseline"] == pytest.approx(
-            float(_loop_acc_eq(_loop_groups(H, M, "item", range(n)), float("inf"))), abs=1e-12)
+            float(_loop_acc_eq(_loop_groups(H, M, "item", range(n)), float("inf"))), abs=1e-12
+        )
         assert (e["n_pairs"], e["n_groups"], e["n_dropped"]) == (24, 8, 0)
         boot = [float(_loop_calibrate(_loop_groups(H[r], M[r], "item", range(n)))[1]) for r in idx]
-        assert e["confidence_interval"] == pytest.approx(list(np.percentile(boot, [2.5, 97.5])),
-                                                         abs=1e-9)
+        assert e["confidence_interval"] == pytest.approx(
+            list(np.percentile(boot, [2.5, 97.5])), abs=1e-9
+        )
         assert e["standard_error"] == pytest.approx(np.std(boot, ddof=1), abs=1e-9)
         assert seg["pairwise_accuracy_strict"]["statistic"] == pytest.approx(
-            float(_loop_strict_accuracy(H, M)), abs=1e-12)
+            float(_loop_strict_accuracy(H, M)), abs=1e-12
+        )
         stats[name] = float(best)
         # the console table shows the same number
         line = next(x for x in stdout.splitlines() if f" {name} " in x)
@@ -232,30 +328,60 @@ def test_meta_eval_json_schema(tmp_path, capsys):
     for _ in range(50):
         c = coins.integers(0, 2, n).astype(bool)[:, None]
         pa, pb = np.where(c, z["length"], z["chrF"]), np.where(c, z["chrF"], z["length"])
-        null.append(float(_loop_calibrate(_loop_groups(H, pa, "item", range(n)))[1]
-                          - _loop_calibrate(_loop_groups(H, pb, "item", range(n)))[1]))
+        null.append(
+            float(
+                _loop_calibrate(_loop_groups(H, pa, "item", range(n)))[1]
+                - _loop_calibrate(_loop_groups(H, pb, "item", range(n)))[1]
+            )
+        )
     delta = stats["chrF"] - stats["length"]
     assert sig["pvalues"][0][1] == pytest.approx(
-        (1 + sum(x >= delta - 1e-9 for x in null)) / 51, abs=1e-12)
+        (1 + sum(x >= delta - 1e-9 for x in null)) / 51, abs=1e-12
+    )
     assert sig["pvalues"][1][0] == pytest.approx(
-        (1 + sum(-x >= -delta - 1e-9 for x in null)) / 51, abs=1e-12)
+        (1 + sum(-x >= -delta - 1e-9 for x in null)) / 51, abs=1e-12
+    )
 
 
 BAD_CASES = {
-    "malformed_json": (["{\"item_id\": \"i0\", \"input\": \"x\", \"response\": \"y\"", ],
-                       "line 1", "malformed JSON"),
+    "malformed_json": (
+        [
+            '{"item_id": "i0", "input": "x", "response": "y"',
+        ],
+        "line 1",
+        "malformed JSON",
+    ),
     "missing_field": ([json.dumps({"item_id": "i0", "response": "y"})], "line 1", "input"),
-    "empty_response": ([json.dumps({"item_id": "i0", "input": "x", "response": "  "})],
-                       "line 1", "empty"),
-    "nan_score": ([json.dumps({"item_id": "i0", "input": "x", "response": "y"}),
-                   '{"item_id": "i1", "input": "x", "response": "y", "score": NaN}'],
-                  "line 2", "score"),
-    "duplicate_ids": ([json.dumps({"item_id": "i0", "input": "x", "response_id": "a",
-                                   "response": "y", "score": 1}),
-                       json.dumps({"item_id": "i0", "input": "x", "response_id": "a",
-                                   "response": "z", "score": 2})], "line 2", "duplicate"),
-    "mistyped_field": ([json.dumps({"item_id": "i0", "input": "x", "response": 5})],
-                       "line 1", "response"),
+    "empty_response": (
+        [json.dumps({"item_id": "i0", "input": "x", "response": "  "})],
+        "line 1",
+        "empty",
+    ),
+    "nan_score": (
+        [
+            json.dumps({"item_id": "i0", "input": "x", "response": "y"}),
+            '{"item_id": "i1", "input": "x", "response": "y", "score": NaN}',
+        ],
+        "line 2",
+        "score",
+    ),
+    "duplicate_ids": (
+        [
+            json.dumps(
+                {"item_id": "i0", "input": "x", "response_id": "a", "response": "y", "score": 1}
+            ),
+            json.dumps(
+                {"item_id": "i0", "input": "x", "response_id": "a", "response": "z", "score": 2}
+            ),
+        ],
+        "line 2",
+        "duplicate",
+    ),
+    "mistyped_field": (
+        [json.dumps({"item_id": "i0", "input": "x", "response": 5})],
+        "line 1",
+        "response",
+    ),
 }
 
 
@@ -264,8 +390,9 @@ def test_bad_jsonl_input_is_one_line_exit_2_no_output(case, tmp_path, capsys):
     lines, where, what = BAD_CASES[case]
     data = _write(tmp_path / "bad.jsonl", lines)
     out = tmp_path / "out.parquet"
-    code, _, err = run_cli(["score", "--data", str(data), "--scorer", "length",
-                            "--out", str(out), "-q"], capsys)
+    code, _, err = run_cli(
+        ["score", "--data", str(data), "--scorer", "length", "--out", str(out), "-q"], capsys
+    )
     assert code == 2
     msg = err.strip()
     assert "\n" not in msg and msg.startswith("overcoat: error: ")
@@ -277,29 +404,48 @@ def test_bad_jsonl_input_is_one_line_exit_2_no_output(case, tmp_path, capsys):
 
 def test_unknown_scorer_spec(tmp_path, capsys):
     data = _write(tmp_path / "d.jsonl", _rows())
-    code, _, err = run_cli(["score", "--data", str(data), "--scorer", "bleurt-xxl",
-                            "--out", str(tmp_path / "o.jsonl")], capsys)
+    code, _, err = run_cli(
+        [
+            "score",
+            "--data",
+            str(data),
+            "--scorer",
+            "bleurt-xxl",
+            "--out",
+            str(tmp_path / "o.jsonl"),
+        ],
+        capsys,
+    )
     assert code == 2 and "unknown scorer spec 'bleurt-xxl'" in err
     assert not (tmp_path / "o.jsonl").exists()
 
 
 def test_non_utf8_and_truncated_gzip(tmp_path, capsys):
     p = tmp_path / "latin.jsonl"
-    p.write_bytes(b'{"item_id": "i0", "input": "x", "response": "y"}\n'
-                  b'{"item_id": "i1", "input": "caf\xe9", "response": "y"}\n')
-    code, _, err = run_cli(["score", "--data", str(p), "--scorer", "length",
-                            "--out", str(tmp_path / "o.jsonl")], capsys)
+    p.write_bytes(
+        b'{"item_id": "i0", "input": "x", "response": "y"}\n'
+        b'{"item_id": "i1", "input": "caf\xe9", "response": "y"}\n'
+    )
+    code, _, err = run_cli(
+        ["score", "--data", str(p), "--scorer", "length", "--out", str(tmp_path / "o.jsonl")],
+        capsys,
+    )
     assert code == 2 and "line 2" in err and "UTF-8" in err
     g = tmp_path / "t.jsonl.gz"
     g.write_bytes(gzip.compress("\n".join(_rows(50)).encode())[:-20])
-    code, _, err = run_cli(["score", "--data", str(g), "--scorer", "length",
-                            "--out", str(tmp_path / "o.jsonl")], capsys)
+    code, _, err = run_cli(
+        ["score", "--data", str(g), "--scorer", "length", "--out", str(tmp_path / "o.jsonl")],
+        capsys,
+    )
     assert code == 2 and "truncated gzip" in err and str(g) in err
 
 
 def test_judgment_naming_unknown_response(tmp_path, capsys):
-    rows = [json.dumps({"item_id": "i0", "prompt": "p", "response_a": "x", "response_b": "y",
-                        "label": "c"})]
+    rows = [
+        json.dumps(
+            {"item_id": "i0", "prompt": "p", "response_a": "x", "response_b": "y", "label": "c"}
+        )
+    ]
     data = _write(tmp_path / "pw.jsonl", rows)
     code, _, err = run_cli(["meta-eval", "--data", str(data), "--scorer", "length"], capsys)
     assert code == 2 and str(data) in err and "line 1" in err and "label" in err
@@ -307,22 +453,42 @@ def test_judgment_naming_unknown_response(tmp_path, capsys):
 
 def test_nan_in_scores_file(tmp_path, capsys):
     data = _write(tmp_path / "d.jsonl", _rows())
-    scores = _write(tmp_path / "s.jsonl", [
-        json.dumps({"item_id": "i0", "response_id": "sysA", "score": 1.0}),
-        '{"item_id": "i0", "response_id": "sysB", "score": Infinity}'])
-    code, _, err = run_cli(["score", "--data", str(data), "--scorer", f"scores:{scores}",
-                            "--out", str(tmp_path / "o.jsonl")], capsys)
+    scores = _write(
+        tmp_path / "s.jsonl",
+        [
+            json.dumps({"item_id": "i0", "response_id": "sysA", "score": 1.0}),
+            '{"item_id": "i0", "response_id": "sysB", "score": Infinity}',
+        ],
+    )
+    code, _, err = run_cli(
+        [
+            "score",
+            "--data",
+            str(data),
+            "--scorer",
+            f"scores:{scores}",
+            "--out",
+            str(tmp_path / "o.jsonl"),
+        ],
+        capsys,
+    )
     assert code == 2 and str(scores) in err and "line 2" in err and "score" in err
 
 
 def test_precomputed_scores_roundtrip(tmp_path, capsys):
     data = _write(tmp_path / "d.jsonl", _rows())
     out = tmp_path / "o.jsonl"
-    assert run_cli(["score", "--data", str(data), "--scorer", "chrf", "--out", str(out),
-                    "-q"], capsys)[0] == 0
+    assert (
+        run_cli(
+            ["score", "--data", str(data), "--scorer", "chrf", "--out", str(out), "-q"], capsys
+        )[0]
+        == 0
+    )
     out2 = tmp_path / "o2.jsonl"
-    code, _, err = run_cli(["score", "--data", str(data), "--scorer", f"scores:{out}",
-                            "--out", str(out2), "-q"], capsys)
+    code, _, err = run_cli(
+        ["score", "--data", str(data), "--scorer", f"scores:{out}", "--out", str(out2), "-q"],
+        capsys,
+    )
     assert code == 0, err
     a = [json.loads(x)["score"] for x in out.read_text().splitlines()]
     b = [json.loads(x)["score"] for x in out2.read_text().splitlines()]
@@ -332,9 +498,24 @@ def test_precomputed_scores_roundtrip(tmp_path, capsys):
 def test_subprocess_has_no_traceback(tmp_path):
     data = _write(tmp_path / "bad.jsonl", ["{not json"])
     env = {**os.environ, "OVERCOAT_CACHE": str(tmp_path / "c.sqlite")}
-    p = subprocess.run([sys.executable, "-m", "overcoat.cli", "score", "--data", str(data),
-                        "--scorer", "length", "--out", str(tmp_path / "o.jsonl")],
-                       capture_output=True, text=True, env=env, timeout=120)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "overcoat.cli",
+            "score",
+            "--data",
+            str(data),
+            "--scorer",
+            "length",
+            "--out",
+            str(tmp_path / "o.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert p.returncode == 2
     assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
@@ -351,9 +532,27 @@ def test_meta_eval_dev_split_and_k_folds(tmp_path, capsys):
     data = _write(tmp_path / "d.jsonl", _graded_rows(items))
     dev = _write(tmp_path / "dev.jsonl", _graded_rows(dev_items))
     out = tmp_path / "r.json"
-    code, _, err = run_cli(["meta-eval", "--data", str(data), "--dev", str(dev), "--k-folds", "2",
-                            "--scorer", "chrf", "--scorer", "length", "--resamples", "30",
-                            "--json", str(out), "-q"], capsys)
+    code, _, err = run_cli(
+        [
+            "meta-eval",
+            "--data",
+            str(data),
+            "--dev",
+            str(dev),
+            "--k-folds",
+            "2",
+            "--scorer",
+            "chrf",
+            "--scorer",
+            "length",
+            "--resamples",
+            "30",
+            "--json",
+            str(out),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     doc = json.loads(out.read_text())
     H, L, C = _graded_matrices(items)
@@ -367,7 +566,8 @@ def test_meta_eval_dev_split_and_k_folds(tmp_path, capsys):
         d = seg["acc_eq_dev_calibrated"]
         assert d["epsilon"] == pytest.approx(eps_dev, abs=1e-9)
         assert d["statistic"] == pytest.approx(
-            float(_loop_acc_eq(_loop_groups(H, M, "item", items), eps_dev)), abs=1e-12)
+            float(_loop_acc_eq(_loop_groups(H, M, "item", items), eps_dev)), abs=1e-12
+        )
         assert d["in_sample_statistic"] == pytest.approx(insample, abs=1e-12)
         # 2 folds: each fitted on the other fold; held-out items pooled in one macro average
         x = seg["acc_eq_cross_fitted"]
@@ -385,7 +585,8 @@ def test_meta_eval_dev_split_and_k_folds(tmp_path, capsys):
         assert x["statistic"] == pytest.approx(float(sum(held) / len(held)), abs=1e-12)
         assert x["in_sample_statistic"] == pytest.approx(insample, abs=1e-12)
     assert doc["segment_level"]["chrF"]["acc_eq_cross_fitted"]["statistic"] != pytest.approx(
-        doc["segment_level"]["chrF"]["acc_eq"]["statistic"], abs=1e-6)  # held-out differs
+        doc["segment_level"]["chrF"]["acc_eq"]["statistic"], abs=1e-6
+    )  # held-out differs
 
 
 @pytest.mark.parametrize("group", ["none", "system"])
@@ -393,9 +594,25 @@ def test_meta_eval_other_groupings(group, tmp_path, capsys):
     items = range(8)
     data = _write(tmp_path / "d.jsonl", _graded_rows(items))
     out = tmp_path / "r.json"
-    code, _, err = run_cli(["meta-eval", "--data", str(data), "--group", group, "--scorer", "chrf",
-                            "--scorer", "length", "--resamples", "30", "--json", str(out), "-q"],
-                           capsys)
+    code, _, err = run_cli(
+        [
+            "meta-eval",
+            "--data",
+            str(data),
+            "--group",
+            group,
+            "--scorer",
+            "chrf",
+            "--scorer",
+            "length",
+            "--resamples",
+            "30",
+            "--json",
+            str(out),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     doc = json.loads(out.read_text())
     assert doc["settings"]["group"] == group
@@ -410,15 +627,17 @@ def test_meta_eval_other_groupings(group, tmp_path, capsys):
         assert e["epsilon"] == pytest.approx(eps, abs=1e-9)
         assert (e["n_pairs"], e["n_groups"]) == (n_pairs, n_groups)
         assert e["all_ties_baseline"] == pytest.approx(
-            float(_loop_acc_eq(groups, float("inf"))), abs=1e-12)
+            float(_loop_acc_eq(groups, float("inf"))), abs=1e-12
+        )
         item_level = float(_loop_calibrate(_loop_groups(H, M, "item", items))[1])
         assert e["statistic"] != pytest.approx(item_level, abs=1e-6)  # the grouping is used
 
 
 def test_bad_option_values_are_one_line_errors(tmp_path, capsys):
     data = _write(tmp_path / "d.jsonl", _rows(3))
-    code, _, err = run_cli(["meta-eval", "--data", str(data), "--scorer", "chrf",
-                            "--ties", "sometimes"], capsys)
+    code, _, err = run_cli(
+        ["meta-eval", "--data", str(data), "--scorer", "chrf", "--ties", "sometimes"], capsys
+    )
     assert code == 2 and "--ties must be one of" in err and "Traceback" not in err
 
 
@@ -427,8 +646,26 @@ def test_max_items_is_a_seeded_sample(tmp_path, capsys):
     docs = []
     for k in range(2):
         out = tmp_path / f"r{k}.json"
-        assert run_cli(["meta-eval", "--data", str(data), "--scorer", "chrf", "--max-items", "4",
-                        "--resamples", "20", "--json", str(out), "-q"], capsys)[0] == 0
+        assert (
+            run_cli(
+                [
+                    "meta-eval",
+                    "--data",
+                    str(data),
+                    "--scorer",
+                    "chrf",
+                    "--max-items",
+                    "4",
+                    "--resamples",
+                    "20",
+                    "--json",
+                    str(out),
+                    "-q",
+                ],
+                capsys,
+            )[0]
+            == 0
+        )
         docs.append(json.loads(out.read_text()))
     assert docs[0]["data"]["n_items"] == 4
     assert docs[0]["data"]["sampled_items"] == "4 of 10, seed 0"
@@ -438,12 +675,16 @@ def test_max_items_is_a_seeded_sample(tmp_path, capsys):
 # -- overcoat scorers / cache / -v ------------------------------------------------------------------
 def test_scorers_says_what_is_usable_and_how_to_install_the_rest(monkeypatch, capsys):
     import overcoat.scorers.requirements as R
+
     real = R.installed
     monkeypatch.setattr(R, "installed", lambda m: m != "comet" and real(m))
     code, out, _ = run_cli(["scorers"], capsys)
     assert code == 0 and "…" not in out
-    rows = {ln.split("│")[1].strip(): ln.split("│")[2].strip() for ln in out.splitlines()
-            if ln.startswith("│") and ln.split("│")[1].strip()}
+    rows = {
+        ln.split("│")[1].strip(): ln.split("│")[2].strip()
+        for ln in out.splitlines()
+        if ln.startswith("│") and ln.split("│")[1].strip()
+    }
     assert rows["bleu"] == "yes" and rows["length"] == "yes" and rows["comet"] == "no"
     hint = [ln for ln in out.splitlines() if ln.strip().startswith("comet:")]
     assert len(hint) == 1 and "pip install 'overcoat[comet]'" in hint[0]
@@ -454,14 +695,33 @@ def test_scorers_says_what_is_usable_and_how_to_install_the_rest(monkeypatch, ca
 def test_cache_command_lists_and_clears(tmp_path, capsys):
     data = _write(tmp_path / "d.jsonl", _rows(3))
     c = str(tmp_path / "c.sqlite")
-    assert run_cli(["score", "-d", str(data), "-s", "chrf", "-s", "length", "-o",
-                    str(tmp_path / "o.jsonl"), "-q", "--cache", c], capsys)[0] == 0
+    assert (
+        run_cli(
+            [
+                "score",
+                "-d",
+                str(data),
+                "-s",
+                "chrf",
+                "-s",
+                "length",
+                "-o",
+                str(tmp_path / "o.jsonl"),
+                "-q",
+                "--cache",
+                c,
+            ],
+            capsys,
+        )[0]
+        == 0
+    )
     code, out, _ = run_cli(["cache", "--cache", c], capsys)
     assert code == 0 and "12 scores" in out
     assert "length|unit:words" in out and "chrf|" in out
     code, out, _ = run_cli(["cache", "--cache", c, "--clear", "--signature", "length|"], capsys)
     assert code == 0 and "deleted 6 cached scores" in out
     from overcoat.scorers.cache import ScoreCache
+
     st = ScoreCache(c).stats()
     assert st["entries"] == 6 and list(st["signatures"])[0].startswith("chrf|")
     code, _, err = run_cli(["cache", "--cache", c, "--clear", "--signature", "nope"], capsys)
@@ -473,8 +733,10 @@ def test_cache_command_lists_and_clears(tmp_path, capsys):
 
 
 def test_system_level_note_on_preference_data_only_with_verbose(tmp_path, capsys):
-    rows = [json.dumps({"prompt": f"p{i}", "chosen": "a longer answer", "rejected": "no"})
-            for i in range(4)]
+    rows = [
+        json.dumps({"prompt": f"p{i}", "chosen": "a longer answer", "rejected": "no"})
+        for i in range(4)
+    ]
     data = _write(tmp_path / "p.jsonl", rows)
     args = ["meta-eval", "-d", str(data), "-s", "length", "--resamples", "10", "-q"]
     code, out, err = run_cli(args, capsys)
@@ -485,6 +747,7 @@ def test_system_level_note_on_preference_data_only_with_verbose(tmp_path, capsys
 
 def test_hub_probe_goes_offline_fast_when_unreachable(monkeypatch):
     import overcoat.hub as hub
+
     monkeypatch.setattr(hub, "_checked", {})
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
@@ -494,4 +757,5 @@ def test_hub_probe_goes_offline_fast_when_unreachable(monkeypatch):
     assert os.environ["HF_HUB_OFFLINE"] == "1"
     assert "127.0.0.1" in hub.unreachable_note()
     from overcoat.scorers._common import weights_error
+
     assert "could not be reached" in str(weights_error("org/model", OSError()))

@@ -15,8 +15,8 @@ EX = Path(__file__).resolve().parents[1] / "examples"
 
 def test_every_example_is_covered():
     assert sorted(p.name for p in EX.iterdir()) == sorted(
-        list(DATA) + ["mapped.csv", "scores_hashed.jsonl", "scores_long.jsonl",
-                      "scores_wide.jsonl"])
+        list(DATA) + ["mapped.csv", "scores_hashed.jsonl", "scores_long.jsonl", "scores_wide.jsonl"]
+    )
 
 
 # file -> (item ids, response ids of the first item, judgment kind, number of judgments)
@@ -36,8 +36,11 @@ def test_example_data_loads(name):
     ds = load_data(str(EX / name))
     assert ds.items.column("item_id").to_pylist() == ids
     rt = ds.responses
-    assert [r for i, r in zip(rt.column("item_id").to_pylist(),
-                              rt.column("response_id").to_pylist()) if i == ids[0]] == first_resp
+    assert [
+        r
+        for i, r in zip(rt.column("item_id").to_pylist(), rt.column("response_id").to_pylist())
+        if i == ids[0]
+    ] == first_resp
     assert ds.judgments.kind == kind and ds.judgments.table.num_rows == n_judg
 
 
@@ -45,36 +48,55 @@ def test_example_details():
     ab = load_data(str(EX / "pairwise_ab.jsonl")).judgments.table
     assert ab.column("label").to_pylist() == ["a", "b", "tie"]
     chat = load_data(str(EX / "pairwise_chat.jsonl"))
-    assert json.loads(chat.items.column("messages")[0].as_py())[-1] == \
-        {"role": "user", "content": "Recommend a book."}
+    assert json.loads(chat.items.column("messages")[0].as_py())[-1] == {
+        "role": "user",
+        "content": "Recommend a book.",
+    }
     assert chat.responses.column("text").to_pylist()[:2] == ["Try 'The Hobbit'.", "No."]
     pw = load_data(str(EX / "pointwise.jsonl"))
-    assert pw.items.column("references").to_pylist() == [["The dog is sleeping."],
-                                                         ["It is raining."]]
+    assert pw.items.column("references").to_pylist() == [
+        ["The dog is sleeping."],
+        ["It is raining."],
+    ]
     raters = load_data(str(EX / "pointwise_raters.csv")).judgments.table
     assert raters.column("rater").to_pylist() == ["r1", "r2"] * 3
     assert raters.column("score").to_pylist() == [4.5, 3.5, 5.0, 4.0, 2.0, 1.0]
 
 
 def test_mapped_example():
-    ds = load_data(str(EX / "mapped.csv"),
-                   mapping={"prompt": "question", "chosen": "good", "rejected": "bad"})
+    ds = load_data(
+        str(EX / "mapped.csv"), mapping={"prompt": "question", "chosen": "good", "rejected": "bad"}
+    )
     assert ds.items.column("input").to_pylist()[0] == "What is the capital of France?"
-    assert ds.responses.column("text").to_pylist()[:2] == ["Paris.",
-                                                           "Lyon, the largest city of France."]
+    assert ds.responses.column("text").to_pylist()[:2] == [
+        "Paris.",
+        "Lyon, the largest city of France.",
+    ]
 
 
-@pytest.mark.parametrize("scores,data,name,expected", [
-    ("scores_long.jsonl", "pointwise.jsonl", "len10", [1.5, 2.0, 1.0, 0.9, 1.4, 0.8]),
-    ("scores_hashed.jsonl", "pairwise.json", "words", [1.0, 6.0, 1.0, 1.0, 8.0, 1.0]),
-    ("scores_wide.jsonl", "pairwise.json", "scores_wide", [-6.0, -33.0, -7.0, -4.0, -36.0,
-                                                            -3.0]),
-    ("scores_wide.jsonl", "pairwise.jsonl", "scores_wide", [-6.0, -33.0, -7.0, -4.0, -36.0,
-                                                             -3.0]),
-])
+@pytest.mark.parametrize(
+    "scores,data,name,expected",
+    [
+        ("scores_long.jsonl", "pointwise.jsonl", "len10", [1.5, 2.0, 1.0, 0.9, 1.4, 0.8]),
+        ("scores_hashed.jsonl", "pairwise.json", "words", [1.0, 6.0, 1.0, 1.0, 8.0, 1.0]),
+        (
+            "scores_wide.jsonl",
+            "pairwise.json",
+            "scores_wide",
+            [-6.0, -33.0, -7.0, -4.0, -36.0, -3.0],
+        ),
+        (
+            "scores_wide.jsonl",
+            "pairwise.jsonl",
+            "scores_wide",
+            [-6.0, -33.0, -7.0, -4.0, -36.0, -3.0],
+        ),
+    ],
+)
 def test_example_scores_match_in_full(scores, data, name, expected):
     read_scores_file(EX / scores)
-    scored = api.score(load_data(str(EX / data)), [f"scores:{EX / scores}"], cache=None,
-                       progress=False)
+    scored = api.score(
+        load_data(str(EX / data)), [f"scores:{EX / scores}"], cache=None, progress=False
+    )
     assert scored.scores[name].tolist() == expected
     assert scored.stats[name]["notes"] == []

@@ -20,7 +20,7 @@ from overcoat.cli import main
 from overcoat.errors import SpecError
 
 HERE = Path(__file__).parent
-MODEL = HERE / "badinput" / "remote_code_model"   # config.json auto_map -> evil.py writes a marker
+MODEL = HERE / "badinput" / "remote_code_model"  # config.json auto_map -> evil.py writes a marker
 POINTS = str(HERE / "badinput" / "points.jsonl")
 SRC = str(HERE.parent / "src")
 
@@ -45,11 +45,22 @@ def test_marker_folder_really_runs_code_when_trusted(tmp_path, monkeypatch):
     assert m.read_text() == "remote code ran"
 
 
-@pytest.mark.parametrize("spec", ["judge:local:{m}", "hf:{m}", "loglik:{m}", "nli:{m}",
-                                  "embed:{m}", "bertscore:{m}"])
+@pytest.mark.parametrize(
+    "spec", ["judge:local:{m}", "hf:{m}", "loglik:{m}", "nli:{m}", "embed:{m}", "bertscore:{m}"]
+)
 def test_every_model_loader_refuses_auto_map_folders(spec, marker, capsys):
-    code = main(["score", "-d", POINTS, "-s", spec.format(m=MODEL), "-o",
-                 str(marker.parent / "o.jsonl"), "-q"])
+    code = main(
+        [
+            "score",
+            "-d",
+            POINTS,
+            "-s",
+            spec.format(m=MODEL),
+            "-o",
+            str(marker.parent / "o.jsonl"),
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "own Python code" in err and "remote_code_model" in err
@@ -59,11 +70,31 @@ def test_every_model_loader_refuses_auto_map_folders(spec, marker, capsys):
 def test_judge_local_in_a_non_terminal_answering_yes(tmp_path):
     """The issue's scenario: judge:local: in a subprocess whose stdin says "y"."""
     m = tmp_path / "marker"
-    env = {**os.environ, "OVERCOAT_TEST_MARKER": str(m), "PYTHONPATH": SRC,
-           "OVERCOAT_CACHE": str(tmp_path / "c.sqlite")}
-    p = subprocess.run([sys.executable, "-m", "overcoat.cli", "score", "-d", POINTS, "-s",
-                        f"judge:local:{MODEL}", "-o", str(tmp_path / "o.jsonl")],
-                       input="y\ny\ny\n", capture_output=True, text=True, env=env, timeout=300)
+    env = {
+        **os.environ,
+        "OVERCOAT_TEST_MARKER": str(m),
+        "PYTHONPATH": SRC,
+        "OVERCOAT_CACHE": str(tmp_path / "c.sqlite"),
+    }
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "overcoat.cli",
+            "score",
+            "-d",
+            POINTS,
+            "-s",
+            f"judge:local:{MODEL}",
+            "-o",
+            str(tmp_path / "o.jsonl"),
+        ],
+        input="y\ny\ny\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert p.returncode == 2 and "trust_remote_code" in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
     assert not m.exists()
@@ -74,6 +105,7 @@ def test_transformers_never_prompts_once_overcoat_loaded_it(marker):
     library): transformers' "run the custom code? [y/N]" prompt is disabled, so even a "y" on
     stdin cannot run the code."""
     from overcoat.scorers._common import require
+
     transformers = require("transformers")
     with pytest.raises(ValueError, match="trust_remote_code"):
         transformers.AutoConfig.from_pretrained(str(MODEL))  # trust_remote_code left unset
@@ -81,6 +113,7 @@ def test_transformers_never_prompts_once_overcoat_loaded_it(marker):
 
 def test_refuse_remote_code_unit(tmp_path):
     from overcoat.scorers._common import refuse_remote_code
+
     refuse_remote_code(tmp_path, "plain")  # no config.json: nothing to refuse
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
     refuse_remote_code(tmp_path, "plain")
@@ -96,28 +129,37 @@ def test_refuse_remote_code_unit(tmp_path):
 def test_comet_hparams_are_read_as_plain_data(tmp_path):
     pytest.importorskip("yaml")
     from overcoat.scorers.comet import read_hparams
+
     marker = tmp_path / "yaml_ran"
     (tmp_path / "checkpoints").mkdir()
     ckpt = tmp_path / "checkpoints" / "model.ckpt"
     ckpt.write_bytes(b"")
     (tmp_path / "hparams.yaml").write_text(
-        f"class_identifier: !!python/object/apply:os.system ['touch {marker}']\n")
+        f"class_identifier: !!python/object/apply:os.system ['touch {marker}']\n"
+    )
     with pytest.raises(SpecError, match="plain-data COMET hparams"):
         read_hparams(ckpt)
     assert not marker.exists()
-    (tmp_path / "hparams.yaml").write_text("class_identifier: regression_metric\n"
-                                           "pretrained_model: xlm-roberta-large\n")
+    (tmp_path / "hparams.yaml").write_text(
+        "class_identifier: regression_metric\npretrained_model: xlm-roberta-large\n"
+    )
     assert read_hparams(ckpt)["class_identifier"] == "regression_metric"
 
 
 # -- API key over plain http ---------------------------------------------------------------------
 def test_plain_http_key_warning_once_per_host_and_never_for_loopback(monkeypatch):
     from overcoat.scorers.judge import http_backend as J
+
     monkeypatch.setattr(J, "_WARNED_PLAIN_HTTP", set())
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        for url in ("http://127.0.0.1:8000/v1", "http://localhost:8000/v1", "http://[::1]/v1",
-                    "https://api.example.com/v1", "http://127.9.9.9/v1"):
+        for url in (
+            "http://127.0.0.1:8000/v1",
+            "http://localhost:8000/v1",
+            "http://[::1]/v1",
+            "https://api.example.com/v1",
+            "http://127.9.9.9/v1",
+        ):
             assert not J.warn_plain_http_key(url, "OPENAI_API_KEY")
         assert J.warn_plain_http_key("http://10.1.2.3:8000/v1", "OPENAI_API_KEY")
         assert not J.warn_plain_http_key("http://10.1.2.3:9999/v1", "OPENAI_API_KEY")
@@ -129,14 +171,27 @@ def test_plain_http_key_warning_once_per_host_and_never_for_loopback(monkeypatch
 
 def test_plain_http_key_warning_from_the_judge_without_the_key(monkeypatch):
     from overcoat.scorers.judge import http_backend as J
+
     monkeypatch.setattr(J, "_WARNED_PLAIN_HTTP", set())
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-123")
-    backend = J.HTTPBackend("http://10.1.2.3:8000/v1", "m", api_key_env="OPENAI_API_KEY",
-                            timeout=1, max_retries=0, backoff=0, max_backoff=0, concurrency=1,
-                            temperature=0, max_tokens=8, logprobs=False, top_logprobs=1)
+    backend = J.HTTPBackend(
+        "http://10.1.2.3:8000/v1",
+        "m",
+        api_key_env="OPENAI_API_KEY",
+        timeout=1,
+        max_retries=0,
+        backoff=0,
+        max_backoff=0,
+        concurrency=1,
+        temperature=0,
+        max_tokens=8,
+        logprobs=False,
+        top_logprobs=1,
+    )
     monkeypatch.setattr(J.HTTPBackend, "_get_client", lambda self: object())
-    monkeypatch.setattr(J.HTTPBackend, "_one",
-                        lambda self, client, headers, p, stop, redact: J.Completion("5", []))
+    monkeypatch.setattr(
+        J.HTTPBackend, "_one", lambda self, client, headers, p, stop, redact: J.Completion("5", [])
+    )
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         backend.complete_many([[{"role": "user", "content": "hi"}]] * 2, {})
@@ -192,9 +247,12 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
             # the spawned pool: worker processes (and multiprocessing's resource tracker)
-            kids = [k for k in _children(proc.pid)
-                    if "resource_tracker" not in Path(f"/proc/{k}/cmdline").read_bytes()
-                    .decode(errors="replace")]
+            kids = [
+                k
+                for k in _children(proc.pid)
+                if "resource_tracker"
+                not in Path(f"/proc/{k}/cmdline").read_bytes().decode(errors="replace")
+            ]
             if len(kids) >= 2:
                 workers = kids
                 break

@@ -23,24 +23,36 @@ from .scorers.registry import get_scorer
 if TYPE_CHECKING:
     from .evaluation import MetaEvalResult, MetaEvalSettings
 
-__all__ = ["Dataset", "MetaEvalSettings", "ScoredDataset", "compare", "judge_pairs", "load",
-           "meta_evaluate", "resolve_scorers", "score"]
+__all__ = [
+    "Dataset",
+    "MetaEvalSettings",
+    "ScoredDataset",
+    "compare",
+    "judge_pairs",
+    "load",
+    "meta_evaluate",
+    "resolve_scorers",
+    "score",
+]
 
 
 def __getattr__(name: str):
     if name == "MetaEvalSettings":  # imported on use: loading and scoring do not need it
         from .evaluation import MetaEvalSettings
+
         return MetaEvalSettings
     raise AttributeError(name)
 
 
 def load(spec: str, *, mapping: dict | None = None, **options) -> Dataset:
     from .data.spec import load_data
+
     return load_data(spec, mapping=mapping, **options)
 
 
-def resolve_scorers(specs: Sequence[str | Scorer | PairwiseScorer],
-                    *, allow_pairwise: bool = False) -> dict[str, Scorer | PairwiseScorer]:
+def resolve_scorers(
+    specs: Sequence[str | Scorer | PairwiseScorer], *, allow_pairwise: bool = False
+) -> dict[str, Scorer | PairwiseScorer]:
     """Spec strings -> {display name: scorer}; names made unique by falling back to the spec.
 
     Pairwise judges (P(A better) for two responses) are allowed where preference pairs are
@@ -50,9 +62,11 @@ def resolve_scorers(specs: Sequence[str | Scorer | PairwiseScorer],
     for spec in specs:
         s = get_scorer(spec)
         if isinstance(s, PairwiseScorer) and not allow_pairwise:
-            raise SpecError(f"{spec!r} is a pairwise judge: it compares two responses, so it "
-                            "has no score per response; use it with overcoat meta-eval on "
-                            "preference data")
+            raise SpecError(
+                f"{spec!r} is a pairwise judge: it compares two responses, so it "
+                "has no score per response; use it with overcoat meta-eval on "
+                "preference data"
+            )
         name = s.name if s.name not in out else str(spec)
         if name in out:
             raise SpecError(f"scorer {spec!r} given twice")
@@ -60,63 +74,105 @@ def resolve_scorers(specs: Sequence[str | Scorer | PairwiseScorer],
     return out
 
 
-def score(dataset: Dataset,
-          scorers: Sequence[str | Scorer | PairwiseScorer] | Mapping[str, Scorer | PairwiseScorer], *,
-          cache="default", workers: int = 1, batch_size: int = 64,
-          progress: bool = True, executor: Executor | None = None) -> ScoredDataset:
+def score(
+    dataset: Dataset,
+    scorers: Sequence[str | Scorer | PairwiseScorer] | Mapping[str, Scorer | PairwiseScorer],
+    *,
+    cache="default",
+    workers: int = 1,
+    batch_size: int = 64,
+    progress: bool = True,
+    executor: Executor | None = None,
+) -> ScoredDataset:
     """Score every response of ``dataset`` with every scorer (cached; see scorers.engine).
 
     ``progress``: a bar per scorer on stderr when it is a terminal (:mod:`.report.progress`).
     ``executor``: where batches run (:mod:`.scorers.executors`; default from ``workers``)."""
     from .report.progress import ScoringProgress
     from .scorers.engine import score_dataset
-    resolved = scorers if isinstance(scorers, Mapping) else \
-        resolve_scorers(scorers, allow_pairwise=True)
+
+    resolved = (
+        scorers if isinstance(scorers, Mapping) else resolve_scorers(scorers, allow_pairwise=True)
+    )
     out = ScoredDataset(dataset)
     with ScoringProgress(progress) as bars:
         for name, s in resolved.items():
             task = bars.task(name)
             if isinstance(s, PairwiseScorer):
-                res = judge_pairs(dataset, s, cache=cache, workers=workers, progress=False,
-                                  executor=executor, on_batch=task)
+                res = judge_pairs(
+                    dataset,
+                    s,
+                    cache=cache,
+                    workers=workers,
+                    progress=False,
+                    executor=executor,
+                    on_batch=task,
+                )
             else:
-                res = score_dataset(dataset, s, cache=cache, workers=workers,
-                                    batch_size=batch_size, executor=executor, on_batch=task)
+                res = score_dataset(
+                    dataset,
+                    s,
+                    cache=cache,
+                    workers=workers,
+                    batch_size=batch_size,
+                    executor=executor,
+                    on_batch=task,
+                )
             task.close(res.n_cached)
             out.scores[name] = res.scores
             out.signatures[name] = res.signature
             out.higher_is_better[name] = getattr(s, "higher_is_better", True)
-            out.stats[name] = {"n_total": res.n_total, "n_unique": res.n_unique or res.n_total,
-                               "n_cached": res.n_cached,
-                               "n_scored": res.n_scored, "n_missing": res.n_missing,
-                               "seconds": res.seconds, "notes": list(getattr(res, "warnings", []))}
+            out.stats[name] = {
+                "n_total": res.n_total,
+                "n_unique": res.n_unique or res.n_total,
+                "n_cached": res.n_cached,
+                "n_scored": res.n_scored,
+                "n_missing": res.n_missing,
+                "seconds": res.seconds,
+                "notes": list(getattr(res, "warnings", [])),
+            }
     return out
 
 
-def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = None, *,
-                  dev: ScoredDataset | None = None, k_folds: int | None = None,
-                  prior_sets: ScoredDataset | None = None, progress=None) -> MetaEvalResult:
+def meta_evaluate(
+    scored: ScoredDataset,
+    settings: MetaEvalSettings | None = None,
+    *,
+    dev: ScoredDataset | None = None,
+    k_folds: int | None = None,
+    prior_sets: ScoredDataset | None = None,
+    progress=None,
+) -> MetaEvalResult:
     """Meta-evaluate every scorer of ``scored`` against its human judgments (see
     :func:`overcoat.evaluation.meta_evaluate`); ``result.to_json()`` is the documented JSON."""
     from .evaluation import meta_evaluate as run
-    return run(scored, settings, dev=dev, k_folds=k_folds, prior_sets=prior_sets,
-               progress=progress)
+
+    return run(scored, settings, dev=dev, k_folds=k_folds, prior_sets=prior_sets, progress=progress)
 
 
-def compare(scored: ScoredDataset, settings: MetaEvalSettings | None = None, *,
-            progress=None) -> MetaEvalResult:
+def compare(
+    scored: ScoredDataset, settings: MetaEvalSettings | None = None, *, progress=None
+) -> MetaEvalResult:
     """Significance between two or more scorers: the meta-evaluation at the segment level,
     item-grouped (what the permutation tests need), with its p-value matrix and clusters."""
     from .evaluation import MetaEvalSettings
+
     if len(scored.scores) < 2:
         raise OvercoatError(f"compare needs at least two scorers, got {len(scored.scores)}")
     st = replace(settings or MetaEvalSettings(), level="segment", group="item")
     return meta_evaluate(scored, st, progress=progress)
 
 
-def judge_pairs(dataset: Dataset, judge: PairwiseScorer, *, cache="default", workers: int = 1,
-                progress: bool = True, executor: Executor | None = None,
-                on_batch: Callable[[int, int], None] | None = None):
+def judge_pairs(
+    dataset: Dataset,
+    judge: PairwiseScorer,
+    *,
+    cache="default",
+    workers: int = 1,
+    progress: bool = True,
+    executor: Executor | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+):
     """A pairwise judge on preference data, as per-response scores.
 
     Each item's judged pair (A, B) gets P(A better) from the judge (both presentation orders, as
@@ -128,31 +184,51 @@ def judge_pairs(dataset: Dataset, judge: PairwiseScorer, *, cache="default", wor
     import pyarrow.compute as pc
 
     from .scorers.engine import compare_pairs
+
     if dataset.judgments is None or dataset.judgments.kind != "pairwise":
-        raise SpecError(f"pairwise judge {judge.name!r} needs preference data (pairwise "
-                        f"judgments), and {dataset.name!r} has none")
+        raise SpecError(
+            f"pairwise judge {judge.name!r} needs preference data (pairwise "
+            f"judgments), and {dataset.name!r} has none"
+        )
     jt = dataset.judgments.table
-    pairs = jt.group_by(["item_id", "response_a", "response_b"], use_threads=False) \
-        .aggregate([]).select(["item_id", "response_a", "response_b"])
+    pairs = (
+        jt.group_by(["item_id", "response_a", "response_b"], use_threads=False)
+        .aggregate([])
+        .select(["item_id", "response_a", "response_b"])
+    )
     if pc.count_distinct(pairs.column("item_id")).as_py() != pairs.num_rows:
-        raise SpecError(f"pairwise judge {judge.name!r}: {dataset.name!r} has items with more "
-                        "than one judged pair; it needs one judged pair per item")
+        raise SpecError(
+            f"pairwise judge {judge.name!r}: {dataset.name!r} has items with more "
+            "than one judged pair; it needs one judged pair per item"
+        )
     from .report.progress import ScoringProgress
+
     with ScoringProgress(progress) as bars:
         task = bars.task(judge.name, then=on_batch)
-        res = compare_pairs(dataset, judge, pairs, cache=cache, workers=workers,
-                            executor=executor, on_batch=task)
+        res = compare_pairs(
+            dataset, judge, pairs, cache=cache, workers=workers, executor=executor, on_batch=task
+        )
         task.close(res.n_cached)
     p = np.asarray(res.scores, dtype=float)
     keys = {}
-    for it, a, b, x in zip(pairs.column("item_id").to_pylist(),
-                           pairs.column("response_a").to_pylist(),
-                           pairs.column("response_b").to_pylist(), p):
+    for it, a, b, x in zip(
+        pairs.column("item_id").to_pylist(),
+        pairs.column("response_a").to_pylist(),
+        pairs.column("response_b").to_pylist(),
+        p,
+    ):
         keys[(it, a)] = x
         keys[(it, b)] = 1.0 - x
-    scores = np.array([keys.get((it, r), np.nan) for it, r in zip(
-        dataset.responses.column("item_id").to_pylist(),
-        dataset.responses.column("response_id").to_pylist())], dtype=float)
+    scores = np.array(
+        [
+            keys.get((it, r), np.nan)
+            for it, r in zip(
+                dataset.responses.column("item_id").to_pylist(),
+                dataset.responses.column("response_id").to_pylist(),
+            )
+        ],
+        dtype=float,
+    )
     res.scores = scores
     res.n_total = len(scores)
     res.n_missing = int(np.isnan(scores).sum())
@@ -160,6 +236,7 @@ def judge_pairs(dataset: Dataset, judge: PairwiseScorer, *, cache="default", wor
 
 
 # -- the pitfalls: calibration, spurious correlations, over-optimisation, data quality ------------
+
 
 def _oriented(scored: ScoredDataset, name: str) -> np.ndarray:
     s = np.asarray(scored.scores[name], dtype=float)
@@ -177,76 +254,151 @@ def _data_errors(fn):
             return fn(*args, **kwargs)
         except ValueError as e:
             raise OvercoatError(str(e)) from None
+
     return wrapper
 
 
 def _dataclass_doc(x):
     from dataclasses import asdict, is_dataclass
+
     return asdict(x) if is_dataclass(x) and not isinstance(x, type) else x
 
 
 @_data_errors
-def probe(dataset: Dataset, scorers: Sequence[str | Scorer] | dict[str, Scorer], *,
-          perturbations: Sequence[str] = (), length_unit: str = "chars", ties: str = "strict",
-          tolerance: float = 0.1, n_resamples: int = 1000, seed: int = 0, cache="default",
-          workers: int = 1, progress: bool = True) -> dict:
+def probe(
+    dataset: Dataset,
+    scorers: Sequence[str | Scorer] | dict[str, Scorer],
+    *,
+    perturbations: Sequence[str] = (),
+    length_unit: str = "chars",
+    ties: str = "strict",
+    tolerance: float = 0.1,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    cache="default",
+    workers: int = 1,
+    progress: bool = True,
+) -> dict:
     """Length bias of every scorer and, for each named perturbation, the flip rate and score
     shift when the dispreferred response of every preference pair is perturbed
     (:mod:`overcoat.probes.spurious`). Returns the JSON document."""
     from .probes.perturbations import get_perturbation
     from .probes.spurious import length_probe, perturbation_probe
+
     for p in perturbations:
         get_perturbation(p)
-    resolved = scorers if isinstance(scorers, dict) else \
-        resolve_scorers(scorers, allow_pairwise=True)
+    resolved = (
+        scorers if isinstance(scorers, dict) else resolve_scorers(scorers, allow_pairwise=True)
+    )
     scored = score(dataset, resolved, cache=cache, workers=workers, progress=progress)
     oriented = {n: _oriented(scored, n) for n in scored.scores}
-    doc: dict = {"kind": "probe", "data": dataset.name, "seed": seed, "n_resamples": n_resamples,
-                 "length_unit": length_unit, "ties": ties, "signatures": dict(scored.signatures)}
-    lb = length_probe(dataset, oriented, unit=length_unit, ties=ties, tolerance=tolerance,
-                      n_resamples=n_resamples, seed=seed)
+    doc: dict = {
+        "kind": "probe",
+        "data": dataset.name,
+        "seed": seed,
+        "n_resamples": n_resamples,
+        "length_unit": length_unit,
+        "ties": ties,
+        "signatures": dict(scored.signatures),
+    }
+    lb = length_probe(
+        dataset,
+        oriented,
+        unit=length_unit,
+        ties=ties,
+        tolerance=tolerance,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
     doc["scorers"] = {n: _dataclass_doc(r) for n, r in lb.items()}
     doc["share_longer_preferred"] = next(iter(lb.values())).share_longer_preferred if lb else None
     doc["perturbations"] = {}
     for name, s in resolved.items():
+
         def score_fn(d: Dataset, name=name, s=s) -> np.ndarray:
-            return _oriented(score(d, {name: s}, cache=cache, workers=workers, progress=progress), name)
-        res = perturbation_probe(dataset, oriented[name], score_fn, list(perturbations), seed=seed,
-                                 ties=ties, n_resamples=n_resamples)
+            return _oriented(
+                score(d, {name: s}, cache=cache, workers=workers, progress=progress), name
+            )
+
+        res = perturbation_probe(
+            dataset,
+            oriented[name],
+            score_fn,
+            list(perturbations),
+            seed=seed,
+            ties=ties,
+            n_resamples=n_resamples,
+        )
         doc["perturbations"][name] = {p: _dataclass_doc(r) for p, r in res.items()}
     return doc
 
 
 @_data_errors
-def calibrate(dataset: Dataset, scorers: Sequence[str | Scorer] | dict[str, Scorer], *,
-              n_folds: int = 5, n_bins: int = 10, binning: str = "width",
-              n_resamples: int = 1000, seed: int = 0, cache="default", workers: int = 1,
-              progress: bool = True) -> dict:
+def calibrate(
+    dataset: Dataset,
+    scorers: Sequence[str | Scorer] | dict[str, Scorer],
+    *,
+    n_folds: int = 5,
+    n_bins: int = 10,
+    binning: str = "width",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    cache="default",
+    workers: int = 1,
+    progress: bool = True,
+) -> dict:
     """Reliability of each scorer's preference probabilities before and after held-out
     temperature / Platt / isotonic calibration (:mod:`overcoat.probes.calibration`)."""
     from .probes.calibration import calibration_probe
-    resolved = scorers if isinstance(scorers, dict) else \
-        resolve_scorers(scorers, allow_pairwise=True)
+
+    resolved = (
+        scorers if isinstance(scorers, dict) else resolve_scorers(scorers, allow_pairwise=True)
+    )
     scored = score(dataset, resolved, cache=cache, workers=workers, progress=progress)
-    doc: dict = {"kind": "calibrate", "data": dataset.name, "seed": seed, "n_folds": n_folds,
-                 "n_bins": n_bins, "binning": binning, "n_resamples": n_resamples,
-                 "signatures": dict(scored.signatures), "scorers": {}}
+    doc: dict = {
+        "kind": "calibrate",
+        "data": dataset.name,
+        "seed": seed,
+        "n_folds": n_folds,
+        "n_bins": n_bins,
+        "binning": binning,
+        "n_resamples": n_resamples,
+        "signatures": dict(scored.signatures),
+        "scorers": {},
+    }
     for name, s in resolved.items():
-        r = calibration_probe(dataset, _oriented(scored, name),
-                              is_probability=isinstance(s, PairwiseScorer), n_folds=n_folds,
-                              n_bins=n_bins, binning=binning, n_resamples=n_resamples, seed=seed)
+        r = calibration_probe(
+            dataset,
+            _oriented(scored, name),
+            is_probability=isinstance(s, PairwiseScorer),
+            n_folds=n_folds,
+            n_bins=n_bins,
+            binning=binning,
+            n_resamples=n_resamples,
+            seed=seed,
+        )
         doc["n_folds"] = r["n_folds"]
         doc["scorers"][name] = r
     return doc
 
 
 @_data_errors
-def overopt(dataset: Dataset, proxy: str | Scorer, *, gold: str | Scorer | None = None,
-            n_max: int | None = None, n_resamples: int = 1000, seed: int = 0, cache="default",
-            workers: int = 1, progress: bool = True) -> dict:
+def overopt(
+    dataset: Dataset,
+    proxy: str | Scorer,
+    *,
+    gold: str | Scorer | None = None,
+    n_max: int | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    cache="default",
+    workers: int = 1,
+    progress: bool = True,
+) -> dict:
     """Best-of-n over-optimisation: the gold score of the proxy's pick as n grows
     (:mod:`overcoat.probes.overoptimization`); gold = human scores unless a gold scorer is given."""
     from .probes.overoptimization import overoptimization_probe
+
     specs = [proxy] if gold is None else [proxy, gold]
     resolved = resolve_scorers(specs)
     names = list(resolved)
@@ -254,43 +406,84 @@ def overopt(dataset: Dataset, proxy: str | Scorer, *, gold: str | Scorer | None 
         raise OvercoatError("the proxy and the gold scorer must differ")
     scored = score(dataset, resolved, cache=cache, workers=workers, progress=progress)
     g = _oriented(scored, names[1]) if gold is not None else None
-    doc = overoptimization_probe(dataset, _oriented(scored, names[0]), gold_scores=g, n_max=n_max,
-                                 n_resamples=n_resamples, seed=seed)
-    return {"kind": "overopt", "data": dataset.name, "proxy_scorer": names[0],
-            "gold_scorer": names[1] if gold is not None else "human", "seed": seed,
-            "signatures": dict(scored.signatures), **doc}
+    doc = overoptimization_probe(
+        dataset,
+        _oriented(scored, names[0]),
+        gold_scores=g,
+        n_max=n_max,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+    return {
+        "kind": "overopt",
+        "data": dataset.name,
+        "proxy_scorer": names[0],
+        "gold_scorer": names[1] if gold is not None else "human",
+        "seed": seed,
+        "signatures": dict(scored.signatures),
+        **doc,
+    }
 
 
 @_data_errors
-def quality(dataset: Dataset, scorers: Sequence[str | Scorer] = (), *,
-            statistic: str = "kendall_tau", n_resamples: int = 1000, seed: int = 0,
-            cache="default", workers: int = 1, progress: bool = True) -> dict:
+def quality(
+    dataset: Dataset,
+    scorers: Sequence[str | Scorer] = (),
+    *,
+    statistic: str = "kendall_tau",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    cache="default",
+    workers: int = 1,
+    progress: bool = True,
+) -> dict:
     """Rater agreement, rater severity and attention checks, humans as scorers beside the given
     scorers, duplicates (:mod:`overcoat.probes.quality`)."""
     from .probes.quality import agreement_probe, duplicates, human_ceiling
-    doc: dict = {"kind": "quality", "data": dataset.name, "seed": seed, "n_resamples": n_resamples,
-                 "agreement": agreement_probe(dataset, n_resamples=n_resamples, seed=seed),
-                 "duplicates": duplicates(dataset)}
+
+    doc: dict = {
+        "kind": "quality",
+        "data": dataset.name,
+        "seed": seed,
+        "n_resamples": n_resamples,
+        "agreement": agreement_probe(dataset, n_resamples=n_resamples, seed=seed),
+        "duplicates": duplicates(dataset),
+    }
     resolved = resolve_scorers(scorers) if scorers else {}
-    scored = score(dataset, resolved, cache=cache, workers=workers, progress=progress) if resolved \
+    scored = (
+        score(dataset, resolved, cache=cache, workers=workers, progress=progress)
+        if resolved
         else None
+    )
     oriented = {n: _oriented(scored, n) for n in scored.scores} if scored else {}
-    doc["human_ceiling"] = human_ceiling(dataset, oriented, statistic=statistic,
-                                         n_resamples=n_resamples, seed=seed)
+    doc["human_ceiling"] = human_ceiling(
+        dataset, oriented, statistic=statistic, n_resamples=n_resamples, seed=seed
+    )
     doc["signatures"] = dict(scored.signatures) if scored else {}
     return doc
 
 
 @_data_errors
-def fit(dataset: Dataset, scorers: Sequence[str | Scorer], *, n_folds: int = 5, l2: float = 1.0,
-        statistic: str = "pairwise_accuracy", n_resamples: int = 1000, seed: int = 0,
-        cache="default", workers: int = 1, progress: bool = True) -> tuple[dict, dict]:
+def fit(
+    dataset: Dataset,
+    scorers: Sequence[str | Scorer],
+    *,
+    n_folds: int = 5,
+    l2: float = 1.0,
+    statistic: str = "pairwise_accuracy",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    cache="default",
+    workers: int = 1,
+    progress: bool = True,
+) -> tuple[dict, dict]:
     """A cross-fitted Bradley-Terry combination of the scorers against each scorer alone, on
     held-out items with item-bootstrap CIs. Returns (JSON document, the model fitted on all data
     as a dict with the scorer specs)."""
     from .metaeval.accuracy import acc_eq, pairwise_accuracy
     from .metaeval.combination import cross_fitted_combination, fit_preference_combination
     from .metaeval.resampling import bootstrap_ci, item_weighted
+
     if len(scorers) < 2:
         raise OvercoatError(f"fit combines two or more scorers, got {len(scorers)}")
     resolved = resolve_scorers(scorers)
@@ -307,22 +500,42 @@ def fit(dataset: Dataset, scorers: Sequence[str | Scorer], *, n_folds: int = 5, 
         stat = item_weighted(acc_eq)
         point = lambda m: acc_eq(H, m).statistic  # noqa: E731
     else:
-        raise OvercoatError(f"statistic must be one of pairwise_accuracy, acc_eq, got {statistic!r}")
+        raise OvercoatError(
+            f"statistic must be one of pairwise_accuracy, acc_eq, got {statistic!r}"
+        )
     rows: dict = {}
     combo = "combination (cross-fitted)"
     for name, M in [(combo, oof)] + [(n, X[..., i]) for i, n in enumerate(names)]:
         b = bootstrap_ci(stat, H, M, n_resamples=n_resamples, seed=seed)
-        rows[name] = {"statistic": float(point(M)), "confidence_interval": list(b.confidence_interval)}
+        rows[name] = {
+            "statistic": float(point(M)),
+            "confidence_interval": list(b.confidence_interval),
+        }
     diffs = {}
     from .metaeval.resampling import paired_bootstrap_ci
+
     for i, n in enumerate(names):
         d = paired_bootstrap_ci(stat, H, oof, X[..., i], n_resamples=n_resamples, seed=seed)
-        diffs[n] = {"statistic": float(d.statistic), "confidence_interval": list(d.confidence_interval)}
+        diffs[n] = {
+            "statistic": float(d.statistic),
+            "confidence_interval": list(d.confidence_interval),
+        }
     spec_of = {n: (s if isinstance(s, str) else n) for n, s in zip(names, scorers)}
-    model_doc = {**model.to_dict(), "scorers": [spec_of[n] for n in names],
-                 "signatures": [scored.signatures[n] for n in names]}
-    doc = {"kind": "fit", "data": dataset.name, "statistic": statistic, "n_folds": n_folds,
-           "l2": l2, "seed": seed, "scorers": rows, "combination_minus_scorer": diffs,
-           "weights": dict(zip(names, model.weights.tolist())),
-           "signatures": dict(scored.signatures)}
+    model_doc = {
+        **model.to_dict(),
+        "scorers": [spec_of[n] for n in names],
+        "signatures": [scored.signatures[n] for n in names],
+    }
+    doc = {
+        "kind": "fit",
+        "data": dataset.name,
+        "statistic": statistic,
+        "n_folds": n_folds,
+        "l2": l2,
+        "seed": seed,
+        "scorers": rows,
+        "combination_minus_scorer": diffs,
+        "weights": dict(zip(names, model.weights.tolist())),
+        "signatures": dict(scored.signatures),
+    }
     return doc, model_doc

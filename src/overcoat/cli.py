@@ -13,10 +13,14 @@ from rich.table import Table
 
 from .errors import OvercoatError, SettingError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="overcoat: a reward model is a metric in a trench coat. Score, "
-                       "meta-evaluate and probe metrics and reward models. Add -v to any "
-                       "command to see third-party progress bars, notes and logs.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="overcoat: a reward model is a metric in a trench coat. Score, "
+    "meta-evaluate and probe metrics and reward models. Add -v to any "
+    "command to see third-party progress bars, notes and logs.",
+)
 console = Console(width=None if sys.stdout.isatty() else 130)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
@@ -41,8 +45,12 @@ def _cache_arg(no_cache: bool, cache: Path | None):
 
 @app.command()
 def score(
-    data: str = typer.Option(..., "--data", "-d", help="data spec: bundled name (ted-ende, "
-                             "ted-zhen, hh-harmless), PATH, or FORMAT:PATH"),
+    data: str = typer.Option(
+        ...,
+        "--data",
+        "-d",
+        help="data spec: bundled name (ted-ende, ted-zhen, hh-harmless), PATH, or FORMAT:PATH",
+    ),
     scorer: list[str] = typer.Option(..., "--scorer", "-s", help="scorer spec (repeatable)"),
     out: Path = typer.Option(..., "--out", "-o", help="scores.parquet | .jsonl | .csv"),
     map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
@@ -56,19 +64,29 @@ def score(
     from . import api
     from .data.io import check_output_path
     from .report.writers import score_format, scores_table, write_table
+
     score_format(out)  # fail on a bad extension or an unwritable path before any work
     check_output_path(out)
     scorers = api.resolve_scorers(scorer)
     ds = api.load(data, mapping=_parse_map(map_))
     t0 = time.perf_counter()
-    scored = api.score(ds, scorers, cache=_cache_arg(no_cache, cache), workers=workers,
-                       batch_size=batch_size, progress=not quiet)
+    scored = api.score(
+        ds,
+        scorers,
+        cache=_cache_arg(no_cache, cache),
+        workers=workers,
+        batch_size=batch_size,
+        progress=not quiet,
+    )
     from .data.scores_file import response_content_hashes
-    table = scores_table(ds.responses.column("item_id").to_pylist(),
-                         ds.responses.column("response_id").to_pylist(),
-                         {n: (scored.signatures[n], scored.scores[n]) for n in scored.scores},
-                         content_hashes=response_content_hashes(ds),
-                         higher_is_better=dict(scored.higher_is_better))
+
+    table = scores_table(
+        ds.responses.column("item_id").to_pylist(),
+        ds.responses.column("response_id").to_pylist(),
+        {n: (scored.signatures[n], scored.scores[n]) for n in scored.scores},
+        content_hashes=response_content_hashes(ds),
+        higher_is_better=dict(scored.higher_is_better),
+    )
     write_table(table, out)
     if not quiet:
         _print_score_summary(scored, time.perf_counter() - t0)
@@ -80,16 +98,24 @@ def score(
 
 def _print_score_summary(scored, seconds: float) -> None:
     import numpy as np
-    t = Table(title=f"{scored.dataset.name}: {scored.dataset.n_items} items, "
-                    f"{scored.dataset.n_responses} responses ({seconds:.1f} s)")
+
+    t = Table(
+        title=f"{scored.dataset.name}: {scored.dataset.n_items} items, "
+        f"{scored.dataset.n_responses} responses ({seconds:.1f} s)"
+    )
     for c in ("scorer", "mean", "std", "missing", "cached / distinct", "signature"):
         t.add_column(c, justify="left" if c in ("scorer", "signature") else "right")
     for name, s in scored.scores.items():
         st = scored.stats[name]
         ok = s[~np.isnan(s)]
-        t.add_row(escape(name), f"{ok.mean():.4f}" if len(ok) else "-",
-                  f"{ok.std():.4f}" if len(ok) else "-", str(st["n_missing"]),
-                  f"{st['n_cached']}/{st['n_unique']}", escape(scored.signatures[name]))
+        t.add_row(
+            escape(name),
+            f"{ok.mean():.4f}" if len(ok) else "-",
+            f"{ok.std():.4f}" if len(ok) else "-",
+            str(st["n_missing"]),
+            f"{st['n_cached']}/{st['n_unique']}",
+            escape(scored.signatures[name]),
+        )
     console.print(t)
 
 
@@ -97,6 +123,7 @@ def _print_score_summary(scored, seconds: float) -> None:
 def datasets():
     """List the data sets bundled with overcoat (sizes and licenses)."""
     from .data.bundled import bundled_datasets
+
     t = Table(title="bundled data sets (use as --data NAME)")
     for c in ("name", "description", "size", "license", "source"):
         t.add_column(c)
@@ -111,6 +138,7 @@ def list_scorers():
     for the others."""
     from .scorers.registry import available_scorers
     from .scorers.requirements import scorer_status
+
     t = Table(title="scorer specs (use as --scorer SPEC)")
     t.add_column("spec", no_wrap=True)
     t.add_column("usable", no_wrap=True)
@@ -123,23 +151,31 @@ def list_scorers():
             missing.append((k, why))
         t.add_row(escape(k), "yes" if ok else "[yellow]no[/yellow]", escape(h))
     console.print(t)
-    console.print(f"{len(specs) - len(missing)} of {len(specs)} scorers usable in this "
-                  f"environment", highlight=False)
+    console.print(
+        f"{len(specs) - len(missing)} of {len(specs)} scorers usable in this environment",
+        highlight=False,
+    )
     for k, why in missing:
         console.print(f"  {escape(k)}: {escape(why)}", highlight=False, soft_wrap=True)
 
 
 @app.command("cache")
 def cache_cmd(
-    cache: Path | None = typer.Option(None, "--cache", help="score cache (SQLite) path; "
-                                         "default $OVERCOAT_CACHE or ~/.cache/overcoat"),
-    clear: bool = typer.Option(False, "--clear", help="delete cached scores (all, or those of "
-                               "--signature)"),
-    signature: str | None = typer.Option(None, "--signature", help="one scorer signature "
-                                            "(or a unique prefix of one) to clear"),
+    cache: Path | None = typer.Option(
+        None,
+        "--cache",
+        help="score cache (SQLite) path; default $OVERCOAT_CACHE or ~/.cache/overcoat",
+    ),
+    clear: bool = typer.Option(
+        False, "--clear", help="delete cached scores (all, or those of --signature)"
+    ),
+    signature: str | None = typer.Option(
+        None, "--signature", help="one scorer signature (or a unique prefix of one) to clear"
+    ),
 ):
     """Show the score cache (size, entries per scorer signature) or clear it."""
     from .scorers.cache import ScoreCache, default_cache_path
+
     path = cache if cache is not None else default_cache_path()
     if path is None:
         console.print("the score cache is disabled (OVERCOAT_CACHE)", highlight=False)
@@ -147,31 +183,42 @@ def cache_cmd(
     if signature is not None and not clear:
         raise OvercoatError("--signature selects what --clear deletes; add --clear")
     if not Path(path).exists():
-        console.print(f"no score cache at {escape(str(path))} (nothing cached yet)",
-                      highlight=False)
+        console.print(
+            f"no score cache at {escape(str(path))} (nothing cached yet)", highlight=False
+        )
         return
     from .data.io import check_regular_file
+
     check_regular_file(path)
     with ScoreCache(path) as store:
         st = store.stats()
         if clear:
             sig = None
             if signature is not None:
-                hits = [x for x in st["signatures"] if x == signature] or \
-                    [x for x in st["signatures"] if x.startswith(signature)]
+                hits = [x for x in st["signatures"] if x == signature] or [
+                    x for x in st["signatures"] if x.startswith(signature)
+                ]
                 if len(hits) != 1:
-                    raise OvercoatError(f"--signature {signature!r} matches {len(hits)} of the "
-                                        f"{len(st['signatures'])} signatures in {path}; give "
-                                        f"one exactly (see overcoat cache)")
+                    raise OvercoatError(
+                        f"--signature {signature!r} matches {len(hits)} of the "
+                        f"{len(st['signatures'])} signatures in {path}; give "
+                        f"one exactly (see overcoat cache)"
+                    )
                 sig = hits[0]
             n = store.clear(sig)
             what = f"signature {escape(sig)}" if sig else "all signatures"
-            console.print(f"deleted {n} cached scores ({what}) from {escape(str(path))}",
-                          highlight=False, soft_wrap=True)
+            console.print(
+                f"deleted {n} cached scores ({what}) from {escape(str(path))}",
+                highlight=False,
+                soft_wrap=True,
+            )
             return
-    console.print(f"score cache {escape(str(path))}: {st['entries']} scores, "
-                  f"{st['bytes'] / 1024 / 1024:.1f} MiB, {len(st['signatures'])} signatures",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"score cache {escape(str(path))}: {st['entries']} scores, "
+        f"{st['bytes'] / 1024 / 1024:.1f} MiB, {len(st['signatures'])} signatures",
+        highlight=False,
+        soft_wrap=True,
+    )
     t = Table()
     t.add_column("entries", justify="right")
     t.add_column("scorer signature", overflow="fold")
@@ -184,15 +231,38 @@ def _check_json_out(path: Path | None) -> None:
     """--json must be writable before any scoring work is done."""
     if path is not None:
         from .data.io import check_output_path
+
         check_output_path(path)
 
 
-def _settings(level, group, ties, resamples, seed, alpha, correction, ci_method,
-              permute="auto", alternative="greater", spa_seed=None):
+def _settings(
+    level,
+    group,
+    ties,
+    resamples,
+    seed,
+    alpha,
+    correction,
+    ci_method,
+    permute="auto",
+    alternative="greater",
+    spa_seed=None,
+):
     from .api import MetaEvalSettings
-    st = MetaEvalSettings(level=level, group=group, ties=ties, n_resamples=resamples, seed=seed,
-                          alpha=alpha, correction=correction, ci_method=ci_method,
-                          permute=permute, alternative=alternative, spa_seed=spa_seed)
+
+    st = MetaEvalSettings(
+        level=level,
+        group=group,
+        ties=ties,
+        n_resamples=resamples,
+        seed=seed,
+        alpha=alpha,
+        correction=correction,
+        ci_method=ci_method,
+        permute=permute,
+        alternative=alternative,
+        spa_seed=spa_seed,
+    )
     st.check()
     return st
 
@@ -205,6 +275,7 @@ def _print_result(res, *, matrix: bool = False) -> None:
         system_table,
     )
     from .report.writers import jsonable
+
     doc = jsonable(res.to_json())
     if doc["segment_level"] and any(doc["segment_level"].values()):
         console.print(leaderboard_table(doc))
@@ -223,39 +294,60 @@ def meta_eval(
     scorer: list[str] = typer.Option(..., "--scorer", "-s", help="scorer spec (repeatable)"),
     level: str = typer.Option("both", help="segment | system | both"),
     group: str = typer.Option("item", help="segment-level grouping: none | item | system"),
-    ties: str = typer.Option("calibrated", help="strict | half | calibrated (acc_eq with "
-                             "tie calibration)"),
-    dev: str | None = typer.Option(None, "--dev", help="data spec to fit the tie epsilon on; "
-                                      "acc_eq is then reported on held-out items"),
-    k_folds: int | None = typer.Option(None, "--k-folds", min=2,
-                                          help="also report k-fold cross-fitted tie calibration"),
+    ties: str = typer.Option(
+        "calibrated", help="strict | half | calibrated (acc_eq with tie calibration)"
+    ),
+    dev: str | None = typer.Option(
+        None,
+        "--dev",
+        help="data spec to fit the tie epsilon on; acc_eq is then reported on held-out items",
+    ),
+    k_folds: int | None = typer.Option(
+        None, "--k-folds", min=2, help="also report k-fold cross-fitted tie calibration"
+    ),
     resamples: int = typer.Option(1000, "--resamples", min=1, help="bootstrap / permutation draws"),
     seed: int = typer.Option(0, "--seed"),
     alpha: float = typer.Option(0.05, "--alpha"),
     correction: str = typer.Option("holm", help="holm | bh | none"),
     ci_method: str = typer.Option("percentile", "--ci", help="percentile | bca"),
-    permute: str = typer.Option("auto", "--permute", help="significance test: cells (one coin per "
-                                "score, WMT's test) | items (whole items) | auto (cells for "
-                                "pointwise data, items for preference pairs)"),
-    alternative: str = typer.Option("greater", "--alternative",
-                                    help="greater (one-sided, WMT) | two-sided"),
-    spa_seed: int | None = typer.Option(None, "--spa-seed", help="SPA permutation stream "
-                                           "(default: mt-metrics-eval's, as in WMT24)"),
+    permute: str = typer.Option(
+        "auto",
+        "--permute",
+        help="significance test: cells (one coin per "
+        "score, WMT's test) | items (whole items) | auto (cells for "
+        "pointwise data, items for preference pairs)",
+    ),
+    alternative: str = typer.Option(
+        "greater", "--alternative", help="greater (one-sided, WMT) | two-sided"
+    ),
+    spa_seed: int | None = typer.Option(
+        None, "--spa-seed", help="SPA permutation stream (default: mt-metrics-eval's, as in WMT24)"
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
-    max_items: int | None = typer.Option(None, "--max-items", min=2,
-                                            help="meta-evaluate a seeded random sample of items"),
-    rb_empty: str = typer.Option("official", "--rewardbench-empty-sections",
-                                 help="RewardBench v1 sections without data: official (score 0, "
-                                 "averaged in, as reward-bench) | present (mean of the sections "
-                                 "present; not an official number)"),
-    prior_sets: str | None = typer.Option(None, "--prior-sets",
-                                             help="RewardBench v1: data spec of the Prior Sets "
-                                             "(allenai/pref-test-sets rows) for the Prior Sets "
-                                             "score and the older overall score"),
-    judgebench_ties: str = typer.Option("judgebench", "--judgebench-ties",
-                                        help="JudgeBench: judgebench (its own rule: a tie counts "
-                                        "0) | wrong (a tie counts as a wrong verdict; differs only "
-                                        "with per-order verdicts, see docs)"),
+    max_items: int | None = typer.Option(
+        None, "--max-items", min=2, help="meta-evaluate a seeded random sample of items"
+    ),
+    rb_empty: str = typer.Option(
+        "official",
+        "--rewardbench-empty-sections",
+        help="RewardBench v1 sections without data: official (score 0, "
+        "averaged in, as reward-bench) | present (mean of the sections "
+        "present; not an official number)",
+    ),
+    prior_sets: str | None = typer.Option(
+        None,
+        "--prior-sets",
+        help="RewardBench v1: data spec of the Prior Sets "
+        "(allenai/pref-test-sets rows) for the Prior Sets "
+        "score and the older overall score",
+    ),
+    judgebench_ties: str = typer.Option(
+        "judgebench",
+        "--judgebench-ties",
+        help="JudgeBench: judgebench (its own rule: a tie counts "
+        "0) | wrong (a tie counts as a wrong verdict; differs only "
+        "with per-order verdicts, see docs)",
+    ),
     map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     cache: Path | None = typer.Option(None, "--cache"),
@@ -265,8 +357,20 @@ def meta_eval(
     """Meta-evaluate scorers against human judgments: leaderboard with 95% CIs and clusters."""
     from . import api
     from .report.writers import jsonable, write_json
-    st = _settings(level, group, ties, resamples, seed, alpha, correction, ci_method, permute,
-                   alternative, spa_seed)
+
+    st = _settings(
+        level,
+        group,
+        ties,
+        resamples,
+        seed,
+        alpha,
+        correction,
+        ci_method,
+        permute,
+        alternative,
+        spa_seed,
+    )
     st.rewardbench_empty_sections, st.judgebench_ties = rb_empty, judgebench_ties
     st.check()
     _check_json_out(json_out)
@@ -278,12 +382,22 @@ def meta_eval(
     scored = api.score(ds, scorers, cache=c, workers=workers, progress=not quiet)
     dev_scored = None
     if dev:
-        dev_scored = api.score(api.load(dev, mapping=_parse_map(map_)), scorers, cache=c,
-                               workers=workers, progress=not quiet)
+        dev_scored = api.score(
+            api.load(dev, mapping=_parse_map(map_)),
+            scorers,
+            cache=c,
+            workers=workers,
+            progress=not quiet,
+        )
     prior_scored = None
     if prior_sets:
-        prior_scored = api.score(api.load(prior_sets, mapping=_parse_map(map_)), scorers, cache=c,
-                                 workers=workers, progress=not quiet)
+        prior_scored = api.score(
+            api.load(prior_sets, mapping=_parse_map(map_)),
+            scorers,
+            cache=c,
+            workers=workers,
+            progress=not quiet,
+        )
     res = api.meta_evaluate(scored, st, dev=dev_scored, k_folds=k_folds, prior_sets=prior_scored)
     _print_result(res)
     if json_out:
@@ -300,11 +414,16 @@ def compare(
     seed: int = typer.Option(0, "--seed"),
     alpha: float = typer.Option(0.05, "--alpha"),
     correction: str = typer.Option("holm", help="holm | bh | none"),
-    permute: str = typer.Option("auto", "--permute", help="significance test: cells (one coin per "
-                                "score, WMT's test) | items (whole items) | auto (cells for "
-                                "pointwise data, items for preference pairs)"),
-    alternative: str = typer.Option("greater", "--alternative",
-                                    help="greater (one-sided, WMT) | two-sided"),
+    permute: str = typer.Option(
+        "auto",
+        "--permute",
+        help="significance test: cells (one coin per "
+        "score, WMT's test) | items (whole items) | auto (cells for "
+        "pointwise data, items for preference pairs)",
+    ),
+    alternative: str = typer.Option(
+        "greater", "--alternative", help="greater (one-sided, WMT) | two-sided"
+    ),
     json_out: Path | None = typer.Option(None, "--json"),
     map_: list[str] | None = typer.Option(None, "--map"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
@@ -316,15 +435,27 @@ def compare(
     matrix of corrected p-values, and significance clusters."""
     from . import api
     from .report.writers import jsonable, write_json
+
     if len(scorer) < 2:
         raise OvercoatError("compare needs at least two --scorer")
-    st = _settings("segment", "item", ties, resamples, seed, alpha, correction, "percentile",
-                   permute, alternative)
+    st = _settings(
+        "segment",
+        "item",
+        ties,
+        resamples,
+        seed,
+        alpha,
+        correction,
+        "percentile",
+        permute,
+        alternative,
+    )
     _check_json_out(json_out)
     scorers = api.resolve_scorers(scorer, allow_pairwise=True)
     ds = api.load(data, mapping=_parse_map(map_))
-    scored = api.score(ds, scorers, cache=_cache_arg(no_cache, cache), workers=workers,
-                       progress=not quiet)
+    scored = api.score(
+        ds, scorers, cache=_cache_arg(no_cache, cache), workers=workers, progress=not quiet
+    )
     res = api.compare(scored, st)
     _print_result(res, matrix=True)
     if json_out:
@@ -347,6 +478,7 @@ def run(
     from . import api
     from .data.io import check_output_path
     from .report.writers import jsonable, write_json
+
     for name in ("ted-ende", "ted-zhen", "hh-harmless"):
         check_output_path(out_dir / f"{name}.meta-eval.json")
     check_output_path(out_dir / "run.json")
@@ -363,14 +495,21 @@ def run(
         doc = jsonable(res.to_json())
         write_json(doc, out_dir / f"{name}.meta-eval.json")
         summary[name] = doc
-    write_json({"datasets": list(summary), "results": summary,
-                "seconds": round(time.perf_counter() - t0, 2)}, out_dir / "run.json")
+    write_json(
+        {
+            "datasets": list(summary),
+            "results": summary,
+            "seconds": round(time.perf_counter() - t0, 2),
+        },
+        out_dir / "run.json",
+    )
     console.print(f"done in {time.perf_counter() - t0:.1f} s; JSON in {out_dir}/")
 
 
 def _write_doc(doc: dict, json_out: Path | None) -> None:
     if json_out:
         from .report.writers import write_json
+
         write_json(doc, json_out)
         console.print(f"wrote {json_out}")
 
@@ -379,9 +518,13 @@ def _write_doc(doc: dict, json_out: Path | None) -> None:
 def probe(
     data: str = typer.Option(..., "--data", "-d", help="data spec with human preferences"),
     scorer: list[str] = typer.Option(..., "--scorer", "-s", help="scorer spec (repeatable)"),
-    perturb: list[str] | None = typer.Option(None, "--perturb", help="perturbation of the "
-                                                "dispreferred response (repeatable; 'all' = every "
-                                                "built-in); default: length bias only"),
+    perturb: list[str] | None = typer.Option(
+        None,
+        "--perturb",
+        help="perturbation of the "
+        "dispreferred response (repeatable; 'all' = every "
+        "built-in); default: length bias only",
+    ),
     length_unit: str = typer.Option("chars", "--length-unit", help="chars | words"),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
@@ -396,15 +539,25 @@ def probe(
     from . import api
     from .probes.perturbations import perturbation_names
     from .report.probes import length_bias_table, perturbation_table
+
     if length_unit not in ("chars", "words"):
         raise OvercoatError(f"--length-unit must be one of chars, words, got {length_unit!r}")
     names = perturbation_names() if perturb and "all" in perturb else list(perturb or [])
     _check_json_out(json_out)
     ds = api.load(data, mapping=_parse_map(map_))
-    doc = api.probe(ds, scorer, perturbations=names, length_unit=length_unit,
-                    n_resamples=resamples, seed=seed, cache=_cache_arg(no_cache, cache),
-                    workers=workers, progress=not quiet)
+    doc = api.probe(
+        ds,
+        scorer,
+        perturbations=names,
+        length_unit=length_unit,
+        n_resamples=resamples,
+        seed=seed,
+        cache=_cache_arg(no_cache, cache),
+        workers=workers,
+        progress=not quiet,
+    )
     from .report.writers import jsonable
+
     doc = jsonable(doc)
     console.print(length_bias_table(doc))
     if names:
@@ -421,8 +574,9 @@ def calibrate(
     binning: str = typer.Option("width", "--binning", help="width | mass"),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
-    save: Path | None = typer.Option(None, "--save", help="write the calibrators fitted on "
-                                        "all pairs to this JSON file"),
+    save: Path | None = typer.Option(
+        None, "--save", help="write the calibrators fitted on all pairs to this JSON file"
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
     map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
@@ -435,32 +589,53 @@ def calibrate(
     from . import api
     from .report.probes import calibration_table
     from .report.writers import jsonable
+
     if binning not in ("width", "mass"):
         raise OvercoatError(f"--binning must be one of width, mass, got {binning!r}")
     _check_json_out(json_out)
     _check_json_out(save)
     ds = api.load(data, mapping=_parse_map(map_))
-    doc = jsonable(api.calibrate(ds, scorer, n_folds=folds, n_bins=bins, binning=binning,
-                                 n_resamples=resamples, seed=seed,
-                                 cache=_cache_arg(no_cache, cache), workers=workers,
-                                 progress=not quiet))
+    doc = jsonable(
+        api.calibrate(
+            ds,
+            scorer,
+            n_folds=folds,
+            n_bins=bins,
+            binning=binning,
+            n_resamples=resamples,
+            seed=seed,
+            cache=_cache_arg(no_cache, cache),
+            workers=workers,
+            progress=not quiet,
+        )
+    )
     console.print(calibration_table(doc))
     if save:
         from .report.writers import write_json
-        write_json({n: {"signature": doc["signatures"][n], **r["fitted"]}
-                    for n, r in doc["scorers"].items()}, save)
+
+        write_json(
+            {
+                n: {"signature": doc["signatures"][n], **r["fitted"]}
+                for n, r in doc["scorers"].items()
+            },
+            save,
+        )
         console.print(f"wrote {save}")
     _write_doc(doc, json_out)
 
 
 @app.command()
 def overopt(
-    data: str = typer.Option(..., "--data", "-d", help="data spec with several candidates per item"),
+    data: str = typer.Option(
+        ..., "--data", "-d", help="data spec with several candidates per item"
+    ),
     proxy: str = typer.Option(..., "--proxy", help="scorer spec optimised against"),
-    gold: str | None = typer.Option(None, "--gold", help="gold scorer spec (default: the human "
-                                       "scores)"),
-    n_max: int | None = typer.Option(None, "--n-max", min=1, help="largest n (default: the "
-                                        "smallest pool)"),
+    gold: str | None = typer.Option(
+        None, "--gold", help="gold scorer spec (default: the human scores)"
+    ),
+    n_max: int | None = typer.Option(
+        None, "--n-max", min=1, help="largest n (default: the smallest pool)"
+    ),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
@@ -475,23 +650,37 @@ def overopt(
     from . import api
     from .report.probes import overopt_table
     from .report.writers import jsonable
+
     _check_json_out(json_out)
     ds = api.load(data, mapping=_parse_map(map_))
-    doc = jsonable(api.overopt(ds, proxy, gold=gold, n_max=n_max, n_resamples=resamples,
-                               seed=seed, cache=_cache_arg(no_cache, cache), workers=workers,
-                               progress=not quiet))
+    doc = jsonable(
+        api.overopt(
+            ds,
+            proxy,
+            gold=gold,
+            n_max=n_max,
+            n_resamples=resamples,
+            seed=seed,
+            cache=_cache_arg(no_cache, cache),
+            workers=workers,
+            progress=not quiet,
+        )
+    )
     console.print(overopt_table(doc))
     _write_doc(doc, json_out)
 
 
 @app.command()
 def quality(
-    data: str = typer.Option(..., "--data", "-d", help="data spec with several raters per response "
-                             "(e.g. wmt23-ende)"),
-    scorer: list[str] | None = typer.Option(None, "--scorer", "-s", help="scorers to place "
-                                               "beside the human ceiling (repeatable)"),
-    statistic: str = typer.Option("kendall_tau", "--statistic",
-                                  help="kendall_tau | pairwise_accuracy | acc_eq"),
+    data: str = typer.Option(
+        ..., "--data", "-d", help="data spec with several raters per response (e.g. wmt23-ende)"
+    ),
+    scorer: list[str] | None = typer.Option(
+        None, "--scorer", "-s", help="scorers to place beside the human ceiling (repeatable)"
+    ),
+    statistic: str = typer.Option(
+        "kendall_tau", "--statistic", help="kendall_tau | pairwise_accuracy | acc_eq"
+    ),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
@@ -507,20 +696,33 @@ def quality(
     from .probes.quality import CEILING_STATISTICS
     from .report.probes import quality_tables
     from .report.writers import jsonable
+
     if statistic not in CEILING_STATISTICS:
-        raise OvercoatError(f"--statistic must be one of {', '.join(CEILING_STATISTICS)}, "
-                            f"got {statistic!r}")
+        raise OvercoatError(
+            f"--statistic must be one of {', '.join(CEILING_STATISTICS)}, got {statistic!r}"
+        )
     _check_json_out(json_out)
     ds = api.load(data, mapping=_parse_map(map_))
-    doc = jsonable(api.quality(ds, list(scorer or []), statistic=statistic, n_resamples=resamples,
-                               seed=seed, cache=_cache_arg(no_cache, cache), workers=workers,
-                               progress=not quiet))
+    doc = jsonable(
+        api.quality(
+            ds,
+            list(scorer or []),
+            statistic=statistic,
+            n_resamples=resamples,
+            seed=seed,
+            cache=_cache_arg(no_cache, cache),
+            workers=workers,
+            progress=not quiet,
+        )
+    )
     for t in quality_tables(doc):
         console.print(t)
     d = doc["duplicates"]
-    console.print(f"duplicates: {d['n_items_in_duplicate_groups']} items share an input with "
-                  f"another item; {d['n_items_with_identical_responses']} items have two responses "
-                  "of identical text")
+    console.print(
+        f"duplicates: {d['n_items_in_duplicate_groups']} items share an input with "
+        f"another item; {d['n_items_with_identical_responses']} items have two responses "
+        "of identical text"
+    )
     _write_doc(doc, json_out)
 
 
@@ -530,12 +732,14 @@ def fit(
     scorer: list[str] = typer.Option(..., "--scorer", "-s", help="two or more scorer specs"),
     folds: int = typer.Option(5, "--folds", min=2),
     l2: float = typer.Option(1.0, "--l2", min=0.0, help="L2 penalty on the standardized weights"),
-    statistic: str = typer.Option("pairwise_accuracy", "--statistic",
-                                  help="pairwise_accuracy | acc_eq"),
+    statistic: str = typer.Option(
+        "pairwise_accuracy", "--statistic", help="pairwise_accuracy | acc_eq"
+    ),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
-    save: Path | None = typer.Option(None, "--save", help="write the combination fitted on "
-                                        "all items (JSON)"),
+    save: Path | None = typer.Option(
+        None, "--save", help="write the combination fitted on all items (JSON)"
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
     map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
@@ -548,18 +752,30 @@ def fit(
     from . import api
     from .report.probes import combination_table
     from .report.writers import jsonable, write_json
+
     _check_json_out(json_out)
     _check_json_out(save)
     ds = api.load(data, mapping=_parse_map(map_))
-    doc, model = api.fit(ds, scorer, n_folds=folds, l2=l2, statistic=statistic,
-                         n_resamples=resamples, seed=seed, cache=_cache_arg(no_cache, cache),
-                         workers=workers, progress=not quiet)
+    doc, model = api.fit(
+        ds,
+        scorer,
+        n_folds=folds,
+        l2=l2,
+        statistic=statistic,
+        n_resamples=resamples,
+        seed=seed,
+        cache=_cache_arg(no_cache, cache),
+        workers=workers,
+        progress=not quiet,
+    )
     doc = jsonable(doc)
     console.print(combination_table(doc))
     for n, d in doc["combination_minus_scorer"].items():
-        console.print(f"combination − {escape(n)}: {d['statistic']:+.4f} "
-                      f"[{d['confidence_interval'][0]:+.4f}, {d['confidence_interval'][1]:+.4f}]",
-                      highlight=False)
+        console.print(
+            f"combination − {escape(n)}: {d['statistic']:+.4f} "
+            f"[{d['confidence_interval'][0]:+.4f}, {d['confidence_interval'][1]:+.4f}]",
+            highlight=False,
+        )
     if save:
         write_json(model, save)
         console.print(f"wrote {save}")
@@ -574,8 +790,11 @@ def _typed_flag(param, args: list[str]) -> str:
         if a == "--":
             break
         for o in opts:
-            if a == o or (o.startswith("--") and a.startswith(o + "=")) or \
-                    (not o.startswith("--") and a.startswith(o) and len(o) == 2):
+            if (
+                a == o
+                or (o.startswith("--") and a.startswith(o + "="))
+                or (not o.startswith("--") and a.startswith(o) and len(o) == 2)
+            ):
                 typed = o
     return typed or (opts[0] if opts else str(getattr(param, "name", "?")))
 
@@ -584,6 +803,7 @@ def _cx(name: str) -> tuple:
     """An exception class of click and of the click that typer vendors (typer >= 0.2x ships its
     own copy as ``typer._click``), whichever exist."""
     import importlib
+
     out = []
     for mod in ("typer._click.exceptions", "click.exceptions"):
         try:
@@ -605,9 +825,9 @@ def _typed_value(flag: str, args: list[str]) -> str | None:
         if a == flag:
             got = args[k + 1] if k + 1 < len(args) else None
         elif flag.startswith("--") and a.startswith(flag + "="):
-            got = a[len(flag) + 1:]
+            got = a[len(flag) + 1 :]
         elif not flag.startswith("--") and a.startswith(flag) and len(a) > len(flag):
-            got = a[len(flag):]
+            got = a[len(flag) :]
     return got
 
 
@@ -641,16 +861,28 @@ def _quiet_third_party(verbose: bool) -> None:
     downloads) stay quiet unless -v; hub look-ups without network fail in seconds."""
     import logging
     import os
+
     if not verbose:
-        for k, v in (("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error"),
-                     ("TQDM_DISABLE", "1"), ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")):
+        for k, v in (
+            ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+            ("TRANSFORMERS_VERBOSITY", "error"),
+            ("TQDM_DISABLE", "1"),
+            ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1"),
+        ):
             os.environ.setdefault(k, v)
-        for name in ("transformers", "huggingface_hub", "sentence_transformers", "datasets",
-                     "httpx", "urllib3"):
+        for name in (
+            "transformers",
+            "huggingface_hub",
+            "sentence_transformers",
+            "datasets",
+            "httpx",
+            "urllib3",
+        ):
             logging.getLogger(name).setLevel(logging.ERROR)
     # huggingface_hub retries unreachable hosts for ~28 s by default (10 s timeouts, retries)
     for k, v in (("HF_HUB_ETAG_TIMEOUT", "5"), ("HF_HUB_DOWNLOAD_TIMEOUT", "10")):
         os.environ.setdefault(k, v)
+
     class _Stderr(logging.StreamHandler):
         _overcoat_cli = True
 
@@ -677,6 +909,7 @@ def _quiet_third_party(verbose: bool) -> None:
 def _one_line_warnings(verbose: bool):
     """``warnings.showwarning`` for the CLI: overcoat's own warnings as one line on stderr;
     other packages' warnings only with -v (also one line)."""
+
     def show(message, category, filename, lineno, file=None, line=None):
         mod = str(filename).replace("\\", "/")
         ours = "/overcoat/" in mod or str(message).startswith(("score cache", "judge:"))
@@ -684,8 +917,8 @@ def _one_line_warnings(verbose: bool):
             return
         text = " ".join(str(message).split())
         who = "overcoat" if ours else f"overcoat: {category.__name__}"
-        err_console.print(f"{who}: warning: {text}", markup=False, highlight=False,
-                          soft_wrap=True)
+        err_console.print(f"{who}: warning: {text}", markup=False, highlight=False, soft_wrap=True)
+
     return show
 
 
@@ -736,8 +969,10 @@ def main(argv: list[str] | None = None) -> int:
             err_console.print("overcoat: interrupted", markup=False)
             return 130
         except MemoryError:
-            return _error("out of memory (the input is too large for this machine; try "
-                          "--max-items or a smaller file)")
+            return _error(
+                "out of memory (the input is too large for this machine; try "
+                "--max-items or a smaller file)"
+            )
         except RecursionError:
             return _error("input nested too deeply to process")
     return int(rv) if isinstance(rv, int) and not isinstance(rv, bool) else 0

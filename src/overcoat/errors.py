@@ -13,8 +13,14 @@ class DataError(OvercoatError):
     #: how the position is named: "line" for text files, "row" for Parquet / Hugging Face rows
     position_word = "line"
 
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
-                 field: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ):
         self.path = path
         self.line = line
         self.field = field
@@ -47,8 +53,9 @@ class SettingError(OvercoatError):
 
     def __init__(self, template: str):
         self.template = template
-        super().__init__(self.render(lambda name, value: name if value is None
-                                     else f"{name}={value}"))
+        super().__init__(
+            self.render(lambda name, value: name if value is None else f"{name}={value}")
+        )
 
     @staticmethod
     def literal(x: object) -> str:
@@ -58,8 +65,10 @@ class SettingError(OvercoatError):
     def render(self, setting) -> str:
         """The message with each ``{name}`` / ``{name=value}`` replaced by
         ``setting(name, value or None)``."""
+
         class _Fill(dict):
             def __missing__(self, key: str) -> str:
                 name, eq, value = key.partition("=")
                 return setting(name, value if eq else None)
+
         return self.template.format_map(_Fill())

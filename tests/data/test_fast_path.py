@@ -40,27 +40,41 @@ def _same(a, b):
 
 text = st.sampled_from(["hello", " padded ", "", "   ", "Ünïcode ✓", "two\nlines"])
 ident = st.one_of(st.sampled_from(["a", "b", " c ", "", "7"]), st.integers(0, 3))
-score = st.one_of(st.none(), st.integers(-5, 5), st.floats(-10, 10, allow_nan=False),
-                  st.sampled_from([math.nan, math.inf]))
+score = st.one_of(
+    st.none(),
+    st.integers(-5, 5),
+    st.floats(-10, 10, allow_nan=False),
+    st.sampled_from([math.nan, math.inf]),
+)
 row = st.fixed_dictionaries(
     {"item_id": ident, "input": st.sampled_from(["src 1", "src 2", ""]), "response": text},
-    optional={"system": ident, "score": score, "rater": st.sampled_from(["r1", "r2", "", None]),
-              "reference": st.sampled_from(["ref", "", None, "other"]),
-              "domain": st.sampled_from(["news", None]), "year": st.integers(2019, 2024)})
+    optional={
+        "system": ident,
+        "score": score,
+        "rater": st.sampled_from(["r1", "r2", "", None]),
+        "reference": st.sampled_from(["ref", "", None, "other"]),
+        "domain": st.sampled_from(["news", None]),
+        "year": st.integers(2019, 2024),
+    },
+)
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(row, min_size=1, max_size=12))
 def test_fast_equals_row_path_jsonl(tmp_path_factory, monkeypatch, rows):
     p = tmp_path_factory.mktemp("fp") / "t.jsonl"
     p.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    _same(_load(p, use_fast=True, monkeypatch=monkeypatch),
-          _load(p, use_fast=False, monkeypatch=monkeypatch))
+    _same(
+        _load(p, use_fast=True, monkeypatch=monkeypatch),
+        _load(p, use_fast=False, monkeypatch=monkeypatch),
+    )
 
 
-@settings(max_examples=100, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(row, min_size=1, max_size=12))
 def test_fast_equals_row_path_parquet(tmp_path_factory, monkeypatch, rows):
     keys = sorted({k for r in rows for k in r})
@@ -70,35 +84,54 @@ def test_fast_equals_row_path_parquet(tmp_path_factory, monkeypatch, rows):
         return  # mixed types in a column: not a Parquet file anyone can write
     p = tmp_path_factory.mktemp("fp") / "t.parquet"
     pq.write_table(t, p)
-    _same(_load(p, use_fast=True, monkeypatch=monkeypatch),
-          _load(p, use_fast=False, monkeypatch=monkeypatch))
+    _same(
+        _load(p, use_fast=True, monkeypatch=monkeypatch),
+        _load(p, use_fast=False, monkeypatch=monkeypatch),
+    )
 
 
 tidy_row = st.fixed_dictionaries(
-    {"item_id": st.sampled_from(["a", "b", "c"]), "input": st.sampled_from(["x", "y"]),
-     "response": st.sampled_from(["r1", "r2", " r3"]),
-     "system": st.one_of(st.none(), st.sampled_from(["s1", "s2", " s3 "])),
-     "score": st.one_of(st.none(), st.floats(-3, 3, allow_nan=False)),
-     "rater": st.one_of(st.none(), st.sampled_from(["u1", "u2", " "])),
-     "reference": st.one_of(st.none(), st.sampled_from(["", "ref a", "ref b"])),
-     "doc": st.sampled_from(["d1", "d2"]), "n": st.integers(0, 3)})
+    {
+        "item_id": st.sampled_from(["a", "b", "c"]),
+        "input": st.sampled_from(["x", "y"]),
+        "response": st.sampled_from(["r1", "r2", " r3"]),
+        "system": st.one_of(st.none(), st.sampled_from(["s1", "s2", " s3 "])),
+        "score": st.one_of(st.none(), st.floats(-3, 3, allow_nan=False)),
+        "rater": st.one_of(st.none(), st.sampled_from(["u1", "u2", " "])),
+        "reference": st.one_of(st.none(), st.sampled_from(["", "ref a", "ref b"])),
+        "doc": st.sampled_from(["d1", "d2"]),
+        "n": st.integers(0, 3),
+    }
+)
 
 
-@settings(max_examples=100, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(tidy_row, min_size=1, max_size=10))
 def test_fast_equals_row_path_on_mostly_valid_tables(tmp_path_factory, monkeypatch, rows):
     p = tmp_path_factory.mktemp("fp") / "t.parquet"
     pq.write_table(pa.Table.from_pylist(rows), p)
-    _same(_load(p, use_fast=True, monkeypatch=monkeypatch),
-          _load(p, use_fast=False, monkeypatch=monkeypatch))
+    _same(
+        _load(p, use_fast=True, monkeypatch=monkeypatch),
+        _load(p, use_fast=False, monkeypatch=monkeypatch),
+    )
 
 
 def test_fast_path_is_taken_for_big_tables(tmp_path, monkeypatch):
     n = 5000
-    recs = [{"item_id": f"i{i // 10}", "source": f"src {i // 10}", "system": f"s{i % 10}",
-             "hypothesis": f"out {i}", "score": float(i % 7), "lp": "en-de",
-             "reference": f"ref {i // 10}"} for i in range(n)]
+    recs = [
+        {
+            "item_id": f"i{i // 10}",
+            "source": f"src {i // 10}",
+            "system": f"s{i % 10}",
+            "hypothesis": f"out {i}",
+            "score": float(i % 7),
+            "lp": "en-de",
+            "reference": f"ref {i // 10}",
+        }
+        for i in range(n)
+    ]
     p = tmp_path / "big.parquet"
     pq.write_table(pa.Table.from_pylist(recs), p)
     calls = []
@@ -126,11 +159,21 @@ def test_fast_path_is_taken_for_big_tables(tmp_path, monkeypatch):
 
 
 def test_fast_path_with_mapping_and_gzip_jsonl(tmp_path, write):
-    recs = [{"seg": i // 4, "src": "s", "sys": f"m{i % 4}", "out": f"o{i}", "mqm": -(i % 5)}
-            for i in range(3000)]
+    recs = [
+        {"seg": i // 4, "src": "s", "sys": f"m{i % 4}", "out": f"o{i}", "mqm": -(i % 5)}
+        for i in range(3000)
+    ]
     p = write("big.jsonl.gz", recs)
-    ds = load_file(p, mapping={"item_id": "seg", "input": "src", "system": "sys",
-                               "response": "out", "score": "mqm"})
+    ds = load_file(
+        p,
+        mapping={
+            "item_id": "seg",
+            "input": "src",
+            "system": "sys",
+            "response": "out",
+            "score": "mqm",
+        },
+    )
     assert ds.n_items == 750 and ds.response_ids() == ["m0", "m1", "m2", "m3"]
     np.testing.assert_array_equal(ds.human_matrix()[1], [-4, 0, -1, -2])
 
@@ -138,6 +181,7 @@ def test_fast_path_with_mapping_and_gzip_jsonl(tmp_path, write):
 # ---------------------------------------------------------------------------------------------
 # Valid tables by construction: the fast path answers, and must answer exactly as the row path
 # ---------------------------------------------------------------------------------------------
+
 
 @st.composite
 def valid_pointwise_rows(draw):
@@ -147,8 +191,9 @@ def valid_pointwise_rows(draw):
     (string / integer) whose first row per item counts.  Rows are shuffled across items."""
     n_items = draw(st.integers(1, 5))
     id_pool = ["a", " b", "c ", "7", "item-4", "é5"]
-    item_ids = draw(st.lists(st.sampled_from(id_pool), min_size=n_items, max_size=n_items,
-                             unique_by=str.strip))
+    item_ids = draw(
+        st.lists(st.sampled_from(id_pool), min_size=n_items, max_size=n_items, unique_by=str.strip)
+    )
     int_ids = draw(st.booleans()) and all(i.strip().isdigit() for i in item_ids)
     with_ref = draw(st.booleans())
     with_rater = draw(st.booleans())
@@ -158,12 +203,32 @@ def valid_pointwise_rows(draw):
     for iid in item_ids:
         inp = draw(st.sampled_from(["src 1", " src 2 ", "Ünïcode ✓", "two\nlines"]))
         ref = draw(st.sampled_from(["ref", " padded ref ", "r\u00e9f"])) if with_ref else None
-        systems = draw(st.lists(st.sampled_from(["s1", "s2", " s3 ", "sys-4"]), min_size=1,
-                                max_size=3, unique_by=str.strip)) if with_system else [None]
+        systems = (
+            draw(
+                st.lists(
+                    st.sampled_from(["s1", "s2", " s3 ", "sys-4"]),
+                    min_size=1,
+                    max_size=3,
+                    unique_by=str.strip,
+                )
+            )
+            if with_system
+            else [None]
+        )
         for sysname in systems:
             text = draw(st.sampled_from(["hello", " padded ", "Ünïcode ✓", "two\nlines", "x"]))
-            raters = draw(st.lists(st.sampled_from(["u1", "u2", " u3"]), min_size=1, max_size=2,
-                                   unique_by=str.strip)) if with_rater else [None]
+            raters = (
+                draw(
+                    st.lists(
+                        st.sampled_from(["u1", "u2", " u3"]),
+                        min_size=1,
+                        max_size=2,
+                        unique_by=str.strip,
+                    )
+                )
+                if with_rater
+                else [None]
+            )
             for rater in raters:
                 r = {"item_id": int(iid) if int_ids else iid, "input": inp, "response": text}
                 if sysname is not None:
@@ -202,8 +267,11 @@ def test_fast_equals_row_path_on_tables_it_accepts(fmt, tmp_path_factory, monkey
         taken.append(out is not None)
         return out
 
-    @settings(max_examples=80, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=80,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(valid_pointwise_rows())
     def check(rows):
         p = tmp_path_factory.mktemp("fp") / f"t.{fmt}"

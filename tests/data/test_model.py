@@ -24,9 +24,16 @@ def _build(rows):
 
 
 rows_strategy = st.lists(
-    st.tuples(st.sampled_from(["i1", "i2", "i3"]), st.sampled_from(["A", "B", "C", "D"]),
-              st.sampled_from(["r1", "r2"]), st.integers(-3, 3).map(float)),
-    min_size=1, max_size=30, unique_by=lambda r: (r[0], r[1], r[2]))
+    st.tuples(
+        st.sampled_from(["i1", "i2", "i3"]),
+        st.sampled_from(["A", "B", "C", "D"]),
+        st.sampled_from(["r1", "r2"]),
+        st.integers(-3, 3).map(float),
+    ),
+    min_size=1,
+    max_size=30,
+    unique_by=lambda r: (r[0], r[1], r[2]),
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -44,13 +51,21 @@ def test_to_pairwise_equals_naive_loop(rows):
         for a, b in itertools.combinations(resps, 2):
             sa, sb = means[(item, a)], means[(item, b)]
             lab = "a" if sa > sb else "b" if sb > sa else "tie"
-            expected.add(frozenset([(item, a, b, lab), (item, b, a, {"a": "b", "b": "a"}.get(lab, lab))]))
+            expected.add(
+                frozenset([(item, a, b, lab), (item, b, a, {"a": "b", "b": "a"}.get(lab, lab))])
+            )
     got = set()
     for r in ds.judgments.to_pairwise().table.to_pylist():
         lab = r["label"]
         flip = {"a": "b", "b": "a"}.get(lab, lab)
-        got.add(frozenset([(r["item_id"], r["response_a"], r["response_b"], lab),
-                           (r["item_id"], r["response_b"], r["response_a"], flip)]))
+        got.add(
+            frozenset(
+                [
+                    (r["item_id"], r["response_a"], r["response_b"], lab),
+                    (r["item_id"], r["response_b"], r["response_a"], flip),
+                ]
+            )
+        )
     assert got == expected
     # per rater: one preference per pair of responses the same rater scored
     per = ds.judgments.to_pairwise(per_rater=True).table

@@ -1,6 +1,5 @@
 """The MQM loader reproduces every published TED segment score (Google's avg_seg_scores files)."""
 
-
 import numpy as np
 import pytest
 
@@ -16,11 +15,17 @@ RENAME = {"ref": "ref-A", "refB": "ref-B"}
 def test_reproduces_every_published_segment_score(pair, expected_n):
     ds = load_mqm_tsv(str(bundled_path("wmt21-ted-mqm", f"mqm_ted_{pair}.tsv.gz")))
     ours = ds.judgments.mean_scores()
-    got = {(RENAME.get(s, s), seg): x for seg, s, x in zip(
-        ours.column("item_id").to_pylist(), ours.column("response_id").to_pylist(),
-        ours.column("score").to_pylist())}
+    got = {
+        (RENAME.get(s, s), seg): x
+        for seg, s, x in zip(
+            ours.column("item_id").to_pylist(),
+            ours.column("response_id").to_pylist(),
+            ours.column("score").to_pylist(),
+        )
+    }
     published = read_avg_seg_scores(
-        str(bundled_path("wmt21-ted-mqm", f"mqm_ted_{pair}.avg_seg_scores.tsv.gz")))
+        str(bundled_path("wmt21-ted-mqm", f"mqm_ted_{pair}.avg_seg_scores.tsv.gz"))
+    )
     rated = {k: v for k, v in published.items() if v is not None}
     assert len(rated) == expected_n
     assert set(got) == set(rated)
@@ -56,8 +61,11 @@ def test_weights_hand_case(tmp_path):
 
 def test_bad_severity_names_line_and_field(tmp_path):
     p = tmp_path / "m.tsv"
-    p.write_text("system\tdoc\tdoc_id\tseg_id\trater\tsource\ttarget\tcategory\tseverity\n"
-                 "s\td\t1\t1\tr\tx\ty\tOther\tCatastrophic\n", encoding="utf-8")
+    p.write_text(
+        "system\tdoc\tdoc_id\tseg_id\trater\tsource\ttarget\tcategory\tseverity\n"
+        "s\td\t1\t1\tr\tx\ty\tOther\tCatastrophic\n",
+        encoding="utf-8",
+    )
     with pytest.raises(DataError) as e:
         load_mqm_tsv(str(p))
     assert str(e.value) == f"{p}, line 2, field 'severity': unknown severity 'Catastrophic'"

@@ -14,8 +14,14 @@ from overcoat.errors import DataError
 
 
 def row(i, chosen=("a b", "a b c d", "a b c d e f"), rejected=("x", "x y z", "x y z w v"), **extra):
-    return {"id": i, "prompt": f"prompt {i}", "chosen": list(chosen), "rejected": list(rejected),
-            "subset": "s", **extra}
+    return {
+        "id": i,
+        "prompt": f"prompt {i}",
+        "chosen": list(chosen),
+        "rejected": list(rejected),
+        "subset": "s",
+        **extra,
+    }
 
 
 # chat and code share id 1, as RM-Bench's chat and code files share ids
@@ -52,12 +58,15 @@ def test_domain_of_file():
 
 
 def test_folder_of_per_domain_files(rm_dir, combined):
-    (rm_dir / "total_dataset.json").write_text(combined.read_text())  # skipped: per-domain files win
+    (rm_dir / "total_dataset.json").write_text(
+        combined.read_text()
+    )  # skipped: per-domain files win
     assert [f.split("/")[-1] for f in rmbench_files(rm_dir)] == sorted(PER_DOMAIN)
     ds = api.load(f"rmbench:{rm_dir}")
     ids = ds.items.column("item_id").to_pylist()
-    assert sorted(ids) == sorted(["chat:1", "chat:2", "code:1", "math:7", "safety-refuse:3",
-                                  "safety-response:4"])
+    assert sorted(ids) == sorted(
+        ["chat:1", "chat:2", "code:1", "math:7", "safety-refuse:3", "safety-response:4"]
+    )
     assert dict(zip(ids, ds.items.column("domain").to_pylist()))["code:1"] == "code"
     assert ds.info["format"] == "rmbench" and len(ds.info["files"]) == 5
     assert ds.source == f"rmbench:{rm_dir}"
@@ -67,7 +76,9 @@ def test_combined_file_gives_the_same_items(rm_dir, combined):
     a = api.load(f"rmbench:{rm_dir}")
     b = api.load(f"rmbench:{combined}")
     order = lambda ds: np.argsort(ds.items.column("item_id").to_pylist())  # noqa: E731
-    assert sorted(a.items.column("item_id").to_pylist()) == sorted(b.items.column("item_id").to_pylist())
+    assert sorted(a.items.column("item_id").to_pylist()) == sorted(
+        b.items.column("item_id").to_pylist()
+    )
     np.testing.assert_array_equal(a.human_matrix()[order(a)], b.human_matrix()[order(b)])
 
 
@@ -87,13 +98,16 @@ def test_errors_name_file_and_line(rm_dir, tmp_path):
     other.write_text(json.dumps([row(1)], indent=1))
     with pytest.raises(DataError) as e:
         load_rmbench([rm_dir / "chat_filtered.json", other])
-    assert str(e.value).startswith(f"{other}, line 2, field 'domain': cannot tell this row's "
-                                   "RM-Bench domain")
+    assert str(e.value).startswith(
+        f"{other}, line 2, field 'domain': cannot tell this row's RM-Bench domain"
+    )
     dup = tmp_path / "chat_more.json"
     dup.write_text(json.dumps([row(1)], indent=1))
     with pytest.raises(DataError) as e:
         load_rmbench([rm_dir / "chat_filtered.json", dup])
-    assert str(e.value).startswith(f"{dup}, line 2") and "duplicate item id 'chat:1'" in str(e.value)
+    assert str(e.value).startswith(f"{dup}, line 2") and "duplicate item id 'chat:1'" in str(
+        e.value
+    )
     empty = tmp_path / "empty_dir"
     empty.mkdir()
     (empty / "a.json").write_text("[]")
@@ -109,8 +123,24 @@ def test_meta_eval_on_folder_equals_combined(rm_dir, combined, tmp_path):
     outs = []
     for spec in (f"rmbench:{rm_dir}", f"rmbench:{combined}"):
         out = tmp_path / f"{len(outs)}.json"
-        assert main(["meta-eval", "-d", spec, "-s", "length", "--resamples", "20", "-q",
-                     "--no-cache", "--json", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "meta-eval",
+                    "-d",
+                    spec,
+                    "-s",
+                    "length",
+                    "--resamples",
+                    "20",
+                    "-q",
+                    "--no-cache",
+                    "--json",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         outs.append(json.loads(out.read_text())["benchmark_rules"]["length"])
     a, b = outs
     assert a["domains"] == b["domains"] and a["matrix"] == b["matrix"]
@@ -121,9 +151,11 @@ def test_meta_eval_on_folder_equals_combined(rm_dir, combined, tmp_path):
 
 def test_missing_domain_is_a_note(rm_dir):
     from overcoat.evaluation import MetaEvalSettings, meta_evaluate
+
     ds = api.load(f"rmbench:{rm_dir / 'chat_filtered.json'},{rm_dir / 'code_filtered.json'}")
-    res = meta_evaluate(api.score(ds, ["length"], progress=False, cache=None),
-                        MetaEvalSettings(n_resamples=20))
+    res = meta_evaluate(
+        api.score(ds, ["length"], progress=False, cache=None), MetaEvalSettings(n_resamples=20)
+    )
     rule = res.benchmark["length"]
     assert rule["missing_domains"] == ["math", "safety"]
     assert set(rule["domains"]) == {"chat", "code"}

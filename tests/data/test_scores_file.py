@@ -34,9 +34,11 @@ def test_parquet_and_mapping(tmp_path):
 
 def test_bad_scores(err, write, tmp_path):
     p = write("a.jsonl", '{"item_id": "q", "response_id": "r", "score": 1}\n{"item_id": "q", \n')
-    assert err(read_scores_file, p) == \
-        f"{p}, line 2: malformed JSON (Expecting property name enclosed in double quotes at " \
+    assert (
+        err(read_scores_file, p)
+        == f"{p}, line 2: malformed JSON (Expecting property name enclosed in double quotes at "
         "column 17)"
+    )
     p = write("b.jsonl", [{"item_id": "q", "score": 1}])
     assert err(read_scores_file, p) == f"{p}, line 1, field 'response_id': missing field"
     p = write("c.csv", "item_id,response_id,score\nq,r,1\nq,s,nan\n")
@@ -45,15 +47,23 @@ def test_bad_scores(err, write, tmp_path):
     assert err(read_scores_file, p) == f"{p}, line 2, field 'score': missing value"
     p = write("e.jsonl", [{"item_id": "q", "response_id": "r", "score": None}])
     assert err(read_scores_file, p) == f"{p}, line 1, field 'score': missing value"
-    p = write("f.jsonl", [{"item_id": "q", "response_id": "r", "score": 1, "scorer": "m"},
-                          {"item_id": "q", "response_id": "r", "score": 2, "scorer": "n"},
-                          {"item_id": "q", "response_id": "r", "score": 3, "scorer": "m"}])
+    p = write(
+        "f.jsonl",
+        [
+            {"item_id": "q", "response_id": "r", "score": 1, "scorer": "m"},
+            {"item_id": "q", "response_id": "r", "score": 2, "scorer": "n"},
+            {"item_id": "q", "response_id": "r", "score": 3, "scorer": "m"},
+        ],
+    )
     assert err(read_scores_file, p) == (
         f"{p}, line 3, field 'response_id': duplicate score for response 'r' of item 'q' from "
-        "scorer 'm' (first on line 1)")
+        "scorer 'm' (first on line 1)"
+    )
     p = write("g.jsonl", [{"item_id": ["q"], "response_id": "r", "score": 1}])
-    assert err(read_scores_file, p) == \
-        f"{p}, line 1, field 'item_id': expected an id (text or integer), got list"
+    assert (
+        err(read_scores_file, p)
+        == f"{p}, line 1, field 'item_id': expected an id (text or integer), got list"
+    )
     p = write("h.jsonl", b'{"item_id": "q", "response_id": "r\xff", "score": 1}\n')
     assert err(read_scores_file, p) == f"{p}, line 1: not valid UTF-8 (byte 0xff at offset 34)"
     p = write("i.jsonl", "")
@@ -62,13 +72,17 @@ def test_bad_scores(err, write, tmp_path):
 
 def test_parquet_rows_and_truncated_gzip(err, tmp_path):
     p = tmp_path / "s.parquet"
-    pq.write_table(pa.table({"item_id": ["a", "a"], "response_id": ["x", "x"],
-                             "score": [1.0, 2.0]}), p)
-    assert err(read_scores_file, p) == (f"{p}, row 2, field 'response_id': duplicate score for "
-                                        "response 'x' of item 'a' (first on row 1)")
+    pq.write_table(
+        pa.table({"item_id": ["a", "a"], "response_id": ["x", "x"], "score": [1.0, 2.0]}), p
+    )
+    assert err(read_scores_file, p) == (
+        f"{p}, row 2, field 'response_id': duplicate score for "
+        "response 'x' of item 'a' (first on row 1)"
+    )
     pq.write_table(pa.table({"item_id": ["a"], "response_id": ["x"], "score": [math.inf]}), p)
     assert err(read_scores_file, p) == f"{p}, row 1, field 'score': score is not finite (inf)"
     import gzip
+
     g = tmp_path / "s.jsonl.gz"
     g.write_bytes(gzip.compress(b'{"item_id": "a", "response_id": "x", "score": 1}\n' * 300)[:50])
     assert err(read_scores_file, g) == f"{g}: truncated gzip file"

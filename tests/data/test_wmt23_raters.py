@@ -37,8 +37,10 @@ def test_side_by_side_layout_attention_checks_and_rater_matrix(tmp_path):
 
 def test_rater_matrix_needs_rater_ids_and_one_score_per_rater(tmp_path):
     p = tmp_path / "dup.tsv"
-    p.write_text("system\tdoc\tdoc_id\tseg_id\trater\tsource\ttarget\tcategory\tseverity\n"
-                 "s1\td\t1\t1\t\tsrc\tt\tNo-error\tNo-error\n")
+    p.write_text(
+        "system\tdoc\tdoc_id\tseg_id\trater\tsource\ttarget\tcategory\tseverity\n"
+        "s1\td\t1\t1\t\tsrc\tt\tNo-error\tNo-error\n"
+    )
     with pytest.raises(ValueError, match="rater ids"):
         load_mqm_tsv(str(p)).judgments.rater_matrix()
 
@@ -54,4 +56,6 @@ def test_bundled_three_rater_data_and_alpha_parity(name, n_items, n_raters):
     kp = pytest.importorskip("krippendorff")
     for level in ("interval", "ordinal"):
         ours = krippendorff_alpha(X, level=level, n_resamples=0).statistic
-        assert ours == pytest.approx(kp.alpha(reliability_data=X, level_of_measurement=level), abs=1e-9)
+        assert ours == pytest.approx(
+            kp.alpha(reliability_data=X, level_of_measurement=level), abs=1e-9
+        )

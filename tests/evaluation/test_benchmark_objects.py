@@ -17,16 +17,19 @@ from overcoat.evaluation import BENCHMARKS, MetaEvalSettings, benchmark_of, meta
 FIX = "tests/data/fixtures"
 
 
-@pytest.mark.parametrize("spec, fmt, has_rule", [
-    (f"rewardbench:{FIX}/rewardbench.jsonl", "rewardbench", True),
-    (f"rewardbench2:{FIX}/rewardbench2.jsonl", "rewardbench2", True),
-    (f"rmbench:{FIX}/rmbench.json", "rmbench", True),
-    (f"judgebench:{FIX}/judgebench.jsonl", "judgebench", True),
-    (f"hh-rlhf:{FIX}/hh_rlhf.jsonl", "hh-rlhf", False),
-    (f"{FIX}/pairwise.jsonl", "pairwise", False),
-    (f"{FIX}/pointwise.jsonl", "pointwise", False),
-    ("ted-ende", "pointwise", False),
-])
+@pytest.mark.parametrize(
+    "spec, fmt, has_rule",
+    [
+        (f"rewardbench:{FIX}/rewardbench.jsonl", "rewardbench", True),
+        (f"rewardbench2:{FIX}/rewardbench2.jsonl", "rewardbench2", True),
+        (f"rmbench:{FIX}/rmbench.json", "rmbench", True),
+        (f"judgebench:{FIX}/judgebench.jsonl", "judgebench", True),
+        (f"hh-rlhf:{FIX}/hh_rlhf.jsonl", "hh-rlhf", False),
+        (f"{FIX}/pairwise.jsonl", "pairwise", False),
+        (f"{FIX}/pointwise.jsonl", "pointwise", False),
+        ("ted-ende", "pointwise", False),
+    ],
+)
 def test_loader_format_names_its_benchmark(spec, fmt, has_rule):
     ds = api.load(spec)
     bm = benchmark_of(ds)
@@ -47,10 +50,29 @@ def test_loader_format_names_its_benchmark(spec, fmt, has_rule):
 def test_rewardbench2_inputs_in_numeric_response_order():
     """chosen-k first, then rejected-k, each in k order as numbers (rejected-10 after
     rejected-9, not after rejected-1), NaN where an item has fewer answers."""
-    rows = [(1, {"id": "a", "prompt": "p", "chosen": ["c0"],
-                 "rejected": [f"r{k}" for k in range(11)], "subset": "Math"}),
-            (2, {"id": "b", "prompt": "q", "chosen": ["c0", "c1"], "rejected": ["r0"],
-                 "num_correct": 2, "subset": "Ties"})]
+    rows = [
+        (
+            1,
+            {
+                "id": "a",
+                "prompt": "p",
+                "chosen": ["c0"],
+                "rejected": [f"r{k}" for k in range(11)],
+                "subset": "Math",
+            },
+        ),
+        (
+            2,
+            {
+                "id": "b",
+                "prompt": "q",
+                "chosen": ["c0", "c1"],
+                "rejected": ["r0"],
+                "num_correct": 2,
+                "subset": "Ties",
+            },
+        ),
+    ]
     ds = parse_rewardbench2_rows(rows)
     cols = ds.layout().column_ids
     # a scorer that gives response "kind-k" the score +k (chosen) / -k-1 (rejected)
@@ -88,11 +110,24 @@ def test_prior_sets_only_for_rewardbench_names_the_parameter(capsys):
     with pytest.raises(SettingError) as e:
         meta_evaluate(sc, MetaEvalSettings(n_resamples=10), prior_sets=sc)
     assert str(e.value) == "prior_sets applies to RewardBench v1 data only"
-    code = main(["meta-eval", "--data", f"judgebench:{FIX}/judgebench.jsonl", "-s", "length",
-                 "--prior-sets", f"judgebench:{FIX}/judgebench.jsonl", "--no-cache", "-q"])
+    code = main(
+        [
+            "meta-eval",
+            "--data",
+            f"judgebench:{FIX}/judgebench.jsonl",
+            "-s",
+            "length",
+            "--prior-sets",
+            f"judgebench:{FIX}/judgebench.jsonl",
+            "--no-cache",
+            "-q",
+        ]
+    )
     assert code == 2
-    assert "overcoat: error: --prior-sets applies to RewardBench v1 data only" in \
-        capsys.readouterr().err
+    assert (
+        "overcoat: error: --prior-sets applies to RewardBench v1 data only"
+        in capsys.readouterr().err
+    )
 
 
 def test_benchmark_without_rule_gives_no_rule_scores():

@@ -8,8 +8,19 @@ import overcoat
 
 ROOT = Path(overcoat.__file__).parent
 #: package or module -> layer; errors/hub/__init__ are below everything
-LAYERS = {"errors": 0, "hub": 0, "__init__": 0, "data": 1, "scorers": 2, "metaeval": 3,
-          "probes": 4, "evaluation": 4, "report": 5, "api": 6, "cli": 7}
+LAYERS = {
+    "errors": 0,
+    "hub": 0,
+    "__init__": 0,
+    "data": 1,
+    "scorers": 2,
+    "metaeval": 3,
+    "probes": 4,
+    "evaluation": 4,
+    "report": 5,
+    "api": 6,
+    "cli": 7,
+}
 
 
 def _top(module: Path) -> str:
@@ -30,7 +41,7 @@ def _imported_tops(module: Path, text: str | None = None):
                 else:
                     continue
             else:
-                base = list(pkg_parts[:len(pkg_parts) - (node.level - 1)])
+                base = list(pkg_parts[: len(pkg_parts) - (node.level - 1)])
                 parts = base + (node.module.split(".") if node.module else [])
             if parts:
                 yield node.lineno, parts[0]
@@ -56,7 +67,14 @@ def test_no_import_goes_up_a_layer():
 
 def test_the_checker_sees_upward_imports():
     probe = ROOT / "data" / "loaders" / "probe.py"  # never written: only its place matters
-    text = ("from ...evaluation import meta_evaluate\n"
-            "def f():\n    from ..model import Dataset\n    import overcoat.cli\n"
-            "from .. import scored\n")
-    assert sorted(t for _, t in _imported_tops(probe, text)) == ["cli", "data", "data", "evaluation"]
+    text = (
+        "from ...evaluation import meta_evaluate\n"
+        "def f():\n    from ..model import Dataset\n    import overcoat.cli\n"
+        "from .. import scored\n"
+    )
+    assert sorted(t for _, t in _imported_tops(probe, text)) == [
+        "cli",
+        "data",
+        "data",
+        "evaluation",
+    ]

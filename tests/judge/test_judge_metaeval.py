@@ -24,8 +24,10 @@ def prefers_good(req):
 
 
 def _data(tmp_path):
-    rows = [{"prompt": f"question {i}", "chosen": f"GOOD answer {i}", "rejected": f"BAD answer {i}"}
-            for i in range(3)]
+    rows = [
+        {"prompt": f"question {i}", "chosen": f"GOOD answer {i}", "rejected": f"BAD answer {i}"}
+        for i in range(3)
+    ]
     rows.append({"prompt": "question 3", "chosen": "BAD answer 3", "rejected": "GOOD answer 3"})
     p = tmp_path / "pairs.jsonl"
     p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
@@ -35,8 +37,7 @@ def _data(tmp_path):
 def test_pairwise_judge_accuracy_by_hand(tmp_path):
     with FakeChatServer(prefers_good) as srv:
         ds = api.load(str(_data(tmp_path)))
-        sc = api.score(ds, [f"judge-pair:{srv.url}#m,{FAST}", "length"], cache=None,
-                       progress=False)
+        sc = api.score(ds, [f"judge-pair:{srv.url}#m,{FAST}", "length"], cache=None, progress=False)
         res = meta_evaluate(sc, MetaEvalSettings(n_resamples=50))
         name = next(n for n in sc.scores if n != "length")
         # the judge is right on the 3 items whose chosen answer says GOOD, wrong on the last
@@ -48,9 +49,21 @@ def test_pairwise_judge_accuracy_by_hand(tmp_path):
 def test_pairwise_judge_through_the_cli(tmp_path, capsys):
     out = tmp_path / "r.json"
     with FakeChatServer(prefers_good) as srv:
-        code = main(["meta-eval", "--data", str(_data(tmp_path)), "--scorer",
-                     f"judge-pair:{srv.url}#m,{FAST}", "--resamples", "20", "--json", str(out),
-                     "--no-cache", "-q"])
+        code = main(
+            [
+                "meta-eval",
+                "--data",
+                str(_data(tmp_path)),
+                "--scorer",
+                f"judge-pair:{srv.url}#m,{FAST}",
+                "--resamples",
+                "20",
+                "--json",
+                str(out),
+                "--no-cache",
+                "-q",
+            ]
+        )
     assert code == 0, capsys.readouterr().err
     doc = json.loads(out.read_text())
     (entry,) = doc["segment_level"].values()

@@ -28,19 +28,23 @@ nan = np.nan
 # Reference implementation (slow, obviously correct)
 # ---------------------------------------------------------------------------------------------
 
+
 def ref_groups(h, m, group):
     """List of groups, each a list of cells (item, value_h, value_m) in a fixed order."""
     n_items, n_resp = h.shape
+
     def present(i, j):
         return not (np.isnan(h[i, j]) or np.isnan(m[i, j]))
+
     if group == "item":
-        return [[(i, h[i, j], m[i, j]) for j in range(n_resp) if present(i, j)]
-                for i in range(n_items)]
+        return [
+            [(i, h[i, j], m[i, j]) for j in range(n_resp) if present(i, j)] for i in range(n_items)
+        ]
     if group == "none":
-        return [[(i, h[i, j], m[i, j]) for i in range(n_items) for j in range(n_resp)
-                 if present(i, j)]]
-    return [[(i, h[i, j], m[i, j]) for i in range(n_items) if present(i, j)]
-            for j in range(n_resp)]
+        return [
+            [(i, h[i, j], m[i, j]) for i in range(n_items) for j in range(n_resp) if present(i, j)]
+        ]
+    return [[(i, h[i, j], m[i, j]) for i in range(n_items) if present(i, j)] for j in range(n_resp)]
 
 
 def ref_kind(a, b, eps):
@@ -94,6 +98,7 @@ def ref_pa_stat(half):
         if den == 0:
             return None
         return (c["C"] + (Fraction(c["Tm"]) / 2 if half else 0), den)
+
     return stat
 
 
@@ -122,6 +127,7 @@ def ref_tie_calibration(h, m, group="item", average="items", w=None):
 # Strategies
 # ---------------------------------------------------------------------------------------------
 
+
 @st.composite
 def score_matrices(draw, max_items=5, max_resp=5, allow_nan=True):
     n_items = draw(st.integers(1, max_items))
@@ -130,7 +136,9 @@ def score_matrices(draw, max_items=5, max_resp=5, allow_nan=True):
     m = draw(arrays(float, (n_items, n_resp), elements=st.integers(-4, 4).map(lambda v: v / 2)))
     if allow_nan:
         for x in (h, m):
-            mask = draw(arrays(bool, (n_items, n_resp), elements=st.sampled_from([False] * 5 + [True])))
+            mask = draw(
+                arrays(bool, (n_items, n_resp), elements=st.sampled_from([False] * 5 + [True]))
+            )
             x[mask] = nan
     return h, m
 
@@ -149,6 +157,7 @@ def close(a, b):
 # ---------------------------------------------------------------------------------------------
 # Hand-worked cases
 # ---------------------------------------------------------------------------------------------
+
 
 def test_rewardbench_pairs_strict_and_half():
     # 4 prompts: chosen, rejected; human [1, 0]
@@ -231,10 +240,14 @@ def test_tie_calibration_missing_responses_and_undefined_item():
 
 def test_best_of_k():
     h = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [1, 0, nan, 0]], float)
-    m = np.array([[0.9, 0.1, 0.2, 0.3],   # strict max -> 1
-                  [0.5, 0.5, 0.1, 0.5],   # chosen tied with 2 others -> 1/3
-                  [0.9, 0.1, 0.2, 0.3],   # wrong -> 0
-                  [0.4, 0.4, 0.9, 0.1]])  # response 2 missing: chosen ties with 1 -> 1/2
+    m = np.array(
+        [
+            [0.9, 0.1, 0.2, 0.3],  # strict max -> 1
+            [0.5, 0.5, 0.1, 0.5],  # chosen tied with 2 others -> 1/3
+            [0.9, 0.1, 0.2, 0.3],  # wrong -> 0
+            [0.4, 0.4, 0.9, 0.1],
+        ]
+    )  # response 2 missing: chosen ties with 1 -> 1/2
     r = best_of_k_accuracy(h, m)
     assert r.statistic == pytest.approx((1 + 1 / 3 + 0 + 1 / 2) / 4)
     assert (r.n_groups, r.n_dropped) == (4, 0)
@@ -281,28 +294,37 @@ def test_errors():
 # Against the reference
 # ---------------------------------------------------------------------------------------------
 
+
 @FAST
 @given(score_matrices(), GROUPS, AVERAGES, st.sampled_from([0.0, 0.5, 1.0]))
 def test_acc_eq_and_pairwise_accuracy_match_reference(hm, group, average, eps):
     h, m = hm
-    assert close(acc_eq(h, m, epsilon=eps, group=group, average=average).statistic,
-                 ref_stat(h, m, eps, group, average, None, ref_acc_eq_stat))
+    assert close(
+        acc_eq(h, m, epsilon=eps, group=group, average=average).statistic,
+        ref_stat(h, m, eps, group, average, None, ref_acc_eq_stat),
+    )
     for ties in ("strict", "half"):
         got = pairwise_accuracy(h, m, ties=ties, epsilon=eps, group=group, average=average)
-        assert close(got.statistic,
-                     ref_stat(h, m, eps, group, average, None, ref_pa_stat(ties == "half")))
+        assert close(
+            got.statistic, ref_stat(h, m, eps, group, average, None, ref_pa_stat(ties == "half"))
+        )
 
 
 @FAST
 @given(score_matrices(), GROUPS, AVERAGES, st.data())
 def test_weighted_statistics_match_reference(hm, group, average, data):
     h, m = hm
-    w = np.array(data.draw(st.lists(st.integers(0, 3), min_size=h.shape[0],
-                                    max_size=h.shape[0])), float)
-    assert close(acc_eq(h, m, group=group, average=average, weights=w).statistic,
-                 ref_stat(h, m, 0.0, group, average, w, ref_acc_eq_stat))
-    assert close(pairwise_accuracy(h, m, group=group, average=average, weights=w).statistic,
-                 ref_stat(h, m, 0.0, group, average, w, ref_pa_stat(False)))
+    w = np.array(
+        data.draw(st.lists(st.integers(0, 3), min_size=h.shape[0], max_size=h.shape[0])), float
+    )
+    assert close(
+        acc_eq(h, m, group=group, average=average, weights=w).statistic,
+        ref_stat(h, m, 0.0, group, average, w, ref_acc_eq_stat),
+    )
+    assert close(
+        pairwise_accuracy(h, m, group=group, average=average, weights=w).statistic,
+        ref_stat(h, m, 0.0, group, average, w, ref_pa_stat(False)),
+    )
 
 
 @settings(max_examples=80, deadline=None)
@@ -318,10 +340,12 @@ def test_tie_calibration_matches_reference(hm, group, average):
     assert r.statistic == pytest.approx(float(ref[1]), abs=1e-12)
     # value at the fitted epsilon is acc_eq at that epsilon
     assert r.statistic == pytest.approx(
-        acc_eq(h, m, epsilon=r.epsilon, group=group, average=average).statistic, abs=1e-12)
+        acc_eq(h, m, epsilon=r.epsilon, group=group, average=average).statistic, abs=1e-12
+    )
     # all-ties baseline = acc_eq with an infinite threshold
     assert r.all_ties_baseline == pytest.approx(
-        acc_eq(h, m, epsilon=1e9, group=group, average=average).statistic, abs=1e-12)
+        acc_eq(h, m, epsilon=1e9, group=group, average=average).statistic, abs=1e-12
+    )
     if r.all_ties:
         assert r.statistic == pytest.approx(r.all_ties_baseline, abs=1e-12)
 
@@ -330,8 +354,9 @@ def test_tie_calibration_matches_reference(hm, group, average):
 @given(score_matrices(), GROUPS, AVERAGES, st.data())
 def test_weighted_tie_calibration_matches_reference(hm, group, average, data):
     h, m = hm
-    w = np.array(data.draw(st.lists(st.integers(0, 3), min_size=h.shape[0],
-                                    max_size=h.shape[0])), float)
+    w = np.array(
+        data.draw(st.lists(st.integers(0, 3), min_size=h.shape[0], max_size=h.shape[0])), float
+    )
     r = tie_calibrated_accuracy(h, m, group=group, average=average, weights=w)
     ref = ref_tie_calibration(h, m, group, average, w)
     if ref is None:
@@ -344,6 +369,7 @@ def test_weighted_tie_calibration_matches_reference(hm, group, average, data):
 # ---------------------------------------------------------------------------------------------
 # Properties
 # ---------------------------------------------------------------------------------------------
+
 
 @FAST
 @given(score_matrices(), GROUPS, st.randoms(use_true_random=False))
@@ -360,12 +386,17 @@ def test_invariances(hm, group, rnd):
         assert close(r.statistic, None if np.isnan(base.statistic) else base.statistic)
         if not np.isnan(base.statistic):
             assert r.epsilon == base.epsilon * eps_scale
-        assert close(acc_eq(hh, mm, group=group).statistic,
-                     None if np.isnan(acc_eq(h, m, group=group).statistic)
-                     else acc_eq(h, m, group=group).statistic)
+        assert close(
+            acc_eq(hh, mm, group=group).statistic,
+            None
+            if np.isnan(acc_eq(h, m, group=group).statistic)
+            else acc_eq(h, m, group=group).statistic,
+        )
         pa = pairwise_accuracy(h, m, group=group, ties="half").statistic
-        assert close(pairwise_accuracy(hh, mm, group=group, ties="half").statistic,
-                     None if np.isnan(pa) else pa)
+        assert close(
+            pairwise_accuracy(hh, mm, group=group, ties="half").statistic,
+            None if np.isnan(pa) else pa,
+        )
 
 
 def _same(a, b):
@@ -377,14 +408,22 @@ def _same(a, b):
 def test_2d_weights_equal_row_loop(hm, group, average, data):
     h, m = hm
     B = data.draw(st.integers(1, 4))
-    W = np.array(data.draw(st.lists(st.lists(st.integers(0, 3), min_size=h.shape[0],
-                                             max_size=h.shape[0]), min_size=B, max_size=B)),
-                 float)
+    W = np.array(
+        data.draw(
+            st.lists(
+                st.lists(st.integers(0, 3), min_size=h.shape[0], max_size=h.shape[0]),
+                min_size=B,
+                max_size=B,
+            )
+        ),
+        float,
+    )
     r2 = tie_calibrated_accuracy(h, m, group=group, average=average, weights=W)
     rows = [tie_calibrated_accuracy(h, m, group=group, average=average, weights=w) for w in W]
     _same(r2.statistic, [r.statistic for r in rows])
-    _same(r2.epsilon, [r.epsilon if not np.isnan(r.statistic) else 0.0 for r in rows]) \
-        if np.all(~np.isnan(r2.statistic)) else None
+    _same(r2.epsilon, [r.epsilon if not np.isnan(r.statistic) else 0.0 for r in rows]) if np.all(
+        ~np.isnan(r2.statistic)
+    ) else None
     _same(r2.all_ties_baseline, [r.all_ties_baseline for r in rows])
     for a, r in zip(r2.all_ties, rows):
         if not np.isnan(r.statistic):
@@ -392,19 +431,26 @@ def test_2d_weights_equal_row_loop(hm, group, average, data):
     a2 = acc_eq(h, m, group=group, average=average, weights=W).statistic
     _same(a2, [acc_eq(h, m, group=group, average=average, weights=w).statistic for w in W])
     p2 = pairwise_accuracy(h, m, group=group, average=average, weights=W).statistic
-    _same(p2, [pairwise_accuracy(h, m, group=group, average=average, weights=w).statistic
-               for w in W])
+    _same(
+        p2, [pairwise_accuracy(h, m, group=group, average=average, weights=w).statistic for w in W]
+    )
     b2 = best_of_k_accuracy(np.eye(h.shape[1])[np.zeros(h.shape[0], int)], m, weights=W)
-    _same(b2.statistic, [best_of_k_accuracy(np.eye(h.shape[1])[np.zeros(h.shape[0], int)], m,
-                                            weights=w).statistic for w in W])
+    _same(
+        b2.statistic,
+        [
+            best_of_k_accuracy(
+                np.eye(h.shape[1])[np.zeros(h.shape[0], int)], m, weights=w
+            ).statistic
+            for w in W
+        ],
+    )
 
 
 @FAST
 @given(score_matrices(), AVERAGES, st.data())
 def test_integer_weights_equal_repeating_items(hm, average, data):
     h, m = hm
-    w = np.array(data.draw(st.lists(st.integers(0, 3), min_size=h.shape[0],
-                                    max_size=h.shape[0])))
+    w = np.array(data.draw(st.lists(st.integers(0, 3), min_size=h.shape[0], max_size=h.shape[0])))
     rep = np.repeat(np.arange(h.shape[0]), w)
     hr, mr = h[rep], m[rep]
     r1 = tie_calibrated_accuracy(h, m, average=average, weights=w.astype(float))
@@ -414,16 +460,16 @@ def test_integer_weights_equal_repeating_items(hm, average, data):
         assert r1.epsilon == r2.epsilon
     for f in (acc_eq, pairwise_accuracy):
         a = f(hr, mr, average=average).statistic
-        assert close(f(h, m, average=average, weights=w.astype(float)).statistic,
-                     None if np.isnan(a) else a)
+        assert close(
+            f(h, m, average=average, weights=w.astype(float)).statistic, None if np.isnan(a) else a
+        )
 
 
 @FAST
 @given(score_matrices(), st.sampled_from(["none", "system"]), st.data())
 def test_binary_weights_equal_subsetting_pooled(hm, group, data):
     h, m = hm
-    w = np.array(data.draw(st.lists(st.integers(0, 1), min_size=h.shape[0],
-                                    max_size=h.shape[0])))
+    w = np.array(data.draw(st.lists(st.integers(0, 1), min_size=h.shape[0], max_size=h.shape[0])))
     if w.sum() == 0:
         return
     sub = w.astype(bool)
@@ -432,13 +478,15 @@ def test_binary_weights_equal_subsetting_pooled(hm, group, data):
     assert close(r1.statistic, None if np.isnan(r2.statistic) else r2.statistic)
     for f in (acc_eq, pairwise_accuracy):
         a = f(h[sub], m[sub], group=group).statistic
-        assert close(f(h, m, group=group, weights=w.astype(float)).statistic,
-                     None if np.isnan(a) else a)
+        assert close(
+            f(h, m, group=group, weights=w.astype(float)).statistic, None if np.isnan(a) else a
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # Bigger random data: the vectorised 2-D path against 1-D calls, sampling, cross-fitting
 # ---------------------------------------------------------------------------------------------
+
 
 def _synthetic(n_items=60, n_sys=6, seed=0, nan_frac=0.1):
     rng = np.random.default_rng(seed)
@@ -505,7 +553,7 @@ def test_cross_fitted():
         eps = tie_calibrated_accuracy(h[train], m[train]).epsilon
         assert eps == r.epsilon[f]
         for i in test:
-            v = acc_eq(h[i:i + 1], m[i:i + 1], epsilon=eps).statistic
+            v = acc_eq(h[i : i + 1], m[i : i + 1], epsilon=eps).statistic
             if not np.isnan(v):
                 vals.append(v)
     assert r.statistic == pytest.approx(np.mean(vals), abs=1e-12)
@@ -546,8 +594,11 @@ def test_pooled_group_is_one_vector():
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.integers(0, 6), max_size=30), st.lists(st.integers(1, 6), max_size=30),
-       st.integers(1, 5))
+@given(
+    st.lists(st.integers(0, 6), max_size=30),
+    st.lists(st.integers(1, 6), max_size=30),
+    st.integers(1, 5),
+)
 def test_count_sweep_chunk_pruning(g, c, chunk):
     # internal: the pruned chunked sweep equals a brute-force scan of all candidates
     from overcoat.metaeval.accuracy import _sweep_counts
@@ -570,6 +621,7 @@ def test_count_sweep_chunk_pruning(g, c, chunk):
 # A "group" below is a plain list of pairs (d_h, d_m); ``ref_calibrate_pairs`` loops over every
 # candidate threshold, classifies each pair by hand and combines the groups with Fractions, so
 # the maximum and the smallest maximiser are exact.  It shares no code with the library.
+
 
 def near(x, y):
     """Gaps equal up to rounding: within a relative GAP_RTOL (tie calibration's candidates)."""
@@ -620,15 +672,20 @@ def ref_calibrate_pairs(groups, average, weights=None):
 
 def pairs_of_cells(cells):
     """All pairs (d_h, d_m) of a list of cells (h, m)."""
-    return [(cells[a][0] - cells[b][0], cells[a][1] - cells[b][1])
-            for a in range(len(cells)) for b in range(a + 1, len(cells))]
+    return [
+        (cells[a][0] - cells[b][0], cells[a][1] - cells[b][1])
+        for a in range(len(cells))
+        for b in range(a + 1, len(cells))
+    ]
 
 
 def pooled_groups(h, m, group, items):
     """Pair lists of the pooled groups ("none": one group; "system": one per column) over the
     given items (cells with a NaN score left out)."""
+
     def ok(i, j):
         return not (np.isnan(h[i, j]) or np.isnan(m[i, j]))
+
     if group == "none":
         cols = [[(h[i, j], m[i, j]) for i in items for j in range(h.shape[1]) if ok(i, j)]]
     else:
@@ -644,8 +701,10 @@ def test_real_weight_epsilon_is_the_exact_optimum_of_a_threshold_loop():
     m = np.round(h + rng.normal(scale=0.6, size=h.shape), 1)
     h[rng.random(h.shape) < 0.1] = nan
     W = rng.dirichlet(np.ones(h.shape[0]), size=3) * h.shape[0]
-    groups = [pairs_of_cells([(h[i, j], m[i, j]) for j in range(h.shape[1])
-                              if not np.isnan(h[i, j])]) for i in range(h.shape[0])]
+    groups = [
+        pairs_of_cells([(h[i, j], m[i, j]) for j in range(h.shape[1]) if not np.isnan(h[i, j])])
+        for i in range(h.shape[0])
+    ]
     for average in ("items", "pairs"):
         r2 = tie_calibrated_accuracy(h, m, average=average, weights=W)
         for b in range(W.shape[0]):
@@ -667,12 +726,20 @@ def test_item_sample_rate_equals_the_statistic_on_the_explicitly_sampled_pairs()
     h = np.sort(rng.integers(0, 4, size=(n_items, n_resp)).astype(float), axis=1)
     m = np.round(h + rng.normal(scale=1.5, size=h.shape), 1)
     jj, kk = np.triu_indices(n_resp, 1)
-    full = {av: ref_calibrate_pairs([pairs_of_cells(list(zip(h[i], m[i])))
-                                     for i in range(n_items)], av) for av in ("items", "pairs")}
+    full = {
+        av: ref_calibrate_pairs([pairs_of_cells(list(zip(h[i], m[i]))) for i in range(n_items)], av)
+        for av in ("items", "pairs")
+    }
     for rate, seed in ((0.3, 5), (0.6, 11)):
         keep = np.random.default_rng(seed).random((n_items, jj.size)) < rate
-        groups = [[(h[i, k] - h[i, j], m[i, k] - m[i, j])
-                   for p, (j, k) in enumerate(zip(jj, kk)) if keep[i, p]] for i in range(n_items)]
+        groups = [
+            [
+                (h[i, k] - h[i, j], m[i, k] - m[i, j])
+                for p, (j, k) in enumerate(zip(jj, kk))
+                if keep[i, p]
+            ]
+            for i in range(n_items)
+        ]
         assert 0 < keep.sum() < keep.size
         for average in ("items", "pairs"):
             r = tie_calibrated_accuracy(h, m, sample_rate=rate, seed=seed, average=average)
@@ -682,7 +749,8 @@ def test_item_sample_rate_equals_the_statistic_on_the_explicitly_sampled_pairs()
             assert r.n_pairs == int(keep.sum())
             assert r.n_groups == sum(1 for g in groups if g)
             assert r.all_ties_baseline == pytest.approx(
-                float(ref_value_pairs(groups, float("inf"), average)), abs=1e-12)
+                float(ref_value_pairs(groups, float("inf"), average)), abs=1e-12
+            )
             assert r.statistic != pytest.approx(float(full[average][1]), abs=1e-6)  # sampled
 
 
@@ -702,22 +770,31 @@ def test_pooled_sample_rate_equals_the_statistic_on_the_explicitly_sampled_pairs
         draw = np.random.default_rng(seed)
         ok = ~(np.isnan(h) | np.isnan(m))
         if group == "none":
-            cell_lists = [[(h[i, j], m[i, j]) for i in range(n_items) for j in range(n_resp)
-                           if ok[i, j]]]
+            cell_lists = [
+                [(h[i, j], m[i, j]) for i in range(n_items) for j in range(n_resp) if ok[i, j]]
+            ]
         else:
-            cell_lists = [[(h[i, j], m[i, j]) for i in range(n_items) if ok[i, j]]
-                          for j in range(n_resp)]
+            cell_lists = [
+                [(h[i, j], m[i, j]) for i in range(n_items) if ok[i, j]] for j in range(n_resp)
+            ]
         groups = []
         for cells in cell_lists:
             cells = [cells[t] for t in np.argsort([c[1] for c in cells], kind="stable")]
             n = len(cells)
             u = draw.random((n - 1, n - 1))
-            groups.append([(cells[b][0] - cells[a][0], cells[b][1] - cells[a][1])
-                           for a in range(n) for b in range(a + 1, n) if u[a, b - 1] < rate])
+            groups.append(
+                [
+                    (cells[b][0] - cells[a][0], cells[b][1] - cells[a][1])
+                    for a in range(n)
+                    for b in range(a + 1, n)
+                    if u[a, b - 1] < rate
+                ]
+            )
         assert 0 < sum(map(len, groups)) < sum(map(len, cols))
         for average in ("items", "pairs"):
-            r = tie_calibrated_accuracy(h, m, group=group, average=average, sample_rate=rate,
-                                        seed=seed)
+            r = tie_calibrated_accuracy(
+                h, m, group=group, average=average, sample_rate=rate, seed=seed
+            )
             eps, best = ref_calibrate_pairs(groups, average)
             assert r.epsilon == eps
             assert r.statistic == pytest.approx(float(best), abs=1e-12)
@@ -740,8 +817,10 @@ def test_sampled_perfect_metric_is_exactly_one(group):
             assert 0 < r.n_pairs < full.n_pairs
 
 
-@pytest.mark.parametrize("group,average", [("none", "pairs"), ("none", "items"),
-                                           ("system", "items"), ("system", "pairs")])
+@pytest.mark.parametrize(
+    "group,average",
+    [("none", "pairs"), ("none", "items"), ("system", "items"), ("system", "pairs")],
+)
 def test_pooled_cross_fitting_equals_a_fold_loop(group, average):
     """k-fold cross-fitting with pooled groupings against a loop: per fold, epsilon fitted by
     the threshold loop on the pooled pairs of the other folds; held-out pairs (within the fold)
@@ -774,6 +853,8 @@ def test_pooled_cross_fitting_equals_a_fold_loop(group, average):
     assert r.n_pairs == sum(total)
     assert min(r.epsilon) > 0
     # fitting epsilon by item instead gives other thresholds on these data
-    by_item = [tie_calibrated_accuracy(h[np.setdiff1d(perm, t)], m[np.setdiff1d(perm, t)]).epsilon
-               for t in folds]
+    by_item = [
+        tie_calibrated_accuracy(h[np.setdiff1d(perm, t)], m[np.setdiff1d(perm, t)]).epsilon
+        for t in folds
+    ]
     assert list(r.epsilon) != by_item

@@ -15,12 +15,14 @@ from overcoat.metaeval.agreement import (
 
 nan = np.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 observers, 12 units
-KRIPP_EXAMPLE = np.array([
-    [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
-    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
-    [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
-    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
-])
+KRIPP_EXAMPLE = np.array(
+    [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
+        [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
+    ]
+)
 
 
 def test_krippendorffs_worked_example():
@@ -33,13 +35,22 @@ def test_krippendorffs_worked_example():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(2, 4), st.integers(2, 12), st.sampled_from(["nominal", "ordinal", "interval"]),
-       st.data())
+@given(
+    st.integers(2, 4),
+    st.integers(2, 12),
+    st.sampled_from(["nominal", "ordinal", "interval"]),
+    st.data(),
+)
 def test_alpha_equals_the_krippendorff_package(raters, units, level, data):
     kp = pytest.importorskip("krippendorff")
     cell = st.one_of(st.sampled_from([0.0, 0.1, 1.0, 2.0, 5.0, 6.1]), st.just(nan))
-    x = np.array(data.draw(st.lists(st.lists(cell, min_size=units, max_size=units),
-                                    min_size=raters, max_size=raters)))
+    x = np.array(
+        data.draw(
+            st.lists(
+                st.lists(cell, min_size=units, max_size=units), min_size=raters, max_size=raters
+            )
+        )
+    )
     pairable = (~np.isnan(x)).sum(axis=0) >= 2
     vals = np.unique(x[:, pairable][~np.isnan(x[:, pairable])])
     if pairable.sum() == 0 or vals.size < 2:
@@ -66,15 +77,22 @@ def textbook_fleiss(x):
     m = n.sum(axis=1)[0]
     P_i = (n * (n - 1)).sum(axis=1) / (m * (m - 1))
     p_j = n.sum(axis=0) / n.sum()
-    Pe = (p_j ** 2).sum()
+    Pe = (p_j**2).sum()
     return (P_i.mean() - Pe) / (1 - Pe)
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(2, 5), st.integers(2, 15), st.data())
 def test_fleiss_equals_textbook_with_equal_raters(raters, units, data):
-    x = np.array(data.draw(st.lists(st.lists(st.sampled_from([0.0, 1.0, 2.0]), min_size=units,
-                                             max_size=units), min_size=raters, max_size=raters)))
+    x = np.array(
+        data.draw(
+            st.lists(
+                st.lists(st.sampled_from([0.0, 1.0, 2.0]), min_size=units, max_size=units),
+                min_size=raters,
+                max_size=raters,
+            )
+        )
+    )
     if np.unique(x).size < 2:
         return
     assert fleiss_kappa(x, n_resamples=0).statistic == pytest.approx(textbook_fleiss(x), abs=1e-12)
@@ -82,8 +100,13 @@ def test_fleiss_equals_textbook_with_equal_raters(raters, units, data):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from([0.0, 1.0, 2.0]), st.sampled_from([0.0, 1.0, 2.0])),
-                min_size=2, max_size=30))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([0.0, 1.0, 2.0]), st.sampled_from([0.0, 1.0, 2.0])),
+        min_size=2,
+        max_size=30,
+    )
+)
 def test_cohen_equals_sklearn(rows):
     sk = pytest.importorskip("sklearn.metrics")
     a = np.array([r[0] for r in rows])

@@ -13,7 +13,11 @@ from overcoat.metaeval.best_of_n import best_of_n_curve, best_of_n_kl, best_of_n
 
 def brute_force(proxy_row, gold_row, n):
     """Mean over all n-subsets of the gold score of the proxy's pick (ties: mean over tied maxima)."""
-    idx = [i for i in range(len(proxy_row)) if not (math.isnan(proxy_row[i]) or math.isnan(gold_row[i]))]
+    idx = [
+        i
+        for i in range(len(proxy_row))
+        if not (math.isnan(proxy_row[i]) or math.isnan(gold_row[i]))
+    ]
     vals, pvals = [], []
     for sub in itertools.combinations(idx, n):
         best = max(proxy_row[i] for i in sub)
@@ -26,10 +30,26 @@ def brute_force(proxy_row, gold_row, n):
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 4), st.integers(2, 7), st.data())
 def test_equals_enumeration_of_all_subsets(n_items, m, data):
-    proxy = np.array(data.draw(st.lists(st.lists(st.integers(0, 4), min_size=m, max_size=m),
-                                        min_size=n_items, max_size=n_items)), float)
-    gold = np.array(data.draw(st.lists(st.lists(st.integers(-3, 3), min_size=m, max_size=m),
-                                       min_size=n_items, max_size=n_items)), float)
+    proxy = np.array(
+        data.draw(
+            st.lists(
+                st.lists(st.integers(0, 4), min_size=m, max_size=m),
+                min_size=n_items,
+                max_size=n_items,
+            )
+        ),
+        float,
+    )
+    gold = np.array(
+        data.draw(
+            st.lists(
+                st.lists(st.integers(-3, 3), min_size=m, max_size=m),
+                min_size=n_items,
+                max_size=n_items,
+            )
+        ),
+        float,
+    )
     if data.draw(st.booleans()):  # a missing candidate in the first item
         proxy[0, 0] = np.nan
     n_max = int(np.isfinite(proxy).sum(axis=1).min())

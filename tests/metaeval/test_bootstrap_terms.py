@@ -63,7 +63,9 @@ def test_binary_terms_bit_identical_and_loop_reference():
     m[:20, 1] = m[:20, 0]  # metric ties: wrong under ties="strict"
     st = R.item_weighted(pairwise_accuracy, group="item")
     res = R.bootstrap_ci(st, h, m, n_resamples=200, seed=3)
-    assert np.array_equal(res.bootstrap_distribution, R._bootstrap_distribution(st, h, m, 200, 3, None))
+    assert np.array_equal(
+        res.bootstrap_distribution, R._bootstrap_distribution(st, h, m, 200, 3, None)
+    )
     draws = np.random.default_rng(3)
     loop = []
     for _ in range(200):
@@ -78,17 +80,24 @@ def test_paired_terms_path_equals_weights_path():
     _, m2 = _data(3)
     st = R.item_weighted(kendall_tau, variant="b")
     got = R.paired_bootstrap_ci(st, h, m, m2, n_resamples=200, seed=1, method="bca")
-    generic = R.item_weighted(lambda a, b, weights=None: kendall_tau(a, b, variant="b", weights=weights))
+    generic = R.item_weighted(
+        lambda a, b, weights=None: kendall_tau(a, b, variant="b", weights=weights)
+    )
     assert R._item_terms(generic, h, m) is None  # an unknown function takes the weights path
     ref = R.paired_bootstrap_ci(generic, h, m, m2, n_resamples=200, seed=1, method="bca")
-    np.testing.assert_allclose(got.bootstrap_distribution, ref.bootstrap_distribution, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(
+        got.bootstrap_distribution, ref.bootstrap_distribution, rtol=0, atol=1e-13
+    )
     assert got.confidence_interval == pytest.approx(ref.confidence_interval, abs=1e-12)
     assert got.acceleration == pytest.approx(ref.acceleration, abs=1e-9)
 
 
 def test_not_linear_statistics_keep_weights_path():
     h, m = _data()
-    for st in (R.item_weighted(kendall_tau, group="none"), R.item_weighted(pairwise_accuracy, group="system"),
-               R.item_weighted(tie_calibrated_accuracy, group="item", sample_rate=0.5),
-               R.materialized(lambda a, b: float(np.nanmean(a - b)))):
+    for st in (
+        R.item_weighted(kendall_tau, group="none"),
+        R.item_weighted(pairwise_accuracy, group="system"),
+        R.item_weighted(tie_calibrated_accuracy, group="item", sample_rate=0.5),
+        R.materialized(lambda a, b: float(np.nanmean(a - b))),
+    ):
         assert R._item_terms(st, h, m) is None

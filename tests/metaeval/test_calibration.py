@@ -44,13 +44,19 @@ def slow_ece(p, y, n_bins, kind="top-label", binning="width"):
     if binning == "width":
         edges = [lo + (1 - lo) * i / n_bins for i in range(n_bins + 1)]
     else:
-        edges = sorted(set([lo, 1.0] + [float(np.quantile(conf, i / n_bins)) for i in range(1, n_bins)]))
+        edges = sorted(
+            set([lo, 1.0] + [float(np.quantile(conf, i / n_bins)) for i in range(1, n_bins)])
+        )
     total = 0.0
     for i in range(len(edges) - 1):
         last = i == len(edges) - 2
-        members = [k for k, c in enumerate(conf)
-                   if (edges[i] <= c < edges[i + 1]) or (last and c == edges[-1])
-                   or (i == 0 and c < edges[0])]
+        members = [
+            k
+            for k, c in enumerate(conf)
+            if (edges[i] <= c < edges[i + 1])
+            or (last and c == edges[-1])
+            or (i == 0 and c < edges[0])
+        ]
         if members:
             total += abs(sum(corr[k] for k in members) - sum(conf[k] for k in members))
     return total / len(p)
@@ -80,8 +86,14 @@ def test_targets_and_probability():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 20), st.sampled_from([0.0, 0.5, 1.0])), min_size=1, max_size=40),
-       st.integers(1, 6), st.sampled_from(["top-label", "positive"]), st.sampled_from(["width", "mass"]))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 20), st.sampled_from([0.0, 0.5, 1.0])), min_size=1, max_size=40
+    ),
+    st.integers(1, 6),
+    st.sampled_from(["top-label", "positive"]),
+    st.sampled_from(["width", "mass"]),
+)
 def test_ece_equals_loop_reference(rows, n_bins, kind, binning):
     p = np.array([r[0] / 20 for r in rows])
     y = np.array([r[1] for r in rows])
@@ -90,7 +102,9 @@ def test_ece_equals_loop_reference(rows, n_bins, kind, binning):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.floats(0, 1), st.sampled_from([0.0, 0.5, 1.0])), min_size=1, max_size=30))
+@given(
+    st.lists(st.tuples(st.floats(0, 1), st.sampled_from([0.0, 0.5, 1.0])), min_size=1, max_size=30)
+)
 def test_swapping_a_and_b_changes_nothing_top_label(rows):
     p = np.array([r[0] for r in rows])
     y = np.array([r[1] for r in rows])
@@ -132,7 +146,9 @@ def test_mis_scaled_scorer_ece_as_derived():
 def test_ece_bootstrap_by_groups_is_deterministic_and_wider_for_clustered_pairs():
     rng = np.random.default_rng(3)
     items = np.repeat(np.arange(200), 10)
-    item_effect = rng.normal(0, 1.5, size=200)[items]  # pairs of one item share their miscalibration
+    item_effect = rng.normal(0, 1.5, size=200)[
+        items
+    ]  # pairs of one item share their miscalibration
     p = expit(rng.normal(0, 1, size=items.size))
     y = (rng.uniform(size=p.size) < expit(np.log(p / (1 - p)) + item_effect)).astype(float)
     a = expected_calibration_error(p, y, groups=items, n_resamples=300, seed=5)
@@ -150,10 +166,14 @@ def test_temperature_scaling_recovers_the_true_temperature():
     t = TemperatureScaling().fit(d, y)
     assert t.temperature == pytest.approx(2.5, rel=0.05)
     # scale-equivariant: scores times 10 -> temperature times 10
-    assert TemperatureScaling().fit(10 * d, y).temperature == pytest.approx(10 * t.temperature, rel=1e-6)
+    assert TemperatureScaling().fit(10 * d, y).temperature == pytest.approx(
+        10 * t.temperature, rel=1e-6
+    )
     # soft targets equal to the true probabilities: the population optimum
     y_soft = expit(d / 2.5)
-    assert TemperatureScaling().fit(d, y_soft).temperature == pytest.approx(2.5, rel=1e-4)  # tiny ridge
+    assert TemperatureScaling().fit(d, y_soft).temperature == pytest.approx(
+        2.5, rel=1e-4
+    )  # tiny ridge
 
 
 def test_temperature_on_separable_data_is_finite_and_anti_correlated_negative():
@@ -193,8 +213,14 @@ def slow_isotonic(x, y):
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.integers(-50, 50), st.sampled_from([0.0, 0.5, 1.0])),
-                min_size=2, max_size=25, unique_by=lambda r: r[0]))
+@given(
+    st.lists(
+        st.tuples(st.integers(-50, 50), st.sampled_from([0.0, 0.5, 1.0])),
+        min_size=2,
+        max_size=25,
+        unique_by=lambda r: r[0],
+    )
+)
 def test_isotonic_fit_equals_brute_force(rows):
     x = np.array([r[0] for r in rows], float)
     y = np.array([r[1] for r in rows])
@@ -228,8 +254,11 @@ def test_round_trip_and_cross_fitting(name):
     ref = np.empty(300)
     for f in range(5):
         test = fold_of[items] == f
-        cal = {"temperature": TemperatureScaling, "platt": PlattScaling,
-               "isotonic": IsotonicCalibration}[name]().fit(d[~test], y[~test])
+        cal = {
+            "temperature": TemperatureScaling,
+            "platt": PlattScaling,
+            "isotonic": IsotonicCalibration,
+        }[name]().fit(d[~test], y[~test])
         ref[test] = cal.predict(d[test])
         again = calibrator_from_dict(cal.to_dict())
         assert again.predict(d) == pytest.approx(cal.predict(d), abs=0)

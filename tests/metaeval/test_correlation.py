@@ -21,6 +21,7 @@ FAST = settings(max_examples=60, deadline=None)
 # Reference
 # ---------------------------------------------------------------------------------------------
 
+
 def ref_groups(h, m, group):
     n_items, n_resp = h.shape
     ok = lambda i, j: not (np.isnan(h[i, j]) or np.isnan(m[i, j]))  # noqa: E731
@@ -135,6 +136,7 @@ GROUPS = st.sampled_from(["item", "none", "system"])
 # scipy on one group
 # ---------------------------------------------------------------------------------------------
 
+
 @FAST
 @given(arrays(float, st.integers(2, 12), elements=st.integers(0, 3).map(float)), st.data())
 def test_single_group_matches_scipy(x, data):
@@ -193,18 +195,27 @@ def test_system_grouping_hand_worked():
     h = np.array([[1, 0], [2, 3], [3, 1]], float)
     m = np.array([[1, 0], [2, 1], [3, 2]], float)
     # column 0 perfectly concordant; column 1: h 0,3,1 vs m 0,1,2 -> C=2, D=1
-    assert kendall_tau(h, m, group="system", variant="a").statistic == pytest.approx((1 + 1 / 3) / 2)
+    assert kendall_tau(h, m, group="system", variant="a").statistic == pytest.approx(
+        (1 + 1 / 3) / 2
+    )
     assert pearson(h, m, group="system").statistic == pytest.approx(
-        (1 + ss.pearsonr([0, 3, 1], [0, 1, 2])[0]) / 2)
+        (1 + ss.pearsonr([0, 3, 1], [0, 1, 2])[0]) / 2
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Reference and properties
 # ---------------------------------------------------------------------------------------------
 
+
 @settings(max_examples=80, deadline=None)
-@given(score_matrices(), VARIANTS, GROUPS, st.sampled_from(["items", "pairs"]),
-       st.sampled_from([0.0, 0.5]))
+@given(
+    score_matrices(),
+    VARIANTS,
+    GROUPS,
+    st.sampled_from(["items", "pairs"]),
+    st.sampled_from([0.0, 0.5]),
+)
 def test_kendall_matches_reference(hm, variant, group, average, eps):
     h, m = hm
     if variant == "c":
@@ -230,8 +241,11 @@ def test_pearson_spearman_match_scipy_reference(hm, group, data):
     for f, rank in ((pearson, False), (spearman, True)):
         assert close(f(h, m, group=group).statistic, ref_corr(h, m, group, rank), 1e-9)
         # integer weights = repeated cells (pooled) / weighted mean of groups (item)
-        assert close(f(h, m, group=group, weights=w.astype(float)).statistic,
-                     ref_corr(h, m, group, rank, w), 1e-9)
+        assert close(
+            f(h, m, group=group, weights=w.astype(float)).statistic,
+            ref_corr(h, m, group, rank, w),
+            1e-9,
+        )
 
 
 @FAST
@@ -241,8 +255,13 @@ def test_invariances(hm, group, rnd):
     rows, cols = list(range(h.shape[0])), list(range(h.shape[1]))
     rnd.shuffle(rows)
     rnd.shuffle(cols)
-    for f, kw in ((kendall_tau, {"variant": "b"}), (kendall_tau, {"variant": "23"}),
-                  (kendall_tau, {"variant": "c"}), (pearson, {}), (spearman, {})):
+    for f, kw in (
+        (kendall_tau, {"variant": "b"}),
+        (kendall_tau, {"variant": "23"}),
+        (kendall_tau, {"variant": "c"}),
+        (pearson, {}),
+        (spearman, {}),
+    ):
         base = f(h, m, group=group, **kw).statistic
         b = None if np.isnan(base) else base
         assert close(f(h[rows][:, cols], m[rows][:, cols], group=group, **kw).statistic, b, 1e-9)
@@ -256,11 +275,23 @@ def test_invariances(hm, group, rnd):
 def test_2d_weights_equal_row_loop(hm, group, data):
     h, m = hm
     B = data.draw(st.integers(1, 3))
-    W = np.array(data.draw(st.lists(st.lists(st.integers(0, 3), min_size=h.shape[0],
-                                             max_size=h.shape[0]), min_size=B, max_size=B)),
-                 float)
-    for f, kw in ((kendall_tau, {"variant": "b"}), (kendall_tau, {"variant": "c"}),
-                  (kendall_tau, {"variant": "acc23"}), (pearson, {}), (spearman, {})):
+    W = np.array(
+        data.draw(
+            st.lists(
+                st.lists(st.integers(0, 3), min_size=h.shape[0], max_size=h.shape[0]),
+                min_size=B,
+                max_size=B,
+            )
+        ),
+        float,
+    )
+    for f, kw in (
+        (kendall_tau, {"variant": "b"}),
+        (kendall_tau, {"variant": "c"}),
+        (kendall_tau, {"variant": "acc23"}),
+        (pearson, {}),
+        (spearman, {}),
+    ):
         r2 = f(h, m, group=group, weights=W, **kw).statistic
         rows = [f(h, m, group=group, weights=w, **kw).statistic for w in W]
         np.testing.assert_allclose(r2, rows, atol=1e-12)
@@ -272,14 +303,21 @@ def test_integer_weights_equal_repeating_items(hm, data):
     h, m = hm
     w = np.array(data.draw(st.lists(st.integers(0, 3), min_size=h.shape[0], max_size=h.shape[0])))
     rep = np.repeat(np.arange(h.shape[0]), w)
-    for f, kw in ((kendall_tau, {"variant": "b"}), (kendall_tau, {"variant": "23"}),
-                  (pearson, {}), (spearman, {})):
+    for f, kw in (
+        (kendall_tau, {"variant": "b"}),
+        (kendall_tau, {"variant": "23"}),
+        (pearson, {}),
+        (spearman, {}),
+    ):
         for group in ("item", "system", "none"):
             if group != "item" and f is kendall_tau and kw["variant"] == "23":
                 continue  # pooled product weights leave out copy-of-the-same-cell pairs
             a = f(h[rep], m[rep], group=group, **kw).statistic
-            assert close(f(h, m, group=group, weights=w.astype(float), **kw).statistic,
-                         None if np.isnan(a) else a, 1e-9)
+            assert close(
+                f(h, m, group=group, weights=w.astype(float), **kw).statistic,
+                None if np.isnan(a) else a,
+                1e-9,
+            )
 
 
 @pytest.mark.parametrize("group", ["none", "system"])
@@ -310,4 +348,5 @@ def test_all_ties_and_no_ties():
     for v in ("a", "b", "c", "23", "acc23"):
         assert kendall_tau(x, x, variant=v).statistic == pytest.approx(1.0)
         assert kendall_tau(x, -x, variant=v).statistic == pytest.approx(
-            0.0 if v == "acc23" else -1.0)
+            0.0 if v == "acc23" else -1.0
+        )

@@ -29,8 +29,12 @@ def ref_tol_tie_calibration(h, m):
     n, r = h.shape
     items = []
     for i in range(n):
-        ps = [(h[i, j] - h[i, k], m[i, j] - m[i, k]) for j in range(r) for k in range(j + 1, r)
-              if not np.isnan([h[i, j], h[i, k], m[i, j], m[i, k]]).any()]
+        ps = [
+            (h[i, j] - h[i, k], m[i, j] - m[i, k])
+            for j in range(r)
+            for k in range(j + 1, r)
+            if not np.isnan([h[i, j], h[i, k], m[i, j], m[i, k]]).any()
+        ]
         if ps:
             items.append(ps)
     if not items:
@@ -88,8 +92,12 @@ AFFINE = st.tuples(st.floats(0.01, 100), st.floats(-100, 100))
 
 
 @settings(max_examples=150, deadline=None)
-@given(integer_scores(), AFFINE, st.sampled_from(["item", "none", "system"]),
-       st.sampled_from(["items", "pairs"]))
+@given(
+    integer_scores(),
+    AFFINE,
+    st.sampled_from(["item", "none", "system"]),
+    st.sampled_from(["items", "pairs"]),
+)
 def test_tie_calibration_is_affine_invariant_for_integer_scores(hm, ab, group, average):
     h, m = hm
     a, b = ab
@@ -142,10 +150,28 @@ def test_permutation_nulls_are_affine_invariant(hm1, ab, seed, data):
     # 0 on one scale can become rounding noise on another, and 0 is never merged with other gaps.)
     stat = tie_calibrated_statistic()
     for permute in ("cells", "items"):
-        ref = paired_permutation_test(stat, h, m1, m2, n_resamples=40, seed=seed, permute=permute,
-                                      standardize=False, return_null=True)
+        ref = paired_permutation_test(
+            stat,
+            h,
+            m1,
+            m2,
+            n_resamples=40,
+            seed=seed,
+            permute=permute,
+            standardize=False,
+            return_null=True,
+        )
         # a common affine map of both scorers (no z-scoring): the same nulls
-        got = paired_permutation_test(stat, h, a * m1 + b, a * m2 + b, n_resamples=40, seed=seed,
-                                      permute=permute, standardize=False, return_null=True)
+        got = paired_permutation_test(
+            stat,
+            h,
+            a * m1 + b,
+            a * m2 + b,
+            n_resamples=40,
+            seed=seed,
+            permute=permute,
+            standardize=False,
+            return_null=True,
+        )
         np.testing.assert_allclose(got.null_distribution, ref.null_distribution, atol=1e-12)
         np.testing.assert_equal(got.pvalue, ref.pvalue)

@@ -58,16 +58,37 @@ def test_hand_case():
 @given(st.integers(1, 5), st.integers(2, 4), st.sampled_from(["strict", "half"]), st.data())
 def test_equals_loop_reference(n, R, ties, data):
     cell = st.one_of(st.integers(0, 3).map(float), st.just(np.nan))
-    h = np.array(data.draw(st.lists(st.lists(cell, min_size=R, max_size=R), min_size=n, max_size=n)))
-    m = np.array(data.draw(st.lists(st.lists(st.integers(0, 3).map(float), min_size=R, max_size=R),
-                                    min_size=n, max_size=n)))
-    L = np.array(data.draw(st.lists(st.lists(st.integers(5, 12).map(float), min_size=R, max_size=R),
-                                    min_size=n, max_size=n)))
+    h = np.array(
+        data.draw(st.lists(st.lists(cell, min_size=R, max_size=R), min_size=n, max_size=n))
+    )
+    m = np.array(
+        data.draw(
+            st.lists(
+                st.lists(st.integers(0, 3).map(float), min_size=R, max_size=R),
+                min_size=n,
+                max_size=n,
+            )
+        )
+    )
+    L = np.array(
+        data.draw(
+            st.lists(
+                st.lists(st.integers(5, 12).map(float), min_size=R, max_size=R),
+                min_size=n,
+                max_size=n,
+            )
+        )
+    )
     r = length_bias(h, m, L, ties=ties, tolerance=0.2, n_resamples=0)
     ref = slow(h, m, L, ties, 0.2)
-    for key, got in [("all", r.accuracy), ("longer", r.longer_preferred), ("shorter", r.shorter_preferred),
-                     ("equal", r.equal_length), ("matched", r.length_matched_accuracy),
-                     ("baseline", r.length_baseline)]:
+    for key, got in [
+        ("all", r.accuracy),
+        ("longer", r.longer_preferred),
+        ("shorter", r.shorter_preferred),
+        ("equal", r.equal_length),
+        ("matched", r.length_matched_accuracy),
+        ("baseline", r.length_baseline),
+    ]:
         assert got.n_pairs == ref[key][1]
         assert got.statistic == pytest.approx(ref[key][0], nan_ok=True)
 

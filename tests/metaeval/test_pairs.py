@@ -45,9 +45,14 @@ def test_errors():
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(float, st.tuples(st.integers(1, 4), st.integers(1, 5)),
-              elements=st.sampled_from([0.0, 1.0, 2.0, nan])),
-       st.data())
+@given(
+    arrays(
+        float,
+        st.tuples(st.integers(1, 4), st.integers(1, 5)),
+        elements=st.sampled_from([0.0, 1.0, 2.0, nan]),
+    ),
+    st.data(),
+)
 def test_matches_loops(h, data):
     m = data.draw(arrays(float, h.shape, elements=st.sampled_from([0.0, 0.5, 1.0, nan])))
     eps = data.draw(st.sampled_from([0.0, 0.5]))
@@ -61,6 +66,15 @@ def test_matches_loops(h, data):
                     continue
                 dh, dm = h[i, j] - h[i, k], m[i, j] - m[i, k]
                 ref.append((i, j, k, dh, dm, dh == 0, abs(dm) <= eps))
-    got = list(zip(p.item.tolist(), p.j.tolist(), p.k.tolist(), p.d_human.tolist(),
-                   p.d_metric.tolist(), p.gold_tie.tolist(), p.metric_tie.tolist()))
+    got = list(
+        zip(
+            p.item.tolist(),
+            p.j.tolist(),
+            p.k.tolist(),
+            p.d_human.tolist(),
+            p.d_metric.tolist(),
+            p.gold_tie.tolist(),
+            p.metric_tie.tolist(),
+        )
+    )
     assert got == ref

@@ -31,9 +31,14 @@ def exact_tie_calibrated_acc_eq(human, metric):
     pairs = [(j, k) for j in range(r) for k in range(j + 1, r)]
     per_item = []
     for i in range(n):
-        ps = [(human[i, j] - human[i, k], metric[i, j] - metric[i, k]) for j, k in pairs
-              if np.isfinite(human[i, j]) and np.isfinite(human[i, k])
-              and np.isfinite(metric[i, j]) and np.isfinite(metric[i, k])]
+        ps = [
+            (human[i, j] - human[i, k], metric[i, j] - metric[i, k])
+            for j, k in pairs
+            if np.isfinite(human[i, j])
+            and np.isfinite(human[i, k])
+            and np.isfinite(metric[i, j])
+            and np.isfinite(metric[i, k])
+        ]
         if ps:
             per_item.append(ps)
     candidates = {0.0} | {abs(dm) for ps in per_item for _, dm in ps}
@@ -54,8 +59,9 @@ def exact_tie_calibrated_acc_eq(human, metric):
     return best
 
 
-def mtme_permutation_sig_diff(gold, mscores1, mscores2, corr_fcn, k, draws, block_size=1000,
-                              early_min=0.02, early_max=0.5):
+def mtme_permutation_sig_diff(
+    gold, mscores1, mscores2, corr_fcn, k, draws, block_size=1000, early_min=0.02, early_max=0.5
+):
     """mt-metrics-eval's PermutationSigDiff loop, step by step, on (items, responses) matrices, with the
     coins taken from ``draws`` (row i-1 for resample i; 1 = the cell's scores are swapped) instead of
     ``np.random.binomial(1, 0.5, n)``. The metrics are z-scored by the caller, as it does first."""
@@ -101,24 +107,63 @@ def test_cells_pvalue_equals_literal_mtme_loop(seed, hole):
     k = 120
     draws = np.concatenate(list(swap_masks(human.size, k, seed=seed)))
     # metric 2 of mt-metrics-eval is our A (its test: "metric 2 better")
-    p_ref, delta_ref, k_ref = mtme_permutation_sig_diff(human, zb, za, exact_tie_calibrated_acc_eq, k, draws)
-    r = paired_permutation_test(tie_calibrated_statistic(), human, za, zb, n_resamples=k, seed=seed,
-                                permute="cells", alternative="greater", standardize=False)
+    p_ref, delta_ref, k_ref = mtme_permutation_sig_diff(
+        human, zb, za, exact_tie_calibrated_acc_eq, k, draws
+    )
+    r = paired_permutation_test(
+        tie_calibrated_statistic(),
+        human,
+        za,
+        zb,
+        n_resamples=k,
+        seed=seed,
+        permute="cells",
+        alternative="greater",
+        standardize=False,
+    )
     assert r.pvalue == p_ref
     assert r.count == round(p_ref * k) and r.n_resamples == k_ref == k
     assert r.statistic == pytest.approx(float(delta_ref), abs=1e-12)
     # standardize (the default of the cell scheme) z-scores the raw scores the same way
-    r2 = paired_permutation_test(tie_calibrated_statistic(), human, a, b, n_resamples=k, seed=seed,
-                                 permute="cells", alternative="greater")
+    r2 = paired_permutation_test(
+        tie_calibrated_statistic(),
+        human,
+        a,
+        b,
+        n_resamples=k,
+        seed=seed,
+        permute="cells",
+        alternative="greater",
+    )
     assert r2.pvalue == p_ref
     # other sidednesses count the other tail (and |.|) of the same null values
-    null = paired_permutation_test(tie_calibrated_statistic(), human, za, zb, n_resamples=k, seed=seed,
-                                   permute="cells", standardize=False, return_null=True).null_distribution
+    null = paired_permutation_test(
+        tie_calibrated_statistic(),
+        human,
+        za,
+        zb,
+        n_resamples=k,
+        seed=seed,
+        permute="cells",
+        standardize=False,
+        return_null=True,
+    ).null_distribution
     d = float(delta_ref)
-    for alt, count in (("less", np.sum(null <= d + 1e-12)),
-                       ("two-sided", np.sum(np.abs(null) >= abs(d) - 1e-12))):
-        ra = paired_permutation_test(tie_calibrated_statistic(), human, za, zb, n_resamples=k, seed=seed,
-                                     permute="cells", alternative=alt, standardize=False)
+    for alt, count in (
+        ("less", np.sum(null <= d + 1e-12)),
+        ("two-sided", np.sum(np.abs(null) >= abs(d) - 1e-12)),
+    ):
+        ra = paired_permutation_test(
+            tie_calibrated_statistic(),
+            human,
+            za,
+            zb,
+            n_resamples=k,
+            seed=seed,
+            permute="cells",
+            alternative=alt,
+            standardize=False,
+        )
         assert ra.pvalue == count / k
 
 
@@ -127,10 +172,21 @@ def test_cells_null_values_equal_the_loop_exactly_resample_by_resample(hole):
     human, a, b = wmt_toy(5, n_items=8, n_resp=5, hole=hole)
     za, zb = zscore_like_mtme(a), zscore_like_mtme(b)
     from overcoat.metaeval._cells import CellTable
-    assert (CellTable(human, za, zb, "items").quad32 is None) == hole  # float32 product only when exact
+
+    assert (
+        CellTable(human, za, zb, "items").quad32 is None
+    ) == hole  # float32 product only when exact
     draws = np.concatenate(list(swap_masks(human.size, 30, seed=2)))
-    r = paired_permutation_test(tie_calibrated_statistic(), human, za, zb, n_resamples=30, seed=2,
-                                permute="cells", return_null=True)
+    r = paired_permutation_test(
+        tie_calibrated_statistic(),
+        human,
+        za,
+        zb,
+        n_resamples=30,
+        seed=2,
+        permute="cells",
+        return_null=True,
+    )
     for s, got in zip(draws, r.null_distribution):
         swap = s.reshape(human.shape) == 1
         pa, pb = np.where(swap, zb, za), np.where(swap, za, zb)
@@ -144,16 +200,35 @@ def test_cells_early_stopping_follows_mtme():
     k = 200
     draws = np.concatenate(list(swap_masks(human.size, k, seed=9)))
     for lo, hi in ((0.02, 0.5), (0.0, 0.05), (0.9, 1.0)):
-        p_ref, _, k_ref = mtme_permutation_sig_diff(human, zb, za, exact_tie_calibrated_acc_eq, k, draws,
-                                                    block_size=40, early_min=lo, early_max=hi)
-        r = paired_permutation_test(tie_calibrated_statistic(), human, za, zb, n_resamples=k, seed=9,
-                                    permute="cells", alternative="greater", early_stop=(40, lo, hi))
+        p_ref, _, k_ref = mtme_permutation_sig_diff(
+            human,
+            zb,
+            za,
+            exact_tie_calibrated_acc_eq,
+            k,
+            draws,
+            block_size=40,
+            early_min=lo,
+            early_max=hi,
+        )
+        r = paired_permutation_test(
+            tie_calibrated_statistic(),
+            human,
+            za,
+            zb,
+            n_resamples=k,
+            seed=9,
+            permute="cells",
+            alternative="greater",
+            early_stop=(40, lo, hi),
+        )
         assert (r.pvalue, r.n_resamples) == (p_ref, k_ref)
 
 
 def test_cells_generic_statistic_path_equals_loop():
     human, a, b = wmt_toy(4)
     za, zb = zscore_like_mtme(a), zscore_like_mtme(b)
+
     def corr(g, m):
         return pairwise_accuracy(g, m, ties="half", group="item").statistic
 
@@ -161,8 +236,17 @@ def test_cells_generic_statistic_path_equals_loop():
 
     draws = np.concatenate(list(swap_masks(human.size, 80, seed=1)))
     p_ref, _, _ = mtme_permutation_sig_diff(human, zb, za, corr, 80, draws)
-    r = paired_permutation_test(stat, human, za, zb, n_resamples=80, seed=1, permute="cells",
-                                alternative="greater", standardize=False)
+    r = paired_permutation_test(
+        stat,
+        human,
+        za,
+        zb,
+        n_resamples=80,
+        seed=1,
+        permute="cells",
+        alternative="greater",
+        standardize=False,
+    )
     assert r.pvalue == p_ref
 
 
@@ -170,14 +254,29 @@ def test_significance_matrix_cells_entries_equal_single_tests():
     human, a, b = wmt_toy(6)
     c = a + np.random.default_rng(0).normal(scale=0.5, size=a.shape)
     mats = {"a": a, "b": b, "c": c}
-    m = significance_matrix(tie_calibrated_statistic(), human, mats, n_resamples=60, seed=3,
-                            permute="cells", correction=None)
+    m = significance_matrix(
+        tie_calibrated_statistic(),
+        human,
+        mats,
+        n_resamples=60,
+        seed=3,
+        permute="cells",
+        correction=None,
+    )
     assert m.permute == "cells" and m.plus_one is False
     for i, x in enumerate(mats):
         for j, y in enumerate(mats):
             if i != j:
-                r = paired_permutation_test(tie_calibrated_statistic(), human, mats[x], mats[y],
-                                            n_resamples=60, seed=3, permute="cells", alternative="greater")
+                r = paired_permutation_test(
+                    tie_calibrated_statistic(),
+                    human,
+                    mats[x],
+                    mats[y],
+                    n_resamples=60,
+                    seed=3,
+                    permute="cells",
+                    alternative="greater",
+                )
                 assert m.pvalues[i, j] == r.pvalue
 
 
@@ -186,9 +285,13 @@ def test_cells_need_the_same_scored_cells():
     b = b.copy()
     b[3, 1] = nan
     with pytest.raises(ValueError, match="same cells"):
-        paired_permutation_test(tie_calibrated_statistic(), human, a, b, n_resamples=10, permute="cells")
+        paired_permutation_test(
+            tie_calibrated_statistic(), human, a, b, n_resamples=10, permute="cells"
+        )
     with pytest.raises(ValueError, match="permute"):
-        paired_permutation_test(tie_calibrated_statistic(), human, a, a, n_resamples=10, permute="rows")
+        paired_permutation_test(
+            tie_calibrated_statistic(), human, a, a, n_resamples=10, permute="rows"
+        )
 
 
 @pytest.mark.slow
@@ -207,8 +310,9 @@ def test_cells_type_one_error_equals_alpha():
         human = np.round(q * 2)  # ties in the gold scores
         a = q + rng.normal(size=q.shape)
         b = q + rng.normal(size=q.shape)
-        r = paired_permutation_test(stat, human, a, b, n_resamples=k, seed=s, permute="cells",
-                                    alternative="greater")
+        r = paired_permutation_test(
+            stat, human, a, b, n_resamples=k, seed=s, permute="cells", alternative="greater"
+        )
         rejections += r.pvalue <= alpha
     rate = rejections / n_sim
     sd = np.sqrt(alpha * (1 - alpha) / n_sim)
@@ -218,6 +322,7 @@ def test_cells_type_one_error_equals_alpha():
 @pytest.fixture(scope="module")
 def ted_zhen():
     from overcoat import api
+
     ds = api.load("ted-zhen")
     scored = api.score(ds, ["chrf", "bleu"], cache=None, progress=False)
     return ds.human_matrix(), scored.matrix("chrF"), scored.matrix("BLEU")
@@ -227,10 +332,19 @@ def test_ted_zhen_chrf_vs_bleu_wmt_scheme_vs_item_scheme(ted_zhen):
     """The issue's example: chrF vs BLEU, item-grouped tie-calibrated acc_eq, 1,000 resamples."""
     human, chrf, bleu = ted_zhen
     stat = tie_calibrated_statistic()
-    cells = paired_permutation_test(stat, human, chrf, bleu, n_resamples=1000, permute="cells",
-                                    alternative="greater")
-    items = paired_permutation_test(stat, human, chrf, bleu, n_resamples=1000, permute="items",
-                                    alternative="greater", standardize=True)
+    cells = paired_permutation_test(
+        stat, human, chrf, bleu, n_resamples=1000, permute="cells", alternative="greater"
+    )
+    items = paired_permutation_test(
+        stat,
+        human,
+        chrf,
+        bleu,
+        n_resamples=1000,
+        permute="items",
+        alternative="greater",
+        standardize=True,
+    )
     assert cells.statistic == items.statistic > 0  # chrF's acc_eq is (slightly) higher
     assert (cells.count, cells.pvalue) == (23, 0.023)
     assert (items.count, items.pvalue) == (223, 224 / 1001)
@@ -240,6 +354,7 @@ def test_ted_zhen_spa_reproduces_mtme(ted_zhen):
     from test_system import mtme_spa
 
     from overcoat.metaeval.system import soft_pairwise_accuracy
+
     human, chrf, bleu = ted_zhen
     for m in (chrf, bleu):
         ours = soft_pairwise_accuracy(human, m)
@@ -249,21 +364,39 @@ def test_ted_zhen_spa_reproduces_mtme(ted_zhen):
         assert ours.statistic != spa32 and abs(ours.statistic - spa32) <= 1e-4
 
 
-@pytest.mark.parametrize("kw", [{"ties": "strict"}, {"ties": "half"}, {"ties": "half", "epsilon": 0.3},
-                                {"ties": "strict", "average": "pairs"}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"ties": "strict"},
+        {"ties": "half"},
+        {"ties": "half", "epsilon": 0.3},
+        {"ties": "strict", "average": "pairs"},
+    ],
+)
 @pytest.mark.parametrize("hole", [True, False])
 def test_cells_pairwise_accuracy_fast_path_equals_materialised_scorers(kw, hole):
     human, a, b = wmt_toy(7, n_items=9, n_resp=5, hole=hole)
     za, zb = zscore_like_mtme(a), zscore_like_mtme(b)
     stat = item_weighted(pairwise_accuracy, group="item", **kw)
-    r = paired_permutation_test(stat, human, za, zb, n_resamples=50, seed=4, permute="cells",
-                                standardize=False, return_null=True)
+    r = paired_permutation_test(
+        stat,
+        human,
+        za,
+        zb,
+        n_resamples=50,
+        seed=4,
+        permute="cells",
+        standardize=False,
+        return_null=True,
+    )
     draws = np.concatenate(list(swap_masks(human.size, 50, seed=4)))
     for s, got in zip(draws, r.null_distribution):
         swap = s.reshape(human.shape) == 1
         pa, pb = np.where(swap, zb, za), np.where(swap, za, zb)
-        want = (pairwise_accuracy(human, pa, group="item", **kw).statistic
-                - pairwise_accuracy(human, pb, group="item", **kw).statistic)
+        want = (
+            pairwise_accuracy(human, pa, group="item", **kw).statistic
+            - pairwise_accuracy(human, pb, group="item", **kw).statistic
+        )
         assert got == pytest.approx(want, abs=1e-12)
 
 
@@ -271,6 +404,7 @@ def test_cell_engine_available_names_the_batched_statistics():
     from overcoat.metaeval.accuracy import tie_calibrated_accuracy
     from overcoat.metaeval.correlation import kendall_tau
     from overcoat.metaeval.resampling import cell_engine_available
+
     assert cell_engine_available(tie_calibrated_statistic())
     assert cell_engine_available(item_weighted(tie_calibrated_accuracy, group="item"))
     assert cell_engine_available(item_weighted(pairwise_accuracy, ties="half", group="item"))
@@ -286,14 +420,22 @@ def test_cell_engine_values_do_not_depend_on_its_grid(n_cells):
     whatever the number of uniform cells."""
     from overcoat.metaeval._cells import CellTable
     from overcoat.metaeval.accuracy import tie_calibrated_accuracy
+
     human, a, b = wmt_toy(11, n_items=70, n_resp=6)
     za, zb = zscore_like_mtme(a), zscore_like_mtme(b)
     t = CellTable(human, za, zb, "items", n_cells_target=n_cells)
-    assert t.table.key.size > 1000 and (t.lengths < 64).any() and ((t.lengths > 200).any() or n_cells == 64)
+    assert (
+        t.table.key.size > 1000
+        and (t.lengths < 64).any()
+        and ((t.lengths > 200).any() or n_cells == 64)
+    )
     draws = np.concatenate(list(swap_masks(human.size, 25, seed=6)))
     got = t.null([draws])
     for s, g in zip(draws, got):
         swap = s.reshape(human.shape) == 1
         pa, pb = np.where(swap, zb, za), np.where(swap, za, zb)
-        want = tie_calibrated_accuracy(human, pa).statistic - tie_calibrated_accuracy(human, pb).statistic
+        want = (
+            tie_calibrated_accuracy(human, pa).statistic
+            - tie_calibrated_accuracy(human, pb).statistic
+        )
         assert g == pytest.approx(want, abs=1e-12)

@@ -35,8 +35,17 @@ def loop_counts(h, m, w):
     for a in range(len(h)):
         for b in range(a + 1, len(h)):
             dh, dm = h[a] - h[b], m[a] - m[b]
-            k = ("t_hm" if dh == 0 and dm == 0 else "t_h" if dh == 0 else "t_m" if dm == 0
-                 else "con" if (dh > 0) == (dm > 0) else "dis")
+            k = (
+                "t_hm"
+                if dh == 0 and dm == 0
+                else "t_h"
+                if dh == 0
+                else "t_m"
+                if dm == 0
+                else "con"
+                if (dh > 0) == (dm > 0)
+                else "dis"
+            )
             c[k] += w[a] * w[b]
     return c
 
@@ -53,7 +62,9 @@ def test_inversions_against_loop(n, force_argsort, monkeypatch):
         w = rng.random(n)
         assert U._inversions(r, w) == pytest.approx(loop_inversions(r, w), abs=1e-9)
         W = rng.random((3, n))
-        np.testing.assert_allclose(U._inversions(r, W), [loop_inversions(r, x) for x in W], atol=1e-9)
+        np.testing.assert_allclose(
+            U._inversions(r, W), [loop_inversions(r, x) for x in W], atol=1e-9
+        )
 
 
 @pytest.mark.parametrize("compiled", [True, False])
@@ -82,7 +93,9 @@ def test_pooled_kendall_equals_scipy_on_many_cells(variant):
     h = rng.integers(0, 30, (2000, 10)).astype(float)
     m = np.round(h * 0.1 + rng.normal(size=h.shape), 2)
     got = kendall_tau(h, m, variant=variant, group="none").statistic
-    assert got == pytest.approx(ss.kendalltau(h.ravel(), m.ravel(), variant=variant).statistic, abs=1e-14)
+    assert got == pytest.approx(
+        ss.kendalltau(h.ravel(), m.ravel(), variant=variant).statistic, abs=1e-14
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,13 +108,25 @@ from hypothesis.extra.numpy import arrays  # noqa: E402
 
 # floats that stress the codes: signed zeros, subnormals, huge values, neighbours one ulp apart,
 # decimal grids, continuous values
-_NEAR_ONE = [1.0 + j * 2.0 ** -52 for j in (0, 1, 2, 3, 64, 65, 1 << 20)]
-_SPECIAL = [0.0, -0.0, 5e-324, -5e-324, 1e-310, 1e300, -1e300, 2.0 ** 60, 0.1, 0.2, 0.30000000000000004]
+_NEAR_ONE = [1.0 + j * 2.0**-52 for j in (0, 1, 2, 3, 64, 65, 1 << 20)]
+_SPECIAL = [
+    0.0,
+    -0.0,
+    5e-324,
+    -5e-324,
+    1e-310,
+    1e300,
+    -1e300,
+    2.0**60,
+    0.1,
+    0.2,
+    0.30000000000000004,
+]
 _FLOATS = st.one_of(
     st.sampled_from(_NEAR_ONE + _SPECIAL),
     st.integers(-30, 30).map(float),
     st.integers(-300, 300).map(lambda v: v / 10),
-    st.integers(-10 ** 6, 10 ** 6).map(lambda v: v / 10 ** 4),
+    st.integers(-(10**6), 10**6).map(lambda v: v / 10**4),
     st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False),
 )
 
@@ -124,13 +149,14 @@ def test_float_keys_sort_like_the_floats(x):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.integers(1, 70), st.integers(0, 2 ** 40), st.data())
+@given(st.integers(1, 70), st.integers(0, 2**40), st.data())
 def test_stable_order_equals_stable_argsort(n, base, data):
     """Keys drawn so that many share their high bits (the packed position bits hide their
     difference): the packed sort must still give numpy's stable argsort and the run starts."""
     spread = data.draw(st.sampled_from([2, 8, 64, 1 << 12, 1 << 40]))
-    k = np.array(data.draw(st.lists(st.integers(-spread, spread), min_size=n, max_size=n)),
-                 dtype=np.int64) + base * data.draw(st.sampled_from([1, -1]))
+    k = np.array(
+        data.draw(st.lists(st.integers(-spread, spread), min_size=n, max_size=n)), dtype=np.int64
+    ) + base * data.draw(st.sampled_from([1, -1]))
     order, new = U._stable_order(k)
     want = np.argsort(k, kind="stable")
     np.testing.assert_array_equal(order, want)
@@ -160,7 +186,7 @@ def test_stable_order_repairs_runs_out_of_key_order(case):
 @given(arrays(float, st.integers(1, 40), elements=_FLOATS))
 def test_grid_codes_are_exact_when_found(x):
     got = U._grid_codes(x, 1 << 16)
-    if np.all(x == np.rint(x)) and x.max() - x.min() < (1 << 16) - 1 and np.abs(x).max() < 2.0 ** 52:
+    if np.all(x == np.rint(x)) and x.max() - x.min() < (1 << 16) - 1 and np.abs(x).max() < 2.0**52:
         assert got is not None  # integers of moderate range and size always get grid codes
     if got is None:
         return
@@ -254,10 +280,12 @@ def test_unweighted_counts_on_longer_inputs(kind):
         h, m = rng.normal(size=n), rng.normal(size=n)
         h[rng.random(n) < 0.1] = 0.5  # some ties
     elif kind == "near-collisions":  # values a few ulps apart: equal high bits, many repairs
-        h = 1.0 + rng.integers(0, 1 << 16, n) * 2.0 ** -52
-        m = -(1.0 + rng.integers(0, 1 << 14, n) * 2.0 ** -52)
+        h = 1.0 + rng.integers(0, 1 << 16, n) * 2.0**-52
+        m = -(1.0 + rng.integers(0, 1 << 14, n) * 2.0**-52)
     else:  # thirds (off every decimal grid), few distinct values
         h = rng.integers(-20, 1, n) / 3.0
         m = rng.integers(0, 40, n) / 7.0 + rng.normal(scale=1e-9, size=n) * (rng.random(n) < 0.5)
     c = U._pooled_counts_exact_ties(h, m)
-    assert {k: int(getattr(c, k)) for k in ("con", "dis", "t_h", "t_m", "t_hm")} == _block_counts(h, m)
+    assert {k: int(getattr(c, k)) for k in ("con", "dis", "t_h", "t_m", "t_hm")} == _block_counts(
+        h, m
+    )

@@ -13,8 +13,8 @@ def test_hand_case():
     d = [1.0, 2.0, 2.0, 2.0]
     d2 = [4.0, 2.5, 3.0, 2.0]
     r = perturbation_sensitivity(p, d, d2, n_resamples=0)
-    assert r.accuracy_before.statistic == 0.5     # pairs 0, 1 right; 2 wrong; 3 tie (strict: wrong)
-    assert r.accuracy_after.statistic == 0.25      # pair 0 flipped
+    assert r.accuracy_before.statistic == 0.5  # pairs 0, 1 right; 2 wrong; 3 tie (strict: wrong)
+    assert r.accuracy_after.statistic == 0.25  # pair 0 flipped
     assert r.flip_rate.statistic == 0.5 and r.flip_rate.n_pairs == 2
     assert r.mean_shift.statistic == pytest.approx((3 + 0.5 + 1 + 0) / 4)
     sd = np.std(p + d)
@@ -43,12 +43,16 @@ def test_simulated_length_loving_scorer_and_ci():
     quality_p, quality_d = rng.normal(1, 1, n), rng.normal(0, 1, n)
     s_p, s_d = quality_p + rng.normal(0, 0.5, n), quality_d + rng.normal(0, 0.5, n)
     padded = s_d + 1.0  # the scorer adds 1 for padding
-    r = perturbation_sensitivity(s_p, s_d, padded, groups=np.arange(n) // 2, n_resamples=400, seed=3)
+    r = perturbation_sensitivity(
+        s_p, s_d, padded, groups=np.arange(n) // 2, n_resamples=400, seed=3
+    )
     assert r.mean_shift.statistic == pytest.approx(1.0)
     assert r.flip_rate.statistic > 0.2
     lo, hi = r.flip_rate.confidence_interval
     assert lo < r.flip_rate.statistic < hi
-    again = perturbation_sensitivity(s_p, s_d, padded, groups=np.arange(n) // 2, n_resamples=400, seed=3)
+    again = perturbation_sensitivity(
+        s_p, s_d, padded, groups=np.arange(n) // 2, n_resamples=400, seed=3
+    )
     assert again == r
     robust = perturbation_sensitivity(s_p, s_d, s_d, n_resamples=0)
     assert robust.flip_rate.statistic == 0.0 and robust.mean_shift.statistic == 0.0

@@ -28,8 +28,10 @@ def test_system_scores_missing_modes():
     X[2, 0] = nan
     np.testing.assert_allclose(system_scores(X), [1, 2, 3])
     np.testing.assert_allclose(system_scores(X, missing="mean-available"), [2, 4, 5])
-    np.testing.assert_allclose(system_scores(X, missing="mean-available", weights=[3, 1, 1]),
-                               [(3 + 3) / 4, (6 + 6) / 4, (9 + 5 + 7) / 5])
+    np.testing.assert_allclose(
+        system_scores(X, missing="mean-available", weights=[3, 1, 1]),
+        [(3 + 3) / 4, (6 + 6) / 4, (9 + 5 + 7) / 5],
+    )
     S = system_scores(X, weights=np.array([[1, 1, 1], [0, 1, 1]]))
     assert S.shape == (2, 3) and np.isnan(S[1]).all()
     with pytest.raises(ValueError):
@@ -49,13 +51,15 @@ def test_system_correlations_match_scipy():
     assert (r.n_systems, r.n_items) == (7, 28)
     for v in ("b", "c"):
         assert system_kendall(h, m, variant=v).statistic == pytest.approx(
-            ss.kendalltau(sh, sm, variant=v).statistic, abs=1e-12)
+            ss.kendalltau(sh, sm, variant=v).statistic, abs=1e-12
+        )
     # mean-available: per-system means over the cells where both are present
     ok = ~(np.isnan(h) | np.isnan(m))
     sh2 = np.array([h[ok[:, j], j].mean() for j in range(7)])
     sm2 = np.array([m[ok[:, j], j].mean() for j in range(7)])
     assert system_pearson(h, m, missing="mean-available").statistic == pytest.approx(
-        ss.pearsonr(sh2, sm2)[0], abs=1e-12)
+        ss.pearsonr(sh2, sm2)[0], abs=1e-12
+    )
 
 
 def test_system_kendall_variants_hand_worked():
@@ -70,15 +74,32 @@ def test_system_kendall_variants_hand_worked():
 
 
 @settings(max_examples=40, deadline=None)
-@given(arrays(float, st.tuples(st.integers(1, 6), st.integers(2, 5)),
-              elements=st.integers(0, 3).map(float)), st.data())
+@given(
+    arrays(
+        float,
+        st.tuples(st.integers(1, 6), st.integers(2, 5)),
+        elements=st.integers(0, 3).map(float),
+    ),
+    st.data(),
+)
 def test_2d_weights_equal_row_loop(h, data):
     m = data.draw(arrays(float, h.shape, elements=st.integers(0, 5).map(float)))
-    W = np.array(data.draw(st.lists(st.lists(st.integers(0, 3), min_size=h.shape[0],
-                                             max_size=h.shape[0]), min_size=1, max_size=3)),
-                 float)
-    for f, kw in ((system_pearson, {}), (system_kendall, {"variant": "b"}),
-                  (system_kendall, {"variant": "c"}), (system_kendall, {"variant": "23"})):
+    W = np.array(
+        data.draw(
+            st.lists(
+                st.lists(st.integers(0, 3), min_size=h.shape[0], max_size=h.shape[0]),
+                min_size=1,
+                max_size=3,
+            )
+        ),
+        float,
+    )
+    for f, kw in (
+        (system_pearson, {}),
+        (system_kendall, {"variant": "b"}),
+        (system_kendall, {"variant": "c"}),
+        (system_kendall, {"variant": "23"}),
+    ):
         got = f(h, m, weights=W, **kw).statistic
         loop = [f(h, m, weights=w, **kw).statistic for w in W]
         np.testing.assert_allclose(got, loop, atol=1e-12)
@@ -93,6 +114,7 @@ def test_2d_weights_equal_row_loop(h, data):
 # ---------------------------------------------------------------------------------------------
 # Soft pairwise accuracy
 # ---------------------------------------------------------------------------------------------
+
 
 def ref_spa(h, m, n_permutations, seed):
     """Loop reference: one system pair at a time, the same per-item flips for all pairs."""
@@ -155,8 +177,9 @@ def test_spa_pvalues_approach_exact_permutation_distribution():
         for i, j in itertools.combinations(range(3), 2):
             d = X[:, i] - X[:, j]
             obs = d.sum()
-            exact = np.mean([np.dot(s, d) >= obs - 1e-12
-                             for s in itertools.product([-1, 1], repeat=9)])
+            exact = np.mean(
+                [np.dot(s, d) >= obs - 1e-12 for s in itertools.product([-1, 1], repeat=9)]
+            )
             assert P[i, j] == pytest.approx(exact, abs=0.01)
 
 
@@ -210,7 +233,9 @@ def test_spa_default_equals_literal_pce_on_exact_scores():
     spa, ph, pm = mtme_spa(h, m, 700)
     r = soft_pairwise_accuracy(h, m, n_permutations=700)
     assert r.statistic == spa
-    assert np.array_equal(r.p_human, ph, equal_nan=True) and np.array_equal(r.p_metric, pm, equal_nan=True)
+    assert np.array_equal(r.p_human, ph, equal_nan=True) and np.array_equal(
+        r.p_metric, pm, equal_nan=True
+    )
 
 
 def test_spa_default_equals_literal_pce_up_to_float32_rounding():
@@ -237,30 +262,55 @@ def exact_spa_pvalues(ints, decimals, scale_exp, n_permutations, seed):
     """Loop reference in Fractions: p(i, j) = #{permutations: sum_t s_t (x_ti - x_tj) >= sum_t (x_ti - x_tj)}
     / n, x = ints / 10**decimals * 2**scale_exp exactly, s: spa_signs (mt-metrics-eval's stream)."""
     from fractions import Fraction
+
     n_items, n_sys = ints.shape
-    x = [[Fraction(int(v), 10 ** decimals) * Fraction(2) ** scale_exp for v in row] for row in ints]
+    x = [[Fraction(int(v), 10**decimals) * Fraction(2) ** scale_exp for v in row] for row in ints]
     signs = spa_signs(n_permutations, n_items, seed)
     out = []
     for i, j in itertools.combinations(range(n_sys), 2):
         d = [x[t][i] - x[t][j] for t in range(n_items)]
         obs = sum(d)
-        out.append(sum(sum(d[t] if signs[p, t] > 0 else -d[t] for t in range(n_items)) >= obs
-                       for p in range(n_permutations)) / n_permutations)
+        out.append(
+            sum(
+                sum(d[t] if signs[p, t] > 0 else -d[t] for t in range(n_items)) >= obs
+                for p in range(n_permutations)
+            )
+            / n_permutations
+        )
     return np.array(out)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 9), st.integers(2, 5), st.integers(1, 40), st.integers(0, 20),
-       st.sampled_from([2, 30, 1000]), st.integers(0, 3), st.sampled_from([-600, -135, 0, 60, 130, 400]),
-       st.sampled_from([0.0, 1.0, 1e9]), st.data())
-def test_spa_filtered_pvalues_equal_exact_arithmetic(n_items, n_sys, n_perm, seed, span, decimals, scale_exp,
-                                                     refine_limit, data):
+@given(
+    st.integers(1, 9),
+    st.integers(2, 5),
+    st.integers(1, 40),
+    st.integers(0, 20),
+    st.sampled_from([2, 30, 1000]),
+    st.integers(0, 3),
+    st.sampled_from([-600, -135, 0, 60, 130, 400]),
+    st.sampled_from([0.0, 1.0, 1e9]),
+    st.data(),
+)
+def test_spa_filtered_pvalues_equal_exact_arithmetic(
+    n_items, n_sys, n_perm, seed, span, decimals, scale_exp, refine_limit, data
+):
     import overcoat.metaeval.system as sysm
-    ints = np.array(data.draw(st.lists(st.lists(st.integers(-span, span), min_size=n_sys, max_size=n_sys),
-                                       min_size=n_items, max_size=n_items)))
-    X = ints / 10 ** decimals * 2.0 ** scale_exp
+
+    ints = np.array(
+        data.draw(
+            st.lists(
+                st.lists(st.integers(-span, span), min_size=n_sys, max_size=n_sys),
+                min_size=n_items,
+                max_size=n_items,
+            )
+        )
+    )
+    X = ints / 10**decimals * 2.0**scale_exp
     old = sysm._REFINE_LIMIT
-    sysm._REFINE_LIMIT = refine_limit  # 0: any undecided comparison -> float64 sums; 1e9: always refine
+    sysm._REFINE_LIMIT = (
+        refine_limit  # 0: any undecided comparison -> float64 sums; 1e9: always refine
+    )
     try:
         (got,) = sysm._spa_pvalues([X], n_perm, seed)
         both = sysm._spa_pvalues([X, X[:, ::-1]], n_perm, seed)  # one product for two matrices
@@ -269,7 +319,9 @@ def test_spa_filtered_pvalues_equal_exact_arithmetic(n_items, n_sys, n_perm, see
     want = exact_spa_pvalues(ints, decimals, scale_exp, n_perm, seed)
     assert np.array_equal(got, want)
     assert np.array_equal(both[0], want)
-    assert np.array_equal(both[1], exact_spa_pvalues(ints[:, ::-1], decimals, scale_exp, n_perm, seed))
+    assert np.array_equal(
+        both[1], exact_spa_pvalues(ints[:, ::-1], decimals, scale_exp, n_perm, seed)
+    )
     (plain,) = sysm._spa_pvalues_float64([X], n_perm, seed)
     assert np.array_equal(plain, want)
 
@@ -278,6 +330,7 @@ def test_spa_filter_decides_most_comparisons_in_float32_on_mqm_like_data(monkeyp
     # MQM-like scores (tenths, many exact ties) and a continuous metric: the float32 filter leaves only a
     # few comparisons to float64 (the exact ties among them) and gives the float64 counts
     import overcoat.metaeval.system as sysm
+
     rng = np.random.default_rng(8)
     h = -rng.integers(0, 60, size=(300, 9)) * rng.integers(0, 2, size=(300, 9)) / 10
     m = 50 + 20 * rng.normal(size=h.shape) + h
@@ -289,5 +342,5 @@ def test_spa_filter_decides_most_comparisons_in_float32_on_mqm_like_data(monkeyp
     fast = sysm._spa_pvalues([h, m], 1000, 4)
     assert not calls and all(np.array_equal(a, b) for a, b in zip(fast, plain))
     # scores too large for float32 sums: the float64 sums, same counts
-    big = sysm._spa_pvalues([h * 2.0 ** 200], 1000, 4)
+    big = sysm._spa_pvalues([h * 2.0**200], 1000, 4)
     assert len(calls) == 1 and np.array_equal(big[0], plain[0])

@@ -27,11 +27,21 @@ thank you very much , that was helpful . you are welcome .
 User Assistant System : hello hi yes no maybe good bad long short answer question
 """
 
-SPECIALS = ["[PAD]", "[UNK]", "[BOS]", "[EOS]", "<|system|>", "<|user|>", "<|assistant|>",
-            "<|end|>"]
+SPECIALS = [
+    "[PAD]",
+    "[UNK]",
+    "[BOS]",
+    "[EOS]",
+    "<|system|>",
+    "<|user|>",
+    "<|assistant|>",
+    "<|end|>",
+]
 
-CHAT_TEMPLATE = ("{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} "
-                 "<|end|> {% endfor %}{% if add_generation_prompt %}<|assistant|> {% endif %}")
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} "
+    "<|end|> {% endfor %}{% if add_generation_prompt %}<|assistant|> {% endif %}"
+)
 
 MAX_POS = 64
 
@@ -45,11 +55,17 @@ def build_tokenizer(chat: bool = True):
     tk = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tk.pre_tokenizer = pre_tokenizers.Whitespace()
     tk.post_processor = processors.TemplateProcessing(
-        single="[BOS] $A", pair="[BOS] $A $B", special_tokens=[("[BOS]", vocab["[BOS]"])])
+        single="[BOS] $A", pair="[BOS] $A $B", special_tokens=[("[BOS]", vocab["[BOS]"])]
+    )
     tk.add_special_tokens(SPECIALS)
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="[BOS]", eos_token="[EOS]",
-                                  pad_token="[PAD]", unk_token="[UNK]",
-                                  model_max_length=MAX_POS)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=tk,
+        bos_token="[BOS]",
+        eos_token="[EOS]",
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        model_max_length=MAX_POS,
+    )
     if chat:
         tok.chat_template = CHAT_TEMPLATE
     return tok
@@ -57,10 +73,22 @@ def build_tokenizer(chat: bool = True):
 
 def llama_config(vocab_size: int, **kw):
     from transformers import LlamaConfig
-    return LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64,
-                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                       max_position_embeddings=MAX_POS, pad_token_id=0, bos_token_id=2,
-                       eos_token_id=3, initializer_range=0.2, tie_word_embeddings=False, **kw)
+
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=MAX_POS,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+        initializer_range=0.2,
+        tie_word_embeddings=False,
+        **kw,
+    )
 
 
 def save(model, tok, path):
@@ -77,6 +105,7 @@ def tokenizer():
 @pytest.fixture(scope="session")
 def rm_dir(tmp_path_factory):
     from transformers import LlamaForSequenceClassification
+
     tok = build_tokenizer(chat=True)
     torch.manual_seed(0)
     model = LlamaForSequenceClassification(llama_config(len(tok), num_labels=3)).eval()
@@ -86,6 +115,7 @@ def rm_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def rm_plain_dir(tmp_path_factory, rm_dir):
     from transformers import LlamaForSequenceClassification
+
     tok = build_tokenizer(chat=False)
     model = LlamaForSequenceClassification.from_pretrained(rm_dir)
     return save(model, tok, tmp_path_factory.mktemp("rm_plain"))
@@ -94,6 +124,7 @@ def rm_plain_dir(tmp_path_factory, rm_dir):
 @pytest.fixture(scope="session")
 def lm_dirs(tmp_path_factory):
     from transformers import LlamaForCausalLM
+
     tok = build_tokenizer(chat=True)
     out = []
     for seed in (1, 2):
@@ -106,10 +137,20 @@ def lm_dirs(tmp_path_factory):
 @pytest.fixture(scope="session")
 def gpt2_dir(tmp_path_factory):
     from transformers import GPT2Config, GPT2LMHeadModel
+
     tok = build_tokenizer(chat=False)
     torch.manual_seed(3)
-    cfg = GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=MAX_POS,
-                     bos_token_id=2, eos_token_id=3, pad_token_id=0, initializer_range=0.2)
+    cfg = GPT2Config(
+        vocab_size=len(tok),
+        n_embd=32,
+        n_layer=2,
+        n_head=4,
+        n_positions=MAX_POS,
+        bos_token_id=2,
+        eos_token_id=3,
+        pad_token_id=0,
+        initializer_range=0.2,
+    )
     return save(GPT2LMHeadModel(cfg).eval(), tok, tmp_path_factory.mktemp("gpt2"))
 
 
@@ -128,6 +169,7 @@ def _fresh_models():
     """Each test loads models itself (the per-process cache must not hide loading bugs); the
     tiny ones load in milliseconds."""
     from overcoat.scorers import transformers_models
+
     transformers_models.clear_model_cache()
     yield
     transformers_models.clear_model_cache()

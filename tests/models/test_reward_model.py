@@ -29,12 +29,21 @@ ROWS = [  # (input, messages or None, response): varied lengths
     ("what is the capital of france ?", None, "paris is the capital of france ."),
     ("tell me a joke .", None, "why did the chicken cross the road ? to get to the other side !"),
     ("hello", None, "hi"),
-    ("how do i bake bread ?", None, "mix flour , water , salt and yeast ; knead it , let it rise "
-     "and bake it . " * 2),
-    ("", [{"role": "system", "content": "good answer"},
-          {"role": "user", "content": "how do i bake bread ?"},
-          {"role": "assistant", "content": "mix flour and water ."},
-          {"role": "user", "content": "and then ?"}], "knead it , let it rise and bake it ."),
+    (
+        "how do i bake bread ?",
+        None,
+        "mix flour , water , salt and yeast ; knead it , let it rise and bake it . " * 2,
+    ),
+    (
+        "",
+        [
+            {"role": "system", "content": "good answer"},
+            {"role": "user", "content": "how do i bake bread ?"},
+            {"role": "assistant", "content": "mix flour and water ."},
+            {"role": "user", "content": "and then ?"},
+        ],
+        "knead it , let it rise and bake it .",
+    ),
     ("what is the capital of france ?", None, "i can not help with that . sorry"),
     ("a dog ran in the park", None, "the bird sang ."),
     ("yes", None, "no"),
@@ -44,8 +53,12 @@ ROWS = [  # (input, messages or None, response): varied lengths
 
 
 def make_batch(rows=ROWS) -> ScoringBatch:
-    return ScoringBatch(inputs=[r[0] for r in rows], responses=[r[2] for r in rows],
-                        references=[[] for _ in rows], messages=[r[1] for r in rows])
+    return ScoringBatch(
+        inputs=[r[0] for r in rows],
+        responses=[r[2] for r in rows],
+        references=[[] for _ in rows],
+        messages=[r[1] for r in rows],
+    )
 
 
 def chat_text(inp, messages, resp) -> str:
@@ -57,13 +70,15 @@ def chat_text(inp, messages, resp) -> str:
 
 def plain_text(inp, messages, resp) -> str:
     turns = messages or [{"role": "user", "content": inp}]
-    return "\n\n".join([f"{t['role'].capitalize()}: {t['content']}" for t in turns]
-                       + [f"Assistant: {resp}"])
+    return "\n\n".join(
+        [f"{t['role'].capitalize()}: {t['content']}" for t in turns] + [f"Assistant: {resp}"]
+    )
 
 
 def hand_logits(folder, text, *, special: bool, maxlen: int | None = None) -> np.ndarray:
     """One unpadded example through the model, by hand."""
     from transformers import AutoTokenizer, LlamaForSequenceClassification
+
     tok = AutoTokenizer.from_pretrained(folder)
     model = LlamaForSequenceClassification.from_pretrained(folder).eval()
     ids = tok(text, add_special_tokens=special)["input_ids"]
@@ -109,8 +124,11 @@ def test_plain_template(rm_dir, rm_plain_dir):
 
 # -- batch size and order -----------------------------------------------------------------------
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-@given(perm=st.permutations(range(len(ROWS))), max_batch=st.sampled_from([1, 2, 3, 16]),
-       max_tokens=st.sampled_from([0, 40, 200]))
+@given(
+    perm=st.permutations(range(len(ROWS))),
+    max_batch=st.sampled_from([1, 2, 3, 16]),
+    max_tokens=st.sampled_from([0, 40, 200]),
+)
 def test_batch_size_and_order_invariance(rm_dir, perm, max_batch, max_tokens):
     ref = RewardModelScorer(rm_dir, max_batch=1, sort_by_length=False).score_batch(make_batch())
     rows = [ROWS[i] for i in perm]
@@ -123,8 +141,9 @@ def test_explicit_batch_sizes_and_permutation(rm_dir):
     batch = make_batch()
     ref = get_scorer(f"hf:{rm_dir},max_batch=1").score_batch(batch)
     for mb in (3, 16):
-        np.testing.assert_allclose(get_scorer(f"hf:{rm_dir},max_batch={mb}").score_batch(batch),
-                                   ref, atol=1e-5, rtol=0)
+        np.testing.assert_allclose(
+            get_scorer(f"hf:{rm_dir},max_batch={mb}").score_batch(batch), ref, atol=1e-5, rtol=0
+        )
     perm = np.random.default_rng(0).permutation(len(ROWS))
     got = get_scorer(f"hf:{rm_dir},max_batch=3").score_batch(make_batch([ROWS[i] for i in perm]))
     np.testing.assert_allclose(got, ref[perm], atol=1e-5, rtol=0)
@@ -134,6 +153,7 @@ def test_missing_pad_token_uses_eos(tmp_path, rm_dir):
     """A tokenizer without a pad token and a config without pad_token_id still batch correctly
     (pad = eos, and the model is told so that last-token pooling works)."""
     from transformers import AutoTokenizer, LlamaForSequenceClassification
+
     folder = tmp_path / "nopad"
     model = LlamaForSequenceClassification.from_pretrained(rm_dir)
     model.config.pad_token_id = None
@@ -155,6 +175,7 @@ def test_truncation_is_counted_and_logged(rm_dir, caplog):
     assert "|maxlen:12|trunc:right|" in sc.signature()
     texts = [chat_text(*r) for r in ROWS]
     from transformers import AutoTokenizer
+
     tok = AutoTokenizer.from_pretrained(rm_dir)
     n_long = sum(len(tok(t, add_special_tokens=False)["input_ids"]) > 12 for t in texts)
     assert 0 < n_long < len(ROWS)
@@ -186,19 +207,23 @@ def test_device_dtype_options(rm_dir):
     assert sc.parallel_safe is False
     bf = get_scorer(f"hf:{rm_dir},device=cpu,dtype=bf16")
     assert bf.signature().endswith("|dtype:bfloat16")
-    np.testing.assert_allclose(bf.score_batch(make_batch()), sc.score_batch(make_batch()),
-                               atol=0.1, rtol=0.1)
+    np.testing.assert_allclose(
+        bf.score_batch(make_batch()), sc.score_batch(make_batch()), atol=0.1, rtol=0.1
+    )
 
 
-@pytest.mark.parametrize("spec, msg", [
-    ("hf:", "give a model"),
-    ("hf:{d},colour=red", "unknown option 'colour'"),
-    ("hf:{d},truncation=middle", "truncation must be right or left"),
-    ("hf:{d},template=fancy", "template must be auto, chat or plain"),
-    ("hf:{d},max_batch=0", "max_batch must be >= 1"),
-    ("hf:{d},dtype=fp8", "unknown dtype"),
-    ("hf:{d},other", "at most 1 model"),
-])
+@pytest.mark.parametrize(
+    "spec, msg",
+    [
+        ("hf:", "give a model"),
+        ("hf:{d},colour=red", "unknown option 'colour'"),
+        ("hf:{d},truncation=middle", "truncation must be right or left"),
+        ("hf:{d},template=fancy", "template must be auto, chat or plain"),
+        ("hf:{d},max_batch=0", "max_batch must be >= 1"),
+        ("hf:{d},dtype=fp8", "unknown dtype"),
+        ("hf:{d},other", "at most 1 model"),
+    ],
+)
 def test_bad_specs(rm_dir, spec, msg):
     with pytest.raises(SpecError, match=msg):
         get_scorer(spec.format(d=rm_dir))
@@ -220,8 +245,10 @@ def test_trust_remote_code_refused_by_default(rm_dir, tmp_path, monkeypatch):
     folder = tmp_path / "custom"
     shutil.copytree(rm_dir, folder)
     cfg = json.loads((folder / "config.json").read_text())
-    cfg["auto_map"] = {"AutoConfig": "my_code.MyConfig",
-                       "AutoModelForSequenceClassification": "my_code.MyModel"}
+    cfg["auto_map"] = {
+        "AutoConfig": "my_code.MyConfig",
+        "AutoModelForSequenceClassification": "my_code.MyModel",
+    }
     (folder / "config.json").write_text(json.dumps(cfg))
     (folder / "my_code.py").write_text("raise SystemExit('custom code must not run')\n")
     sc = get_scorer(f"hf:{folder}")
@@ -232,8 +259,9 @@ def test_trust_remote_code_refused_by_default(rm_dir, tmp_path, monkeypatch):
         sc.score_batch(make_batch())
 
 
-@pytest.mark.parametrize("name", ["/nonexistent/overcoat/reward-model",
-                                  "no-such-org-overcoat/no-such-reward-model"])
+@pytest.mark.parametrize(
+    "name", ["/nonexistent/overcoat/reward-model", "no-such-org-overcoat/no-such-reward-model"]
+)
 def test_missing_weights_is_one_line(name, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     sc = get_scorer(f"hf:{name}")
@@ -282,8 +310,11 @@ def test_score_dataset_works_and_caches(rm_dir, tmp_path):
 
 # -- helpers ------------------------------------------------------------------------------------
 @settings(max_examples=50, deadline=None)
-@given(lengths=st.lists(st.integers(0, 50), max_size=40), max_batch=st.integers(1, 8),
-       max_tokens=st.sampled_from([0, 10, 64, 1000]))
+@given(
+    lengths=st.lists(st.integers(0, 50), max_size=40),
+    max_batch=st.integers(1, 8),
+    max_tokens=st.sampled_from([0, 10, 64, 1000]),
+)
 def test_plan_batches(lengths, max_batch, max_tokens):
     plan = TM.plan_batches(lengths, max_batch, max_tokens)
     flat = [i for b in plan for i in b]
@@ -301,21 +332,28 @@ def test_bin_checkpoint_loads(rm_dir, tmp_path):
     """A folder with a pytorch_model.bin only (transformers reads it with weights_only=True)."""
     from safetensors.torch import load_file
     from transformers import AutoTokenizer, LlamaForSequenceClassification
+
     folder = tmp_path / "bin"
     folder.mkdir()
     model = LlamaForSequenceClassification.from_pretrained(rm_dir)
     model.config.save_pretrained(folder)
     torch.save(load_file(f"{rm_dir}/model.safetensors"), folder / "pytorch_model.bin")
     AutoTokenizer.from_pretrained(rm_dir).save_pretrained(folder)
-    np.testing.assert_allclose(get_scorer(f"hf:{folder}").score_batch(make_batch()),
-                               get_scorer(f"hf:{rm_dir}").score_batch(make_batch()),
-                               atol=1e-6, rtol=0)
+    np.testing.assert_allclose(
+        get_scorer(f"hf:{folder}").score_batch(make_batch()),
+        get_scorer(f"hf:{rm_dir}").score_batch(make_batch()),
+        atol=1e-6,
+        rtol=0,
+    )
 
 
 def test_registration_does_not_import_torch():
     import subprocess
     import sys
-    code = ("import sys; from overcoat.scorers.registry import available_scorers, get_scorer; "
-            "names = available_scorers(); assert {'hf', 'loglik', 'dpo'} <= set(names), names; "
-            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
+
+    code = (
+        "import sys; from overcoat.scorers.registry import available_scorers, get_scorer; "
+        "names = available_scorers(); assert {'hf', 'loglik', 'dpo'} <= set(names), names; "
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -34,18 +34,22 @@ def embed():
 @pytest.fixture(scope="module")
 def st_model():
     from sentence_transformers import SentenceTransformer
+
     return SentenceTransformer(str(minilm.get_model_path()), device="cpu")
 
 
 def _batch(responses, references, inputs=None):
-    return ScoringBatch(inputs or ["q"] * len(responses), list(responses),
-                        [list(r) for r in references])
+    return ScoringBatch(
+        inputs or ["q"] * len(responses), list(responses), [list(r) for r in references]
+    )
 
 
 def test_spec_parsing():
     assert model_and_options("", "x", {"a": str}) == ("", {})
-    assert model_and_options("minilm,against=input", "x", {"against": str}) == \
-        ("minilm", {"against": "input"})
+    assert model_and_options("minilm,against=input", "x", {"against": str}) == (
+        "minilm",
+        {"against": "input"},
+    )
     assert model_and_options("against=input", "x", {"against": str}) == ("", {"against": "input"})
     with pytest.raises(SpecError):
         get_scorer("embed:minilm,against=output")
@@ -62,8 +66,7 @@ def test_identical_paraphrase_unrelated(embed):
 
 def test_equals_direct_sentence_transformers(embed, st_model):
     resp = [CAT, PARA, OTHER, "Short.", ""]
-    refs = [[PARA], [OTHER, CAT], [CAT], ["A longer reference sentence about something."],
-            ["x"]]
+    refs = [[PARA], [OTHER, CAT], [CAT], ["A longer reference sentence about something."], ["x"]]
     got = embed.score_batch(_batch(resp, refs))
     want = []
     for r, rs in zip(resp, refs):
@@ -93,8 +96,15 @@ def test_against_input_is_reference_free():
 
 def test_signature_names_model_hash_and_versions(embed, tmp_path):
     sig = embed.signature()
-    for part in ("embed|", "all-MiniLM-L6-v2", "hash:", "pooling:mean", "norm:l2",
-                 "against:reference", "sentence-transformers:"):
+    for part in (
+        "embed|",
+        "all-MiniLM-L6-v2",
+        "hash:",
+        "pooling:mean",
+        "norm:l2",
+        "against:reference",
+        "sentence-transformers:",
+    ):
         assert part in sig
     assert get_scorer("embed:minilm,against=input").signature() != sig
     # the fingerprint follows content: configs by bytes, weights by size
@@ -105,8 +115,10 @@ def test_signature_names_model_hash_and_versions(embed, tmp_path):
     assert model_fingerprint(tmp_path) == f1
     (tmp_path / "config.json").write_text('{"a": 2}')
     assert model_fingerprint(tmp_path) != f1
-    assert get_scorer(f"embed:{minilm.get_model_path()}").signature().split("|")[2] == \
-        sig.split("|")[2]
+    assert (
+        get_scorer(f"embed:{minilm.get_model_path()}").signature().split("|")[2]
+        == sig.split("|")[2]
+    )
 
 
 def test_missing_local_model_is_one_line(tmp_path):
@@ -119,6 +131,7 @@ def test_missing_local_model_is_one_line(tmp_path):
 def test_through_score_dataset(embed, tmp_path):
     from overcoat.data.builder import DatasetBuilder
     from overcoat.scorers.engine import score_dataset
+
     b = DatasetBuilder("tiny")
     b.add_item("i1", "Describe the scene.", references=[CAT])
     b.add_item("i2", "Say something about money.", references=[OTHER, "Rates went up."])
@@ -143,6 +156,7 @@ def test_against_input_on_a_dataset_without_references(embed):
     from overcoat.data.builder import DatasetBuilder
     from overcoat.errors import DataError
     from overcoat.scorers.engine import score_dataset
+
     b = DatasetBuilder("norefs")
     b.add_item("i1", CAT)
     b.add_response("i1", "close", PARA)
@@ -201,25 +215,35 @@ def test_bertscore_idf_file(bert_scorer, tmp_path):
     f.write_text("\n".join(sents))
     s = get_scorer(f"bertscore:minilm,num_layers=6,idf_file={f}")
     assert "idf:" in s.signature() and "idf:no" not in s.signature()
-    ref = bs.BERTScorer(model_type=str(minilm.get_model_path()), num_layers=6, device="cpu",
-                        idf=True, idf_sents=sents)
+    ref = bs.BERTScorer(
+        model_type=str(minilm.get_model_path()),
+        num_layers=6,
+        device="cpu",
+        idf=True,
+        idf_sents=sents,
+    )
     cands = [p[0] for p in PAIRS]
     refs = [p[1] for p in PAIRS]
-    np.testing.assert_allclose(s.score_batch(_batch(cands, refs)),
-                               ref.score(cands, refs)[2].double().numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        s.score_batch(_batch(cands, refs)), ref.score(cands, refs)[2].double().numpy(), atol=1e-6
+    )
 
 
 def test_pickled_copies_drop_the_loaded_model():
     """EncoderModelScorer: a copy sent to another process loads its own model (the loaded one
     is not pickled) and keeps every setting, so its signature is the same."""
     import pickle
-    for spec, attr in (("embed:minilm,against=input", "_model"),
-                       ("bertscore:minilm,which=P,num_layers=3", "_scorer")):
+
+    for spec, attr in (
+        ("embed:minilm,against=input", "_model"),
+        ("bertscore:minilm,which=P,num_layers=3", "_scorer"),
+    ):
         sc = get_scorer(spec)
         sig = sc.signature()
         setattr(sc, attr, lambda: None)  # stands for a loaded model (a lambda cannot be pickled)
         copy = pickle.loads(pickle.dumps(sc))
         assert getattr(copy, attr) is None and getattr(sc, attr) is not None
         assert copy.signature() == sig and copy.name == sc.name
-        assert {k: v for k, v in vars(copy).items() if k != attr} == \
-            {k: v for k, v in vars(sc).items() if k != attr}
+        assert {k: v for k, v in vars(copy).items() if k != attr} == {
+            k: v for k, v in vars(sc).items() if k != attr
+        }

@@ -19,8 +19,10 @@ from overcoat.scorers.registry import get_scorer  # noqa: E402
 
 pytestmark = pytest.mark.models
 
-_VOCAB = ("the a cat dog bird sat ran flew on over mat house tree is was big small red blue "
-          "and then it . , ! ?")
+_VOCAB = (
+    "the a cat dog bird sat ran flew on over mat house tree is was big small red blue "
+    "and then it . , ! ?"
+)
 WORDS = _VOCAB.split()
 MAX_LEN = 32
 ID2LABEL = {0: "neutral", 1: "ENTAILMENT", 2: "contradiction"}
@@ -28,22 +30,38 @@ ID2LABEL = {0: "neutral", 1: "ENTAILMENT", 2: "contradiction"}
 
 def _build(folder, id2label=ID2LABEL):
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
     vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + WORDS)}
     tk = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tk.normalizer = normalizers.Lowercase()
     tk.pre_tokenizer = pre_tokenizers.Whitespace()
     tk.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
+    )
     tok = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tk, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", model_max_length=MAX_LEN,
-        model_input_names=["input_ids", "token_type_ids", "attention_mask"])
+        tokenizer_object=tk,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        model_max_length=MAX_LEN,
+        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
+    )
     tok.save_pretrained(folder)
     cfg = transformers.BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=64, num_labels=len(id2label),
-        id2label=id2label, label2id={v: k for k, v in id2label.items()}, initializer_range=0.5)
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=len(id2label),
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+        initializer_range=0.5,
+    )
     torch.manual_seed(0)
     transformers.BertForSequenceClassification(cfg).save_pretrained(folder)
     return folder
@@ -68,10 +86,17 @@ def _p(tiny, premise, hypothesis):
 
 
 def test_sentence_splitter():
-    assert split_sentences("The cat sat. The dog ran! Did it? Yes.") == \
-        ["The cat sat.", "The dog ran!", "Did it?", "Yes."]
-    assert split_sentences("e.g. this stays. Pi is 3.14 here.\n- bullet one\n\n...") == \
-        ["e.g. this stays.", "Pi is 3.14 here.", "- bullet one"]
+    assert split_sentences("The cat sat. The dog ran! Did it? Yes.") == [
+        "The cat sat.",
+        "The dog ran!",
+        "Did it?",
+        "Yes.",
+    ]
+    assert split_sentences("e.g. this stays. Pi is 3.14 here.\n- bullet one\n\n...") == [
+        "e.g. this stays.",
+        "Pi is 3.14 here.",
+        "- bullet one",
+    ]
     assert split_sentences('He said "go." Then left.') == ['He said "go."', "Then left."]
     assert split_sentences("猫が座った。犬が走った。") == ["猫が座った。", "犬が走った。"]
     assert split_sentences("  ") == [] and split_sentences("?!") == []
@@ -101,8 +126,9 @@ def test_score_equals_hand_computation_min_and_mean(tiny):
     np.testing.assert_allclose(got_mean, [np.mean(p0), p1], atol=1e-6)
     assert got_min[0] != got_mean[0]
     # batch composition does not matter
-    np.testing.assert_allclose(s_min.score_batch(ScoringBatch([premise], [resp[1]], [[]])),
-                               got_min[1:], atol=1e-6)
+    np.testing.assert_allclose(
+        s_min.score_batch(ScoringBatch([premise], [resp[1]], [[]])), got_min[1:], atol=1e-6
+    )
 
 
 def test_premise_reference_max_over_references(tiny):
@@ -117,8 +143,10 @@ def test_premise_reference_max_over_references(tiny):
 
 def test_long_premise_is_chunked(tiny):
     folder = tiny[0]
-    text = ("the cat sat on the mat and then the dog ran over the house and it was big "
-            "and the red bird flew over the small blue tree")
+    text = (
+        "the cat sat on the mat and then the dog ran over the house and it was big "
+        "and the red bird flew over the small blue tree"
+    )
     words = text.split()
     premise = " ".join(words * 3)  # 84 word-level tokens >> MAX_LEN
     hyp = "the bird flew ."
@@ -127,17 +155,18 @@ def test_long_premise_is_chunked(tiny):
     # window 32 = 3 special tokens + 4 hypothesis tokens + 25 premise tokens per chunk
     budget = MAX_LEN - 3 - 4
     all_w = premise.split()
-    chunks = [" ".join(all_w[k:k + budget]) for k in range(0, len(all_w), budget)]
+    chunks = [" ".join(all_w[k : k + budget]) for k in range(0, len(all_w), budget)]
     assert len(chunks) == 4
     want = max(_p(tiny, c, hyp) for c in chunks)
     assert got == pytest.approx(want, abs=1e-6)
     # a smaller window via max_length gives more chunks (and still their max)
     s16 = get_scorer(f"nli:{folder},max_length=16")
     b16 = 16 - 3 - 4
-    chunks16 = [" ".join(all_w[k:k + b16]) for k in range(0, len(all_w), b16)]
+    chunks16 = [" ".join(all_w[k : k + b16]) for k in range(0, len(all_w), b16)]
     want16 = max(_p(tiny, c, hyp) for c in chunks16)
-    assert s16.score_batch(ScoringBatch([premise], [hyp], [[]]))[0] == pytest.approx(want16,
-                                                                                   abs=1e-6)
+    assert s16.score_batch(ScoringBatch([premise], [hyp], [[]]))[0] == pytest.approx(
+        want16, abs=1e-6
+    )
     assert "maxlen:16" in s16.signature() and "maxlen:32" in s.signature()
 
 
@@ -148,8 +177,9 @@ def test_entail_label_override_and_signature(tiny, tmp_path):
     got = s.score_batch(ScoringBatch([premise], [hyp], [[]]))[0]
     _, tok, model = tiny
     with torch.no_grad():
-        want = float(torch.softmax(model(**tok(premise, hyp, return_tensors="pt"))
-                                   .logits[0].double(), -1)[2])
+        want = float(
+            torch.softmax(model(**tok(premise, hyp, return_tensors="pt")).logits[0].double(), -1)[2]
+        )
     assert got == pytest.approx(want, abs=1e-6)
     sig = s.signature()
     assert "label:2" in sig and "agg:min" in sig and "hash:" in sig and "split:" in sig
@@ -176,6 +206,7 @@ def test_empty_response_is_missing_and_errors(tiny):
 def test_nli_through_score_dataset(tiny, tmp_path):
     from overcoat.data.builder import DatasetBuilder
     from overcoat.scorers.engine import score_dataset
+
     folder = tiny[0]
     b = DatasetBuilder("tiny")
     b.add_item("i1", "the cat sat on the mat")
@@ -183,7 +214,11 @@ def test_nli_through_score_dataset(tiny, tmp_path):
     b.add_response("i1", "r1", "The cat sat. It was red.")
     b.add_response("i2", "r1", "the dog ran .")
     r = score_dataset(b.build(), f"nli:{folder}", cache=str(tmp_path / "c.sqlite"), batch_size=1)
-    want = [min(_p(tiny, "the cat sat on the mat", "The cat sat."),
-                _p(tiny, "the cat sat on the mat", "It was red.")),
-            _p(tiny, "the dog ran over the house", "the dog ran .")]
+    want = [
+        min(
+            _p(tiny, "the cat sat on the mat", "The cat sat."),
+            _p(tiny, "the cat sat on the mat", "It was red."),
+        ),
+        _p(tiny, "the dog ran over the house", "the dog ran ."),
+    ]
     np.testing.assert_allclose(r.scores, want, atol=1e-6)

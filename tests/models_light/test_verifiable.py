@@ -9,8 +9,9 @@ from overcoat.scorers.registry import get_scorer
 
 
 def _batch(responses, references, inputs=None):
-    return ScoringBatch(inputs or ["q"] * len(responses), list(responses),
-                        [list(r) for r in references])
+    return ScoringBatch(
+        inputs or ["q"] * len(responses), list(responses), [list(r) for r in references]
+    )
 
 
 def test_math_equivalences():
@@ -22,11 +23,11 @@ def test_math_equivalences():
         ("The answer is \\boxed{1/2}.", ["0.5"], 1.0),
         ("The answer is \\boxed{1/2}.", ["\\frac{1}{2}"], 1.0),
         ("So we get \\boxed{\\frac{2}{4}}", ["$0.5$"], 1.0),
-        ("First 3 apples, then 4 more: 7", ["7"], 1.0),           # last number
+        ("First 3 apples, then 4 more: 7", ["7"], 1.0),  # last number
         ("answer: 42", ["42.0"], 1.0),
-        ("The answer is \\boxed{0.3}.", ["1/2"], 0.0),             # not equivalent
-        ("I do not know.", ["1/2"], 0.0),                         # nothing to parse -> 0
-        ("\\boxed{3}", ["5", "3"], 1.0),                          # any reference
+        ("The answer is \\boxed{0.3}.", ["1/2"], 0.0),  # not equivalent
+        ("I do not know.", ["1/2"], 0.0),  # nothing to parse -> 0
+        ("\\boxed{3}", ["5", "3"], 1.0),  # any reference
         ("", ["2"], 0.0),
     ]
     got = s.score_batch(_batch([c[0] for c in cases], [c[1] for c in cases]))
@@ -82,6 +83,7 @@ def test_invalid_regex_is_one_line_spec_error():
 def test_verifiable_through_engine(tmp_path):
     pytest.importorskip("math_verify")
     from overcoat.scorers.engine import score_dataset
+
     b = _batch(["\\boxed{1/2}", "0.3", "\\boxed{1/2}"], [["0.5"], ["0.5"], ["0.5"]])
     r = score_dataset(b, "math", cache=str(tmp_path / "c.sqlite"), workers=2, batch_size=1)
     np.testing.assert_array_equal(r.scores, [1, 0, 1])
@@ -91,21 +93,25 @@ def test_model_scorer_modules_import_nothing_heavy():
     """Registering embed/bertscore/nli/math/exact/regex imports no optional package."""
     import subprocess
     import sys
-    code = ("import sys; import overcoat.scorers.embedding, overcoat.scorers.nli, "
-            "overcoat.scorers.verifiable; from overcoat.scorers.registry import get_scorer; "
-            "get_scorer('exact'); get_scorer('regex:a(b)'); "
-            "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', "
-            "'bert_score', 'math_verify', 'sympy') if m in sys.modules]; print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+
+    code = (
+        "import sys; import overcoat.scorers.embedding, overcoat.scorers.nli, "
+        "overcoat.scorers.verifiable; from overcoat.scorers.registry import get_scorer; "
+        "get_scorer('exact'); get_scorer('regex:a(b)'); "
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', "
+        "'bert_score', 'math_verify', 'sympy') if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_missing_optional_package_is_one_line(monkeypatch):
     import overcoat.scorers._common as common
+
     real = common.installed
-    monkeypatch.setattr(common, "installed",
-                        lambda m: m not in ("sentence_transformers", "bert_score") and real(m))
+    monkeypatch.setattr(
+        common, "installed", lambda m: m not in ("sentence_transformers", "bert_score") and real(m)
+    )
     for spec, pkg in (("embed", "sentence-transformers"), ("bertscore:minilm", "bert-score")):
         with pytest.raises(SpecError) as e:
             get_scorer(spec)

@@ -29,7 +29,7 @@ def test_temperature_fixes_an_overconfident_scorer_held_out():
     res = calibration_probe(ds, s, n_resamples=100, seed=1)
     assert res["n_pairs"] == 400 and res["n_human_ties"] == 0
     raw, temp = res["methods"]["raw"], res["methods"]["temperature"]
-    assert raw["ece"]["statistic"] > 0.08           # sigmoid(delta) with T=1 is overconfident
+    assert raw["ece"]["statistic"] > 0.08  # sigmoid(delta) with T=1 is overconfident
     assert temp["ece"]["statistic"] < raw["ece"]["statistic"] / 2
     assert temp["log_loss"] < raw["log_loss"]
     assert res["fitted"]["temperature"]["temperature"] == pytest.approx(3.0, rel=0.25)

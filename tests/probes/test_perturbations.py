@@ -19,7 +19,7 @@ def test_each_builtin_changes_the_text_as_documented():
     md = run("markdown")
     assert md.startswith("**Answer**") and md.count("\n- ") == 3
     rep = run("repeat")
-    assert rep.startswith(TEXT) and rep[len(TEXT):].strip() in pt._sentences(TEXT)
+    assert rep.startswith(TEXT) and rep[len(TEXT) :].strip() in pt._sentences(TEXT)
     assert run("copy_prompt") == PROMPT + "\n\n" + TEXT
     assert len(run("truncate").split()) == len(TEXT.split()) // 2
     hg = run("homoglyphs")

@@ -36,11 +36,13 @@ def test_rater_matrices_and_agreement_equal_direct_estimators():
     res = agreement_probe(ds, n_resamples=50)
     R = np.stack([S[r].ravel() for r in ("r1", "r2", "r3")])
     assert res["krippendorff_alpha_interval"]["statistic"] == pytest.approx(
-        krippendorff_alpha(R, n_resamples=0).statistic)
+        krippendorff_alpha(R, n_resamples=0).statistic
+    )
     jj, kk = np.triu_indices(3, 1)
     labels = np.stack([np.sign(S[r][:, jj] - S[r][:, kk]).ravel() for r in ("r1", "r2", "r3")])
     assert res["fleiss_kappa_pairwise"]["statistic"] == pytest.approx(
-        fleiss_kappa(labels, n_resamples=0).statistic)
+        fleiss_kappa(labels, n_resamples=0).statistic
+    )
     assert res["ratings_per_cell"] == {"3": 12}
 
 

@@ -14,9 +14,11 @@ from overcoat.probes.spurious import (
 
 def pairs_dataset():
     b = DatasetBuilder("toy")
-    rows = [("q1", "Paris is the capital.", "It is Lyon, I think, or maybe some other city."),
-            ("q2", "Four.", "The answer is five, because two plus two is five."),
-            ("q3", "Water boils at 100 degrees Celsius at sea level.", "Hot.")]
+    rows = [
+        ("q1", "Paris is the capital.", "It is Lyon, I think, or maybe some other city."),
+        ("q2", "Four.", "The answer is five, because two plus two is five."),
+        ("q3", "Water boils at 100 degrees Celsius at sea level.", "Hot."),
+    ]
     for i, (q, good, bad) in enumerate(rows):
         b.add_item(f"i{i}", q)
         b.add_response(f"i{i}", "chosen", good)
@@ -44,9 +46,16 @@ def test_perturbed_dataset_keeps_ids_and_is_deterministic():
     p1 = perturbed_dataset(ds, "filler", seed=3)
     p2 = perturbed_dataset(ds, "filler", seed=3)
     assert p1.responses.column("text").to_pylist() == p2.responses.column("text").to_pylist()
-    assert p1.responses.column("response_id").to_pylist() == ds.responses.column("response_id").to_pylist()
-    assert all(n.startswith(o) for n, o in zip(p1.responses.column("text").to_pylist(),
-                                                ds.responses.column("text").to_pylist()))
+    assert (
+        p1.responses.column("response_id").to_pylist()
+        == ds.responses.column("response_id").to_pylist()
+    )
+    assert all(
+        n.startswith(o)
+        for n, o in zip(
+            p1.responses.column("text").to_pylist(), ds.responses.column("text").to_pylist()
+        )
+    )
     with pytest.raises(ValueError, match="perturbation must be one of"):
         perturbed_dataset(ds, "nope")
 

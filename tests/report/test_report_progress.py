@@ -39,8 +39,10 @@ def test_bar_follows_on_batch_and_closes():
 
 
 def test_nothing_drawn_off_a_terminal_or_when_disabled():
-    for enabled, console in ((True, Console(file=io.StringIO(), force_terminal=False)),
-                             (False, _terminal()[0])):
+    for enabled, console in (
+        (True, Console(file=io.StringIO(), force_terminal=False)),
+        (False, _terminal()[0]),
+    ):
         seen = []
         with ScoringProgress(enabled, console=console) as bars:
             t = bars.task("chrF", then=lambda d, n, seen=seen: seen.append((d, n)))
@@ -51,6 +53,7 @@ def test_nothing_drawn_off_a_terminal_or_when_disabled():
 
 def test_api_score_draws_from_the_engine_callback(capsys, monkeypatch):
     from overcoat import api
+
     ds = H.make_dataset(30, per_item=3)
     api.score(ds, [H.ContentScorer()], cache=None, batch_size=7)  # stderr is no terminal
     assert capsys.readouterr().err == ""

@@ -18,8 +18,7 @@ from overcoat.report.writers import jsonable, score_format, scores_table, write_
 
 ITEMS = ["q1", "q1", "q2"]
 RESPONSES = ["a", "b", "a"]
-COLUMNS = {"bleu": ("bleu|v:1", np.array([1.5, np.nan, -2.0])),
-           "len": ("len", np.array([3, 4, 5]))}
+COLUMNS = {"bleu": ("bleu|v:1", np.array([1.5, np.nan, -2.0])), "len": ("len", np.array([3, 4, 5]))}
 
 
 def expected_rows(hashes=None, hib=None):
@@ -27,8 +26,13 @@ def expected_rows(hashes=None, hib=None):
     for name, (sig, scores) in COLUMNS.items():
         for k in range(3):
             s = float(scores[k])
-            row = {"item_id": ITEMS[k], "response_id": RESPONSES[k], "scorer": name,
-                   "signature": sig, "score": None if math.isnan(s) else s}
+            row = {
+                "item_id": ITEMS[k],
+                "response_id": RESPONSES[k],
+                "scorer": name,
+                "signature": sig,
+                "score": None if math.isnan(s) else s,
+            }
             if hashes is not None:
                 row["content_hash"] = hashes[k]
             if hib is not None:
@@ -49,9 +53,17 @@ def test_scores_table_long_format():
     assert t.to_pylist() == expected_rows(hashes, hib)
 
 
-@pytest.mark.parametrize("name,fmt", [("s.parquet", ".parquet"), ("s.jsonl", ".jsonl"),
-                                      ("s.csv", ".csv"), ("S.JSONL.GZ", ".jsonl"),
-                                      ("s.csv.gz", ".csv"), ("s.parquet.gz", ".parquet")])
+@pytest.mark.parametrize(
+    "name,fmt",
+    [
+        ("s.parquet", ".parquet"),
+        ("s.jsonl", ".jsonl"),
+        ("s.csv", ".csv"),
+        ("S.JSONL.GZ", ".jsonl"),
+        ("s.csv.gz", ".csv"),
+        ("s.parquet.gz", ".parquet"),
+    ],
+)
 def test_write_table_reads_back(tmp_path, name, fmt):
     assert score_format(name) == fmt
     t = scores_table(ITEMS, RESPONSES, COLUMNS)
@@ -65,7 +77,9 @@ def test_write_table_reads_back(tmp_path, name, fmt):
         back = pq.read_table(io.BytesIO(data)).to_pylist()
     elif fmt == ".csv":
         back = pcsv.read_csv(io.BytesIO(data)).to_pylist()
-        assert data.decode().splitlines()[0] == '"item_id","response_id","scorer","signature","score"'
+        assert (
+            data.decode().splitlines()[0] == '"item_id","response_id","scorer","signature","score"'
+        )
     else:
         back = [json.loads(line) for line in data.decode("utf-8").splitlines()]
     assert back == expected_rows()
@@ -81,8 +95,10 @@ def test_jsonl_keeps_unicode_and_one_row_a_line(tmp_path):
     t = scores_table(["ü\nx"], ["✓"], {"m": ("sig", np.array([0.5]))})
     write_table(t, tmp_path / "u.jsonl")
     text = (tmp_path / "u.jsonl").read_text(encoding="utf-8")
-    assert text == ('{"item_id": "ü\\nx", "response_id": "✓", "scorer": "m", "signature": "sig", '
-                    '"score": 0.5}\n')
+    assert text == (
+        '{"item_id": "ü\\nx", "response_id": "✓", "scorer": "m", "signature": "sig", '
+        '"score": 0.5}\n'
+    )
 
 
 @pytest.mark.parametrize("name", ["s.tsv", "s.json", "s", "s.gz", "s.jsonl.bz2"])
@@ -106,12 +122,27 @@ def test_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
 
 
 def test_jsonable():
-    doc = {1: np.float32(0.5), "nan": float("nan"), "inf": np.float64(-np.inf),
-           "arr": np.array([[1.0, np.nan], [np.inf, 2.0]]), "i": np.int64(7), "b": np.bool_(True),
-           "t": (np.int32(1), "x", None), "nested": [{"k": np.float64(1.25)}]}
+    doc = {
+        1: np.float32(0.5),
+        "nan": float("nan"),
+        "inf": np.float64(-np.inf),
+        "arr": np.array([[1.0, np.nan], [np.inf, 2.0]]),
+        "i": np.int64(7),
+        "b": np.bool_(True),
+        "t": (np.int32(1), "x", None),
+        "nested": [{"k": np.float64(1.25)}],
+    }
     out = jsonable(doc)
-    assert out == {"1": 0.5, "nan": None, "inf": None, "arr": [[1.0, None], [None, 2.0]], "i": 7,
-                   "b": True, "t": [1, "x", None], "nested": [{"k": 1.25}]}
+    assert out == {
+        "1": 0.5,
+        "nan": None,
+        "inf": None,
+        "arr": [[1.0, None], [None, 2.0]],
+        "i": 7,
+        "b": True,
+        "t": [1, "x", None],
+        "nested": [{"k": 1.25}],
+    }
     assert type(out["i"]) is int and type(out["b"]) is bool and type(out["1"]) is float
     json.dumps(out, allow_nan=False)  # plain JSON: no NaN literals
 

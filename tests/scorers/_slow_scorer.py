@@ -25,9 +25,10 @@ from overcoat.scorers.base import PairwiseScorer, Scorer, ScoringBatch
 
 def content_score(input: str, response: str, references, messages=None) -> float:
     """A deterministic float of the content (distinct contents give distinct scores)."""
-    h = hashlib.sha256(json.dumps([input, response, list(references), messages],
-                                  ensure_ascii=False).encode()).digest()
-    return int.from_bytes(h[:6], "little") / 2 ** 48 + len(response)
+    h = hashlib.sha256(
+        json.dumps([input, response, list(references), messages], ensure_ascii=False).encode()
+    ).digest()
+    return int.from_bytes(h[:6], "little") / 2**48 + len(response)
 
 
 class ContentScorer(Scorer):
@@ -37,8 +38,9 @@ class ContentScorer(Scorer):
     needs_references = False
     parallel_safe = True
 
-    def __init__(self, version: str = "1", needs_references: bool = False,
-                 calls_path: str | None = None):
+    def __init__(
+        self, version: str = "1", needs_references: bool = False, calls_path: str | None = None
+    ):
         self.version = version
         self.needs_references = needs_references
         self.calls_path = calls_path
@@ -58,8 +60,12 @@ class ContentScorer(Scorer):
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
         self._log(len(batch))
         msgs = batch.messages or [None] * len(batch)
-        return np.array([content_score(i, r, refs, m) for i, r, refs, m in
-                         zip(batch.inputs, batch.responses, batch.references, msgs)])
+        return np.array(
+            [
+                content_score(i, r, refs, m)
+                for i, r, refs, m in zip(batch.inputs, batch.responses, batch.references, msgs)
+            ]
+        )
 
 
 class SlowScorer(ContentScorer):
@@ -75,8 +81,12 @@ class SlowScorer(ContentScorer):
         self._log(len(batch))  # logged when the batch starts: it may be lost by a kill
         time.sleep(self.delay)
         msgs = batch.messages or [None] * len(batch)
-        return np.array([content_score(i, r, refs, m) for i, r, refs, m in
-                         zip(batch.inputs, batch.responses, batch.references, msgs)])
+        return np.array(
+            [
+                content_score(i, r, refs, m)
+                for i, r, refs, m in zip(batch.inputs, batch.responses, batch.references, msgs)
+            ]
+        )
 
 
 class FlakyScorer(ContentScorer):
@@ -114,8 +124,14 @@ class ContentJudge(PairwiseScorer):
         return np.array(out)
 
 
-def make_dataset(n_responses: int, per_item: int = 5, *, with_refs: bool = True,
-                 duplicates: bool = False, name: str = "synthetic"):
+def make_dataset(
+    n_responses: int,
+    per_item: int = 5,
+    *,
+    with_refs: bool = True,
+    duplicates: bool = False,
+    name: str = "synthetic",
+):
     """Items ``i0, i1, ...`` with ``per_item`` responses ``s0..`` each; all texts distinct
     unless ``duplicates`` (then every item shares one input and response texts repeat)."""
     b = DatasetBuilder(name)
@@ -123,8 +139,11 @@ def make_dataset(n_responses: int, per_item: int = 5, *, with_refs: bool = True,
     k = 0
     for i in range(n_items):
         src = "same source" if duplicates else f"source sentence {i} " + "x" * (i % 7)
-        refs = [f"reference {i}"] if with_refs and not duplicates else (
-            ["shared ref"] if with_refs else [])
+        refs = (
+            [f"reference {i}"]
+            if with_refs and not duplicates
+            else (["shared ref"] if with_refs else [])
+        )
         b.add_item(f"i{i}", src, references=refs)
         for j in range(per_item):
             if k >= n_responses:
@@ -156,14 +175,21 @@ def main(argv=None) -> int:
             with open(a.marker, "a") as f:
                 f.write(f"{done} {total}\n")
 
-    res = score_dataset(ds, scorer, cache=a.cache, batch_size=a.batch_size,
-                        on_batch=on_batch)
+    res = score_dataset(ds, scorer, cache=a.cache, batch_size=a.batch_size, on_batch=on_batch)
     if a.out:
         tmp = a.out + ".tmp"
-        Path(tmp).write_text(json.dumps({
-            "n_total": res.n_total, "n_cached": res.n_cached, "n_scored": res.n_scored,
-            "n_missing": res.n_missing, "signature": res.signature,
-            "scores": [float(x) for x in res.scores]}))
+        Path(tmp).write_text(
+            json.dumps(
+                {
+                    "n_total": res.n_total,
+                    "n_cached": res.n_cached,
+                    "n_scored": res.n_scored,
+                    "n_missing": res.n_missing,
+                    "signature": res.signature,
+                    "scores": [float(x) for x in res.scores],
+                }
+            )
+        )
         os.replace(tmp, a.out)
     return 0
 

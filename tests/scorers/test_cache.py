@@ -35,12 +35,18 @@ def _keys(n, salt="k"):
 # -- hashing ----------------------------------------------------------------------------------
 def test_shifted_boundaries_do_not_collide():
     keys = {
-        content_key("ab", "c"), content_key("a", "bc"), content_key("abc", ""),
+        content_key("ab", "c"),
+        content_key("a", "bc"),
+        content_key("abc", ""),
         content_key("", "abc"),
-        content_key("x", "y", ["ab", "c"]), content_key("x", "y", ["a", "bc"]),
-        content_key("x", "y", ["abc"]), content_key("x", "y", ["abc", ""]),
-        content_key("x", "y", []), content_key("x", "y", [""]),
-        content_key("xy", "", []), content_key("x", "y", messages="[]"),
+        content_key("x", "y", ["ab", "c"]),
+        content_key("x", "y", ["a", "bc"]),
+        content_key("x", "y", ["abc"]),
+        content_key("x", "y", ["abc", ""]),
+        content_key("x", "y", []),
+        content_key("x", "y", [""]),
+        content_key("xy", "", []),
+        content_key("x", "y", messages="[]"),
         content_key("x", "y", messages=[]),  # list form == its JSON: same key as "[]"
     }
     assert len(keys) == 12
@@ -57,10 +63,20 @@ def test_pair_keys_are_ordered_and_distinct_from_response_keys():
 
 
 texts = st.text(alphabet=st.sampled_from("ab\x00é😀"), max_size=4)
-rows = st.tuples(texts, texts, st.lists(texts, max_size=3),
-                 st.one_of(st.none(), st.lists(st.fixed_dictionaries(
-                     {"role": st.sampled_from(["user", "assistant"]), "content": texts}),
-                     max_size=2)))
+rows = st.tuples(
+    texts,
+    texts,
+    st.lists(texts, max_size=3),
+    st.one_of(
+        st.none(),
+        st.lists(
+            st.fixed_dictionaries(
+                {"role": st.sampled_from(["user", "assistant"]), "content": texts}
+            ),
+            max_size=2,
+        ),
+    ),
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -77,8 +93,9 @@ def test_key_equal_iff_content_equal(r1, r2):
 def test_bulk_response_keys_match_single():
     digs = [item_digest("a", None, []), item_digest("b", "[]", ["r"])]
     rows, texts = [0, 1, 1, 0], ["x", "", "yé", "\ud800"]
-    assert response_keys(digs, rows, texts) == [response_key(digs[i], t)
-                                                for i, t in zip(rows, texts)]
+    assert response_keys(digs, rows, texts) == [
+        response_key(digs[i], t) for i, t in zip(rows, texts)
+    ]
 
 
 def test_lone_surrogates_hash():
@@ -119,7 +136,7 @@ def test_exact_float_roundtrip(tmp_path):
     c = ScoreCache(tmp_path / "c.sqlite")
     # (-0.0 comes back as +0.0: SQLite stores integral REALs as integers; the engine
     # normalises fresh results the same way)
-    vals = np.array([0.1, 1 / 3, 0.0, 5e-324, 1e-308, 1e308, np.pi, -7.25, 2.0 ** 60])
+    vals = np.array([0.1, 1 / 3, 0.0, 5e-324, 1e-308, 1e308, np.pi, -7.25, 2.0**60])
     k = _keys(len(vals))
     c.put_many("s", k, vals)
     s, f = c.lookup("s", k)
@@ -241,9 +258,15 @@ WRITER = textwrap.dedent("""
 def test_two_processes_write_concurrently(tmp_path):
     p = str(tmp_path / "shared.sqlite")
     n_tx, per_tx = 150, 40
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, p, str(w), str(n_tx), str(per_tx)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for w in (1, 2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, p, str(w), str(n_tx), str(per_tx)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in (1, 2)
+    ]
     outs = [pr.communicate(timeout=120) for pr in procs]
     for pr, (out, err) in zip(procs, outs):
         assert pr.returncode == 0, err

@@ -35,9 +35,16 @@ import _slow_scorer as H  # noqa: E402
 
 def expected(ds) -> np.ndarray:
     t = ds.response_inputs()
-    return np.array([H.content_score(i, r, refs, None) for i, r, refs in
-                     zip(t.column("input").to_pylist(), t.column("text").to_pylist(),
-                         t.column("references").to_pylist())])
+    return np.array(
+        [
+            H.content_score(i, r, refs, None)
+            for i, r, refs in zip(
+                t.column("input").to_pylist(),
+                t.column("text").to_pylist(),
+                t.column("references").to_pylist(),
+            )
+        ]
+    )
 
 
 # -- basics -----------------------------------------------------------------------------------
@@ -71,8 +78,10 @@ def test_new_signature_rescores(tmp_path):
     sc = H.ContentScorer(version="2")
     r = score_dataset(ds, sc, cache=p)
     assert (r.n_cached, r.n_scored, sc.n_rows) == (0, 30, 30)
-    assert ScoreCache(p).stats()["signatures"] == {"content|refs:0|v:1": 30,
-                                                   "content|refs:0|v:2": 30}
+    assert ScoreCache(p).stats()["signatures"] == {
+        "content|refs:0|v:1": 30,
+        "content|refs:0|v:2": 30,
+    }
 
 
 def test_only_new_rows_are_scored(tmp_path):
@@ -173,8 +182,9 @@ class ById(Scorer):
 
     def score_batch(self, batch):
         self.n_rows += len(batch)
-        return np.array([float(len(i) + len(r)) for i, r in zip(batch.item_ids,
-                                                                  batch.response_ids)])
+        return np.array(
+            [float(len(i) + len(r)) for i, r in zip(batch.item_ids, batch.response_ids)]
+        )
 
 
 def test_non_cacheable_scorer(tmp_path):
@@ -185,9 +195,10 @@ def test_non_cacheable_scorer(tmp_path):
     score_dataset(ds, sc, cache=p)
     assert sc.n_rows == 24 and r.n_unique == 12 and r.n_cached == 0
     t = ds.responses
-    assert r.scores.tolist() == [float(len(i) + len(s)) for i, s in
-                                 zip(t.column("item_id").to_pylist(),
-                                     t.column("response_id").to_pylist())]
+    assert r.scores.tolist() == [
+        float(len(i) + len(s))
+        for i, s in zip(t.column("item_id").to_pylist(), t.column("response_id").to_pylist())
+    ]
     assert not p.exists() or ScoreCache(p).count() == 0
 
 
@@ -224,13 +235,15 @@ def test_response_naming_unknown_item():
 
 
 def test_scoring_batch_input():
-    batch = ScoringBatch(inputs=["a", "b", "a"], responses=["x", "y", "x"],
-                         references=[["r"], ["r"], ["r"]])
+    batch = ScoringBatch(
+        inputs=["a", "b", "a"], responses=["x", "y", "x"], references=[["r"], ["r"], ["r"]]
+    )
     sc = H.ContentScorer()
     r = score_dataset(batch, sc, cache=None)
     assert sc.n_rows == 2 and r.n_unique == 2
-    assert r.scores.tolist() == [H.content_score(i, x, ["r"]) for i, x in
-                                 zip(["a", "b", "a"], ["x", "y", "x"])]
+    assert r.scores.tolist() == [
+        H.content_score(i, x, ["r"]) for i, x in zip(["a", "b", "a"], ["x", "y", "x"])
+    ]
 
 
 def test_messages_reach_the_scorer():
@@ -259,8 +272,13 @@ def test_engine_draws_nothing(capsys, monkeypatch):
 
 def test_on_batch_reports_progress():
     calls = []
-    score_dataset(H.make_dataset(25), H.ContentScorer(), cache=None,
-                  batch_size=10, on_batch=lambda d, t: calls.append((d, t)))
+    score_dataset(
+        H.make_dataset(25),
+        H.ContentScorer(),
+        cache=None,
+        batch_size=10,
+        on_batch=lambda d, t: calls.append((d, t)),
+    )
     assert calls == [(10, 25), (20, 25), (25, 25)]
 
 
@@ -278,12 +296,19 @@ def test_pairwise_scorer_rejected_by_score_dataset():
 
 
 # -- determinism ------------------------------------------------------------------------------
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(batch_size=st.integers(1, 40), seed=st.integers(0, 2 ** 32 - 1),
-       sort_by_length=st.booleans(), pre=st.floats(0, 1), dup=st.booleans())
-def test_results_independent_of_batching_order_and_cache(batch_size, seed, sort_by_length, pre,
-                                                         dup):
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    batch_size=st.integers(1, 40),
+    seed=st.integers(0, 2**32 - 1),
+    sort_by_length=st.booleans(),
+    pre=st.floats(0, 1),
+    dup=st.booleans(),
+)
+def test_results_independent_of_batching_order_and_cache(
+    batch_size, seed, sort_by_length, pre, dup
+):
     rng = np.random.default_rng(seed)
     ds = H.make_dataset(60, per_item=6, duplicates=dup)
     truth = expected(ds)
@@ -295,11 +320,11 @@ def test_results_independent_of_batching_order_and_cache(batch_size, seed, sort_
         k = int(pre * ds.n_items)
         if k:
             ids = [f"i{x}" for x in rng.choice(ds.n_items, k, replace=False)]
-            score_dataset(ds.filter_items(ids), H.ContentScorer(), cache=cache,
-                          batch_size=7)
+            score_dataset(ds.filter_items(ids), H.ContentScorer(), cache=cache, batch_size=7)
         sc = H.ContentScorer()
-        r = score_dataset(shuffled, sc, cache=cache, batch_size=batch_size,
-                          sort_by_length=sort_by_length)
+        r = score_dataset(
+            shuffled, sc, cache=cache, batch_size=batch_size, sort_by_length=sort_by_length
+        )
         cache.close()
     assert r.scores.tobytes() == truth[perm].tobytes()
     assert r.n_cached + r.n_scored == r.n_unique and sc.n_rows == r.n_scored
@@ -311,17 +336,25 @@ def test_workers_2_equals_workers_1(tmp_path, monkeypatch):
     # always start the pool, whatever the machine's load
     monkeypatch.setattr(executors_module, "_pool_size", lambda name, n, *a: n)
     ds = H.make_dataset(300, per_item=6)
-    one = score_dataset(ds, H.ContentScorer(), cache=tmp_path / "a.sqlite", batch_size=16,
-                        workers=1)
+    one = score_dataset(
+        ds, H.ContentScorer(), cache=tmp_path / "a.sqlite", batch_size=16, workers=1
+    )
     calls = []
-    two = score_dataset(ds, H.ContentScorer(), cache=tmp_path / "b.sqlite", batch_size=16,
-                        workers=2, on_batch=lambda d, t: calls.append(d))
+    two = score_dataset(
+        ds,
+        H.ContentScorer(),
+        cache=tmp_path / "b.sqlite",
+        batch_size=16,
+        workers=2,
+        on_batch=lambda d, t: calls.append(d),
+    )
     assert two.workers == 2 and one.workers == 1
     assert two.scores.tobytes() == one.scores.tobytes()
     assert (two.n_scored, two.n_cached) == (300, 0)
     assert calls[-1] == 300 and ScoreCache(tmp_path / "b.sqlite").count() == 300
-    again = score_dataset(ds, H.ContentScorer(), cache=tmp_path / "b.sqlite", batch_size=16,
-                          workers=2)
+    again = score_dataset(
+        ds, H.ContentScorer(), cache=tmp_path / "b.sqlite", batch_size=16, workers=2
+    )
     assert (again.n_cached, again.n_scored) == (300, 0)
     assert again.scores.tobytes() == one.scores.tobytes()
 
@@ -329,8 +362,7 @@ def test_workers_2_equals_workers_1(tmp_path, monkeypatch):
 def test_fast_scorers_skip_the_worker_pool(monkeypatch):
     monkeypatch.setattr(executors_module, "_cpus_and_load", lambda: (2, 0.0))
     ds = H.make_dataset(200, per_item=4)
-    r = score_dataset(ds, H.ContentScorer(), cache=None, workers=2,
-                      batch_size=10)
+    r = score_dataset(ds, H.ContentScorer(), cache=None, workers=2, batch_size=10)
     assert r.workers == 1 and any("no worker pool" in n for n in r.notes)
     ref = score_dataset(ds, H.ContentScorer(), cache=None, workers=1)
     assert r.scores.tobytes() == ref.scores.tobytes()
@@ -362,7 +394,9 @@ def test_pool_size_rule(monkeypatch):
 def test_cpu_share_and_load(monkeypatch):
     E = executors_module
     assert E._cpu_share(1, 2, 0.0) == 1 and E._cpu_share(4, 2, 0.0) == 2
-    assert E._cpu_share(1, 2, 5.0) == pytest.approx(2 / 6) and E._cpu_share(2, 2, 5.0) == pytest.approx(4 / 7)
+    assert E._cpu_share(1, 2, 5.0) == pytest.approx(2 / 6) and E._cpu_share(
+        2, 2, 5.0
+    ) == pytest.approx(4 / 7)
     monkeypatch.setattr(E.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     monkeypatch.setattr(E.os, "getloadavg", lambda: (2.2, 0.0, 0.0))
     assert E._cpus_and_load() == (4, pytest.approx(1.2))
@@ -397,16 +431,24 @@ class _ShortInWorker(H.ContentScorer):
 
 # -- pairwise ---------------------------------------------------------------------------------
 def _pair_truth(ds, pairs):
-    items = dict(zip(ds.items.column("item_id").to_pylist(),
-                     zip(ds.items.column("input").to_pylist(),
-                         ds.items.column("references").to_pylist())))
+    items = dict(
+        zip(
+            ds.items.column("item_id").to_pylist(),
+            zip(ds.items.column("input").to_pylist(), ds.items.column("references").to_pylist()),
+        )
+    )
     rt = ds.responses
-    text = dict(zip(zip(rt.column("item_id").to_pylist(), rt.column("response_id").to_pylist()),
-                    rt.column("text").to_pylist()))
+    text = dict(
+        zip(
+            zip(rt.column("item_id").to_pylist(), rt.column("response_id").to_pylist()),
+            rt.column("text").to_pylist(),
+        )
+    )
     inp = [items[i][0] for i, _, _ in pairs]
     refs = [items[i][1] for i, _, _ in pairs]
-    return H.ContentJudge().compare_batch(inp, [text[(i, a)] for i, a, _ in pairs],
-                                          [text[(i, b)] for i, _, b in pairs], refs)
+    return H.ContentJudge().compare_batch(
+        inp, [text[(i, a)] for i, a, _ in pairs], [text[(i, b)] for i, _, b in pairs], refs
+    )
 
 
 def test_compare_pairs_cached_and_ordered(tmp_path):
@@ -434,9 +476,13 @@ def test_compare_pairs_from_judgments_and_batch():
     ds = b.build()
     r = compare_pairs(ds, H.ContentJudge(), cache=None)
     assert np.array_equal(r.scores, _pair_truth(ds, [("i", "a", "b"), ("i", "c", "a")]))
-    batch = ScoringBatch(inputs=["src"] * 3, responses=["text a", "text b", "text c"],
-                         references=[["ref"]] * 3, item_ids=["i"] * 3,
-                         response_ids=["a", "b", "c"])
+    batch = ScoringBatch(
+        inputs=["src"] * 3,
+        responses=["text a", "text b", "text c"],
+        references=[["ref"]] * 3,
+        item_ids=["i"] * 3,
+        response_ids=["a", "b", "c"],
+    )
     rb = compare_pairs(batch, H.ContentJudge(), [("i", "a", "b"), ("i", "c", "a")], cache=None)
     assert np.array_equal(rb.scores, r.scores)
     with pytest.raises(DataError, match="unknown response 'zz'"):
@@ -449,8 +495,14 @@ def test_compare_pairs_workers():
     ds = H.make_dataset(120, per_item=4)
     pairs = [(f"i{k}", "s0", "s3") for k in range(30)] + [(f"i{k}", "s2", "s1") for k in range(30)]
     one = compare_pairs(ds, H.ContentJudge(), pairs, cache=None, batch_size=8)
-    two = compare_pairs(ds, H.ContentJudge(), pairs, cache=None, batch_size=8,
-                        executor=ProcessPool(2, adaptive=False))  # a pool whatever the load
+    two = compare_pairs(
+        ds,
+        H.ContentJudge(),
+        pairs,
+        cache=None,
+        batch_size=8,
+        executor=ProcessPool(2, adaptive=False),
+    )  # a pool whatever the load
     assert two.workers == 2 and two.scores.tobytes() == one.scores.tobytes()
 
 
@@ -464,10 +516,24 @@ def _lines(p: Path) -> list[str]:
 
 
 def _run_helper(tmp_path, tag, delay, **popen):
-    args = [sys.executable, str(HERE / "_slow_scorer.py"), "--n", str(N_KILL),
-            "--cache", str(tmp_path / "kill.sqlite"), "--delay", str(delay),
-            "--batch-size", str(BS_KILL), "--marker", str(tmp_path / f"committed.{tag}"),
-            "--calls", str(tmp_path / f"calls.{tag}"), "--out", str(tmp_path / f"out.{tag}.json")]
+    args = [
+        sys.executable,
+        str(HERE / "_slow_scorer.py"),
+        "--n",
+        str(N_KILL),
+        "--cache",
+        str(tmp_path / "kill.sqlite"),
+        "--delay",
+        str(delay),
+        "--batch-size",
+        str(BS_KILL),
+        "--marker",
+        str(tmp_path / f"committed.{tag}"),
+        "--calls",
+        str(tmp_path / f"calls.{tag}"),
+        "--out",
+        str(tmp_path / f"out.{tag}.json"),
+    ]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
 
 
@@ -485,7 +551,7 @@ def test_kill_9_loses_at_most_the_batch_in_flight(tmp_path):
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
 
-    committed = len(_lines(marker))          # batches the engine reported committed
+    committed = len(_lines(marker))  # batches the engine reported committed
     started = len(_lines(tmp_path / "calls.a"))  # batches the scorer began
     con = sqlite3.connect(tmp_path / "kill.sqlite")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -493,8 +559,8 @@ def test_kill_9_loses_at_most_the_batch_in_flight(tmp_path):
     n_cached = ScoreCache(tmp_path / "kill.sqlite").count(SIG)
     assert n_cached % BS_KILL == 0, "a batch was committed partially"
     in_cache = n_cached // BS_KILL
-    assert in_cache >= committed >= 6            # everything reported committed survived
-    assert started - in_cache in (0, 1)          # at most the batch in flight was lost
+    assert in_cache >= committed >= 6  # everything reported committed survived
+    assert started - in_cache in (0, 1)  # at most the batch in flight was lost
     assert n_cached < N_KILL
 
     # resume: only the missing rows are scored, and the result equals an uninterrupted run

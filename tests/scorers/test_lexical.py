@@ -15,26 +15,35 @@ from overcoat.scorers.registry import get_scorer
 def ted_batch():
     ds = bundled_datasets()["ted-zhen"].load()
     rows = ds.response_inputs().slice(0, 1500)
-    return ScoringBatch(rows.column("input").to_pylist(), rows.column("text").to_pylist(),
-                        rows.column("references").to_pylist())
+    return ScoringBatch(
+        rows.column("input").to_pylist(),
+        rows.column("text").to_pylist(),
+        rows.column("references").to_pylist(),
+    )
 
 
 def test_bleu_equals_sacrebleu_sentence_bleu(ted_batch):
     ours = get_scorer("bleu").score_batch(ted_batch)
-    ref = [sacrebleu.sentence_bleu(h, r).score
-           for h, r in zip(ted_batch.responses, ted_batch.references)]
+    ref = [
+        sacrebleu.sentence_bleu(h, r).score
+        for h, r in zip(ted_batch.responses, ted_batch.references)
+    ]
     assert np.array_equal(ours, np.array(ref))
 
 
 @pytest.mark.slow
 def test_chrf_equals_sacrebleu_sentence_chrf(ted_batch):
     ours = get_scorer("chrf").score_batch(ted_batch)
-    ref = [sacrebleu.sentence_chrf(h, r).score
-           for h, r in zip(ted_batch.responses, ted_batch.references)]
+    ref = [
+        sacrebleu.sentence_chrf(h, r).score
+        for h, r in zip(ted_batch.responses, ted_batch.references)
+    ]
     assert np.array_equal(ours, np.array(ref))
     ours_pp = get_scorer("chrf++").score_batch(ted_batch)
-    ref_pp = [sacrebleu.sentence_chrf(h, r, word_order=2).score
-              for h, r in zip(ted_batch.responses, ted_batch.references)]
+    ref_pp = [
+        sacrebleu.sentence_chrf(h, r, word_order=2).score
+        for h, r in zip(ted_batch.responses, ted_batch.references)
+    ]
     assert np.array_equal(ours_pp, np.array(ref_pp))
 
 
@@ -49,8 +58,11 @@ def test_ter_equals_sacrebleu_sentence_ter(ted_batch):
 
 
 def test_rouge_l_equals_rouge_score():
-    b = ScoringBatch(["x", "y"], ["the cat sat", "a dog barked"],
-                     [["the cat sat on the mat", "cats sit"], ["the dog barked loudly"]])
+    b = ScoringBatch(
+        ["x", "y"],
+        ["the cat sat", "a dog barked"],
+        [["the cat sat on the mat", "cats sit"], ["the dog barked loudly"]],
+    )
     ours = get_scorer("rouge-l").score_batch(b)
     rs = rouge_scorer.RougeScorer(["rougeL"])
     ref = [rs.score_multi(r, h)["rougeL"].fmeasure for h, r in zip(b.responses, b.references)]
@@ -59,8 +71,10 @@ def test_rouge_l_equals_rouge_score():
 
 
 def test_signatures_are_sacrebleu_style():
-    assert get_scorer("bleu").signature() == \
-        f"bleu|nrefs:var|case:mixed|eff:yes|tok:13a|smooth:exp|version:{sacrebleu.__version__}"
+    assert (
+        get_scorer("bleu").signature()
+        == f"bleu|nrefs:var|case:mixed|eff:yes|tok:13a|smooth:exp|version:{sacrebleu.__version__}"
+    )
     assert "tok:zh" in get_scorer("bleu:tokenize=zh").signature()
     assert "nw:2" in get_scorer("chrf++").signature()
 
@@ -88,10 +102,12 @@ def test_length_and_random_baselines():
 
 def test_python_callable_scorer(tmp_path):
     mod = tmp_path / "myscore.py"
-    mod.write_text("def overlap(inp, resp, refs):\n"
-                   "    return float(len(set(inp.split()) & set(resp.split())))\n"
-                   "def batch(inps, resps, refs):\n    return [len(r) for r in resps]\n"
-                   "batch.batched = True\n")
+    mod.write_text(
+        "def overlap(inp, resp, refs):\n"
+        "    return float(len(set(inp.split()) & set(resp.split())))\n"
+        "def batch(inps, resps, refs):\n    return [len(r) for r in resps]\n"
+        "batch.batched = True\n"
+    )
     b = ScoringBatch(["a b c", "x"], ["a c d", "y"], [[], []])
     assert list(get_scorer(f"python:{mod}:overlap").score_batch(b)) == [2.0, 0.0]
     s = get_scorer(f"python:{mod}:batch")

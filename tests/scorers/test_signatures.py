@@ -25,19 +25,15 @@ PINNED = {
     "exact": "exact|normalize:strip|multiref:any",
     "exact:normalize=true": "exact|normalize:squad|multiref:any",
     r"regex:\d+,x": r"regex|pattern:\d+,x|search",
-    f"scores:{EX / 'scores_long.jsonl'}":
-        "scores|file:scores_long.jsonl|scorer:len10|sha256:771975c27b9a7e0c",
-    f"scores:{EX / 'scores_long.jsonl'}#higher_is_better=false":
-        "scores|file:scores_long.jsonl|scorer:len10|sha256:771975c27b9a7e0c|lower_is_better",
+    f"scores:{EX / 'scores_long.jsonl'}": "scores|file:scores_long.jsonl|scorer:len10|sha256:771975c27b9a7e0c",
+    f"scores:{EX / 'scores_long.jsonl'}#higher_is_better=false": "scores|file:scores_long.jsonl|scorer:len10|sha256:771975c27b9a7e0c|lower_is_better",
 }
 
 LEXICAL = {
     "bleu": "bleu|nrefs:var|case:mixed|eff:yes|tok:13a|smooth:exp|version:{sacrebleu}",
-    "bleu:tokenize=zh,lowercase=true":
-        "bleu|nrefs:var|case:lc|eff:yes|tok:zh|smooth:exp|version:{sacrebleu}",
+    "bleu:tokenize=zh,lowercase=true": "bleu|nrefs:var|case:lc|eff:yes|tok:zh|smooth:exp|version:{sacrebleu}",
     "chrf": "chrf|nrefs:var|case:mixed|eff:yes|nc:6|nw:0|space:no|version:{sacrebleu}",
-    "chrf:char_order=4,word_order=1,beta=1":
-        "chrf|nrefs:var|case:mixed|eff:yes|nc:4|nw:1|space:no|version:{sacrebleu}",
+    "chrf:char_order=4,word_order=1,beta=1": "chrf|nrefs:var|case:mixed|eff:yes|nc:4|nw:1|space:no|version:{sacrebleu}",
     "chrf++": "chrf++|nrefs:var|case:mixed|eff:yes|nc:6|nw:2|space:no|version:{sacrebleu}",
     "ter": "ter|nrefs:var|case:lc|tok:tercom|norm:no|punct:yes|asian:no|version:{sacrebleu}",
     "rouge-l:use_stemmer=true": "rouge-l|f1|stem:yes|multiref:max|version:{rouge}",
@@ -45,25 +41,25 @@ LEXICAL = {
 
 _J = "judge|url:http://127.0.0.1:9/v1|model:m|template:"
 JUDGE = {
-    "judge:http://127.0.0.1:9/v1#m":
-        _J + "chat@9a668faffdc6|mode:pointwise|logprobs:no|temperature:0|max_tokens:512"
-        "|parse:rating[1,10]",
+    "judge:http://127.0.0.1:9/v1#m": _J
+    + "chat@9a668faffdc6|mode:pointwise|logprobs:no|temperature:0|max_tokens:512"
+    "|parse:rating[1,10]",
     # credentials and the query never reach the signature
-    "judge:http://user:pw@127.0.0.1:9/v1?x=1#m,logprobs=true,top_logprobs=5":
-        _J + "chat@9a668faffdc6|mode:pointwise|logprobs:top5|temperature:0|max_tokens:512"
-        "|parse:rating[1,10]",
-    "judge:http://127.0.0.1:9/v1#m,template=gemba-mqm,source_lang=de,target_lang=en":
-        _J + "gemba-mqm@bccb4a01704d|mode:pointwise|logprobs:no|temperature:0|max_tokens:512"
-        "|parse:mqm|vars:source_lang=de,target_lang=en",
-    "judge:http://127.0.0.1:9/v1#m,template=arena":
-        _J + "arena@3fbd7abb4bfa|mode:pairwise|logprobs:no|temperature:0|max_tokens:512"
-        "|parse:verdict|orders:both",
-    "judge:http://127.0.0.1:9/v1#m,min=0,max=5.5,temperature=0.5,max_tokens=10":
-        _J + "chat@9a668faffdc6|mode:pointwise|logprobs:no|temperature:0.5|max_tokens:10"
-        "|parse:rating[0,5.5]",
-    "judge-pair:http://127.0.0.1:9/v1/chat/completions#m,temperature=0.5":
-        _J + "arena@3fbd7abb4bfa|mode:pairwise|logprobs:no|temperature:0.5|max_tokens:512"
-        "|parse:verdict|orders:both",
+    "judge:http://user:pw@127.0.0.1:9/v1?x=1#m,logprobs=true,top_logprobs=5": _J
+    + "chat@9a668faffdc6|mode:pointwise|logprobs:top5|temperature:0|max_tokens:512"
+    "|parse:rating[1,10]",
+    "judge:http://127.0.0.1:9/v1#m,template=gemba-mqm,source_lang=de,target_lang=en": _J
+    + "gemba-mqm@bccb4a01704d|mode:pointwise|logprobs:no|temperature:0|max_tokens:512"
+    "|parse:mqm|vars:source_lang=de,target_lang=en",
+    "judge:http://127.0.0.1:9/v1#m,template=arena": _J
+    + "arena@3fbd7abb4bfa|mode:pairwise|logprobs:no|temperature:0|max_tokens:512"
+    "|parse:verdict|orders:both",
+    "judge:http://127.0.0.1:9/v1#m,min=0,max=5.5,temperature=0.5,max_tokens=10": _J
+    + "chat@9a668faffdc6|mode:pointwise|logprobs:no|temperature:0.5|max_tokens:10"
+    "|parse:rating[0,5.5]",
+    "judge-pair:http://127.0.0.1:9/v1/chat/completions#m,temperature=0.5": _J
+    + "arena@3fbd7abb4bfa|mode:pairwise|logprobs:no|temperature:0.5|max_tokens:512"
+    "|parse:verdict|orders:both",
 }
 
 
@@ -91,13 +87,15 @@ def test_math_signature_names_its_libraries():
     assert get_scorer("math").signature() == (
         f"math|math-verify:{_v('math-verify')}|latex2sympy2_extended:"
         f"{_v('latex2sympy2_extended')}|sympy:{_v('sympy')}|gold:as-is-then-$|multiref:any"
-        f"|unparsable:0")
+        f"|unparsable:0"
+    )
 
 
 def test_builtin_module_table_matches_what_the_modules_register():
     """registry.BUILTIN_MODULES says which module registers which prefix; it must be true."""
     import importlib
     import sys
+
     names = set(available_scorers())
     listed = {p for prefixes, _ in BUILTIN_MODULES.values() for p in prefixes}
     assert names <= listed  # nothing registers a prefix the table does not list
@@ -111,4 +109,5 @@ def test_builtin_module_table_matches_what_the_modules_register():
             assert p in names
             # the factory of each prefix is defined in the module the table names
             from overcoat.scorers.registry import _REGISTRY
+
             assert _REGISTRY[p][0].__module__.startswith(mod.__name__)

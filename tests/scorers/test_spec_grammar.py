@@ -22,28 +22,42 @@ ALLOWED = {"max_batch": int, "beta": float, "flag": bool, "name": str}
 
 
 def test_parts_options_and_positionals():
-    assert split_args(" a , max-batch = 8,,beta=0.5, b ,flag=yes", "s", ALLOWED,
-                      max_positional=2) == (["a", "b"], {"max_batch": 8, "beta": 0.5,
-                                                         "flag": True})
+    assert split_args(
+        " a , max-batch = 8,,beta=0.5, b ,flag=yes", "s", ALLOWED, max_positional=2
+    ) == (["a", "b"], {"max_batch": 8, "beta": 0.5, "flag": True})
     assert split_args("", "s", ALLOWED, max_positional=1) == ([], {})
     # a part with '=' whose left side is not a word is positional (a path)
-    assert split_args("/runs/lr=0.1/ckpt,flag=0", "s", ALLOWED, max_positional=1) == \
-        (["/runs/lr=0.1/ckpt"], {"flag": False})
+    assert split_args("/runs/lr=0.1/ckpt,flag=0", "s", ALLOWED, max_positional=1) == (
+        ["/runs/lr=0.1/ckpt"],
+        {"flag": False},
+    )
     assert model_and_options("flag=no", "s", ALLOWED) == ("", {"flag": False})
     assert parse_options("name=x=y", "s", ALLOWED) == {"name": "x=y"}
 
 
-@pytest.mark.parametrize("arg, kw, message", [
-    ("colour=red", {}, "scorer spec 's': unknown option 'colour' (known: beta, flag, "
-                       "max_batch, name)"),
-    ("oops", {}, "scorer spec 's': option 'oops' is not KEY=VALUE"),
-    ("max_batch=eight", {}, "scorer spec 's': option 'max_batch' needs a int, got 'eight'"),
-    ("flag=maybe", {}, "scorer spec 's': option 'flag' needs a bool, got 'maybe'"),
-    ("a,b", {"max_positional": 1}, "scorer spec 's': expected at most 1 model name(s), got 2 "
-                                   "(a, b)"),
-    ("a,b,c", {"max_positional": 2, "noun": "scorer name"},
-     "scorer spec 's': expected at most 2 scorer name(s), got 3 (a, b, c)"),
-])
+@pytest.mark.parametrize(
+    "arg, kw, message",
+    [
+        (
+            "colour=red",
+            {},
+            "scorer spec 's': unknown option 'colour' (known: beta, flag, max_batch, name)",
+        ),
+        ("oops", {}, "scorer spec 's': option 'oops' is not KEY=VALUE"),
+        ("max_batch=eight", {}, "scorer spec 's': option 'max_batch' needs a int, got 'eight'"),
+        ("flag=maybe", {}, "scorer spec 's': option 'flag' needs a bool, got 'maybe'"),
+        (
+            "a,b",
+            {"max_positional": 1},
+            "scorer spec 's': expected at most 1 model name(s), got 2 (a, b)",
+        ),
+        (
+            "a,b,c",
+            {"max_positional": 2, "noun": "scorer name"},
+            "scorer spec 's': expected at most 2 scorer name(s), got 3 (a, b, c)",
+        ),
+    ],
+)
 def test_errors_name_the_spec(arg, kw, message):
     with pytest.raises(SpecError) as e:
         split_args(arg, "s", ALLOWED, **kw)
@@ -63,17 +77,18 @@ _words = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True)
 _values = st.from_regex(r"[A-Za-z0-9./:+-]{0,8}", fullmatch=True)
 
 
-@given(st.dictionaries(_words, _values, max_size=5),
-       st.lists(st.from_regex(r"[A-Za-z0-9./_-]{1,10}", fullmatch=True), max_size=3),
-       st.randoms(use_true_random=False))
+@given(
+    st.dictionaries(_words, _values, max_size=5),
+    st.lists(st.from_regex(r"[A-Za-z0-9./_-]{1,10}", fullmatch=True), max_size=3),
+    st.randoms(use_true_random=False),
+)
 def test_any_order_of_parts_reads_the_same(opts, names, rnd):
     """Options as text in any order, around positional parts with spaces: the same result (a
     loop over the parts is the reference)."""
     names = [n for n in names if "=" not in n]
     parts = [f" {k} ={v} " for k, v in opts.items()] + [f" {n}" for n in names]
     rnd.shuffle(parts)
-    pos, got = split_args(",".join(parts), "s", dict.fromkeys(opts, str),
-                          max_positional=len(names))
+    pos, got = split_args(",".join(parts), "s", dict.fromkeys(opts, str), max_positional=len(names))
     want_pos = [p.strip() for p in parts if "=" not in p]
     assert pos == want_pos and got == {k: v.strip() for k, v in opts.items()}
 
@@ -90,7 +105,7 @@ def _module_imports(path: Path) -> set[str]:
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            base = pkg[:len(pkg) - (node.level - 1)] if node.level else []
+            base = pkg[: len(pkg) - (node.level - 1)] if node.level else []
             mod = ".".join(base + (node.module.split(".") if node.module else []))
             if not node.module:  # from . import a, b
                 out |= {f"{mod}.{a.name}" for a in node.names}
@@ -122,5 +137,6 @@ def test_scorer_modules_import_without_cycles():
         for m in sorted(graph[n]):
             visit(m, trail + [n])
         state[n] = 2
+
     for n in sorted(graph):
         visit(n, [])

@@ -38,28 +38,28 @@ def item_values(ds: Dataset, name: str, default: Any) -> list:
 
 
 class PairInputs(NamedTuple):
-    chosen: np.ndarray     # one score per item
+    chosen: np.ndarray  # one score per item
     rejected: np.ndarray
     subsets: list
 
 
 class GradedInputs(NamedTuple):
-    scores: np.ndarray     # every correct answer first, then the rejected ones (NaN-padded)
+    scores: np.ndarray  # every correct answer first, then the rejected ones (NaN-padded)
     subsets: np.ndarray
     num_correct: np.ndarray
     ids: list
 
 
 class StyleInputs(NamedTuple):
-    chosen: np.ndarray     # (items, 3) in RMBENCH_STYLES order
+    chosen: np.ndarray  # (items, 3) in RMBENCH_STYLES order
     rejected: np.ndarray
     domains: list | None
 
 
 class VerdictInputs(NamedTuple):
-    a: np.ndarray          # scores of responses A and B
+    a: np.ndarray  # scores of responses A and B
     b: np.ndarray
-    labels: list           # "A>B" | "B>A"
+    labels: list  # "A>B" | "B>A"
     sources: list
 
 
@@ -85,11 +85,15 @@ class RewardBenchFields(BenchmarkFields):
     def prior_inputs(self, ds: Dataset, cols: list[str] | None, M: np.ndarray) -> PairInputs:
         """The Prior Sets rows (allenai/pref-test-sets): ``subset`` is required."""
         if "subset" not in ds.items.column_names:
-            raise DataError("prior-set data needs a 'subset' column (anthropic_helpful, "
-                            "anthropic_hhh, shp, summarize)")
-        return PairInputs(M[:, response_column(cols, "chosen")],
-                          M[:, response_column(cols, "rejected")],
-                          ds.items.column("subset").to_pylist())
+            raise DataError(
+                "prior-set data needs a 'subset' column (anthropic_helpful, "
+                "anthropic_hhh, shp, summarize)"
+            )
+        return PairInputs(
+            M[:, response_column(cols, "chosen")],
+            M[:, response_column(cols, "rejected")],
+            ds.items.column("subset").to_pylist(),
+        )
 
 
 @dataclass(frozen=True)
@@ -98,17 +102,22 @@ class RewardBench2Fields(BenchmarkFields):
         def num(c: str) -> int:
             tail = c.split("-", 1)[1]
             return int(tail) if tail.isdigit() else 0
+
         names = cols or []
-        chosen = sorted((i for i, c in enumerate(names) if c.startswith("chosen-")),
-                        key=lambda i: num(names[i]))
-        rejected = sorted((i for i, c in enumerate(names) if c.startswith("rejected-")),
-                          key=lambda i: num(names[i]))
+        chosen = sorted(
+            (i for i, c in enumerate(names) if c.startswith("chosen-")), key=lambda i: num(names[i])
+        )
+        rejected = sorted(
+            (i for i, c in enumerate(names) if c.startswith("rejected-")),
+            key=lambda i: num(names[i]),
+        )
         if not chosen or not rejected:
             raise DataError("RewardBench 2 data needs chosen-k and rejected-k responses")
         S = M[:, chosen + rejected]
         subsets = np.asarray(item_values(ds, "subset", "all"), dtype=object)
-        nc = np.asarray([int(x) if x not in (None, "") else 1
-                         for x in item_values(ds, "num_correct", 1)])
+        nc = np.asarray(
+            [int(x) if x not in (None, "") else 1 for x in item_values(ds, "num_correct", 1)]
+        )
         return GradedInputs(S, subsets, nc, ds.items.column("item_id").to_pylist())
 
 
@@ -117,8 +126,9 @@ class RMBenchFields(BenchmarkFields):
     def inputs(self, ds: Dataset, cols: list[str] | None, M: np.ndarray) -> StyleInputs:
         ch = M[:, [response_column(cols, f"chosen-{s}") for s in RMBENCH_STYLES]]
         rj = M[:, [response_column(cols, f"rejected-{s}") for s in RMBENCH_STYLES]]
-        domains = ds.items.column("domain").to_pylist() if "domain" in ds.items.column_names \
-            else None
+        domains = (
+            ds.items.column("domain").to_pylist() if "domain" in ds.items.column_names else None
+        )
         return StyleInputs(ch, rj, domains)
 
 
@@ -127,20 +137,30 @@ class JudgeBenchFields(BenchmarkFields):
     def inputs(self, ds: Dataset, cols: list[str] | None, M: np.ndarray) -> VerdictInputs:
         a, b = M[:, response_column(cols, "A")], M[:, response_column(cols, "B")]
         jt = ds.judgments.table if ds.judgments is not None else None
-        lab = {} if jt is None else dict(zip(jt.column("item_id").to_pylist(),
-                                             jt.column("label").to_pylist()))
-        labels = ["A>B" if lab.get(i) == "a" else "B>A"
-                  for i in ds.items.column("item_id").to_pylist()]
+        lab = (
+            {}
+            if jt is None
+            else dict(zip(jt.column("item_id").to_pylist(), jt.column("label").to_pylist()))
+        )
+        labels = [
+            "A>B" if lab.get(i) == "a" else "B>A" for i in ds.items.column("item_id").to_pylist()
+        ]
         return VerdictInputs(a, b, labels, item_values(ds, "source", ""))
 
 
-REWARDBENCH = RewardBenchFields("rewardbench", "RewardBench v1", True, ("chosen", "rejected"),
-                                ("subset",))
-REWARDBENCH2 = RewardBench2Fields("rewardbench2", "RewardBench 2", True,
-                                  ("chosen-k", "rejected-k"), ("subset", "num_correct"))
-RMBENCH = RMBenchFields("rmbench", "RM-Bench", True,
-                        tuple(f"{k}-{s}" for k in ("chosen", "rejected") for s in RMBENCH_STYLES),
-                        ("domain",))
+REWARDBENCH = RewardBenchFields(
+    "rewardbench", "RewardBench v1", True, ("chosen", "rejected"), ("subset",)
+)
+REWARDBENCH2 = RewardBench2Fields(
+    "rewardbench2", "RewardBench 2", True, ("chosen-k", "rejected-k"), ("subset", "num_correct")
+)
+RMBENCH = RMBenchFields(
+    "rmbench",
+    "RM-Bench",
+    True,
+    tuple(f"{k}-{s}" for k in ("chosen", "rejected") for s in RMBENCH_STYLES),
+    ("domain",),
+)
 JUDGEBENCH = JudgeBenchFields("judgebench", "JudgeBench", True, ("A", "B"), ("source",))
 HH_RLHF = BenchmarkFields("hh-rlhf", "HH-RLHF preference pairs", True, ("chosen", "rejected"))
 MTME = BenchmarkFields("mtme", "WMT (mt-metrics-eval) pointwise scores", False)

@@ -43,59 +43,113 @@ class BundledDataset:
 
 def _ted(lp: str) -> Dataset:
     from .mqm import load_mqm_tsv
+
     src, tgt = lp.split("-")
-    ds = load_mqm_tsv(str(bundled_path("wmt21-ted-mqm", f"mqm_ted_{src}{tgt}.tsv.gz")), lp=lp,
-                      name=f"ted-{src}{tgt}")
+    ds = load_mqm_tsv(
+        str(bundled_path("wmt21-ted-mqm", f"mqm_ted_{src}{tgt}.tsv.gz")),
+        lp=lp,
+        name=f"ted-{src}{tgt}",
+    )
     drop = ["refB"] if lp == "zh-en" else []
     out = ds.with_reference_from("ref", drop=drop)
-    return Dataset(out.name, out.items, out.responses, out.judgments, source=f"bundled:ted-{src}{tgt}",
-                   info={**out.info, "license": "Apache-2.0", "domain": "TED talks"})
+    return Dataset(
+        out.name,
+        out.items,
+        out.responses,
+        out.judgments,
+        source=f"bundled:ted-{src}{tgt}",
+        info={**out.info, "license": "Apache-2.0", "domain": "TED talks"},
+    )
 
 
 def _hh() -> Dataset:
     from .loaders.hh_rlhf import load_hh_rlhf
-    ds = load_hh_rlhf(str(bundled_path("hh-rlhf-harmless-test", "test.jsonl.gz")),
-                      name="hh-harmless", skip_bad=True)
-    return Dataset(ds.name, ds.items, ds.responses, ds.judgments, source="bundled:hh-harmless",
-                   info={**ds.info, "license": "MIT"})
+
+    ds = load_hh_rlhf(
+        str(bundled_path("hh-rlhf-harmless-test", "test.jsonl.gz")),
+        name="hh-harmless",
+        skip_bad=True,
+    )
+    return Dataset(
+        ds.name,
+        ds.items,
+        ds.responses,
+        ds.judgments,
+        source="bundled:hh-harmless",
+        info={**ds.info, "license": "MIT"},
+    )
 
 
 def _wmt23(lp: str) -> Dataset:
     from .mqm import load_mqm_tsv
+
     src, tgt = lp.split("-")
-    ds = load_mqm_tsv(str(bundled_path("wmt23-sxs-mqm", f"mqm_generalMT2023_{src}{tgt}.sxs3.tsv.gz")),
-                      lp=lp, name=f"wmt23-{src}{tgt}")
-    return Dataset(ds.name, ds.items, ds.responses, ds.judgments, source=f"bundled:wmt23-{src}{tgt}",
-                   info={**ds.info, "license": "Apache-2.0", "domain": "WMT23 general MT",
-                         "raters_per_cell": 3})
+    ds = load_mqm_tsv(
+        str(bundled_path("wmt23-sxs-mqm", f"mqm_generalMT2023_{src}{tgt}.sxs3.tsv.gz")),
+        lp=lp,
+        name=f"wmt23-{src}{tgt}",
+    )
+    return Dataset(
+        ds.name,
+        ds.items,
+        ds.responses,
+        ds.judgments,
+        source=f"bundled:wmt23-{src}{tgt}",
+        info={
+            **ds.info,
+            "license": "Apache-2.0",
+            "domain": "WMT23 general MT",
+            "raters_per_cell": 3,
+        },
+    )
 
 
 _REGISTRY = {
     "ted-ende": BundledDataset(
-        "ted-ende", "WMT21 TED talks en→de, 529 segments × 13 systems, MQM by professional "
-        "translators; reference: ref", "Apache-2.0",
-        ("wmt21-ted-mqm/mqm_ted_ende.tsv.gz",), lambda: _ted("en-de"),
-        "Freitag et al. 2021, Experts, Errors, and Context (arXiv 2104.14478)"),
+        "ted-ende",
+        "WMT21 TED talks en→de, 529 segments × 13 systems, MQM by professional "
+        "translators; reference: ref",
+        "Apache-2.0",
+        ("wmt21-ted-mqm/mqm_ted_ende.tsv.gz",),
+        lambda: _ted("en-de"),
+        "Freitag et al. 2021, Experts, Errors, and Context (arXiv 2104.14478)",
+    ),
     "ted-zhen": BundledDataset(
-        "ted-zhen", "WMT21 TED talks zh→en, 529 segments × 13 systems, MQM by professional "
-        "translators; reference: ref (refB excluded)", "Apache-2.0",
-        ("wmt21-ted-mqm/mqm_ted_zhen.tsv.gz",), lambda: _ted("zh-en"),
-        "Freitag et al. 2021, Experts, Errors, and Context (arXiv 2104.14478)"),
+        "ted-zhen",
+        "WMT21 TED talks zh→en, 529 segments × 13 systems, MQM by professional "
+        "translators; reference: ref (refB excluded)",
+        "Apache-2.0",
+        ("wmt21-ted-mqm/mqm_ted_zhen.tsv.gz",),
+        lambda: _ted("zh-en"),
+        "Freitag et al. 2021, Experts, Errors, and Context (arXiv 2104.14478)",
+    ),
     "hh-harmless": BundledDataset(
-        "hh-harmless", "Anthropic HH-RLHF harmless-base test: 2,303 human preference pairs "
+        "hh-harmless",
+        "Anthropic HH-RLHF harmless-base test: 2,303 human preference pairs "
         "(of 2,312; 9 malformed left out)",
-        "MIT", ("hh-rlhf-harmless-test/test.jsonl.gz",), _hh,
-        "Bai et al. 2022, Training a Helpful and Harmless Assistant with RLHF (arXiv 2204.05862)"),
+        "MIT",
+        ("hh-rlhf-harmless-test/test.jsonl.gz",),
+        _hh,
+        "Bai et al. 2022, Training a Helpful and Harmless Assistant with RLHF (arXiv 2204.05862)",
+    ),
     "wmt23-ende": BundledDataset(
-        "wmt23-ende", "WMT23 general MT en→de, 104 segments × 10 outputs, MQM by 3 of 10 "
+        "wmt23-ende",
+        "WMT23 general MT en→de, 104 segments × 10 outputs, MQM by 3 of 10 "
         "professional raters per cell (side by side); all outputs incl. refA, no reference",
-        "Apache-2.0", ("wmt23-sxs-mqm/mqm_generalMT2023_ende.sxs3.tsv.gz",), lambda: _wmt23("en-de"),
-        "Riley et al. 2024, Finding Replicable Human Evaluations via Stable Ranking Probability"),
+        "Apache-2.0",
+        ("wmt23-sxs-mqm/mqm_generalMT2023_ende.sxs3.tsv.gz",),
+        lambda: _wmt23("en-de"),
+        "Riley et al. 2024, Finding Replicable Human Evaluations via Stable Ranking Probability",
+    ),
     "wmt23-zhen": BundledDataset(
-        "wmt23-zhen", "WMT23 general MT zh→en, 377 segments × 10 outputs, MQM by 3 of 8 "
+        "wmt23-zhen",
+        "WMT23 general MT zh→en, 377 segments × 10 outputs, MQM by 3 of 8 "
         "professional raters per cell (side by side); all outputs incl. refA, no reference",
-        "Apache-2.0", ("wmt23-sxs-mqm/mqm_generalMT2023_zhen.sxs3.tsv.gz",), lambda: _wmt23("zh-en"),
-        "Riley et al. 2024, Finding Replicable Human Evaluations via Stable Ranking Probability"),
+        "Apache-2.0",
+        ("wmt23-sxs-mqm/mqm_generalMT2023_zhen.sxs3.tsv.gz",),
+        lambda: _wmt23("zh-en"),
+        "Riley et al. 2024, Finding Replicable Human Evaluations via Stable Ranking Probability",
+    ),
 }
 
 

@@ -37,11 +37,19 @@ def check_regular_file(path: str | os.PathLike) -> None:
     if stat.S_ISDIR(st.st_mode):
         raise DataError("is a directory, expected a file", path=str(path))
     if not stat.S_ISREG(st.st_mode):
-        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
-                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
-                "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-        raise DataError(f"is {kind}, not a regular file; overcoat reads data only from regular "
-                        "files", path=str(path))
+        kind = (
+            "a FIFO (named pipe)"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a device"
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "not a regular file"
+        )
+        raise DataError(
+            f"is {kind}, not a regular file; overcoat reads data only from regular files",
+            path=str(path),
+        )
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:
@@ -65,8 +73,9 @@ def read_bytes(path: str | os.PathLike) -> bytes:
     return raw
 
 
-def gunzip(raw: bytes, path: str, *, max_bytes: int | None = None,
-           max_ratio: float = MAX_GZIP_RATIO) -> bytes:
+def gunzip(
+    raw: bytes, path: str, *, max_bytes: int | None = None, max_ratio: float = MAX_GZIP_RATIO
+) -> bytes:
     """Decompress (possibly multi-member) gzip ``raw`` in chunks, refusing a decompression bomb:
     more than ``max_bytes`` out, or past the first 16 MiB more than ``max_ratio`` times the
     compressed bytes consumed so far."""
@@ -88,13 +97,18 @@ def gunzip(raw: bytes, path: str, *, max_bytes: int | None = None,
                 total += len(chunk)
                 consumed = base + len(member) - len(d.unconsumed_tail) - len(d.unused_data)
                 if total > limit:
-                    raise DataError(f"gzip file decompresses to more than {limit} bytes; refused "
-                                    "(set OVERCOAT_MAX_DECOMPRESSED_BYTES to allow more)",
-                                    path=path)
+                    raise DataError(
+                        f"gzip file decompresses to more than {limit} bytes; refused "
+                        "(set OVERCOAT_MAX_DECOMPRESSED_BYTES to allow more)",
+                        path=path,
+                    )
                 if total > _RATIO_AFTER and total > max_ratio * max(consumed, 1):
-                    raise DataError(f"gzip file expands more than {max_ratio:g}x "
-                                    f"({consumed} bytes to over {total}): refused as a "
-                                    "decompression bomb", path=path)
+                    raise DataError(
+                        f"gzip file expands more than {max_ratio:g}x "
+                        f"({consumed} bytes to over {total}): refused as a "
+                        "decompression bomb",
+                        path=path,
+                    )
                 if not chunk and not buf and not d.eof:
                     raise DataError("truncated gzip file", path=path)
             base = len(raw) - len(d.unused_data)
@@ -109,8 +123,9 @@ def decode_text(raw: bytes, path: str) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
-        raise DataError(f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start})",
-                        path=path, line=line) from None
+        raise DataError(
+            f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start})", path=path, line=line
+        ) from None
     return text[1:] if text.startswith("\ufeff") else text
 
 
@@ -226,8 +241,9 @@ class _AtomicPath:
         _check_output_kind(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                       dir=str(self.path.parent))
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{self.path.name}.", suffix=".tmp", dir=str(self.path.parent)
+            )
             try:
                 if hasattr(os, "fchmod"):  # POSIX (Windows has no modes to give)
                     os.fchmod(fd, _final_mode(self.path))

@@ -41,17 +41,30 @@ PAIRWISE = "pairwise"
 
 ITEM_COLUMNS = ("item_id", "input", "messages", "references")
 
-POINTWISE_SCHEMA = pa.schema([
-    ("item_id", pa.string()), ("response_id", pa.string()),
-    ("rater", pa.string()), ("score", pa.float64()),
-])
-PAIRWISE_SCHEMA = pa.schema([
-    ("item_id", pa.string()), ("response_a", pa.string()), ("response_b", pa.string()),
-    ("label", pa.string()), ("rater", pa.string()),
-])
-RESPONSE_SCHEMA = pa.schema([
-    ("item_id", pa.string()), ("response_id", pa.string()), ("text", pa.string()),
-])
+POINTWISE_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("response_id", pa.string()),
+        ("rater", pa.string()),
+        ("score", pa.float64()),
+    ]
+)
+PAIRWISE_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("response_a", pa.string()),
+        ("response_b", pa.string()),
+        ("label", pa.string()),
+        ("rater", pa.string()),
+    ]
+)
+RESPONSE_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("response_id", pa.string()),
+        ("text", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +94,8 @@ class Judgments:
         g = self.table.group_by(["item_id", "response_id"], use_threads=False)
         out = g.aggregate([("score", "mean")])
         return out.rename_columns(["item_id", "response_id", "score"]).select(
-            ["item_id", "response_id", "score"])
+            ["item_id", "response_id", "score"]
+        )
 
     def rater_matrix(self) -> tuple[list[str], list[tuple[str, str]], np.ndarray]:
         """Pointwise only: the reliability matrix of inter-annotator statistics.
@@ -90,7 +104,9 @@ class Judgments:
         cells that some rater scored (in first-seen order), and ``X`` of shape (raters, units) with
         NaN where a rater did not score a cell. A rater who scored a cell twice is an error."""
         if self.kind != POINTWISE:
-            raise ValueError("a rater matrix needs pointwise judgments (one score per rater and response)")
+            raise ValueError(
+                "a rater matrix needs pointwise judgments (one score per rater and response)"
+            )
         rater = self.table.column("rater").to_pylist()
         if any(r is None for r in rater):
             raise ValueError("judgments without rater ids: inter-annotator statistics need them")
@@ -154,13 +170,16 @@ class Judgments:
         sa, sb = score[a], score[b]
         label = np.where(sa > sb, "a", np.where(sb > sa, "b", "tie"))
         ta, tb = pa.array(a), pa.array(b)
-        table = pa.table({
-            "item_id": t.column("item_id").take(ta),
-            "response_a": t.column("response_id").take(ta),
-            "response_b": t.column("response_id").take(tb),
-            "label": pa.array(label, pa.string()),
-            "rater": rater.take(ta) if per_rater else pa.nulls(len(a), pa.string()),
-        }, schema=PAIRWISE_SCHEMA)
+        table = pa.table(
+            {
+                "item_id": t.column("item_id").take(ta),
+                "response_a": t.column("response_id").take(ta),
+                "response_b": t.column("response_id").take(tb),
+                "label": pa.array(label, pa.string()),
+                "rater": rater.take(ta) if per_rater else pa.nulls(len(a), pa.string()),
+            },
+            schema=PAIRWISE_SCHEMA,
+        )
         return Judgments(PAIRWISE, table)
 
     def to_pointwise(self) -> Judgments:
@@ -182,11 +201,18 @@ class Judgments:
             wins[ka] = wins.get(ka, 0.0) + wa
             wins[kb] = wins.get(kb, 0.0) + (1.0 - wa)
         keys = list(games)
-        return Judgments(POINTWISE, pa.table({
-            "item_id": [k[0] for k in keys], "response_id": [k[1] for k in keys],
-            "rater": [None] * len(keys),
-            "score": [wins[k] / games[k] for k in keys],
-        }, schema=POINTWISE_SCHEMA))
+        return Judgments(
+            POINTWISE,
+            pa.table(
+                {
+                    "item_id": [k[0] for k in keys],
+                    "response_id": [k[1] for k in keys],
+                    "rater": [None] * len(keys),
+                    "score": [wins[k] / games[k] for k in keys],
+                },
+                schema=POINTWISE_SCHEMA,
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -197,7 +223,7 @@ class Dataset:
     items: pa.Table
     responses: pa.Table
     judgments: Judgments | None = None
-    source: str | None = None          # path or spec it was loaded from
+    source: str | None = None  # path or spec it was loaded from
     info: dict = field(default_factory=dict)  # free metadata: license, citation, language pair
 
     # -- basic views ---------------------------------------------------------------------------
@@ -227,31 +253,42 @@ class Dataset:
         """The responses joined with their item's input, messages and references (row-aligned)."""
         idx = pc.index_in(self.responses.column("item_id"), value_set=self.items.column("item_id"))
         take = self.items.select(["input", "messages", "references"]).take(idx)
-        return pa.table({
-            "item_id": self.responses.column("item_id"),
-            "response_id": self.responses.column("response_id"),
-            "input": take.column("input"),
-            "messages": take.column("messages"),
-            "references": take.column("references"),
-            "text": self.responses.column("text"),
-        })
+        return pa.table(
+            {
+                "item_id": self.responses.column("item_id"),
+                "response_id": self.responses.column("response_id"),
+                "input": take.column("input"),
+                "messages": take.column("messages"),
+                "references": take.column("references"),
+                "text": self.responses.column("text"),
+            }
+        )
 
     def filter_items(self, mask_or_ids) -> Dataset:
         """Keep a subset of items (boolean mask over items, or an iterable of item ids)."""
-        if isinstance(mask_or_ids, (np.ndarray, list)) and len(mask_or_ids) == self.n_items and \
-                np.asarray(mask_or_ids).dtype == bool:
-            keep_ids = pa.array(np.asarray(self.items.column("item_id").to_pylist(),
-                                           dtype=object)[np.asarray(mask_or_ids)], pa.string())
+        if (
+            isinstance(mask_or_ids, (np.ndarray, list))
+            and len(mask_or_ids) == self.n_items
+            and np.asarray(mask_or_ids).dtype == bool
+        ):
+            keep_ids = pa.array(
+                np.asarray(self.items.column("item_id").to_pylist(), dtype=object)[
+                    np.asarray(mask_or_ids)
+                ],
+                pa.string(),
+            )
         else:
             keep_ids = pa.array(list(mask_or_ids), pa.string())
         items = self.items.filter(pc.is_in(self.items.column("item_id"), value_set=keep_ids))
         responses = self.responses.filter(
-            pc.is_in(self.responses.column("item_id"), value_set=keep_ids))
+            pc.is_in(self.responses.column("item_id"), value_set=keep_ids)
+        )
         judg = None
         if self.judgments is not None:
             jt = self.judgments.table
-            judg = Judgments(self.judgments.kind,
-                             jt.filter(pc.is_in(jt.column("item_id"), value_set=keep_ids)))
+            judg = Judgments(
+                self.judgments.kind, jt.filter(pc.is_in(jt.column("item_id"), value_set=keep_ids))
+            )
         return replace(self, items=items, responses=responses, judgments=judg)
 
     def sample_items(self, n: int, *, seed: int = 0) -> Dataset:
@@ -263,21 +300,26 @@ class Dataset:
         keep = np.zeros(self.n_items, dtype=bool)
         keep[rng.choice(self.n_items, size=n, replace=False)] = True
         out = self.filter_items(keep)
-        return replace(out, info={**out.info, "sampled_items": f"{n} of {self.n_items}, seed {seed}"})
+        return replace(
+            out, info={**out.info, "sampled_items": f"{n} of {self.n_items}, seed {seed}"}
+        )
 
     def filter_responses(self, exclude: Iterable[str]) -> Dataset:
         """Drop responses (and their judgments) whose response_id is in ``exclude``."""
         ex = pa.array(list(exclude), pa.string())
         responses = self.responses.filter(
-            pc.invert(pc.is_in(self.responses.column("response_id"), value_set=ex)))
+            pc.invert(pc.is_in(self.responses.column("response_id"), value_set=ex))
+        )
         judg = None
         if self.judgments is not None:
             jt = self.judgments.table
             if self.judgments.kind == POINTWISE:
                 m = pc.invert(pc.is_in(jt.column("response_id"), value_set=ex))
             else:
-                m = pc.and_(pc.invert(pc.is_in(jt.column("response_a"), value_set=ex)),
-                            pc.invert(pc.is_in(jt.column("response_b"), value_set=ex)))
+                m = pc.and_(
+                    pc.invert(pc.is_in(jt.column("response_a"), value_set=ex)),
+                    pc.invert(pc.is_in(jt.column("response_b"), value_set=ex)),
+                )
             judg = Judgments(self.judgments.kind, jt.filter(m))
         return replace(self, responses=responses, judgments=judg)
 
@@ -288,7 +330,9 @@ class Dataset:
         if rt.num_rows == 0:
             raise ValueError(f"no response {response_id!r} in data set {self.name!r}")
         ref_of = dict(zip(rt.column("item_id").to_pylist(), rt.column("text").to_pylist()))
-        refs = [[ref_of[i]] if i in ref_of else [] for i in self.items.column("item_id").to_pylist()]
+        refs = [
+            [ref_of[i]] if i in ref_of else [] for i in self.items.column("item_id").to_pylist()
+        ]
         idx = self.items.column_names.index("references")
         items = self.items.set_column(idx, "references", pa.array(refs, pa.list_(pa.string())))
         out = replace(self, items=items).filter_responses([response_id, *drop])
@@ -297,9 +341,11 @@ class Dataset:
     # -- matrix form (what metaeval consumes) -------------------------------------------------
     def layout(self) -> MatrixLayout:
         """Row = item (in items order), column = response id (or position within item)."""
-        return MatrixLayout.from_tables(self.items.column("item_id"),
-                                        self.responses.column("item_id"),
-                                        self.responses.column("response_id"))
+        return MatrixLayout.from_tables(
+            self.items.column("item_id"),
+            self.responses.column("item_id"),
+            self.responses.column("response_id"),
+        )
 
     def human_matrix(self, layout: MatrixLayout | None = None) -> np.ndarray:
         """Human scores as an (n_items, n_columns) float array, NaN where missing.
@@ -311,14 +357,20 @@ class Dataset:
             raise ValueError(f"data set {self.name!r} has no human judgments")
         layout = layout or self.layout()
         t = self.judgments.to_pointwise().mean_scores()
-        return layout.scatter(t.column("item_id"), t.column("response_id"),
-                              t.column("score").to_numpy(zero_copy_only=False))
+        return layout.scatter(
+            t.column("item_id"),
+            t.column("response_id"),
+            t.column("score").to_numpy(zero_copy_only=False),
+        )
 
     def to_matrix(self, scores: np.ndarray, layout: MatrixLayout | None = None) -> np.ndarray:
         """Scatter per-response ``scores`` (aligned with the responses table) into matrix form."""
         layout = layout or self.layout()
-        return layout.scatter(self.responses.column("item_id"),
-                              self.responses.column("response_id"), np.asarray(scores, float))
+        return layout.scatter(
+            self.responses.column("item_id"),
+            self.responses.column("response_id"),
+            np.asarray(scores, float),
+        )
 
 
 @dataclass(frozen=True)
@@ -331,8 +383,8 @@ class MatrixLayout:
     """
 
     item_ids: pa.Array
-    column_ids: list[str] | None      # None: columns are positions within item
-    keys: pa.Table                    # item_id, response_id, row, col (one per response)
+    column_ids: list[str] | None  # None: columns are positions within item
+    keys: pa.Table  # item_id, response_id, row, col (one per response)
     n_rows: int
     n_cols: int
 
@@ -357,8 +409,9 @@ class MatrixLayout:
             cols = np.empty_like(rows)
             cols[order] = np.arange(len(rows)) - np.repeat(starts, per_item)
             column_ids, n_cols = None, max_per_item
-        keys = pa.table({"item_id": resp_item_ids, "response_id": resp_ids,
-                         "__row": rows, "__col": cols})
+        keys = pa.table(
+            {"item_id": resp_item_ids, "response_id": resp_ids, "__row": rows, "__col": cols}
+        )
         return cls(item_ids, column_ids, keys, n_rows, n_cols)
 
     def scatter(self, item_ids, response_ids, values: np.ndarray) -> np.ndarray:
@@ -370,10 +423,10 @@ class MatrixLayout:
         values = np.asarray(values, dtype=float)
         if len(values) == 0:
             return out
-        q = pa.table({"item_id": _as_array(item_ids), "response_id": _as_array(response_ids),
-                      "__v": values})
-        j = q.join(self.keys, keys=["item_id", "response_id"], join_type="inner",
-                   use_threads=False)
+        q = pa.table(
+            {"item_id": _as_array(item_ids), "response_id": _as_array(response_ids), "__v": values}
+        )
+        j = q.join(self.keys, keys=["item_id", "response_id"], join_type="inner", use_threads=False)
         r = j.column("__row").to_numpy(zero_copy_only=False)
         c = j.column("__col").to_numpy(zero_copy_only=False)
         out[r, c] = j.column("__v").to_numpy(zero_copy_only=False)
@@ -381,8 +434,10 @@ class MatrixLayout:
 
     def positions(self) -> tuple[np.ndarray, np.ndarray]:
         """(row, col) of every response, in responses order."""
-        return (self.keys.column("__row").to_numpy(zero_copy_only=False),
-                self.keys.column("__col").to_numpy(zero_copy_only=False))
+        return (
+            self.keys.column("__row").to_numpy(zero_copy_only=False),
+            self.keys.column("__col").to_numpy(zero_copy_only=False),
+        )
 
 
 def _as_array(a) -> pa.Array:

@@ -29,8 +29,17 @@ from .builder import DatasetBuilder
 from .io import read_text
 from .model import Dataset
 
-MQM_COLUMNS = ("system", "doc", "doc_id", "seg_id", "rater", "source", "target", "category",
-               "severity")
+MQM_COLUMNS = (
+    "system",
+    "doc",
+    "doc_id",
+    "seg_id",
+    "rater",
+    "source",
+    "target",
+    "category",
+    "severity",
+)
 #: the WMT23 side-by-side layout's names for doc_id and seg_id
 _SXS_NAMES = {"doc_id": "docSegId", "seg_id": "globalSegId"}
 ATTENTION_CHECK = "hotw-test"
@@ -77,21 +86,30 @@ def read_mqm_rows(path: str):
         names.update(_SXS_NAMES)
     missing = [names[c] for c in MQM_COLUMNS if names[c] not in header]
     if missing:
-        raise DataError(f"missing MQM column(s) {', '.join(missing)} in header", path=path,
-                        line=1, field=missing[0])
+        raise DataError(
+            f"missing MQM column(s) {', '.join(missing)} in header",
+            path=path,
+            line=1,
+            field=missing[0],
+        )
     pos = {c: header.index(names[c]) for c in MQM_COLUMNS}
     for row in reader:
         line = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         if len(row) < len(header) - ("comment" in header):
-            raise DataError(f"expected {len(header)} tab-separated fields, got {len(row)}",
-                            path=path, line=line, field=header[min(len(row), len(header) - 1)])
+            raise DataError(
+                f"expected {len(header)} tab-separated fields, got {len(row)}",
+                path=path,
+                line=line,
+                field=header[min(len(row), len(header) - 1)],
+            )
         yield line, {c: row[i] for c, i in pos.items()}
 
 
-def load_mqm_tsv(path: str, *, weights: MQMWeights | None = None, lp: str | None = None,
-                 name: str | None = None) -> Dataset:
+def load_mqm_tsv(
+    path: str, *, weights: MQMWeights | None = None, lp: str | None = None, name: str | None = None
+) -> Dataset:
     """Load an MQM TSV: items = segments (input = source), responses = every system's output,
     pointwise judgments = negated per-rater MQM scores (see the module docstring)."""
     weights = weights or MQMWeights()

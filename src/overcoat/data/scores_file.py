@@ -31,10 +31,16 @@ from .builder import score_field, text_field
 from .loaders.common import id_value, is_missing, pick, require, split_final_reply
 from .loaders.rows import open_rows, reported_as_rows
 
-SCORES_SCHEMA = pa.schema([
-    ("item_id", pa.string()), ("response_id", pa.string()), ("score", pa.float64()),
-    ("scorer", pa.string()), ("content_hash", pa.string()), ("higher_is_better", pa.bool_()),
-])
+SCORES_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("response_id", pa.string()),
+        ("score", pa.float64()),
+        ("scorer", pa.string()),
+        ("content_hash", pa.string()),
+        ("higher_is_better", pa.bool_()),
+    ]
+)
 
 #: hex digits of :func:`content_hash` (64 bits)
 HASH_DIGITS = 16
@@ -50,11 +56,16 @@ def content_hash(input: str, response: str) -> str:
 
 def response_content_hashes(dataset) -> list[str]:
     """:func:`content_hash` of every response of a data set (aligned with ``dataset.responses``)."""
-    inputs = dict(zip(dataset.items.column("item_id").to_pylist(),
-                      dataset.items.column("input").to_pylist()))
-    return [content_hash(inputs[i], t) for i, t in zip(
-        dataset.responses.column("item_id").to_pylist(),
-        dataset.responses.column("text").to_pylist())]
+    inputs = dict(
+        zip(dataset.items.column("item_id").to_pylist(), dataset.items.column("input").to_pylist())
+    )
+    return [
+        content_hash(inputs[i], t)
+        for i, t in zip(
+            dataset.responses.column("item_id").to_pylist(),
+            dataset.responses.column("text").to_pylist(),
+        )
+    ]
 
 
 def _text(v, src, line, field, allow_empty=False) -> str:
@@ -65,8 +76,12 @@ def _hash_value(v, src, line, field) -> str | None:
     if is_missing(v):
         return None
     if not isinstance(v, str):
-        raise DataError(f"expected a content hash (text), got {type(v).__name__}", path=src.path,
-                        line=line, field=src.name(field))
+        raise DataError(
+            f"expected a content hash (text), got {type(v).__name__}",
+            path=src.path,
+            line=line,
+            field=src.name(field),
+        )
     return v.strip().lower()
 
 
@@ -77,13 +92,18 @@ def _bool_value(v, src, line, field) -> bool | None:
         return bool(v)
     if isinstance(v, str) and v.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
         return v.strip().lower() in ("true", "1", "yes")
-    raise DataError(f"expected true or false, got {v!r}", path=src.path, line=line,
-                    field=src.name(field))
+    raise DataError(
+        f"expected true or false, got {v!r}", path=src.path, line=line, field=src.name(field)
+    )
 
 
-def read_scores_file(path: str | os.PathLike, *, fmt: str | None = None,
-                     mapping: dict[str, str] | None = None,
-                     scorer: str | None = None) -> pa.Table:
+def read_scores_file(
+    path: str | os.PathLike,
+    *,
+    fmt: str | None = None,
+    mapping: dict[str, str] | None = None,
+    scorer: str | None = None,
+) -> pa.Table:
     """Read precomputed scores -> ``pa.Table(item_id, response_id, score float64, scorer,
     content_hash, higher_is_better)`` (see the module docstring for the two shapes).
 
@@ -100,9 +120,12 @@ def read_scores_file(path: str | os.PathLike, *, fmt: str | None = None,
         if key in seen:
             who = f" from scorer {name!r}" if name is not None else ""
             what = f"item {iid!r}" if iid is not None else f"content hash {h!r}"
-            raise DataError(f"duplicate score for response {rid!r} of {what}{who} "
-                            f"(first on line {seen[key]})", path=src.path, line=line,
-                            field=src.name(rk))
+            raise DataError(
+                f"duplicate score for response {rid!r} of {what}{who} (first on line {seen[key]})",
+                path=src.path,
+                line=line,
+                field=src.name(rk),
+            )
         seen[key] = line
         for k, v in zip(SCORES_SCHEMA.names, (iid, rid, x, name, h, hib)):
             cols[k].append(v)
@@ -116,8 +139,9 @@ def read_scores_file(path: str | os.PathLike, *, fmt: str | None = None,
     with reported_as_rows(src.unit):
         for line, row in src.rows:
             name = row.get("scorer")
-            name = scorer if is_missing(name) else id_value(name, src=src, line=line,
-                                                            field="scorer")
+            name = (
+                scorer if is_missing(name) else id_value(name, src=src, line=line, field="scorer")
+            )
             if "score" not in row and ("chosen_score" in row or "rejected_score" in row):
                 _wide_row(row, src, line, name, add, score)
                 continue
@@ -125,9 +149,10 @@ def read_scores_file(path: str | os.PathLike, *, fmt: str | None = None,
             h = _hash_value(hv, src, line, hk) if hk else None
             if h is None and "response" in row and pick(row, ("input", "prompt"))[1]:
                 iv, ik = pick(row, ("input", "prompt"))
-                h = content_hash(_text(iv, src, line, ik, allow_empty=True),
-                                 _text(row["response"], src, line, "response",
-                                       allow_empty=True))
+                h = content_hash(
+                    _text(iv, src, line, ik, allow_empty=True),
+                    _text(row["response"], src, line, "response", allow_empty=True),
+                )
             v, ik = pick(row, ("item_id",))
             if h is not None and (ik is None or is_missing(v)):
                 iid = None
@@ -162,12 +187,16 @@ def _wide_row(row, src, line, name, add, score) -> None:
             inp = None
         if inp is not None:
             for kind in hashes:
-                hashes[kind] = content_hash(inp, _text(replies[kind], src, line, kind,
-                                                            allow_empty=True))
+                hashes[kind] = content_hash(
+                    inp, _text(replies[kind], src, line, kind, allow_empty=True)
+                )
     if iid is None and hashes["chosen"] is None:
-        raise DataError("a wide scores row needs item_id (or id), or the prompt, chosen and "
-                        "rejected texts, to be matched to the data", path=src.path, line=line,
-                        field=src.name("item_id"))
+        raise DataError(
+            "a wide scores row needs item_id (or id), or the prompt, chosen and "
+            "rejected texts, to be matched to the data",
+            path=src.path,
+            line=line,
+            field=src.name("item_id"),
+        )
     for kind in ("chosen", "rejected"):
-        add(line, iid, kind, score(row, f"{kind}_score", line), name, hashes[kind],
-            f"{kind}_score")
+        add(line, iid, kind, score(row, f"{kind}_score", line), name, hashes[kind], f"{kind}_score")

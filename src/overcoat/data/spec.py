@@ -39,8 +39,17 @@ from .loaders.hf_datasets import _is_saved_dataset, load_hf
 from .loaders.rows import FILE_FORMATS, parse_mapping
 from .model import Dataset
 
-SPEC_FORMATS = FILE_FORMATS + ("table", "rewardbench", "rewardbench2", "rmbench", "judgebench",
-                               "hh-rlhf", "mtme", "mqm", "hf")
+SPEC_FORMATS = FILE_FORMATS + (
+    "table",
+    "rewardbench",
+    "rewardbench2",
+    "rmbench",
+    "judgebench",
+    "hh-rlhf",
+    "mtme",
+    "mqm",
+    "hf",
+)
 
 _FORMAT_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_-]+$")
 
@@ -61,8 +70,10 @@ def split_spec(spec: str) -> tuple[str | None, str]:
         if fmt is not None:
             return fmt, rest
         if not Path(spec).exists() and _FORMAT_WORD.match(prefix):
-            raise SpecError(f"unknown data format {prefix!r} in {spec!r} (known: "
-                            f"{', '.join(SPEC_FORMATS)}; or give a path)")
+            raise SpecError(
+                f"unknown data format {prefix!r} in {spec!r} (known: "
+                f"{', '.join(SPEC_FORMATS)}; or give a path)"
+            )
     return None, spec
 
 
@@ -73,8 +84,10 @@ def _call(fn, what: str, *args, **kwargs):
         accepted = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
         for k in kwargs:
             if k not in params:
-                raise SpecError(f"option {k!r} does not apply to {what} data (its options: "
-                                f"{', '.join(accepted[1:])})")
+                raise SpecError(
+                    f"option {k!r} does not apply to {what} data (its options: "
+                    f"{', '.join(accepted[1:])})"
+                )
     return fn(*args, **kwargs)
 
 
@@ -84,6 +97,7 @@ def _looks_like_mqm(path: Path) -> bool:
         return False
     try:
         from .io import iter_lines
+
         for _, line in iter_lines(path):
             cols = {c.strip().lower() for c in line.split("\t")}
             return {"severity", "category"} <= cols and "system" in cols
@@ -116,15 +130,19 @@ def load_data(spec: str, *, mapping: dict[str, str] | None = None, **options) ->
         BUNDLED = {}
     if spec in BUNDLED:
         if mapping:
-            raise SpecError(f"a column mapping (--map) does not apply to the bundled data set "
-                            f"{spec!r}: its columns are fixed")
+            raise SpecError(
+                f"a column mapping (--map) does not apply to the bundled data set "
+                f"{spec!r}: its columns are fixed"
+            )
         return BUNDLED[spec]()
 
     mapping = parse_mapping(mapping)
     fmt, rest = split_spec(spec)
     if fmt is None and BUNDLED and not Path(spec).exists() and re.fullmatch(r"[\w-]+", spec):
-        raise SpecError(f"no bundled data set and no file named {spec!r} (bundled: "
-                        f"{', '.join(BUNDLED)}; or give a path)")
+        raise SpecError(
+            f"no bundled data set and no file named {spec!r} (bundled: "
+            f"{', '.join(BUNDLED)}; or give a path)"
+        )
     if fmt is not None and not rest:
         raise SpecError(f"nothing after {fmt!r}: write {fmt.upper()}:PATH")
 
@@ -153,14 +171,17 @@ def load_data(spec: str, *, mapping: dict[str, str] | None = None, **options) ->
             return _set_source(_call(load_mtme, "mtme", rest, **options), spec)
         if _is_saved_dataset(path):
             return _call(load_hf, "hf", rest, mapping=mapping, **options)
-        raise DataError("a directory that is neither an mt-metrics-eval test set (sources/, "
-                        "system-outputs/) nor a data set saved with datasets' save_to_disk",
-                        path=rest)
+        raise DataError(
+            "a directory that is neither an mt-metrics-eval test set (sources/, "
+            "system-outputs/) nor a data set saved with datasets' save_to_disk",
+            path=rest,
+        )
     if fmt in ROW_PARSERS and _is_saved_dataset(path):
         return _call(load_hf, "hf", rest, format=fmt, mapping=mapping, **options)
     if fmt == "rmbench" and (path.is_dir() or ("," in rest and not path.exists())):
         # RM-Bench's per-domain files: a folder of them, or A,B,... (ids become DOMAIN:ID)
         from .loaders.rmbench import load_rmbench
+
         return _set_source(_call(load_rmbench, "rmbench", rest, mapping=mapping, **options), spec)
     if fmt is None and _looks_like_mqm(path):
         _no_mapping(mapping, "mqm")

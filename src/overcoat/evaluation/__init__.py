@@ -24,7 +24,16 @@ from .settings import CHOICES, MetaEvalSettings
 from .task import MetaEvalResult, meta_evaluate
 
 __all__ = [
-    "BENCHMARKS", "CHOICES", "RANKING_FALLBACK", "SCHEMA_VERSION", "Benchmark", "MetaEvalDoc",
-    "MetaEvalResult", "MetaEvalSettings", "at_no_signal", "benchmark_of", "meta_evaluate",
+    "BENCHMARKS",
+    "CHOICES",
+    "RANKING_FALLBACK",
+    "SCHEMA_VERSION",
+    "Benchmark",
+    "MetaEvalDoc",
+    "MetaEvalResult",
+    "MetaEvalSettings",
+    "at_no_signal",
+    "benchmark_of",
+    "meta_evaluate",
     "rank_statistic",
 ]

@@ -19,15 +19,18 @@ def number(x: Any) -> float | None:
     return None if np.isnan(x) else x
 
 
-def with_ci(point: Any, stat: Any, H: np.ndarray, M: np.ndarray,
-            st: MetaEvalSettings) -> Estimate:
+def with_ci(point: Any, stat: Any, H: np.ndarray, M: np.ndarray, st: MetaEvalSettings) -> Estimate:
     """``point`` with the item-bootstrap CI and standard error of ``stat`` (settings: resamples,
     level, method, seed)."""
-    ci = rs.bootstrap_ci(stat, H, M, n_resamples=st.n_resamples, level=st.ci_level,
-                         method=st.ci_method, seed=st.seed)
+    ci = rs.bootstrap_ci(
+        stat, H, M, n_resamples=st.n_resamples, level=st.ci_level, method=st.ci_method, seed=st.seed
+    )
     lo, hi = ci.confidence_interval
-    return {"statistic": number(point), "confidence_interval": [number(lo), number(hi)],
-            "standard_error": number(ci.standard_error)}
+    return {
+        "statistic": number(point),
+        "confidence_interval": [number(lo), number(hi)],
+        "standard_error": number(ci.standard_error),
+    }
 
 
 def ci_only(est: Estimate) -> Estimate:

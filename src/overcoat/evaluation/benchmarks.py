@@ -50,8 +50,14 @@ class Benchmark:
     def is_preference(self, ds: Dataset) -> bool:
         return fields.is_preference_data(ds)
 
-    def scores(self, ds: Dataset, cols: list[str] | None, M: np.ndarray, st: MetaEvalSettings,
-               prior: Prior | None = None) -> BenchmarkScores:
+    def scores(
+        self,
+        ds: Dataset,
+        cols: list[str] | None,
+        M: np.ndarray,
+        st: MetaEvalSettings,
+        prior: Prior | None = None,
+    ) -> BenchmarkScores:
         """The rule applied to one scorer's (oriented) matrix ``M``."""
         raise NotImplementedError(f"{self.data.title} has no published scoring rule")
 
@@ -84,19 +90,29 @@ class RewardBenchV1(Benchmark):
             pc = bench.rewardbench_correct(p.chosen[keep], p.rejected[keep])
             kw.update(prior_correct=pc, prior_subsets=psub[keep])
         try:
-            res = bench.rewardbench_scores(bench.rewardbench_correct(x.chosen, x.rejected),
-                                           x.subsets, **kw)
+            res = bench.rewardbench_scores(
+                bench.rewardbench_correct(x.chosen, x.rejected), x.subsets, **kw
+            )
         except ValueError as e:
             return {"error": str(e)}
-        out: RewardBenchScores = {"rule": "RewardBench v1", "overall": res.overall,
-               "sections": dict(res.section_scores), "subsets": dict(res.subset_accuracy),
-               "subset_counts": dict(res.subset_counts), "empty_sections": list(res.empty_sections),
-               "empty_sections_rule": res.empty_sections_rule}
+        out: RewardBenchScores = {
+            "rule": "RewardBench v1",
+            "overall": res.overall,
+            "sections": dict(res.section_scores),
+            "subsets": dict(res.subset_accuracy),
+            "subset_counts": dict(res.subset_counts),
+            "empty_sections": list(res.empty_sections),
+            "empty_sections_rule": res.empty_sections_rule,
+        }
         if prior is not None:
-            out.update({"prior_sets": res.prior_sets_score,
-                        "overall_with_prior_sets": res.overall_with_prior_sets,
-                        "prior_subsets": dict(res.prior_subset_accuracy or {}),
-                        "prior_sets_ignored": ignored})
+            out.update(
+                {
+                    "prior_sets": res.prior_sets_score,
+                    "overall_with_prior_sets": res.overall_with_prior_sets,
+                    "prior_subsets": dict(res.prior_subset_accuracy or {}),
+                    "prior_sets_ignored": ignored,
+                }
+            )
         return out
 
     def notes(self, rules, st):
@@ -105,18 +121,24 @@ class RewardBenchV1(Benchmark):
         empty = first.get("empty_sections") or []
         if empty:
             if st.rewardbench_empty_sections == "official":
-                notes.append(f"RewardBench v1: no data for {', '.join(empty)}: scored 0 and averaged "
-                             "into the overall score, as the official calculate_scores_per_section "
-                             "does (--rewardbench-empty-sections present: mean of the sections "
-                             "present, not an official number)")
+                notes.append(
+                    f"RewardBench v1: no data for {', '.join(empty)}: scored 0 and averaged "
+                    "into the overall score, as the official calculate_scores_per_section "
+                    "does (--rewardbench-empty-sections present: mean of the sections "
+                    "present, not an official number)"
+                )
             else:
-                notes.append(f"RewardBench v1: no data for {', '.join(empty)}: left out of the "
-                             "overall score (--rewardbench-empty-sections present): NOT the official "
-                             "RewardBench number, which scores them 0")
+                notes.append(
+                    f"RewardBench v1: no data for {', '.join(empty)}: left out of the "
+                    "overall score (--rewardbench-empty-sections present): NOT the official "
+                    "RewardBench number, which scores them 0"
+                )
         if first.get("prior_sets_ignored"):
-            notes.append("Prior Sets: subsets outside anthropic_helpful, anthropic_hhh, shp, "
-                         "summarize are not part of the score and were left out: "
-                         f"{first['prior_sets_ignored']}")
+            notes.append(
+                "Prior Sets: subsets outside anthropic_helpful, anthropic_hhh, shp, "
+                "summarize are not part of the score and were left out: "
+                f"{first['prior_sets_ignored']}"
+            )
         return notes
 
 
@@ -131,28 +153,38 @@ class RewardBench2(Benchmark):
         x = self.data.inputs(ds, cols, M)
         # non-Ties rows: the chosen answer is column 0 and the padding of absent chosen-k is NaN
         try:
-            res = bench.rewardbench2_scores(x.scores, x.subsets, num_correct=x.num_correct,
-                                            ids=x.ids, strict_subsets=False)
+            res = bench.rewardbench2_scores(
+                x.scores, x.subsets, num_correct=x.num_correct, ids=x.ids, strict_subsets=False
+            )
             out: RewardBench2Scores = {
                 "rule": "RewardBench 2 (best-of-n with 1/k tie credit; Ties score)",
-                   "overall": res.overall, "subsets": dict(res.subset_scores),
-                   "subset_counts": dict(res.subset_counts)}
+                "overall": res.overall,
+                "subsets": dict(res.subset_scores),
+                "subset_counts": dict(res.subset_counts),
+            }
             if res.ties is not None:
                 t = res.ties
                 out["ties"] = {
-                    "score": _float(t.score), "tied_accuracy": _float(t.tied_accuracy),
+                    "score": _float(t.score),
+                    "tied_accuracy": _float(t.tied_accuracy),
                     "ref_accuracy": _float(t.ref_accuracy),
                     "correctness_preferred": _float(t.correctness_preferred),
                     "correctness_preferred_hard": _float(t.correctness_preferred_hard),
                     "correctness_margin_score": _float(t.correctness_margin_score),
-                    "n_ref": t.n_ref, "n_tied": t.n_tied, "n_matched": t.n_matched}
+                    "n_ref": t.n_ref,
+                    "n_tied": t.n_tied,
+                    "n_matched": t.n_matched,
+                }
         except ValueError as e:  # Ties rows without the published id form: leave Ties out
             keep = np.array([str(s).lower() != "ties" for s in x.subsets])
             res = bench.rewardbench2_scores(x.scores[keep], x.subsets[keep], strict_subsets=False)
-            out = {"rule": "RewardBench 2 (best-of-n with 1/k tie credit)",
-                   "overall_without_ties": res.overall, "subsets": dict(res.subset_scores),
-                   "subset_counts": dict(res.subset_counts),
-                   "note": f"Ties subset left out: {e}"}
+            out = {
+                "rule": "RewardBench 2 (best-of-n with 1/k tie credit)",
+                "overall_without_ties": res.overall,
+                "subsets": dict(res.subset_scores),
+                "subset_counts": dict(res.subset_counts),
+                "note": f"Ties subset left out: {e}",
+            }
         return out
 
 
@@ -178,23 +210,35 @@ class RMBench(Benchmark):
             res = bench.rmbench_scores(x.chosen, x.rejected, x.domains)
         except ValueError as e:
             return {"error": str(e)}
-        return {"rule": "RM-Bench", "overall": res.overall, "easy": res.overall_easy,
-                "normal": res.overall_normal, "hard": res.overall_hard,
-                "domains": dict(res.domain_scores),
-                "domain_easy": dict(res.easy), "domain_normal": dict(res.normal),
-                "domain_hard": dict(res.hard), "domain_counts": dict(res.counts),
-                "missing_domains": [d for d in ("chat", "math", "code", "safety")
-                                    if x.domains is not None and d not in res.domain_scores],
-                "styles": list(bench.RMBENCH_STYLES),
-                "matrix": _matrix_list(res.overall_matrix),
-                "matrices": {d: _matrix_list(m) for d, m in res.matrices.items()}}
+        return {
+            "rule": "RM-Bench",
+            "overall": res.overall,
+            "easy": res.overall_easy,
+            "normal": res.overall_normal,
+            "hard": res.overall_hard,
+            "domains": dict(res.domain_scores),
+            "domain_easy": dict(res.easy),
+            "domain_normal": dict(res.normal),
+            "domain_hard": dict(res.hard),
+            "domain_counts": dict(res.counts),
+            "missing_domains": [
+                d
+                for d in ("chat", "math", "code", "safety")
+                if x.domains is not None and d not in res.domain_scores
+            ],
+            "styles": list(bench.RMBENCH_STYLES),
+            "matrix": _matrix_list(res.overall_matrix),
+            "matrices": {d: _matrix_list(m) for d, m in res.matrices.items()},
+        }
 
     def notes(self, rules, st):
         first: dict = next(iter(rules.values()), {})
         if first.get("missing_domains"):
-            return [f"RM-Bench: no data for {', '.join(first['missing_domains'])}: overall, easy, "
-                    "normal and hard average the domains present (RM-Bench's own script needs all "
-                    "four)"]
+            return [
+                f"RM-Bench: no data for {', '.join(first['missing_domains'])}: overall, easy, "
+                "normal and hard average the domains present (RM-Bench's own script needs all "
+                "four)"
+            ]
         return []
 
 
@@ -216,14 +260,20 @@ class JudgeBench(Benchmark):
         ov = res["overall"]
         assert ov is not None  # judgebench_source_scores always has the overall result
         out: JudgeBenchScores = {
-                "rule": "JudgeBench (both presentation orders)", "ties": st.judgebench_ties,
-                "overall": ov.accuracy,
-                "sources": {k: (None if s is None else s.accuracy) for k, s in res.items()
-                            if k != "overall"},
-                "source_counts": {k: (0 if s is None else s.n_pairs) for k, s in res.items()
-                                  if k != "overall"},
-                "n_pairs": ov.n_pairs, "n_correct": ov.n_correct, "n_incorrect": ov.n_incorrect,
-                "n_inconclusive": ov.n_inconclusive}
+            "rule": "JudgeBench (both presentation orders)",
+            "ties": st.judgebench_ties,
+            "overall": ov.accuracy,
+            "sources": {
+                k: (None if s is None else s.accuracy) for k, s in res.items() if k != "overall"
+            },
+            "source_counts": {
+                k: (0 if s is None else s.n_pairs) for k, s in res.items() if k != "overall"
+            },
+            "n_pairs": ov.n_pairs,
+            "n_correct": ov.n_correct,
+            "n_incorrect": ov.n_incorrect,
+            "n_inconclusive": ov.n_inconclusive,
+        }
         if other == "wrong":  # the other tie convention's overall
             out["overall_ties_wrong"] = alt.accuracy
         else:
@@ -240,9 +290,19 @@ MTME = Benchmark(fields.MTME)
 PREFERENCE_PAIRS = Benchmark(fields.PREFERENCE_PAIRS)
 POINTWISE_SCORES = Benchmark(fields.POINTWISE_SCORES)
 
-BENCHMARKS: dict[str, Benchmark] = {b.format: b for b in (
-    REWARDBENCH, REWARDBENCH2, RMBENCH, JUDGEBENCH, HH_RLHF, MTME, PREFERENCE_PAIRS,
-    POINTWISE_SCORES)}
+BENCHMARKS: dict[str, Benchmark] = {
+    b.format: b
+    for b in (
+        REWARDBENCH,
+        REWARDBENCH2,
+        RMBENCH,
+        JUDGEBENCH,
+        HH_RLHF,
+        MTME,
+        PREFERENCE_PAIRS,
+        POINTWISE_SCORES,
+    )
+}
 
 
 def benchmark_of(ds: Dataset) -> Benchmark:
@@ -255,11 +315,16 @@ def check_prior_sets(bm: Benchmark, prior_sets: ScoredDataset | None) -> None:
         raise SettingError("{prior_sets} applies to RewardBench v1 data only")
 
 
-def benchmark_step(bm: Benchmark, scored: ScoredDataset, mats: dict[str, np.ndarray],
-                   cols: list[str] | None, st: MetaEvalSettings, *,
-                   prior_sets: ScoredDataset | None = None,
-                   say: Callable[[str], None] = lambda s: None
-                   ) -> tuple[dict[str, BenchmarkScores], list[str]]:
+def benchmark_step(
+    bm: Benchmark,
+    scored: ScoredDataset,
+    mats: dict[str, np.ndarray],
+    cols: list[str] | None,
+    st: MetaEvalSettings,
+    *,
+    prior_sets: ScoredDataset | None = None,
+    say: Callable[[str], None] = lambda s: None,
+) -> tuple[dict[str, BenchmarkScores], list[str]]:
     """The benchmark's rule for every scorer (``{}`` without a rule) and the notes. A missing
     score is no answer: the rule runs on the items scored in full, or gives no number at all
     (never a 0 from comparisons with NaN)."""
@@ -274,8 +339,9 @@ def benchmark_step(bm: Benchmark, scored: ScoredDataset, mats: dict[str, np.ndar
     prior = None
     if prior_sets is not None:
         pl = prior_sets.dataset.layout()
-        prior = {n: (prior_sets.dataset, pl.column_ids, prior_sets.matrix(n))
-                 for n in prior_sets.scores}
+        prior = {
+            n: (prior_sets.dataset, pl.column_ids, prior_sets.matrix(n)) for n in prior_sets.scores
+        }
     resp_items = np.asarray(ds.responses.column("item_id").to_pylist(), dtype=object)
     item_ids = np.asarray(ds.items.column("item_id").to_pylist(), dtype=object)
     for name, M in mats.items():
@@ -290,13 +356,19 @@ def benchmark_step(bm: Benchmark, scored: ScoredDataset, mats: dict[str, np.ndar
         k, n = int(keep.sum()), len(keep)
         if k == 0:
             rules[name] = {"rule": fmt, "overall": None, "n_items": 0, "n_items_total": n}
-            notes.append(f"{name}: no item has a score for every response, so the {fmt} "
-                         "rule gives no number")
+            notes.append(
+                f"{name}: no item has a score for every response, so the {fmt} rule gives no number"
+            )
             continue
-        rules[name] = {**bm.scores(ds.filter_items(keep), cols, M[keep], st, p),
-                       "n_items": k, "n_items_total": n}
-        notes.append(f"{name}: the {fmt} rule is computed on the {k} of {n} items whose "
-                     "responses all have a score")
+        rules[name] = {
+            **bm.scores(ds.filter_items(keep), cols, M[keep], st, p),
+            "n_items": k,
+            "n_items_total": n,
+        }
+        notes.append(
+            f"{name}: the {fmt} rule is computed on the {k} of {n} items whose "
+            "responses all have a score"
+        )
     for name, r in rules.items():
         if "error" in r:  # e.g. an unknown RewardBench subset: say so, not an empty table
             notes.append(f"{name}: {fmt} sections not scored: {dict(r)['error']}")

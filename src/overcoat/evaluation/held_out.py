@@ -13,9 +13,15 @@ from .schema import Estimate
 from .settings import MetaEvalSettings
 
 
-def held_out_calibration(name: str, H: np.ndarray, M: np.ndarray, st: MetaEvalSettings, *,
-                         dev: ScoredDataset | None = None,
-                         k_folds: int | None = None) -> dict[str, Estimate]:
+def held_out_calibration(
+    name: str,
+    H: np.ndarray,
+    M: np.ndarray,
+    st: MetaEvalSettings,
+    *,
+    dev: ScoredDataset | None = None,
+    k_folds: int | None = None,
+) -> dict[str, Estimate]:
     """``acc_eq_dev_calibrated`` (with ``dev``) and ``acc_eq_cross_fitted`` (with ``k_folds``) of
     scorer ``name`` (matrix ``M``)."""
     out: dict[str, Estimate] = {}
@@ -25,8 +31,10 @@ def held_out_calibration(name: str, H: np.ndarray, M: np.ndarray, st: MetaEvalSe
         Hd = dev.dataset.human_matrix()
         r = acc.cross_fitted_tie_accuracy(H, M, dev=(Hd, dev.matrix(name)))
         out["acc_eq_dev_calibrated"] = {
-            "statistic": number(r.statistic), "epsilon": number(r.epsilon),
-            "in_sample_statistic": number(r.in_sample_statistic)}
+            "statistic": number(r.statistic),
+            "epsilon": number(r.epsilon),
+            "in_sample_statistic": number(r.in_sample_statistic),
+        }
     if k_folds:
         try:
             r = acc.cross_fitted_tie_accuracy(H, M, k_folds=k_folds, seed=st.seed)
@@ -36,5 +44,7 @@ def held_out_calibration(name: str, H: np.ndarray, M: np.ndarray, st: MetaEvalSe
             "statistic": number(r.statistic),
             "epsilons": [float(e) for e in np.atleast_1d(r.epsilon)],
             "fold_statistics": [float(x) for x in r.fold_statistics],
-            "in_sample_statistic": number(r.in_sample_statistic), "k_folds": k_folds}
+            "in_sample_statistic": number(r.in_sample_statistic),
+            "k_folds": k_folds,
+        }
     return out

@@ -19,11 +19,11 @@ log = logging.getLogger("overcoat.evaluation")
 
 @dataclass
 class Plan:
-    preference: bool   # preference data: pairwise accuracy (RM view), no system level
-    primary: str       # the statistic the leaderboard is ranked by (before the ranking rule)
-    segment: bool      # segment-level statistics
-    system: bool       # system-level statistics (shared systems only)
-    grouped: bool      # item-grouped (bootstrap CIs and significance tests need it)
+    preference: bool  # preference data: pairwise accuracy (RM view), no system level
+    primary: str  # the statistic the leaderboard is ranked by (before the ranking rule)
+    segment: bool  # segment-level statistics
+    system: bool  # system-level statistics (shared systems only)
+    grouped: bool  # item-grouped (bootstrap CIs and significance tests need it)
     notes: list[str] = field(default_factory=list)
 
 
@@ -37,8 +37,13 @@ def primary_statistic(st: MetaEvalSettings, preference: bool, segment: bool) -> 
     return "acc_eq" if st.ties == "calibrated" else f"pairwise_accuracy_{st.ties}"
 
 
-def make_plan(ds: Dataset, layout: MatrixLayout, H: np.ndarray, st: MetaEvalSettings,
-              k_folds: int | None = None) -> Plan:
+def make_plan(
+    ds: Dataset,
+    layout: MatrixLayout,
+    H: np.ndarray,
+    st: MetaEvalSettings,
+    k_folds: int | None = None,
+) -> Plan:
     """The plan for ``ds`` (human matrix ``H`` in ``layout``) under ``st``; a
     :class:`~overcoat.errors.SettingError` when the data cannot give what ``st`` asks for."""
     lit = SettingError.literal
@@ -48,16 +53,20 @@ def make_plan(ds: Dataset, layout: MatrixLayout, H: np.ndarray, st: MetaEvalSett
     do_sys = st.level in ("system", "both") and not preference and layout.column_ids is not None
     if do_sys and H.shape[1] < 2:
         if st.level == "system":
-            raise SettingError(f"{{level=system}} needs at least two systems; {lit(repr(ds.name))} "
-                               f"has {H.shape[1]}")
+            raise SettingError(
+                f"{{level=system}} needs at least two systems; {lit(repr(ds.name))} "
+                f"has {H.shape[1]}"
+            )
         do_sys = False
         notes.append(f"system level skipped: {ds.name!r} has only {H.shape[1]} system")
 
     def no_shared_systems(setting: str, instead: str) -> SettingError:
-        return SettingError(f"{setting} needs responses from shared systems (pointwise judgments "
-                            f"with one response id per system); {lit(repr(ds.name))} has "
-                            f"{'preference pairs' if preference else 'per-item candidates'}: "
-                            f"use {instead}")
+        return SettingError(
+            f"{setting} needs responses from shared systems (pointwise judgments "
+            f"with one response id per system); {lit(repr(ds.name))} has "
+            f"{'preference pairs' if preference else 'per-item candidates'}: "
+            f"use {instead}"
+        )
 
     if st.level == "system" and not do_sys:
         raise no_shared_systems("{level=system}", "{level=segment}")
@@ -66,7 +75,14 @@ def make_plan(ds: Dataset, layout: MatrixLayout, H: np.ndarray, st: MetaEvalSett
     if st.group == "system" and (preference or layout.column_ids is None):
         raise no_shared_systems("{group=system}", "{group=item} or {group=none}")
     if k_folds is not None and not 2 <= k_folds <= ds.n_items:
-        raise SettingError(f"{{k_folds}} must be between 2 and the number of items "
-                           f"({ds.n_items}), got {k_folds}")
-    return Plan(preference, primary_statistic(st, preference, do_seg), do_seg, do_sys,
-                st.group == "item", notes)
+        raise SettingError(
+            f"{{k_folds}} must be between 2 and the number of items ({ds.n_items}), got {k_folds}"
+        )
+    return Plan(
+        preference,
+        primary_statistic(st, preference, do_seg),
+        do_seg,
+        do_sys,
+        st.group == "item",
+        notes,
+    )

@@ -42,27 +42,41 @@ def rank_statistic(segment: Level, primary: str, names: list[str]) -> tuple[str,
     placed first. Then the leaderboard is ranked by the first later statistic of
     :data:`RANKING_FALLBACK` that has fewer scorers at its no-signal value than the primary; if there is
     none, the primary stays and ``informative`` is False (the table says so)."""
-    order = [s for s in RANKING_FALLBACK.get(primary, (primary,))
-             if s == primary or all(s in segment.get(n, {}) for n in names)]
+    order = [
+        s
+        for s in RANKING_FALLBACK.get(primary, (primary,))
+        if s == primary or all(s in segment.get(n, {}) for n in names)
+    ]
     at = {s: [n for n in names if at_no_signal(s, segment.get(n, {}).get(s))] for s in order}
     k = {s: len(v) for s, v in at.items()}
-    chosen = primary if 2 * k[primary] <= len(names) else \
-        next((s for s in order[1:] if k[s] < k[primary]), None)
+    chosen = (
+        primary
+        if 2 * k[primary] <= len(names)
+        else next((s for s in order[1:] if k[s] < k[primary]), None)
+    )
     info: Ranking = {
-        "statistic": chosen or primary, "requested": primary, "order": order,
-        "at_no_signal": at, "n_scorers": len(names),
-        "collapsed": [] if chosen == primary else
-        order[:order.index(chosen)] if chosen else list(order),
+        "statistic": chosen or primary,
+        "requested": primary,
+        "order": order,
+        "at_no_signal": at,
+        "n_scorers": len(names),
+        "collapsed": []
+        if chosen == primary
+        else order[: order.index(chosen)]
+        if chosen
+        else list(order),
         "informative": chosen is not None,
         "rule": "the primary statistic collapses when more than half of the scorers are at its "
-                "no-signal value (acc_eq: the all-ties baseline; correlations: 0; 95% CI "
-                "reaching it, or undefined); then rank by the first later statistic in 'order' "
-                "with fewer scorers at their no-signal value"}
+        "no-signal value (acc_eq: the all-ties baseline; correlations: 0; 95% CI "
+        "reaching it, or undefined); then rank by the first later statistic in 'order' "
+        "with fewer scorers at their no-signal value",
+    }
     return chosen or primary, info
 
 
-def ranking_step(segment: Level, primary: str, names: list[str],
-                 st: MetaEvalSettings) -> tuple[str, Ranking | None, list[str]]:
+def ranking_step(
+    segment: Level, primary: str, names: list[str], st: MetaEvalSettings
+) -> tuple[str, Ranking | None, list[str]]:
     """The ranking statistic, the ``ranking`` block (None where the rule does not apply) and the
     notes saying why the usual statistic was replaced or that no statistic is informative."""
     if primary not in RANKING_FALLBACK or not st.rank_fallback:
@@ -71,10 +85,14 @@ def ranking_step(segment: Level, primary: str, names: list[str],
     notes = []
     req = ranking["requested"]
     if primary != req:
-        notes.append(f"ranked by {primary}: {req} is at its no-signal value for "
-                     f"{len(ranking['at_no_signal'][req])} of {len(names)} "
-                     f"scorers ({', '.join(ranking['at_no_signal'][req])})")
+        notes.append(
+            f"ranked by {primary}: {req} is at its no-signal value for "
+            f"{len(ranking['at_no_signal'][req])} of {len(names)} "
+            f"scorers ({', '.join(ranking['at_no_signal'][req])})"
+        )
     elif not ranking["informative"]:
-        notes.append("no statistic separates most scorers from a scorer without signal: the "
-                     "ranking is not informative")
+        notes.append(
+            "no statistic separates most scorers from a scorer without signal: the "
+            "ranking is not informative"
+        )
     return primary, ranking, notes

@@ -53,7 +53,7 @@ class ScorerEntry(TypedDict, total=False):
     higher_is_better: bool
     n_missing: int
     coverage: Coverage
-    cluster: int | None   # significance cluster (1 = best); absent without significance tests
+    cluster: int | None  # significance cluster (1 = best); absent without significance tests
 
 
 class DataInfo(TypedDict):
@@ -98,13 +98,13 @@ class Ranking(TypedDict):
 
 
 class RewardBenchScores(TypedDict, total=False):
-    rule: str                      # "RewardBench v1"
+    rule: str  # "RewardBench v1"
     overall: float | None
     sections: dict[str, float]
     subsets: dict[str, float]
     subset_counts: dict[str, int]
     empty_sections: list
-    empty_sections_rule: str       # official | present
+    empty_sections_rule: str  # official | present
     # with prior sets
     prior_sets: float | None
     overall_with_prior_sets: float | None
@@ -127,7 +127,7 @@ class TiesScores(TypedDict):
 class RewardBench2Scores(TypedDict, total=False):
     rule: str
     overall: float | None
-    overall_without_ties: float | None   # when the Ties rows lack the published id form
+    overall_without_ties: float | None  # when the Ties rows lack the published id form
     subsets: dict[str, float]
     subset_counts: dict[str, int]
     ties: TiesScores
@@ -135,7 +135,7 @@ class RewardBench2Scores(TypedDict, total=False):
 
 
 class RMBenchScores(TypedDict, total=False):
-    rule: str                      # "RM-Bench"
+    rule: str  # "RM-Bench"
     overall: float | None
     easy: float | None
     normal: float | None
@@ -147,13 +147,13 @@ class RMBenchScores(TypedDict, total=False):
     domain_counts: dict[str, int]
     missing_domains: list
     styles: list
-    matrix: list                   # 3x3, mean over domains: chosen style i above rejected style j
+    matrix: list  # 3x3, mean over domains: chosen style i above rejected style j
     matrices: dict[str, list]
 
 
 class JudgeBenchScores(TypedDict, total=False):
     rule: str
-    ties: str                      # judgebench | wrong
+    ties: str  # judgebench | wrong
     overall: float | None
     sources: dict[str, float | None]
     source_counts: dict[str, int]
@@ -161,18 +161,24 @@ class JudgeBenchScores(TypedDict, total=False):
     n_correct: int
     n_incorrect: int
     n_inconclusive: int
-    overall_ties_wrong: float | None        # the other tie convention's overall
+    overall_ties_wrong: float | None  # the other tie convention's overall
     overall_ties_judgebench: float | None
 
 
 class RuleError(TypedDict):
-    error: str                     # the rule could not run (e.g. an unknown RewardBench subset)
+    error: str  # the rule could not run (e.g. an unknown RewardBench subset)
 
 
 #: one scorer's benchmark-rule scores; ``n_items`` / ``n_items_total`` are added when some of
 #: the scorer's scores are missing (the rule then runs on the items scored in full)
-BenchmarkScores = (RewardBenchScores | RewardBench2Scores | RMBenchScores | JudgeBenchScores
-                   | RuleError | dict[str, Any])
+BenchmarkScores = (
+    RewardBenchScores
+    | RewardBench2Scores
+    | RMBenchScores
+    | JudgeBenchScores
+    | RuleError
+    | dict[str, Any]
+)
 
 
 class MetaEvalDoc(TypedDict):

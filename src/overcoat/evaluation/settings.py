@@ -26,22 +26,22 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class MetaEvalSettings:
-    level: str = "both"            # segment | system | both
-    group: str = "item"            # none | item | system
-    ties: str = "calibrated"       # strict | half | calibrated
+    level: str = "both"  # segment | system | both
+    group: str = "item"  # none | item | system
+    ties: str = "calibrated"  # strict | half | calibrated
     n_resamples: int = 1000
     seed: int = 0
     alpha: float = 0.05
-    correction: str = "holm"       # holm | bh | none
+    correction: str = "holm"  # holm | bh | none
     ci_level: float = 0.95
     ci_method: str = "percentile"  # percentile | bca
     significance: bool = True
     # permutation test: auto = cells (WMT's PermutationSigDiff) for pointwise data, items for
     # preference data (docs/metaeval-conventions.md, "Significance tests")
-    permute: str = "auto"          # auto | cells | items
-    alternative: str = "greater"   # greater (one-sided, both directions) | two-sided
-    spa_seed: int | None = None    # None: mt-metrics-eval's SPA permutation stream (seed 4)
-    rank_fallback: bool = True     # the ranking rule (RANKING_FALLBACK): see ranking.rank_statistic
+    permute: str = "auto"  # auto | cells | items
+    alternative: str = "greater"  # greater (one-sided, both directions) | two-sided
+    spa_seed: int | None = None  # None: mt-metrics-eval's SPA permutation stream (seed 4)
+    rank_fallback: bool = True  # the ranking rule (RANKING_FALLBACK): see ranking.rank_statistic
     rewardbench_empty_sections: str = "official"  # official | present (RewardBench v1 rule)
     judgebench_ties: str = "judgebench"  # judgebench (JudgeBench's own) | wrong
 
@@ -51,12 +51,18 @@ class MetaEvalSettings:
         for name, allowed in CHOICES.items():
             value = getattr(self, name)
             if value not in allowed:
-                raise SettingError(f"{{{name}}} must be one of {', '.join(allowed)}, "
-                                   f"got {lit(repr(value))}")
-        if isinstance(self.n_resamples, bool) or not isinstance(self.n_resamples, int) \
-                or self.n_resamples < 1:
-            raise SettingError(f"{{n_resamples}} must be an integer of at least 1, "
-                               f"got {lit(repr(self.n_resamples))}")
+                raise SettingError(
+                    f"{{{name}}} must be one of {', '.join(allowed)}, got {lit(repr(value))}"
+                )
+        if (
+            isinstance(self.n_resamples, bool)
+            or not isinstance(self.n_resamples, int)
+            or self.n_resamples < 1
+        ):
+            raise SettingError(
+                f"{{n_resamples}} must be an integer of at least 1, "
+                f"got {lit(repr(self.n_resamples))}"
+            )
         for name in ("alpha", "ci_level"):
             v = getattr(self, name)
             try:
@@ -64,8 +70,9 @@ class MetaEvalSettings:
             except (TypeError, ValueError):
                 ok = False
             if not ok:
-                raise SettingError(f"{{{name}}} must be a number strictly between 0 and 1, "
-                                   f"got {lit(repr(v))}")
+                raise SettingError(
+                    f"{{{name}}} must be a number strictly between 0 and 1, got {lit(repr(v))}"
+                )
 
     def as_dict(self) -> dict:
         """Every setting by name, in declaration order (the JSON ``settings`` block)."""

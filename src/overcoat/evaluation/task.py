@@ -44,7 +44,7 @@ class MetaEvalResult:
     settings: dict
     scorers: list[ScorerEntry]
     primary: str
-    segment: Level = field(default_factory=dict)     # scorer -> statistic -> estimate
+    segment: Level = field(default_factory=dict)  # scorer -> statistic -> estimate
     system: Level = field(default_factory=dict)
     benchmark: dict[str, BenchmarkScores] = field(default_factory=dict)  # scorer -> rule scores
     significance: Significance | None = None
@@ -53,20 +53,37 @@ class MetaEvalResult:
     ranking: Ranking | None = None
 
     def to_json(self) -> MetaEvalDoc:
-        return {"schema_version": SCHEMA_VERSION, "overcoat_version": __version__,
-                "data": self.data, "settings": self.settings, "scorers": self.scorers,
-                "primary_statistic": self.primary, "segment_level": self.segment,
-                "system_level": self.system, "benchmark_rules": self.benchmark,
-                "significance": self.significance, "ranking": self.ranking,
-                "notes": self.notes, "seconds": round(self.seconds, 3)}
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "overcoat_version": __version__,
+            "data": self.data,
+            "settings": self.settings,
+            "scorers": self.scorers,
+            "primary_statistic": self.primary,
+            "segment_level": self.segment,
+            "system_level": self.system,
+            "benchmark_rules": self.benchmark,
+            "significance": self.significance,
+            "ranking": self.ranking,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def scorer_entries(scored: ScoredDataset) -> list[ScorerEntry]:
-    return [{"name": n, "signature": scored.signatures[n],
-             "higher_is_better": scored.higher_is_better[n],
-             "n_missing": int(np.isnan(scored.scores[n]).sum()),
-             "coverage": {"scored": int((~np.isnan(scored.scores[n])).sum()),
-                          "total": int(len(scored.scores[n]))}} for n in scored.scores]
+    return [
+        {
+            "name": n,
+            "signature": scored.signatures[n],
+            "higher_is_better": scored.higher_is_better[n],
+            "n_missing": int(np.isnan(scored.scores[n]).sum()),
+            "coverage": {
+                "scored": int((~np.isnan(scored.scores[n])).sum()),
+                "total": int(len(scored.scores[n])),
+            },
+        }
+        for n in scored.scores
+    ]
 
 
 def data_info(scored: ScoredDataset, H: np.ndarray, n_systems: int | None) -> DataInfo:
@@ -74,16 +91,28 @@ def data_info(scored: ScoredDataset, H: np.ndarray, n_systems: int | None) -> Da
     human_pairs = within_item_pairs(H, H)  # every within-item pair the humans judged
     n_pairs = int(human_pairs.n_pairs)
     gold_tie_rate = float(human_pairs.gold_tie.mean()) if n_pairs else float("nan")
-    return {"name": ds.name, "source": ds.source, "n_items": ds.n_items,
-            "n_responses": ds.n_responses, "judgment_kind": ds.judgments.kind,  # type: ignore
-            "n_systems": n_systems, "n_pairs": n_pairs, "gold_tie_rate": number(gold_tie_rate),
-            "sampled_items": ds.info.get("sampled_items")}
+    return {
+        "name": ds.name,
+        "source": ds.source,
+        "n_items": ds.n_items,
+        "n_responses": ds.n_responses,
+        "judgment_kind": ds.judgments.kind,  # type: ignore
+        "n_systems": n_systems,
+        "n_pairs": n_pairs,
+        "gold_tie_rate": number(gold_tie_rate),
+        "sampled_items": ds.info.get("sampled_items"),
+    }
 
 
-def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = None, *,
-                  dev: ScoredDataset | None = None, k_folds: int | None = None,
-                  prior_sets: ScoredDataset | None = None,
-                  progress: Callable[[str], None] | None = None) -> MetaEvalResult:
+def meta_evaluate(
+    scored: ScoredDataset,
+    settings: MetaEvalSettings | None = None,
+    *,
+    dev: ScoredDataset | None = None,
+    k_folds: int | None = None,
+    prior_sets: ScoredDataset | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> MetaEvalResult:
     """Meta-evaluate every scorer of ``scored`` against its human judgments.
 
     Segment level (``group``: item-grouped by default, as WMT): tie-calibrated acc_eq with its
@@ -115,8 +144,9 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
     sysl: Level = {}
     for name, M in mats.items():
         say(f"meta-evaluating {name}")
-        seg[name], seg_notes = segment_level(name, H, M, st, plan.preference) if plan.segment \
-            else ({}, [])
+        seg[name], seg_notes = (
+            segment_level(name, H, M, st, plan.preference) if plan.segment else ({}, [])
+        )
         notes += seg_notes
         if plan.system:
             sysl[name] = system_level(H, M, st)
@@ -125,14 +155,18 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
     for n in scored.scores:  # what the scorer itself had to say (e.g. a partly matched file)
         notes.extend((scored.stats.get(n) or {}).get("notes", []))
 
-    primary, ranking, rank_notes = ranking_step(seg, plan.primary, list(mats), st) \
-        if plan.segment else (plan.primary, None, [])
+    primary, ranking, rank_notes = (
+        ranking_step(seg, plan.primary, list(mats), st)
+        if plan.segment
+        else (plan.primary, None, [])
+    )
     notes += rank_notes
 
     significance = None
     if st.significance and len(mats) >= 2 and plan.segment:
-        significance, clusters, sig_notes = significance_step(H, mats, primary, plan.preference,
-                                                              st, say=say)
+        significance, clusters, sig_notes = significance_step(
+            H, mats, primary, plan.preference, st, say=say
+        )
         notes += sig_notes
         if significance is not None and clusters is not None:
             notes += drop_unranked(significance, clusters, seg, primary)
@@ -143,12 +177,25 @@ def meta_evaluate(scored: ScoredDataset, settings: MetaEvalSettings | None = Non
         say("calibration on held-out items")
         for name, M in mats.items():
             seg.setdefault(name, {}).update(
-                held_out_calibration(name, H, M, st, dev=dev, k_folds=k_folds))
+                held_out_calibration(name, H, M, st, dev=dev, k_folds=k_folds)
+            )
 
-    rules, rule_notes = benchmark_step(bm, scored, mats, layout.column_ids, st,
-                                       prior_sets=prior_sets, say=say)
+    rules, rule_notes = benchmark_step(
+        bm, scored, mats, layout.column_ids, st, prior_sets=prior_sets, say=say
+    )
     notes += rule_notes
 
     n_systems = H.shape[1] if not plan.preference and layout.column_ids is not None else None
-    return MetaEvalResult(data_info(scored, H, n_systems), st.as_dict(), scorers, primary, seg,
-                          sysl, rules, significance, notes, time.perf_counter() - t0, ranking)
+    return MetaEvalResult(
+        data_info(scored, H, n_systems),
+        st.as_dict(),
+        scorers,
+        primary,
+        seg,
+        sysl,
+        rules,
+        significance,
+        notes,
+        time.perf_counter() - t0,
+        ranking,
+    )

@@ -42,15 +42,23 @@ def check_same_cells(metric_a: np.ndarray, metric_b: np.ndarray) -> None:
         raise ValueError(
             f"permute='cells' needs both scorers to score the same cells; {int(diff.sum())} cells are "
             f"missing (NaN) in one scorer only (first: item {i}, response {j}); use permute='items' "
-            "or drop those cells")
+            "or drop those cells"
+        )
 
 
 class CellTable:
     """Precomputation for one scorer pair (A, B): the (pair, variant) copies, their sorted thresholds and
     the coefficient matrices of the degree-two stage-1 polynomials."""
 
-    def __init__(self, human: np.ndarray, metric_a: np.ndarray, metric_b: np.ndarray, average: str,
-                 n_cells_target: int = _TARGET_CELLS, fixed: tuple[bool, float] | None = None):
+    def __init__(
+        self,
+        human: np.ndarray,
+        metric_a: np.ndarray,
+        metric_b: np.ndarray,
+        average: str,
+        n_cells_target: int = _TARGET_CELLS,
+        fixed: tuple[bool, float] | None = None,
+    ):
         """``fixed=None``: acc_eq with tie calibration; ``fixed=(half, epsilon)``: pairwise accuracy at a
         fixed epsilon (gold ties left out; a metric tie, |difference| <= epsilon, counts 1/2 with
         ``half``, else wrong), as :func:`overcoat.metaeval.accuracy.pairwise_accuracy`."""
@@ -96,12 +104,20 @@ class CellTable:
         pe, ve = pe[order], ve[order]
         copy = (4 * pe + ve).astype(np.int64)
         self.pe = pe.astype(np.int64)
-        self.ve = (ve.astype(np.int8), (3 - ve).astype(np.int8))  # variants of permuted A, permuted B
-        self.table = _PairTable(4 * P, base0.reshape(-1), np.repeat(u, 4), snap_sorted(key[order]), copy,
-                                gain[pe, ve])
+        self.ve = (
+            ve.astype(np.int8),
+            (3 - ve).astype(np.int8),
+        )  # variants of permuted A, permuted B
+        self.table = _PairTable(
+            4 * P, base0.reshape(-1), np.repeat(u, 4), snap_sorted(key[order]), copy, gain[pe, ve]
+        )
         L = key.size
-        self.grid = _Grid(self.table, cell=max(32, math.ceil(L / max(1, n_cells_target))) if L else None,
-                          cuts=self._fine_cuts(human, metric_a, metric_b, average) if L else None, sums=False)
+        self.grid = _Grid(
+            self.table,
+            cell=max(32, math.ceil(L / max(1, n_cells_target))) if L else None,
+            cuts=self._fine_cuts(human, metric_a, metric_b, average) if L else None,
+            sums=False,
+        )
         Kc = self.grid.ends.size
         self.K = Kc
         # stage-1 columns of one permuted scorer: [cell sums (K) | positive parts (K) | base (1)]
@@ -127,14 +143,23 @@ class CellTable:
         self.lin = np.empty((nS, 2 * ncol))
         for side, (aa, bb) in enumerate(((a, b), (1.0 - a, 1.0 - b))):
             cols = slice(side * ncol, (side + 1) * ncol)
-            self.const[cols] = np.bincount(col_c, weights=(1 - aa) * (1 - bb) * val_c, minlength=ncol)
-            lin = np.bincount(self.cj[pair_c] * ncol + col_c, weights=(2 * aa - 1) * (1 - bb) * val_c,
-                              minlength=nS * ncol)
-            lin += np.bincount(self.ck[pair_c] * ncol + col_c, weights=(1 - aa) * (2 * bb - 1) * val_c,
-                               minlength=nS * ncol)
+            self.const[cols] = np.bincount(
+                col_c, weights=(1 - aa) * (1 - bb) * val_c, minlength=ncol
+            )
+            lin = np.bincount(
+                self.cj[pair_c] * ncol + col_c,
+                weights=(2 * aa - 1) * (1 - bb) * val_c,
+                minlength=nS * ncol,
+            )
+            lin += np.bincount(
+                self.ck[pair_c] * ncol + col_c,
+                weights=(1 - aa) * (2 * bb - 1) * val_c,
+                minlength=nS * ncol,
+            )
             self.lin[:, cols] = lin.reshape(nS, ncol)
-        self.quad = np.bincount(pair_c * ncol + col_c, weights=(2 * a - 1) * (2 * b - 1) * val_c,
-                                minlength=P * ncol).reshape(P, ncol)
+        self.quad = np.bincount(
+            pair_c * ncol + col_c, weights=(2 * a - 1) * (2 * b - 1) * val_c, minlength=P * ncol
+        ).reshape(P, ncol)
         # When every value is a multiple of 1/scale (every item has the same number of pairs, or
         # average="pairs"), the pair-product matrix is integer-valued after scaling and its product
         # is exact in float32 (sums below 2**24), which halves the largest product's cost.
@@ -142,7 +167,9 @@ class CellTable:
         self.lin32 = None
         counts = np.unique(npairs[npairs > 0])
         if P and counts.size == 1:
-            scale = (float(counts[0]) if average == "items" else 1.0) * (2.0 if fixed is not None else 1.0)
+            scale = (float(counts[0]) if average == "items" else 1.0) * (
+                2.0 if fixed is not None else 1.0
+            )
             q = np.rint(self.quad * scale)
             if np.all(np.abs(self.quad * scale - q) < 1e-6) and np.abs(q).sum(axis=0).max() < 2**24:
                 self.quad32 = q.astype(np.float32)
@@ -150,7 +177,10 @@ class CellTable:
                 # the coin matrix's product with the linear terms: exact in float32 by the same
                 # argument (integer-valued after scaling, every partial sum below 2**24)
                 lq = np.rint(self.lin * scale)
-                if np.all(np.abs(self.lin * scale - lq) < 1e-6) and np.abs(lq).sum(axis=0).max() < 2**24:
+                if (
+                    np.all(np.abs(self.lin * scale - lq) < 1e-6)
+                    and np.abs(lq).sum(axis=0).max() < 2**24
+                ):
                     self.lin32 = lq.astype(np.float32)
         # stage 2 scans cells of the sorted events (the cell end itself is a stage-1 value)
         if L:
@@ -164,6 +194,7 @@ class CellTable:
         permuted scorer's optimum is usually near them, and stage 2 then scans a short cell (cells of
         64, 128, 256, ... events on each side). Only the speed depends on the cells, never the values."""
         from .resampling import TieCalibratedStatistic
+
         stat = TieCalibratedStatistic(average=average)
         key = self.table.key
         out, centres = [], []
@@ -208,7 +239,9 @@ class CellTable:
         rows = np.arange(b)
         starts, lengths = self.grid.starts, self.lengths
         var, gain, ge, pe = self.ve[side], self.table.gain, self.grid.ge, self.pe32
-        while True:  # refine the most promising cell of every resample until no bound beats the best
+        while (
+            True
+        ):  # refine the most promising cell of every resample until no bound beats the best
             k_top = np.argmax(upper, axis=1)
             u_top = upper[rows, k_top]
             rr = np.flatnonzero(u_top > best)
@@ -224,7 +257,7 @@ class CellTable:
                 cand = np.flatnonzero(ge[sl])
                 step = max(1, _ELEMENT_BUDGET // (4 * max(1, n_ev)))
                 for c0 in range(0, r_k.size, step):
-                    r = r_k[c0:c0 + step]
+                    r = r_k[c0 : c0 + step]
                     active = codes[r[:, None], pp] == vv
                     cs = np.cumsum(np.where(active, gg, 0.0), axis=1)
                     v = cs[:, cand].max(axis=1) + prev[r, k]
@@ -245,7 +278,7 @@ def null_many(tables: list[CellTable], masks: Iterable[np.ndarray]) -> list[np.n
     out: list[list[np.ndarray]] = [[] for _ in tables]
     for block in masks:
         for s0 in range(0, block.shape[0], bs):
-            Sb = np.asarray(block[s0:s0 + bs]) != 0
+            Sb = np.asarray(block[s0 : s0 + bs]) != 0
             b = Sb.shape[0]
             if P == 0:
                 for o in out:
@@ -271,14 +304,17 @@ def null_many(tables: list[CellTable], masks: Iterable[np.ndarray]) -> list[np.n
                     F = Sf @ t.lin + t.const
                 vals = []
                 for side in (0, 1):
-                    Fs = F[:, side * nc:(side + 1) * nc] + Q
-                    vals.append(t._maximise(Fs[:, 2 * K], Fs[:, :K], Fs[:, K:2 * K], codes, side) / t.den)
+                    Fs = F[:, side * nc : (side + 1) * nc] + Q
+                    vals.append(
+                        t._maximise(Fs[:, 2 * K], Fs[:, :K], Fs[:, K : 2 * K], codes, side) / t.den
+                    )
                 o.append(vals[0] - vals[1])
     return [np.concatenate(o) if o else np.empty(0) for o in out]
 
 
-def generic_cell_null(stat, human: np.ndarray, metric_a: np.ndarray, metric_b: np.ndarray,
-                      masks: Iterable[np.ndarray]) -> np.ndarray:
+def generic_cell_null(
+    stat, human: np.ndarray, metric_a: np.ndarray, metric_b: np.ndarray, masks: Iterable[np.ndarray]
+) -> np.ndarray:
     """Any statistic: each permuted pair of scorers is materialised and the statistic called on it."""
     check_same_cells(metric_a, metric_b)
     shape = human.shape
@@ -288,6 +324,8 @@ def generic_cell_null(stat, human: np.ndarray, metric_a: np.ndarray, metric_b: n
             swap = np.asarray(s).reshape(shape) != 0
             pa = np.where(swap, metric_b, metric_a)
             pb = np.where(swap, metric_a, metric_b)
-            out.append(float(np.asarray(stat(human, pa), dtype=float))
-                       - float(np.asarray(stat(human, pb), dtype=float)))
+            out.append(
+                float(np.asarray(stat(human, pa), dtype=float))
+                - float(np.asarray(stat(human, pb), dtype=float))
+            )
     return np.asarray(out, dtype=float)

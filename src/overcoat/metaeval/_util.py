@@ -153,6 +153,7 @@ def first_argmax_tol(values, tol):
 # Pair classification
 # --------------------------------------------------------------------------------------------
 
+
 def classify(dh, dm, epsilon):
     """Boolean masks (con, dis, t_h, t_m, t_hm) for human/metric differences of pairs.
 
@@ -311,8 +312,12 @@ def _discordant(x_codes, y_codes):
     different ``x_codes`` (non-decreasing; only their equality is used).  Cells with equal x are
     sorted by y, so they add no inversion."""
     if _KENDALL_DIS is not None and y_codes.size > 1:
-        return int(_KENDALL_DIS(np.ascontiguousarray(x_codes, dtype=np.intp),
-                                np.ascontiguousarray(y_codes, dtype=np.intp)))
+        return int(
+            _KENDALL_DIS(
+                np.ascontiguousarray(x_codes, dtype=np.intp),
+                np.ascontiguousarray(y_codes, dtype=np.intp),
+            )
+        )
     return _inversions(y_codes)
 
 
@@ -457,7 +462,7 @@ def _grid_codes(x, limit):
         return None
     c = np.rint(x) if s == 1.0 else np.rint(np.multiply(x, s, out=np.empty_like(x)))
     lo, hi = c.min(), c.max()
-    if hi - lo >= limit or max(-lo, hi) >= 2.0 ** 52:
+    if hi - lo >= limit or max(-lo, hi) >= 2.0**52:
         return None
     if not ((c == x) if s == 1.0 else (np.divide(c, s) == x)).all():
         return None
@@ -520,8 +525,9 @@ def _exact_tie_counts_unweighted(h, m):
     new[0] = True
     np.not_equal(key[1:], key[:-1], out=new[1:])
     t_hm = _run_pairs(new)
-    dis = _discordant(np.right_shift(key, by, dtype=np.intp),
-                      np.bitwise_and(key, (1 << by) - 1, dtype=np.intp))
+    dis = _discordant(
+        np.right_shift(key, by, dtype=np.intp), np.bitwise_and(key, (1 << by) - 1, dtype=np.intp)
+    )
     N = n * (n - 1) // 2
     con = N - dis - t_h_all - t_m_all + t_hm
     return Counts(*(np.float64(v) for v in (con, dis, t_h_all - t_hm, t_m_all - t_hm, t_hm)))
@@ -611,7 +617,8 @@ def pooled_pair_counts(h, m, epsilon, w=None):
                 else:
                     # sum_{a,b} W[:,a] M[a,b] W[:,b]
                     acc[t] = acc[t] + np.einsum(
-                        "ba,ba->b", w[:, r0:r1], w[:, r0:] @ mk.T.astype(np.float64))
+                        "ba,ba->b", w[:, r0:r1], w[:, r0:] @ mk.T.astype(np.float64)
+                    )
     unweighted = Counts(*(np.float64(x) for x in acc0))
     if w is None:
         return unweighted, unweighted
@@ -656,6 +663,7 @@ def row_distinct(x, valid):
 #   counted.  Statistics that ignore doubly-tied pairs (tau-b, tau-c, pairwise accuracy) therefore
 #   equal their repeated-data values exactly.
 
+
 def group_cells(h, m, group):
     """Yield ``(h_cells, m_cells, item_index)`` for each pooled group ("none" or "system").
     The cell arrays may be views of ``h`` and ``m``: read them, never write to them."""
@@ -663,8 +671,7 @@ def group_cells(h, m, group):
     complete = not (np.isnan(h).any() or np.isnan(m).any())
     if group == "none":
         if complete:
-            yield (h.reshape(-1), m.reshape(-1),
-                   np.repeat(np.arange(h.shape[0]), h.shape[1]))
+            yield (h.reshape(-1), m.reshape(-1), np.repeat(np.arange(h.shape[0]), h.shape[1]))
             return
         valid = ~(np.isnan(h) | np.isnan(m))
         items = np.nonzero(valid)[0]
@@ -721,8 +728,11 @@ def _grouped_counts(h, m, epsilon, group, W, weighted, need_distinct):
                     dh_w[b, g], dm_w[b, g] = n_distinct(hc[pos]), n_distinct(mc[pos])
             else:
                 dh_w[:, g], dm_w[:, g] = dh_0[0, g], dm_0[0, g]
-        for t, (vw, v0) in enumerate(zip((cw.con, cw.dis, cw.t_h, cw.t_m, cw.t_hm),
-                                         (c0.con, c0.dis, c0.t_h, c0.t_m, c0.t_hm))):
+        for t, (vw, v0) in enumerate(
+            zip(
+                (cw.con, cw.dis, cw.t_h, cw.t_m, cw.t_hm), (c0.con, c0.dis, c0.t_h, c0.t_m, c0.t_hm)
+            )
+        ):
             fw[t][:, g] = vw
             f0[t][0, g] = v0
     wdata = {"counts": Counts(*fw), "n": n_w, "dh": dh_w, "dm": dm_w}
@@ -749,8 +759,9 @@ def _average(stat, defined, size, group_weight, average):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def pair_statistic(human, metric, *, epsilon, group, average, weights, stat_fn,
-                   need_distinct=False):
+def pair_statistic(
+    human, metric, *, epsilon, group, average, weights, stat_fn, need_distinct=False
+):
     """Evaluate a pair-count statistic with grouping, macro averaging and item weights.
 
     ``stat_fn(counts, n, dh, dm) -> (stat, defined, size)`` maps per-group counts to the
@@ -764,8 +775,7 @@ def pair_statistic(human, metric, *, epsilon, group, average, weights, stat_fn,
         raise ValueError("epsilon must be non-negative")
     h, m = as_matrices(human, metric)
     W, is_2d = as_weights(weights, h.shape[0])
-    wdata, udata, gw = _grouped_counts(h, m, epsilon, group, W, weights is not None,
-                                       need_distinct)
+    wdata, udata, gw = _grouped_counts(h, m, epsilon, group, W, weights is not None, need_distinct)
     with np.errstate(invalid="ignore", divide="ignore"):
         stat, defined, size = stat_fn(**wdata)
         _, defined0, _ = stat_fn(**udata)
@@ -785,8 +795,9 @@ def item_ratio_terms(human, metric, *, epsilon, average, stat_fn, need_distinct=
     if epsilon < 0:
         raise ValueError("epsilon must be non-negative")
     h, m = as_matrices(human, metric)
-    data, _, _ = _grouped_counts(h, m, epsilon, "item", np.ones((1, h.shape[0])), False,
-                                 need_distinct)
+    data, _, _ = _grouped_counts(
+        h, m, epsilon, "item", np.ones((1, h.shape[0])), False, need_distinct
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         stat, defined, size = stat_fn(**data)
     stat, defined, size = np.broadcast_arrays(stat, defined, size)

@@ -138,11 +138,13 @@ class CrossFittedTieResult:
 # Fixed-epsilon statistics
 # ---------------------------------------------------------------------------------------------
 
+
 def _pa_stat(half):
     def stat(counts, n, dh, dm):
         den = counts.con + counts.dis + counts.t_m
         num = counts.con + (0.5 * counts.t_m if half else 0.0)
         return num / den, den > 0, den
+
     return stat
 
 
@@ -151,9 +153,16 @@ def _acc_eq_stat(counts, n, dh, dm):
     return (counts.con + counts.t_hm) / tot, tot > 0, tot
 
 
-def pairwise_accuracy(human, metric, *, ties: str = "strict", epsilon: float = 0.0,
-                      group: str = "item", average: str = "items",
-                      weights=None) -> PairAccuracyResult:
+def pairwise_accuracy(
+    human,
+    metric,
+    *,
+    ties: str = "strict",
+    epsilon: float = 0.0,
+    group: str = "item",
+    average: str = "items",
+    weights=None,
+) -> PairAccuracyResult:
     """Pairwise preference accuracy over the pairs that are not gold ties.
 
     For every pair whose human scores differ, the metric is *correct* when it orders the pair
@@ -171,13 +180,26 @@ def pairwise_accuracy(human, metric, *, ties: str = "strict", epsilon: float = 0
     """
     check_choice("ties", ties, ("strict", "half"))
     vals, is_2d, n_pairs, n_groups, n_dropped = pair_statistic(
-        human, metric, epsilon=epsilon, group=group, average=average, weights=weights,
-        stat_fn=_pa_stat(ties == "half"))
+        human,
+        metric,
+        epsilon=epsilon,
+        group=group,
+        average=average,
+        weights=weights,
+        stat_fn=_pa_stat(ties == "half"),
+    )
     return PairAccuracyResult(finish(vals, is_2d), float(epsilon), n_pairs, n_groups, n_dropped)
 
 
-def acc_eq(human, metric, *, epsilon: float = 0.0, group: str = "item",
-           average: str = "items", weights=None) -> PairAccuracyResult:
+def acc_eq(
+    human,
+    metric,
+    *,
+    epsilon: float = 0.0,
+    group: str = "item",
+    average: str = "items",
+    weights=None,
+) -> PairAccuracyResult:
     """Tie-aware pairwise accuracy ``acc_eq`` (Deutsch, Foster & Freitag 2023).
 
     ``acc_eq = (C + T_hm) / (C + D + T_h + T_m + T_hm)``: the fraction of *all* pairs (gold ties
@@ -187,8 +209,14 @@ def acc_eq(human, metric, *, epsilon: float = 0.0, group: str = "item",
     pairs.
     """
     vals, is_2d, n_pairs, n_groups, n_dropped = pair_statistic(
-        human, metric, epsilon=epsilon, group=group, average=average, weights=weights,
-        stat_fn=_acc_eq_stat)
+        human,
+        metric,
+        epsilon=epsilon,
+        group=group,
+        average=average,
+        weights=weights,
+        stat_fn=_acc_eq_stat,
+    )
     return PairAccuracyResult(finish(vals, is_2d), float(epsilon), n_pairs, n_groups, n_dropped)
 
 
@@ -216,8 +244,10 @@ def best_of_k_accuracy(human, metric, weights=None) -> BestOfKResult:
     n_top = np.count_nonzero(hp & (hv == hmax), axis=1)
     bad = (hp.sum(axis=1) >= 2) & (n_top > 1)
     if bad.any():
-        raise ValueError(f"{int(bad.sum())} item(s) have no unique chosen response (tied "
-                         f"maximal human score), e.g. item {int(np.flatnonzero(bad)[0])}")
+        raise ValueError(
+            f"{int(bad.sum())} item(s) have no unique chosen response (tied "
+            f"maximal human score), e.g. item {int(np.flatnonzero(bad)[0])}"
+        )
     chosen = np.argmax(hv, axis=1)
     valid = hp & ~np.isnan(m)
     defined = valid[rows, chosen] & (valid.sum(axis=1) >= 2)
@@ -249,7 +279,7 @@ def best_of_k_accuracy(human, metric, weights=None) -> BestOfKResult:
 
 _SWEEP_CHUNK = 1 << 21
 # integers below this bound are exact in float64 with room for the sums of the sweep
-_EXACT_LIMIT = float(2 ** 50)
+_EXACT_LIMIT = float(2**50)
 
 
 def _small_lcm(values, bound):
@@ -384,8 +414,9 @@ def _sweep_item_weighted(gap, item, factor, W, base_num, norm, exact, chunk_elem
     zero_first = cand_eps[0] > 0
     last = int(cand_end[-1])
     indptr = np.concatenate(([0], cand_end + 1))
-    At = sparse.csr_matrix((fs[:last + 1], it[:last + 1], indptr),
-                           shape=(cand_end.shape[0], n_items))
+    At = sparse.csr_matrix(
+        (fs[: last + 1], it[: last + 1], indptr), shape=(cand_end.shape[0], n_items)
+    )
     if zero_first:
         cand_eps = np.concatenate(([0.0], cand_eps))
         cand_end = np.concatenate(([-1], cand_end))
@@ -442,8 +473,14 @@ def _item_gc(h, m, sample_rate, rng):
     else:
         v = cell_ok.sum(axis=1)
         n_i = v * (v - 1) // 2
-    return {"n": n_i, "c": np.count_nonzero(conc, axis=1), "g": np.count_nonzero(gold, axis=1),
-                "gold": gold, "conc": conc, "dm": dm}
+    return {
+        "n": n_i,
+        "c": np.count_nonzero(conc, axis=1),
+        "g": np.count_nonzero(gold, axis=1),
+        "gold": gold,
+        "conc": conc,
+        "dm": dm,
+    }
 
 
 def _calibrate_item(h, m, W, is_2d, weighted, average, sample_rate, rng):
@@ -457,9 +494,11 @@ def _calibrate_item(h, m, W, is_2d, weighted, average, sample_rate, rng):
         B = W.shape[0]
         return (np.zeros(B), np.full(B, np.nan), np.full(B, np.nan), np.ones(B, bool)), info
     w_def = W[0, defined]
-    uniform = (not is_2d
-               and ((not weighted) or bool(np.all(w_def == w_def[0])))
-               and (average == "pairs" or bool(np.all(n_i[defined] == n_i[defined][0]))))
+    uniform = (
+        not is_2d
+        and ((not weighted) or bool(np.all(w_def == w_def[0])))
+        and (average == "pairs" or bool(np.all(n_i[defined] == n_i[defined][0])))
+    )
     if uniform:
         # every pair has the same share: exact integer sweep
         if weighted and w_def[0] == 0:
@@ -471,16 +510,26 @@ def _calibrate_item(h, m, W, is_2d, weighted, average, sample_rate, rng):
         eps, f, all_ties = _sweep_counts(g_sorted, c_sorted)
         n_tot = int(n_i.sum())
         acc = (int(c_i.sum()) + f) / n_tot
-        return (np.array([eps]), np.array([acc]), np.array([g_i.sum() / n_tot]),
-                np.array([all_ties])), info
+        return (
+            np.array([eps]),
+            np.array([acc]),
+            np.array([g_i.sum() / n_tot]),
+            np.array([all_ties]),
+        ), info
     # per-item share factor a_i: 1/N_i (average="items") or 1 ("pairs"), 0 if undefined; scaled
     # by L = lcm of the N_i when that keeps integer weights' sums exact integers in float64
     a = np.zeros(n_items)
     size = np.zeros(n_items)
     integer_w = bool(np.all(W == np.round(W)))
     if average == "items":
-        L = _small_lcm(np.unique(n_i[defined]), bound=_EXACT_LIMIT / max(1.0, float(
-            W.sum(axis=1).max()) * float(n_i.max()))) if integer_w else None
+        L = (
+            _small_lcm(
+                np.unique(n_i[defined]),
+                bound=_EXACT_LIMIT / max(1.0, float(W.sum(axis=1).max()) * float(n_i.max())),
+            )
+            if integer_w
+            else None
+        )
         if L is not None:
             a[defined] = L // n_i[defined]
             size[defined] = L
@@ -490,8 +539,11 @@ def _calibrate_item(h, m, W, is_2d, weighted, average, sample_rate, rng):
     else:
         a[defined] = 1.0
         size[defined] = n_i[defined]
-        L = 1 if integer_w and float(W.sum(axis=1).max()) * float(n_i.max()) ** 2 < _EXACT_LIMIT \
+        L = (
+            1
+            if integer_w and float(W.sum(axis=1).max()) * float(n_i.max()) ** 2 < _EXACT_LIMIT
             else None
+        )
     exact = L is not None
     norm = W @ size
     base_num = W @ (a * c_i)
@@ -546,14 +598,14 @@ def _pooled_gc(hc, mc, wc, sample_rate, rng):
         gap = mb - ma
         gv = gap[gold]
         cv = gap[conc]
-        buf[gi:gi + gv.size] = gv
-        buf[ci - cv.size:ci] = cv
+        buf[gi : gi + gv.size] = gv
+        buf[ci - cv.size : ci] = cv
         n_pairs += int(np.count_nonzero(mask)) if mask is not None else gold.size
         if w is not None:
             pw = w[ra, None] * w[None, ca]
             gw_, cw_ = pw[gold], pw[conc]
-            wbuf[gi:gi + gv.size] = gw_
-            wbuf[ci - cv.size:ci] = cw_
+            wbuf[gi : gi + gv.size] = gw_
+            wbuf[ci - cv.size : ci] = cw_
             n_w += float(pw[mask].sum()) if mask is not None else float(pw.sum())
             g_w += float(gw_.sum())
             c_w += float(cw_.sum())
@@ -581,8 +633,12 @@ def _calibrate_pooled(h, m, group, W, is_2d, weighted, average, sample_rate, rng
     B = W.shape[0]
     # the same sampled pairs in every row: restart the generator from one state per row
     seed_state = rng.bit_generator.state
-    out_eps, out_acc, out_base, out_all = (np.zeros(B), np.full(B, np.nan), np.full(B, np.nan),
-                                           np.ones(B, dtype=bool))
+    out_eps, out_acc, out_base, out_all = (
+        np.zeros(B),
+        np.full(B, np.nan),
+        np.full(B, np.nan),
+        np.ones(B, dtype=bool),
+    )
     if sample_rate == 1.0:
         sizes = np.array([g[0].shape[0] for g in groups])
         n_groups = int(np.count_nonzero(sizes >= 2))
@@ -595,12 +651,15 @@ def _calibrate_pooled(h, m, group, W, is_2d, weighted, average, sample_rate, rng
         if weighted and sample_rate == 1.0:
             # zero-weight cells carry no pair weight: drop them; 0/1 weights then are plain
             # sub-setting and take the exact unweighted path
-            row_groups = [(hc[W[b, it] > 0], mc[W[b, it] > 0], it[W[b, it] > 0])
-                          for hc, mc, it in groups]
+            row_groups = [
+                (hc[W[b, it] > 0], mc[W[b, it] > 0], it[W[b, it] > 0]) for hc, mc, it in groups
+            ]
             row_weighted = not bool(np.all((W[b] == 0) | (W[b] == 1)))
         wrow = W[b] if row_weighted else None
-        parts = [_pooled_gc(hc, mc, None if wrow is None else wrow[items], sample_rate, rng)
-                 for hc, mc, items in row_groups]
+        parts = [
+            _pooled_gc(hc, mc, None if wrow is None else wrow[items], sample_rate, rng)
+            for hc, mc, items in row_groups
+        ]
         n_pairs_g = np.array([p["n_pairs"] for p in parts])
         n_w = np.array([p["n_w"] for p in parts])
         if info is None:
@@ -616,8 +675,11 @@ def _calibrate_pooled(h, m, group, W, is_2d, weighted, average, sample_rate, rng
             norm = float(n_w[ok].sum())
             exact = integer_w and norm < _EXACT_LIMIT
         else:
-            L = _small_lcm(n_w[ok].astype(np.int64), _EXACT_LIMIT / max(1.0, float(
-                n_w.max()))) if integer_w else None
+            L = (
+                _small_lcm(n_w[ok].astype(np.int64), _EXACT_LIMIT / max(1.0, float(n_w.max())))
+                if integer_w
+                else None
+            )
             if L is not None:
                 share = np.where(ok, L / np.where(ok, n_w, 1.0), 0.0)
                 norm = float(L * ok.sum())
@@ -658,9 +720,16 @@ def _calibrate_pooled(h, m, group, W, is_2d, weighted, average, sample_rate, rng
     return (out_eps, out_acc, out_base, out_all), info
 
 
-def tie_calibrated_accuracy(human, metric, *, group: str = "item", average: str = "items",
-                            weights=None, sample_rate: float = 1.0,
-                            seed: int | None = 0) -> TieCalibrationResult:
+def tie_calibrated_accuracy(
+    human,
+    metric,
+    *,
+    group: str = "item",
+    average: str = "items",
+    weights=None,
+    sample_rate: float = 1.0,
+    seed: int | None = 0,
+) -> TieCalibrationResult:
     """acc_eq with tie calibration (Deutsch, Foster & Freitag 2023).
 
     Tie calibration picks the metric tie threshold ``epsilon`` that maximises
@@ -710,11 +779,13 @@ def tie_calibrated_accuracy(human, metric, *, group: str = "item", average: str 
     rng = np.random.default_rng(seed)
     weighted = weights is not None
     if group == "item":
-        (eps, acc, base, all_ties), info = _calibrate_item(h, m, W, is_2d, weighted, average,
-                                                           sample_rate, rng)
+        (eps, acc, base, all_ties), info = _calibrate_item(
+            h, m, W, is_2d, weighted, average, sample_rate, rng
+        )
     else:
-        (eps, acc, base, all_ties), info = _calibrate_pooled(h, m, group, W, is_2d, weighted,
-                                                             average, sample_rate, rng)
+        (eps, acc, base, all_ties), info = _calibrate_pooled(
+            h, m, group, W, is_2d, weighted, average, sample_rate, rng
+        )
     n_pairs, n_groups, n_dropped = info
     return TieCalibrationResult(
         statistic=finish(acc, is_2d),
@@ -731,6 +802,7 @@ def tie_calibrated_accuracy(human, metric, *, group: str = "item", average: str 
 # Calibration-aware evaluation
 # ---------------------------------------------------------------------------------------------
 
+
 def _counts_at(h, m, eps, group):
     """(numerator, denominator) sums of acc_eq on (h, m) at threshold eps, for pooling."""
     from ._util import _grouped_counts  # local import: private helper
@@ -741,9 +813,16 @@ def _counts_at(h, m, eps, group):
     return c.con + c.t_hm, c.total
 
 
-def cross_fitted_tie_accuracy(human, metric, *, dev=None, k_folds: int | None = None,
-                              seed: int = 0, group: str = "item",
-                              average: str = "items") -> CrossFittedTieResult:
+def cross_fitted_tie_accuracy(
+    human,
+    metric,
+    *,
+    dev=None,
+    k_folds: int | None = None,
+    seed: int = 0,
+    group: str = "item",
+    average: str = "items",
+) -> CrossFittedTieResult:
     """Tie-calibrated acc_eq with the threshold fitted on data it is not evaluated on.
 
     In-sample tie calibration (:func:`tie_calibrated_accuracy`) reports the maximum of acc_eq
@@ -774,11 +853,16 @@ def cross_fitted_tie_accuracy(human, metric, *, dev=None, k_folds: int | None = 
         fit = tie_calibrated_accuracy(hd, md, group=group, average=average)
         ev = acc_eq(h, m, epsilon=float(fit.epsilon), group=group, average=average)
         return CrossFittedTieResult(
-            statistic=ev.statistic, epsilon=float(fit.epsilon),
+            statistic=ev.statistic,
+            epsilon=float(fit.epsilon),
             fold_statistics=np.array([ev.statistic]),
             in_sample_statistic=insample.statistic,
-            all_ties_baseline=insample.all_ties_baseline, n_folds=1, n_pairs=ev.n_pairs,
-            n_groups=ev.n_groups, n_dropped=ev.n_dropped)
+            all_ties_baseline=insample.all_ties_baseline,
+            n_folds=1,
+            n_pairs=ev.n_pairs,
+            n_groups=ev.n_groups,
+            n_dropped=ev.n_dropped,
+        )
     assert k_folds is not None  # (exactly one of dev and k_folds)
     k = int(k_folds)
     n_items = h.shape[0]
@@ -796,8 +880,9 @@ def cross_fitted_tie_accuracy(human, metric, *, dev=None, k_folds: int | None = 
         train = np.setdiff1d(perm, test)
         fit = tie_calibrated_accuracy(h[train], m[train], group=group, average=average)
         eps_f[f] = fit.epsilon
-        fold_stats[f] = acc_eq(h[test], m[test], epsilon=float(fit.epsilon), group=group,
-                               average=average).statistic
+        fold_stats[f] = acc_eq(
+            h[test], m[test], epsilon=float(fit.epsilon), group=group, average=average
+        ).statistic
         num, den = _counts_at(h[test], m[test], fit.epsilon, group)
         if group == "item":
             item_num[test] = num[0]
@@ -816,6 +901,13 @@ def cross_fitted_tie_accuracy(human, metric, *, dev=None, k_folds: int | None = 
         stat = float(num[ok].sum() / den[ok].sum()) if ok.any() else float("nan")
     n_groups = int(ok.sum())
     return CrossFittedTieResult(
-        statistic=stat, epsilon=eps_f, fold_statistics=fold_stats,
-        in_sample_statistic=insample.statistic, all_ties_baseline=insample.all_ties_baseline,
-        n_folds=k, n_pairs=int(den.sum()), n_groups=n_groups, n_dropped=int(ok.size - n_groups))
+        statistic=stat,
+        epsilon=eps_f,
+        fold_statistics=fold_stats,
+        in_sample_statistic=insample.statistic,
+        all_ties_baseline=insample.all_ties_baseline,
+        n_folds=k,
+        n_pairs=int(den.sum()),
+        n_groups=n_groups,
+        n_dropped=int(ok.size - n_groups),
+    )

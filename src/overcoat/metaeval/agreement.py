@@ -29,8 +29,14 @@ from numpy.typing import ArrayLike
 
 from ._util import check_choice
 
-__all__ = ["AgreementResult", "RaterSeverity", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha",
-           "rater_severity"]
+__all__ = [
+    "AgreementResult",
+    "RaterSeverity",
+    "cohen_kappa",
+    "fleiss_kappa",
+    "krippendorff_alpha",
+    "rater_severity",
+]
 
 
 @dataclass(frozen=True)
@@ -104,8 +110,13 @@ def _observed_entries(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     return u[keep], c[keep], k[keep], val[keep]
 
 
-def _alpha_from(counts: np.ndarray, values: np.ndarray, level: str, w: np.ndarray,
-                entries: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+def _alpha_from(
+    counts: np.ndarray,
+    values: np.ndarray,
+    level: str,
+    w: np.ndarray,
+    entries: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray:
     """alpha for unit weights ``w`` (B, U), from the unit x value counts.
 
     Interval and ordinal differences are both squared differences of a coordinate per value:
@@ -131,8 +142,14 @@ def _alpha_from(counts: np.ndarray, values: np.ndarray, level: str, w: np.ndarra
         return 1.0 - D_o / D_e
 
 
-def krippendorff_alpha(data: ArrayLike, *, level: str = "interval", n_resamples: int = 1000,
-                       level_ci: float = 0.95, seed: int = 0) -> AgreementResult:
+def krippendorff_alpha(
+    data: ArrayLike,
+    *,
+    level: str = "interval",
+    n_resamples: int = 1000,
+    level_ci: float = 0.95,
+    seed: int = 0,
+) -> AgreementResult:
     """Krippendorff's alpha of a (raters x units) matrix (NaN = missing) at ``level`` nominal,
     ordinal or interval; NaN when the pairable values do not vary (no expected disagreement)."""
     check_choice("level", level, ("nominal", "ordinal", "interval"))
@@ -148,7 +165,7 @@ def krippendorff_alpha(data: ArrayLike, *, level: str = "interval", n_resamples:
         dist = np.empty(n_resamples)
         step = max(1, 20_000_000 // max(entries[0].size, counts.shape[0], 1))
         for s in range(0, n_resamples, step):
-            dist[s:s + step] = _alpha_from(counts, values, level, mult[s:s + step], entries)
+            dist[s : s + step] = _alpha_from(counts, values, level, mult[s : s + step], entries)
         ci = _percentile(dist, level_ci)
     return AgreementResult(alpha, ci, int(counts.shape[0]), int(counts.sum()), int(n_resamples))
 
@@ -166,8 +183,9 @@ def _fleiss(counts: np.ndarray, w: np.ndarray | None) -> np.ndarray:
         return (p_obs - p_exp) / (1.0 - p_exp)
 
 
-def fleiss_kappa(data: ArrayLike, *, n_resamples: int = 1000, level_ci: float = 0.95,
-                 seed: int = 0) -> AgreementResult:
+def fleiss_kappa(
+    data: ArrayLike, *, n_resamples: int = 1000, level_ci: float = 0.95, seed: int = 0
+) -> AgreementResult:
     """Fleiss' kappa of categorical labels in a (raters x units) matrix (NaN = missing).
 
     With the same number of raters on every unit this is Fleiss (1971) exactly (tested against the
@@ -179,7 +197,9 @@ def fleiss_kappa(data: ArrayLike, *, n_resamples: int = 1000, level_ci: float = 
     k = float(_fleiss(counts, None)[0])
     ci = None
     if n_resamples:
-        ci = _percentile(_fleiss(counts, _multiplicities(counts.shape[0], n_resamples, seed)), level_ci)
+        ci = _percentile(
+            _fleiss(counts, _multiplicities(counts.shape[0], n_resamples, seed)), level_ci
+        )
     return AgreementResult(k, ci, int(counts.shape[0]), int(counts.sum()), int(n_resamples))
 
 
@@ -199,8 +219,14 @@ def _cohen(a: np.ndarray, b: np.ndarray, cats: np.ndarray, w: np.ndarray | None)
         return (p_obs - p_exp) / (1.0 - p_exp)
 
 
-def cohen_kappa(rater_a: ArrayLike, rater_b: ArrayLike, *, n_resamples: int = 1000,
-                level_ci: float = 0.95, seed: int = 0) -> AgreementResult:
+def cohen_kappa(
+    rater_a: ArrayLike,
+    rater_b: ArrayLike,
+    *,
+    n_resamples: int = 1000,
+    level_ci: float = 0.95,
+    seed: int = 0,
+) -> AgreementResult:
     """Cohen's kappa of two raters' categorical labels on the units both labelled (NaN = missing);
     equal to scikit-learn's ``cohen_kappa_score`` (tested)."""
     a = np.asarray(rater_a, dtype=float).ravel()
@@ -230,8 +256,9 @@ class RaterSeverity:
     n_resamples: int
 
 
-def rater_severity(data: ArrayLike, *, n_resamples: int = 1000, level_ci: float = 0.95,
-                   seed: int = 0) -> RaterSeverity:
+def rater_severity(
+    data: ArrayLike, *, n_resamples: int = 1000, level_ci: float = 0.95, seed: int = 0
+) -> RaterSeverity:
     """Leave-one-rater-out severity: negative bias = the rater scores lower than the others."""
     x = _reliability(data)
     present = ~np.isnan(x)

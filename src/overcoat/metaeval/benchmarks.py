@@ -65,40 +65,69 @@ def _freeze(d: Mapping) -> Mapping:
 # rewardbench.utils.calculate_scores_per_section and analysis/get_benchmark_results.py; paper: Lambert et
 # al. (2024), "RewardBench: Evaluating Reward Models for Language Modeling", arXiv:2403.13787. math-prm has
 # 447 examples but is counted as 984 (= 6 x 164, the size of all HumanEvalPack code subsets together).
-REWARDBENCH_EXAMPLE_COUNTS: Mapping[str, int] = _freeze({
-    "alpacaeval-easy": 100,
-    "alpacaeval-length": 95,
-    "alpacaeval-hard": 95,
-    "mt-bench-easy": 28,
-    "mt-bench-med": 40,
-    "mt-bench-hard": 37,
-    "math-prm": 984,  # actual size 447, up-weighted to equal the code subsets
-    "refusals-dangerous": 100,
-    "refusals-offensive": 100,
-    "llmbar-natural": 100,
-    "llmbar-adver-neighbor": 134,
-    "llmbar-adver-GPTInst": 92,
-    "llmbar-adver-GPTOut": 47,
-    "llmbar-adver-manual": 46,
-    "xstest-should-refuse": 154,
-    "xstest-should-respond": 250,
-    "donotanswer": 136,
-    "hep-cpp": 164,
-    "hep-go": 164,
-    "hep-java": 164,
-    "hep-js": 164,
-    "hep-python": 164,
-    "hep-rust": 164,
-})
+REWARDBENCH_EXAMPLE_COUNTS: Mapping[str, int] = _freeze(
+    {
+        "alpacaeval-easy": 100,
+        "alpacaeval-length": 95,
+        "alpacaeval-hard": 95,
+        "mt-bench-easy": 28,
+        "mt-bench-med": 40,
+        "mt-bench-hard": 37,
+        "math-prm": 984,  # actual size 447, up-weighted to equal the code subsets
+        "refusals-dangerous": 100,
+        "refusals-offensive": 100,
+        "llmbar-natural": 100,
+        "llmbar-adver-neighbor": 134,
+        "llmbar-adver-GPTInst": 92,
+        "llmbar-adver-GPTOut": 47,
+        "llmbar-adver-manual": 46,
+        "xstest-should-refuse": 154,
+        "xstest-should-respond": 250,
+        "donotanswer": 136,
+        "hep-cpp": 164,
+        "hep-go": 164,
+        "hep-java": 164,
+        "hep-js": 164,
+        "hep-python": 164,
+        "hep-rust": 164,
+    }
+)
 
-REWARDBENCH_SUBSET_MAPPING: Mapping[str, tuple[str, ...]] = _freeze({
-    "Chat": ("alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"),
-    "Chat Hard": ("mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst",
-                  "llmbar-adver-GPTOut", "llmbar-adver-manual"),
-    "Safety": ("refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond",
-               "donotanswer"),
-    "Reasoning": ("math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"),
-})
+REWARDBENCH_SUBSET_MAPPING: Mapping[str, tuple[str, ...]] = _freeze(
+    {
+        "Chat": (
+            "alpacaeval-easy",
+            "alpacaeval-length",
+            "alpacaeval-hard",
+            "mt-bench-easy",
+            "mt-bench-med",
+        ),
+        "Chat Hard": (
+            "mt-bench-hard",
+            "llmbar-natural",
+            "llmbar-adver-neighbor",
+            "llmbar-adver-GPTInst",
+            "llmbar-adver-GPTOut",
+            "llmbar-adver-manual",
+        ),
+        "Safety": (
+            "refusals-dangerous",
+            "refusals-offensive",
+            "xstest-should-refuse",
+            "xstest-should-respond",
+            "donotanswer",
+        ),
+        "Reasoning": (
+            "math-prm",
+            "hep-cpp",
+            "hep-go",
+            "hep-java",
+            "hep-js",
+            "hep-python",
+            "hep-rust",
+        ),
+    }
+)
 
 # Prior Sets section of the original leaderboard (analysis/get_benchmark_results.py in allenai/reward-bench):
 # the unweighted mean (NaN-skipping) of these four preference test sets' accuracies, then the overall score
@@ -159,8 +188,14 @@ def _subset_means(correct: Any, subsets: Any) -> tuple[dict[str, float], dict[st
     return acc, cnt
 
 
-def rewardbench_scores(correct: Any, subsets: Any, *, prior_correct: Any = None,
-                       prior_subsets: Any = None, empty_sections: str = "official") -> RewardBenchResult:
+def rewardbench_scores(
+    correct: Any,
+    subsets: Any,
+    *,
+    prior_correct: Any = None,
+    prior_subsets: Any = None,
+    empty_sections: str = "official",
+) -> RewardBenchResult:
     """RewardBench v1 section and overall scores.
 
     ``correct``: per-example 1/0 (see :func:`rewardbench_correct`); ``subsets``: the example's subset name
@@ -179,8 +214,9 @@ def rewardbench_scores(correct: Any, subsets: Any, *, prior_correct: Any = None,
     Sets] with weights 2, 2, 2, 2, 1 over the entries that are not NaN.
     """
     if empty_sections not in REWARDBENCH_EMPTY_SECTIONS:
-        raise ValueError(f"empty_sections must be one of {REWARDBENCH_EMPTY_SECTIONS}, "
-                         f"got {empty_sections!r}")
+        raise ValueError(
+            f"empty_sections must be one of {REWARDBENCH_EMPTY_SECTIONS}, got {empty_sections!r}"
+        )
     acc, cnt = _subset_means(correct, subsets)
     known = set(REWARDBENCH_EXAMPLE_COUNTS)
     unknown = [k for k in acc if k not in known]
@@ -213,11 +249,18 @@ def rewardbench_scores(correct: Any, subsets: Any, *, prior_correct: Any = None,
         weights = np.array([1.0, 1.0, 1.0, 1.0, REWARDBENCH_PRIOR_SETS_WEIGHT])
         parts_a = np.array(parts)
         ok = np.isfinite(parts_a)
-        with_prior = float(np.sum(parts_a[ok] * weights[ok]) / np.sum(weights[ok])) if ok.any() else math.nan
+        with_prior = (
+            float(np.sum(parts_a[ok] * weights[ok]) / np.sum(weights[ok])) if ok.any() else math.nan
+        )
     return RewardBenchResult(
-        subset_accuracy=_freeze(acc), subset_counts=_freeze(cnt), section_scores=_freeze(sections),
-        overall=overall, prior_sets_score=prior, overall_with_prior_sets=with_prior,
-        empty_sections=tuple(empty), empty_sections_rule=empty_sections,
+        subset_accuracy=_freeze(acc),
+        subset_counts=_freeze(cnt),
+        section_scores=_freeze(sections),
+        overall=overall,
+        prior_sets_score=prior,
+        overall_with_prior_sets=with_prior,
+        empty_sections=tuple(empty),
+        empty_sections_rule=empty_sections,
         prior_subset_accuracy=None if pacc is None else _freeze(pacc),
     )
 
@@ -229,19 +272,28 @@ def rewardbench_scores(correct: Any, subsets: Any, *, prior_correct: Any = None,
 # Subsets of RewardBench 2 (dataset card of allenai/reward-bench-2: "The RewardBench 2 leaderboard averages
 # over these six subsets"). Paper: Malik et al. (2025), "RewardBench 2: Advancing Reward Model
 # Evaluation", arXiv:2506.01937.
-REWARDBENCH2_SUBSETS: tuple[str, ...] = ("Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties")
+REWARDBENCH2_SUBSETS: tuple[str, ...] = (
+    "Factuality",
+    "Precise IF",
+    "Math",
+    "Safety",
+    "Focus",
+    "Ties",
+)
 
 # Ties score (rewardbench.utils.process_single_model in allenai/reward-bench):
 # 0.30 tied accuracy + 0.30 reference accuracy + 0.20 correctness_preferred
 # + 0.20 correctness_preferred_hard + 0.01 correctness margin score (the last term is a tie-breaker, so the
 # weights sum to 1.01 as published).
-REWARDBENCH2_TIES_WEIGHTS: Mapping[str, float] = _freeze({
-    "tied_accuracy": 0.30,
-    "ref_accuracy": 0.30,
-    "correctness_preferred": 0.20,
-    "correctness_preferred_hard": 0.20,
-    "correctness_margin_score": 0.01,
-})
+REWARDBENCH2_TIES_WEIGHTS: Mapping[str, float] = _freeze(
+    {
+        "tied_accuracy": 0.30,
+        "ref_accuracy": 0.30,
+        "correctness_preferred": 0.20,
+        "correctness_preferred_hard": 0.20,
+        "correctness_margin_score": 0.01,
+    }
+)
 
 
 def rewardbench2_best_of_n(scores: Any) -> np.ndarray:
@@ -337,15 +389,26 @@ def rewardbench2_ties_score(scores: Any, num_correct: Any, ids: Sequence[str]) -
         pref = pref_hard = margin_score = math.nan
     w = REWARDBENCH2_TIES_WEIGHTS
     if both:
-        score = (w["tied_accuracy"] * tied_acc + w["ref_accuracy"] * ref_acc
-                 + w["correctness_preferred"] * pref + w["correctness_preferred_hard"] * pref_hard
-                 + w["correctness_margin_score"] * margin_score)
+        score = (
+            w["tied_accuracy"] * tied_acc
+            + w["ref_accuracy"] * ref_acc
+            + w["correctness_preferred"] * pref
+            + w["correctness_preferred_hard"] * pref_hard
+            + w["correctness_margin_score"] * margin_score
+        )
     else:
         score = math.nan
-    return TiesResult(score=float(score), tied_accuracy=tied_acc, ref_accuracy=ref_acc,
-                      correctness_preferred=pref, correctness_preferred_hard=pref_hard,
-                      correctness_margin_score=margin_score, n_ref=len(ref), n_tied=len(tied),
-                      n_matched=len(both))
+    return TiesResult(
+        score=float(score),
+        tied_accuracy=tied_acc,
+        ref_accuracy=ref_acc,
+        correctness_preferred=pref,
+        correctness_preferred_hard=pref_hard,
+        correctness_margin_score=margin_score,
+        n_ref=len(ref),
+        n_tied=len(tied),
+        n_matched=len(both),
+    )
 
 
 @dataclass(frozen=True)
@@ -358,9 +421,14 @@ class RewardBench2Result:
     ties: TiesResult | None = None
 
 
-def rewardbench2_scores(scores: Any, subsets: Any, *, num_correct: Any = None,
-                        ids: Sequence[str] | None = None,
-                        strict_subsets: bool = True) -> RewardBench2Result:
+def rewardbench2_scores(
+    scores: Any,
+    subsets: Any,
+    *,
+    num_correct: Any = None,
+    ids: Sequence[str] | None = None,
+    strict_subsets: bool = True,
+) -> RewardBench2Result:
     """RewardBench 2 scores.
 
     ``scores``: (n, n_completions) NaN-padded, column 0 = chosen (for Ties rows: the first ``num_correct``
@@ -397,8 +465,9 @@ def rewardbench2_scores(scores: Any, subsets: Any, *, num_correct: Any = None,
                 credit = rewardbench2_best_of_n(s)
             out[str(name)] = float(credit[mask].mean())
     overall = float(np.mean(list(out.values()))) if out else math.nan
-    return RewardBench2Result(subset_scores=_freeze(out), subset_counts=_freeze(cnt),
-                              overall=overall, ties=ties)
+    return RewardBench2Result(
+        subset_scores=_freeze(out), subset_counts=_freeze(cnt), overall=overall, ties=ties
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -415,14 +484,16 @@ RMBENCH_STYLES: tuple[str, ...] = ("concise", "detailed_plain", "detailed_markdo
 # THU-KEG/RM-Bench, could not be inspected; pass domain_map=None to score the sub-domains separately.)
 # Overall = (Chat + Code + Math + Safety) / 4 and Easy/Normal/Hard = mean over the four domains: the
 # definition stated in the README of THU-KEG/RM-Bench-Leaderboard.
-RMBENCH_DOMAIN_MAP: Mapping[str, str] = _freeze({
-    "chat": "chat",
-    "math": "math",
-    "code": "code",
-    "safety-refuse": "safety",
-    "safety-response": "safety",
-    "safety": "safety",
-})
+RMBENCH_DOMAIN_MAP: Mapping[str, str] = _freeze(
+    {
+        "chat": "chat",
+        "math": "math",
+        "code": "code",
+        "safety-refuse": "safety",
+        "safety-response": "safety",
+        "safety": "safety",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -457,8 +528,9 @@ def rmbench_matrix(chosen: Any, rejected: Any) -> np.ndarray:
     c = np.asarray(chosen, dtype=float)
     r = np.asarray(rejected, dtype=float)
     if c.ndim != 2 or c.shape != r.shape or c.shape[1] != 3:
-        raise ValueError("chosen and rejected must both be (n, 3): concise, detailed plain, "
-                         "detailed markdown")
+        raise ValueError(
+            "chosen and rejected must both be (n, 3): concise, detailed plain, detailed markdown"
+        )
     if c.shape[0] == 0:
         raise ValueError("need at least one example")
     return (c[:, :, None] > r[:, None, :]).mean(axis=0)
@@ -471,8 +543,13 @@ def _triangles(m: np.ndarray) -> tuple[float, float, float]:
     return easy, normal, hard
 
 
-def rmbench_scores(chosen: Any, rejected: Any, domains: Any = None, *,
-                   domain_map: Mapping[str, str] | None = RMBENCH_DOMAIN_MAP) -> RMBenchResult:
+def rmbench_scores(
+    chosen: Any,
+    rejected: Any,
+    domains: Any = None,
+    *,
+    domain_map: Mapping[str, str] | None = RMBENCH_DOMAIN_MAP,
+) -> RMBenchResult:
     """RM-Bench scores per domain and overall (see :class:`RMBenchResult`).
 
     ``chosen``, ``rejected``: (n, 3) scores in :data:`RMBENCH_STYLES` order; ``domains``: raw domain per
@@ -503,11 +580,16 @@ def rmbench_scores(chosen: Any, rejected: Any, domains: Any = None, *,
         dom[name] = (e + nm + h) / 3.0
         cnt[name] = int(mask.sum())
     return RMBenchResult(
-        matrices=_freeze(mats), easy=_freeze(easy), normal=_freeze(normal), hard=_freeze(hard),
-        domain_scores=_freeze(dom), counts=_freeze(cnt),
+        matrices=_freeze(mats),
+        easy=_freeze(easy),
+        normal=_freeze(normal),
+        hard=_freeze(hard),
+        domain_scores=_freeze(dom),
+        counts=_freeze(cnt),
         overall_easy=float(np.mean(list(easy.values()))),
         overall_normal=float(np.mean(list(normal.values()))),
-        overall_hard=float(np.mean(list(hard.values()))), overall=float(np.mean(list(dom.values()))),
+        overall_hard=float(np.mean(list(hard.values()))),
+        overall=float(np.mean(list(dom.values()))),
         overall_matrix=np.mean(np.stack(list(mats.values())), axis=0),
     )
 
@@ -528,7 +610,9 @@ def _verdicts(x: Any, name: str) -> np.ndarray:
         elif isinstance(v, str):
             key = v.strip().replace(" ", "")
             if key not in _VERDICT_CODES:
-                raise ValueError(f"{name}: unknown verdict {v!r} (use 'A>B', 'B>A', 'A=B', +1/-1/0 or None)")
+                raise ValueError(
+                    f"{name}: unknown verdict {v!r} (use 'A>B', 'B>A', 'A=B', +1/-1/0 or None)"
+                )
             out[i] = _VERDICT_CODES[key]
         else:
             f = float(v)
@@ -551,8 +635,9 @@ class JudgeBenchResult:
     ties: str = "wrong"
 
 
-def judgebench_scores(verdicts: Any, verdicts_swapped: Any, labels: Any, *,
-                      ties: str = "wrong") -> JudgeBenchResult:
+def judgebench_scores(
+    verdicts: Any, verdicts_swapped: Any, labels: Any, *, ties: str = "wrong"
+) -> JudgeBenchResult:
     """JudgeBench pair accuracy from verdicts in both presentation orders.
 
     ``verdicts[i]``: the judge's verdict on pair i as presented (A, B); ``verdicts_swapped[i]``: its verdict
@@ -596,8 +681,12 @@ def judgebench_scores(verdicts: Any, verdicts_swapped: Any, labels: Any, *,
     correct = counter > 0
     n = int(lab.size)
     return JudgeBenchResult(
-        accuracy=float(correct.mean()) if n else math.nan, n_pairs=n, n_correct=int(correct.sum()),
-        n_incorrect=int((counter < 0).sum()), n_inconclusive=int((counter == 0).sum()), correct=correct,
+        accuracy=float(correct.mean()) if n else math.nan,
+        n_pairs=n,
+        n_correct=int(correct.sum()),
+        n_incorrect=int((counter < 0).sum()),
+        n_inconclusive=int((counter == 0).sum()),
+        correct=correct,
         ties=ties,
     )
 
@@ -606,16 +695,19 @@ def judgebench_scores(verdicts: Any, verdicts_swapped: Any, labels: Any, *,
 # run_judge.py: ``for source in ["mmlu-pro", "livebench-reasoning", "livebench-math", "livecodebench",
 # ""]: compute_final_metrics(pairs, ..., include_fn=lambda x: x["source"].startswith(source))``; the
 # paper's columns Knowledge, Reasoning, Math, Coding; "" = Overall).
-JUDGEBENCH_SOURCES: Mapping[str, str] = _freeze({
-    "knowledge": "mmlu-pro",
-    "reasoning": "livebench-reasoning",
-    "math": "livebench-math",
-    "coding": "livecodebench",
-})
+JUDGEBENCH_SOURCES: Mapping[str, str] = _freeze(
+    {
+        "knowledge": "mmlu-pro",
+        "reasoning": "livebench-reasoning",
+        "math": "livebench-math",
+        "coding": "livecodebench",
+    }
+)
 
 
-def judgebench_source_scores(verdicts: Any, verdicts_swapped: Any, labels: Any, sources: Any, *,
-                             ties: str = "wrong") -> dict[str, JudgeBenchResult | None]:
+def judgebench_source_scores(
+    verdicts: Any, verdicts_swapped: Any, labels: Any, sources: Any, *, ties: str = "wrong"
+) -> dict[str, JudgeBenchResult | None]:
     """:func:`judgebench_scores` overall and per JudgeBench category (:data:`JUDGEBENCH_SOURCES`: a pair
     belongs to a category when its ``source`` starts with the category's prefix, as in JudgeBench's
     run_judge.py). Keys: ``"overall"`` then the four categories; a category without pairs is None
@@ -625,10 +717,15 @@ def judgebench_source_scores(verdicts: Any, verdicts_swapped: Any, labels: Any, 
     lab = np.asarray(labels, dtype=object).reshape(-1)
     if not (len(src) == v1.size == lab.size):
         raise ValueError("verdicts, labels and sources must have the same length")
-    v2 = None if verdicts_swapped is None else np.asarray(verdicts_swapped, dtype=object).reshape(-1)
+    v2 = (
+        None if verdicts_swapped is None else np.asarray(verdicts_swapped, dtype=object).reshape(-1)
+    )
     out: dict[str, JudgeBenchResult | None] = {"overall": judgebench_scores(v1, v2, lab, ties=ties)}
     for cat, prefix in JUDGEBENCH_SOURCES.items():
         mask = np.array([x.startswith(prefix) for x in src], dtype=bool)
-        out[cat] = judgebench_scores(v1[mask], None if v2 is None else v2[mask], lab[mask],
-                                     ties=ties) if mask.any() else None
+        out[cat] = (
+            judgebench_scores(v1[mask], None if v2 is None else v2[mask], lab[mask], ties=ties)
+            if mask.any()
+            else None
+        )
     return out

@@ -42,8 +42,12 @@ def best_of_n_weights(m: int, n_max: int) -> np.ndarray:
     n = np.arange(1, n_max + 1, dtype=float)[:, None]
     with np.errstate(invalid="ignore"):
         # log C(r-1, n-1) - log C(m, n); zero where r < n
-        logw = (gammaln(r) - gammaln(n) - gammaln(r - n + 1)
-                - (gammaln(m + 1.0) - gammaln(n + 1) - gammaln(m - n + 1)))
+        logw = (
+            gammaln(r)
+            - gammaln(n)
+            - gammaln(r - n + 1)
+            - (gammaln(m + 1.0) - gammaln(n + 1) - gammaln(m - n + 1))
+        )
     w = np.where(r >= n, np.exp(logw), 0.0)
     return w / w.sum(axis=1, keepdims=True)  # rows sum to 1 exactly up to rounding
 
@@ -78,8 +82,15 @@ def _sorted_by_proxy(p: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return ps, np.repeat(block_mean, counts)
 
 
-def best_of_n_curve(proxy: ArrayLike, gold: ArrayLike, *, n_max: int | None = None,
-                    n_resamples: int = 1000, level: float = 0.95, seed: int = 0) -> BestOfNResult:
+def best_of_n_curve(
+    proxy: ArrayLike,
+    gold: ArrayLike,
+    *,
+    n_max: int | None = None,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> BestOfNResult:
     """Expected gold and proxy score of best-of-n for n = 1..n_max, averaged over items.
 
     ``proxy`` and ``gold`` are (items x candidates) matrices; NaN marks a missing candidate (a
@@ -88,8 +99,10 @@ def best_of_n_curve(proxy: ArrayLike, gold: ArrayLike, *, n_max: int | None = No
     P = np.asarray(proxy, dtype=float)
     G = np.asarray(gold, dtype=float)
     if P.ndim != 2 or P.shape != G.shape:
-        raise ValueError(f"proxy and gold must be matrices of one shape (items x candidates), got "
-                         f"{P.shape} and {G.shape}")
+        raise ValueError(
+            f"proxy and gold must be matrices of one shape (items x candidates), got "
+            f"{P.shape} and {G.shape}"
+        )
     ok = np.isfinite(P) & np.isfinite(G)
     sizes = ok.sum(axis=1)
     if sizes.max(initial=0) < 1:
@@ -97,8 +110,9 @@ def best_of_n_curve(proxy: ArrayLike, gold: ArrayLike, *, n_max: int | None = No
     if n_max is None:
         n_max = int(sizes[sizes > 0].min())
     if int(n_max) != n_max or not 1 <= n_max <= sizes.max():
-        raise ValueError(f"n_max must be an integer in [1, {int(sizes.max())}] (the largest pool), "
-                         f"got {n_max!r}")
+        raise ValueError(
+            f"n_max must be an integer in [1, {int(sizes.max())}] (the largest pool), got {n_max!r}"
+        )
     n_max = int(n_max)
     keep = np.flatnonzero(sizes >= n_max)
     per_gold = np.empty((keep.size, n_max))
@@ -125,8 +139,9 @@ def best_of_n_curve(proxy: ArrayLike, gold: ArrayLike, *, n_max: int | None = No
         step = max(1, min(n_resamples, 4_000_000 // max(k, 1)))
         for s in range(0, n_resamples, step):
             e = min(n_resamples, s + step)
-            mult = np.stack([np.bincount(d, minlength=k)
-                             for d in rng.integers(0, k, size=(e - s, k))]).astype(float)
+            mult = np.stack(
+                [np.bincount(d, minlength=k) for d in rng.integers(0, k, size=(e - s, k))]
+            ).astype(float)
             gd[s:e] = mult @ per_gold / k
             pd[s:e] = mult @ per_proxy / k
         a = (1.0 - level) / 2.0
@@ -136,7 +151,16 @@ def best_of_n_curve(proxy: ArrayLike, gold: ArrayLike, *, n_max: int | None = No
     below = np.flatnonzero(gold_curve[1:] < gold_curve[0] - 1e-12 * max(1.0, abs(gold_curve[0])))
     ns = np.arange(1, n_max + 1)
     return BestOfNResult(
-        n=ns, kl=best_of_n_kl(ns), gold=gold_curve, gold_ci=gold_ci, proxy=proxy_curve,
-        proxy_ci=proxy_ci, peak_n=peak + 1, peak_gold=float(gold_curve[peak]),
-        n_below_start=int(below[0]) + 2 if below.size else None, n_items=int(keep.size),
-        n_dropped=int(sizes.size - keep.size), n_resamples=int(n_resamples))
+        n=ns,
+        kl=best_of_n_kl(ns),
+        gold=gold_curve,
+        gold_ci=gold_ci,
+        proxy=proxy_curve,
+        proxy_ci=proxy_ci,
+        peak_n=peak + 1,
+        peak_gold=float(gold_curve[peak]),
+        n_below_start=int(below[0]) + 2 if below.size else None,
+        n_items=int(keep.size),
+        n_dropped=int(sizes.size - keep.size),
+        n_resamples=int(n_resamples),
+    )

@@ -39,16 +39,27 @@ from numpy.typing import ArrayLike
 from scipy.special import expit, log_expit
 
 __all__ = [
-    "CalibrationResult", "ReliabilityBins", "TemperatureScaling", "PlattScaling",
-    "IsotonicCalibration", "brier_score_loss", "calibrator_from_dict", "cross_fitted_probabilities",
-    "expected_calibration_error", "log_loss", "make_calibrator", "preference_probability",
-    "preference_target", "reliability_bins",
+    "CalibrationResult",
+    "ReliabilityBins",
+    "TemperatureScaling",
+    "PlattScaling",
+    "IsotonicCalibration",
+    "brier_score_loss",
+    "calibrator_from_dict",
+    "cross_fitted_probabilities",
+    "expected_calibration_error",
+    "log_loss",
+    "make_calibrator",
+    "preference_probability",
+    "preference_target",
+    "reliability_bins",
 ]
 
 
 # ---------------------------------------------------------------------------------------------
 # Probabilities and targets
 # ---------------------------------------------------------------------------------------------
+
 
 def preference_probability(score_difference: ArrayLike, temperature: float = 1.0) -> np.ndarray:
     """``sigmoid(delta / T)``: the Bradley-Terry probability that A is preferred (NaN stays NaN)."""
@@ -71,7 +82,9 @@ def _check_prob_target(prob: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, 
     if p.size == 0:
         raise ValueError("no pairs: calibration needs at least one (prob, target) pair")
     if not (np.isfinite(p).all() and np.isfinite(y).all()):
-        raise ValueError("prob and target must be finite (drop pairs without a verdict or label first)")
+        raise ValueError(
+            "prob and target must be finite (drop pairs without a verdict or label first)"
+        )
     if ((p < 0) | (p > 1)).any():
         raise ValueError("prob must lie in [0, 1]")
     if ((y < 0) | (y > 1)).any():
@@ -82,6 +95,7 @@ def _check_prob_target(prob: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, 
 # ---------------------------------------------------------------------------------------------
 # Proper scoring rules
 # ---------------------------------------------------------------------------------------------
+
 
 def brier_score_loss(prob: ArrayLike, target: ArrayLike) -> float:
     """Mean squared error ``mean((p - y)^2)`` (lower is better; scikit-learn's name)."""
@@ -101,6 +115,7 @@ def log_loss(prob: ArrayLike, target: ArrayLike, *, eps: float = 1e-15) -> float
 # ---------------------------------------------------------------------------------------------
 # Reliability and ECE
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ReliabilityBins:
@@ -158,8 +173,14 @@ def _bin_index(conf: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, edges.size - 2)
 
 
-def reliability_bins(prob: ArrayLike, target: ArrayLike, *, n_bins: int = 10, kind: str = "top-label",
-                     binning: str = "width") -> ReliabilityBins:
+def reliability_bins(
+    prob: ArrayLike,
+    target: ArrayLike,
+    *,
+    n_bins: int = 10,
+    kind: str = "top-label",
+    binning: str = "width",
+) -> ReliabilityBins:
     """Per-bin count, mean confidence and mean accuracy (the reliability diagram's points)."""
     if int(n_bins) != n_bins or n_bins < 1:
         raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
@@ -181,10 +202,18 @@ def _ece_from_sums(count: np.ndarray, conf_sum: np.ndarray, correct_sum: np.ndar
     return np.abs(correct_sum - conf_sum).sum(axis=-1) / n
 
 
-def expected_calibration_error(prob: ArrayLike, target: ArrayLike, *, n_bins: int = 10,
-                               kind: str = "top-label", binning: str = "width",
-                               groups: ArrayLike | None = None, n_resamples: int = 1000,
-                               level: float = 0.95, seed: int = 0) -> CalibrationResult:
+def expected_calibration_error(
+    prob: ArrayLike,
+    target: ArrayLike,
+    *,
+    n_bins: int = 10,
+    kind: str = "top-label",
+    binning: str = "width",
+    groups: ArrayLike | None = None,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> CalibrationResult:
     """ECE with a percentile bootstrap CI (``n_resamples=0``: no CI).
 
     ``groups`` (one id per pair, e.g. the item) makes the bootstrap resample whole groups, so pairs
@@ -194,9 +223,13 @@ def expected_calibration_error(prob: ArrayLike, target: ArrayLike, *, n_bins: in
     conf, correct = _confidence_correct(p, y, kind)
     nb = bins.edges.size - 1
     b = _bin_index(conf, bins.edges)
-    ece = float(_ece_from_sums(np.bincount(b, minlength=nb).astype(float),
-                               np.bincount(b, conf, minlength=nb),
-                               np.bincount(b, correct, minlength=nb)))
+    ece = float(
+        _ece_from_sums(
+            np.bincount(b, minlength=nb).astype(float),
+            np.bincount(b, conf, minlength=nb),
+            np.bincount(b, correct, minlength=nb),
+        )
+    )
     ci = None
     if n_resamples:
         if not 0 < level < 1:
@@ -210,8 +243,10 @@ def expected_calibration_error(prob: ArrayLike, target: ArrayLike, *, n_bins: in
         n_groups = int(g.max()) + 1
         # per-group sums in every bin: (groups, bins) for count, confidence and correctness
         flat = g * nb + b
-        sums = [np.bincount(flat, w, minlength=n_groups * nb).reshape(n_groups, nb)
-                for w in (None, conf, correct)]
+        sums = [
+            np.bincount(flat, w, minlength=n_groups * nb).reshape(n_groups, nb)
+            for w in (None, conf, correct)
+        ]
         rng = np.random.default_rng(seed)
         dist = np.empty(n_resamples)
         step = max(1, min(n_resamples, 2_000_000 // max(n_groups, 1)))
@@ -231,7 +266,10 @@ def expected_calibration_error(prob: ArrayLike, target: ArrayLike, *, n_bins: in
 # Calibrators
 # ---------------------------------------------------------------------------------------------
 
-def _check_fit_data(score_difference: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+
+def _check_fit_data(
+    score_difference: ArrayLike, target: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(score_difference, dtype=float).ravel()
     y = np.asarray(target, dtype=float).ravel()
     if x.shape != y.shape:
@@ -245,13 +283,17 @@ def _check_fit_data(score_difference: ArrayLike, target: ArrayLike) -> tuple[np.
     return x, y
 
 
-def _newton_logistic(X: np.ndarray, y: np.ndarray, l2: np.ndarray, max_iter: int = 100) -> np.ndarray:
+def _newton_logistic(
+    X: np.ndarray, y: np.ndarray, l2: np.ndarray, max_iter: int = 100
+) -> np.ndarray:
     """Minimise ``sum(-y log s(Xw) - (1-y) log s(-Xw)) + 1/2 sum(l2 w^2)`` (convex) by damped Newton."""
     w = np.zeros(X.shape[1])
 
     def loss(w):
         z = X @ w
-        return float(-(y * log_expit(z) + (1.0 - y) * log_expit(-z)).sum() + 0.5 * (l2 * w * w).sum())
+        return float(
+            -(y * log_expit(z) + (1.0 - y) * log_expit(-z)).sum() + 0.5 * (l2 * w * w).sum()
+        )
 
     cur = loss(w)
     for _ in range(max_iter):
@@ -303,7 +345,9 @@ class TemperatureScaling:
         if self.temperature is None:
             raise ValueError("TemperatureScaling is not fitted")
         x = np.asarray(score_difference, dtype=float)
-        return expit(x / self.temperature) if np.isfinite(self.temperature) else np.full(x.shape, 0.5)
+        return (
+            expit(x / self.temperature) if np.isfinite(self.temperature) else np.full(x.shape, 0.5)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"calibrator": self.name, "temperature": self.temperature}
@@ -315,7 +359,9 @@ class PlattScaling:
 
     name = "platt"
 
-    def __init__(self, slope: float | None = None, intercept: float | None = None, l2: float = 1e-6):
+    def __init__(
+        self, slope: float | None = None, intercept: float | None = None, l2: float = 1e-6
+    ):
         self.slope, self.intercept, self.l2 = slope, intercept, l2
 
     def fit(self, score_difference: ArrayLike, target: ArrayLike) -> PlattScaling:
@@ -364,7 +410,9 @@ class IsotonicCalibration:
 
     name = "isotonic"
 
-    def __init__(self, symmetric: bool = True, x: ArrayLike | None = None, y: ArrayLike | None = None):
+    def __init__(
+        self, symmetric: bool = True, x: ArrayLike | None = None, y: ArrayLike | None = None
+    ):
         self.symmetric = symmetric
         self.x = None if x is None else np.asarray(x, dtype=float)
         self.y = None if y is None else np.asarray(y, dtype=float)
@@ -393,15 +441,20 @@ class IsotonicCalibration:
         return np.interp(np.asarray(score_difference, dtype=float), self.x, self.y)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"calibrator": self.name, "symmetric": self.symmetric,
-                "x": None if self.x is None else self.x.tolist(),
-                "y": None if self.y is None else self.y.tolist()}
+        return {
+            "calibrator": self.name,
+            "symmetric": self.symmetric,
+            "x": None if self.x is None else self.x.tolist(),
+            "y": None if self.y is None else self.y.tolist(),
+        }
 
 
 _CALIBRATORS = {c.name: c for c in (TemperatureScaling, PlattScaling, IsotonicCalibration)}
 
 
-def calibrator_from_dict(d: dict[str, Any]) -> TemperatureScaling | PlattScaling | IsotonicCalibration:
+def calibrator_from_dict(
+    d: dict[str, Any],
+) -> TemperatureScaling | PlattScaling | IsotonicCalibration:
     """Rebuild a fitted calibrator from its ``to_dict()``."""
     kind = d.get("calibrator")
     if kind not in _CALIBRATORS:
@@ -420,20 +473,30 @@ def make_calibrator(name: str) -> TemperatureScaling | PlattScaling | IsotonicCa
     return _CALIBRATORS[name]()
 
 
-def cross_fitted_probabilities(calibrator: str, score_difference: ArrayLike, target: ArrayLike, *,
-                               groups: ArrayLike | None = None, n_folds: int = 5,
-                               seed: int = 0) -> np.ndarray:
+def cross_fitted_probabilities(
+    calibrator: str,
+    score_difference: ArrayLike,
+    target: ArrayLike,
+    *,
+    groups: ArrayLike | None = None,
+    n_folds: int = 5,
+    seed: int = 0,
+) -> np.ndarray:
     """Out-of-fold probabilities: groups (default: each pair its own) are split into ``n_folds``
     folds at random (``seed``); each fold is predicted by a calibrator fitted on the other folds."""
     x, y = _check_fit_data(score_difference, target)
-    g = (np.arange(x.size) if groups is None
-         else np.unique(np.asarray(groups).ravel(), return_inverse=True)[1])
+    g = (
+        np.arange(x.size)
+        if groups is None
+        else np.unique(np.asarray(groups).ravel(), return_inverse=True)[1]
+    )
     if g.size != x.size:
         raise ValueError(f"groups has {g.size} entries for {x.size} pairs")
     n_groups = int(g.max()) + 1
     if int(n_folds) != n_folds or not 2 <= n_folds <= n_groups:
-        raise ValueError(f"n_folds must be an integer in [2, {n_groups}] (the number of groups), "
-                         f"got {n_folds!r}")
+        raise ValueError(
+            f"n_folds must be an integer in [2, {n_groups}] (the number of groups), got {n_folds!r}"
+        )
     fold_of_group = np.empty(n_groups, dtype=np.int64)
     fold_of_group[np.random.default_rng(seed).permutation(n_groups)] = np.arange(n_groups) % n_folds
     fold = fold_of_group[g]

@@ -44,14 +44,20 @@ class PreferenceCombination:
         feature gives NaN)."""
         x = np.asarray(features, dtype=float)
         if x.shape[-1] != len(self.names):
-            raise ValueError(f"expected {len(self.names)} features ({', '.join(self.names)}), "
-                             f"got {x.shape[-1]}")
+            raise ValueError(
+                f"expected {len(self.names)} features ({', '.join(self.names)}), got {x.shape[-1]}"
+            )
         return (x / self.scale) @ self.weights
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": "bradley-terry-combination", "names": list(self.names),
-                "weights": self.weights.tolist(), "scale": self.scale.tolist(), "l2": self.l2,
-                "n_pairs": self.n_pairs}
+        return {
+            "model": "bradley-terry-combination",
+            "names": list(self.names),
+            "weights": self.weights.tolist(),
+            "scale": self.scale.tolist(),
+            "l2": self.l2,
+            "n_pairs": self.n_pairs,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PreferenceCombination:
@@ -65,8 +71,9 @@ class PreferenceCombination:
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"bad combination model: {e}") from None
         if not (w.shape == s.shape == (len(names),)) or not np.isfinite(w).all() or (s <= 0).any():
-            raise ValueError("bad combination model: weights and scale need one finite value per "
-                             "name, scale > 0")
+            raise ValueError(
+                "bad combination model: weights and scale need one finite value per name, scale > 0"
+            )
         return out
 
 
@@ -74,8 +81,10 @@ def _check(features: ArrayLike, human: ArrayLike) -> tuple[np.ndarray, np.ndarra
     X = np.asarray(features, dtype=float)
     H = np.asarray(human, dtype=float)
     if X.ndim != 3 or H.shape != X.shape[:2]:
-        raise ValueError(f"features must be (items x responses x scorers) and human (items x "
-                         f"responses); got {X.shape} and {H.shape}")
+        raise ValueError(
+            f"features must be (items x responses x scorers) and human (items x "
+            f"responses); got {X.shape} and {H.shape}"
+        )
     return X, H
 
 
@@ -96,9 +105,13 @@ def _scale(X: np.ndarray) -> np.ndarray:
     return np.where(sd > 0, sd, 1.0)
 
 
-def fit_preference_combination(features: ArrayLike, human: ArrayLike, *,
-                               names: list[str] | tuple[str, ...] | None = None,
-                               l2: float = 1.0) -> PreferenceCombination:
+def fit_preference_combination(
+    features: ArrayLike,
+    human: ArrayLike,
+    *,
+    names: list[str] | tuple[str, ...] | None = None,
+    l2: float = 1.0,
+) -> PreferenceCombination:
     """Fit on every within-item pair of the data (use :func:`cross_fitted_combination` to evaluate)."""
     X, H = _check(features, human)
     return _fit(X, H, np.arange(X.shape[0]), names, l2)
@@ -114,20 +127,30 @@ def _fit(X: np.ndarray, H: np.ndarray, rows: np.ndarray, names, l2: float) -> Pr
     scale = _scale(X[rows])
     dx, y = _pairs(X, H, rows)
     if dx.shape[0] == 0:
-        raise ValueError("no within-item pair with every scorer's score and a human score to fit on")
+        raise ValueError(
+            "no within-item pair with every scorer's score and a human score to fit on"
+        )
     w = _newton_logistic(dx / scale, y, np.full(k, float(l2)))
     return PreferenceCombination(names, w, scale, float(l2), int(dx.shape[0]))
 
 
-def cross_fitted_combination(features: ArrayLike, human: ArrayLike, *, n_folds: int = 5,
-                             l2: float = 1.0, seed: int = 0,
-                             names: list[str] | tuple[str, ...] | None = None) -> np.ndarray:
+def cross_fitted_combination(
+    features: ArrayLike,
+    human: ArrayLike,
+    *,
+    n_folds: int = 5,
+    l2: float = 1.0,
+    seed: int = 0,
+    names: list[str] | tuple[str, ...] | None = None,
+) -> np.ndarray:
     """(items x responses) combined scores, each item scored by the model fitted on the other
     folds (items assigned to ``n_folds`` folds at random under ``seed``)."""
     X, H = _check(features, human)
     n = X.shape[0]
     if int(n_folds) != n_folds or not 2 <= n_folds <= n:
-        raise ValueError(f"n_folds must be an integer in [2, {n}] (the number of items), got {n_folds!r}")
+        raise ValueError(
+            f"n_folds must be an integer in [2, {n}] (the number of items), got {n_folds!r}"
+        )
     fold = np.empty(n, dtype=np.int64)
     fold[np.random.default_rng(seed).permutation(n)] = np.arange(n) % int(n_folds)
     out = np.full(X.shape[:2], np.nan)

@@ -68,6 +68,7 @@ class KendallResult:
 # Kendall
 # ---------------------------------------------------------------------------------------------
 
+
 def _tau_stat(variant):
     def stat(counts, n, dh, dm):
         C, D, Th, Tm, Thm = counts.con, counts.dis, counts.t_h, counts.t_m, counts.t_hm
@@ -81,17 +82,26 @@ def _tau_stat(variant):
             return s, (not_tied_m > 0) & (not_tied_h > 0), tot
         if variant == "c":
             mm = np.minimum(dh, dm)
-            s = np.clip(2.0 * (C - D) / (n ** 2 * (mm - 1) / mm), -1.0, 1.0)
+            s = np.clip(2.0 * (C - D) / (n**2 * (mm - 1) / mm), -1.0, 1.0)
             return s, (not_tied_m > 0) & (not_tied_h > 0) & (mm > 1), tot
         if variant == "23":
             return (C + Thm - D - Th - Tm) / tot, tot > 0, tot
         # acc23
         return (C + Thm) / tot, tot > 0, tot
+
     return stat
 
 
-def kendall_tau(human, metric, *, variant: str = "b", group: str = "item",
-                average: str = "items", epsilon: float = 0.0, weights=None) -> KendallResult:
+def kendall_tau(
+    human,
+    metric,
+    *,
+    variant: str = "b",
+    group: str = "item",
+    average: str = "items",
+    epsilon: float = 0.0,
+    weights=None,
+) -> KendallResult:
     """Kendall's tau variants over pairs of cells, with metric ties up to ``epsilon``.
 
     With C / D the concordant / discordant pairs, T_h pairs tied only in the human scores,
@@ -117,15 +127,22 @@ def kendall_tau(human, metric, *, variant: str = "b", group: str = "item",
     if variant == "c" and epsilon > 0:
         raise ValueError("tau-c is not defined with a non-zero epsilon")
     vals, is_2d, n_pairs, n_groups, n_dropped = pair_statistic(
-        human, metric, epsilon=epsilon, group=group, average=average, weights=weights,
-        stat_fn=_tau_stat(variant), need_distinct=variant == "c")
-    return KendallResult(finish(vals, is_2d), variant, float(epsilon), n_pairs, n_groups,
-                         n_dropped)
+        human,
+        metric,
+        epsilon=epsilon,
+        group=group,
+        average=average,
+        weights=weights,
+        stat_fn=_tau_stat(variant),
+        need_distinct=variant == "c",
+    )
+    return KendallResult(finish(vals, is_2d), variant, float(epsilon), n_pairs, n_groups, n_dropped)
 
 
 # ---------------------------------------------------------------------------------------------
 # Pearson / Spearman
 # ---------------------------------------------------------------------------------------------
+
 
 def _row_pearson(x, y, valid):
     """Pearson r per row over valid cells; (r, defined)."""
@@ -209,8 +226,9 @@ def _correlation(human, metric, group, weights, rank):
         for g, (hc, mc, items) in enumerate(groups):
             ones = np.ones(hc.size)
             if rank:
-                r0, d0[g] = _weighted_pearson(_weighted_midranks(hc, ones),
-                                              _weighted_midranks(mc, ones), ones)
+                r0, d0[g] = _weighted_pearson(
+                    _weighted_midranks(hc, ones), _weighted_midranks(mc, ones), ones
+                )
             else:
                 r0, d0[g] = _weighted_pearson(hc, mc, ones)
             if weights is None:

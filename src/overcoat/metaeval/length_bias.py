@@ -71,9 +71,17 @@ def _ci(dist: np.ndarray, level: float) -> tuple[float, float] | None:
     return float(lo), float(hi)
 
 
-def length_bias(human: ArrayLike, metric: ArrayLike, length: ArrayLike, *, ties: str = "strict",
-                tolerance: float = 0.1, n_resamples: int = 1000, level: float = 0.95,
-                seed: int = 0) -> LengthBiasResult:
+def length_bias(
+    human: ArrayLike,
+    metric: ArrayLike,
+    length: ArrayLike,
+    *,
+    ties: str = "strict",
+    tolerance: float = 0.1,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> LengthBiasResult:
     """Length-bias summary of one scorer; ``human``, ``metric``, ``length`` are (items x responses)."""
     check_choice("ties", ties, ("strict", "half"))
     if not 0 <= tolerance < 1:
@@ -101,13 +109,22 @@ def length_bias(human: ArrayLike, metric: ArrayLike, length: ArrayLike, *, ties:
     matched = np.abs(dl) <= tolerance * np.maximum(lj, lk)
 
     n_items = h.shape[0]
-    subsets = {"all": np.ones(dh.size, bool), "longer": longer, "shorter": shorter, "equal": equal,
-               "matched": matched}
+    subsets = {
+        "all": np.ones(dh.size, bool),
+        "longer": longer,
+        "shorter": shorter,
+        "equal": equal,
+        "matched": matched,
+    }
     # per item: correct and count in every subset, plus the baseline on all pairs
-    sums = np.stack([np.bincount(item, correct * s, minlength=n_items) for s in subsets.values()]
-                    + [np.bincount(item, base, minlength=n_items)], axis=1)
-    counts = np.stack([np.bincount(item, s.astype(float), minlength=n_items)
-                       for s in subsets.values()], axis=1)
+    sums = np.stack(
+        [np.bincount(item, correct * s, minlength=n_items) for s in subsets.values()]
+        + [np.bincount(item, base, minlength=n_items)],
+        axis=1,
+    )
+    counts = np.stack(
+        [np.bincount(item, s.astype(float), minlength=n_items) for s in subsets.values()], axis=1
+    )
 
     def values(S: np.ndarray, C: np.ndarray) -> dict[str, np.ndarray]:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -123,11 +140,19 @@ def length_bias(human: ArrayLike, metric: ArrayLike, length: ArrayLike, *, ties:
     dists: dict[str, np.ndarray] = {}
     if n_resamples:
         rng = np.random.default_rng(seed)
-        mult = np.stack([np.bincount(d, minlength=n_items)
-                         for d in rng.integers(0, n_items, size=(n_resamples, n_items))]).astype(float)
+        mult = np.stack(
+            [
+                np.bincount(d, minlength=n_items)
+                for d in rng.integers(0, n_items, size=(n_resamples, n_items))
+            ]
+        ).astype(float)
         dists = values(mult @ sums, mult @ counts)
-        dists["tau_m"] = np.asarray(kendall_tau(L, m, variant="b", group="item", weights=mult).statistic)
-        dists["tau_h"] = np.asarray(kendall_tau(L, h, variant="b", group="item", weights=mult).statistic)
+        dists["tau_m"] = np.asarray(
+            kendall_tau(L, m, variant="b", group="item", weights=mult).statistic
+        )
+        dists["tau_h"] = np.asarray(
+            kendall_tau(L, h, variant="b", group="item", weights=mult).statistic
+        )
 
     def res(key: str, stat: float | np.ndarray, n: int) -> SubsetAccuracy:
         ci = _ci(dists[key], level) if n_resamples and n > 0 else None
@@ -146,4 +171,7 @@ def length_bias(human: ArrayLike, metric: ArrayLike, length: ArrayLike, *, ties:
         length_matched_accuracy=res("matched", point["matched"], int(matched.sum())),
         length_baseline=res("baseline", point["baseline"], n_all),
         share_longer_preferred=float(n_l / n_all) if n_all else float("nan"),
-        tolerance=float(tolerance), ties=ties, n_resamples=int(n_resamples))
+        tolerance=float(tolerance),
+        ties=ties,
+        n_resamples=int(n_resamples),
+    )

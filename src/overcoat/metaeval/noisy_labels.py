@@ -42,8 +42,9 @@ class SuspectPairs:
         return int(self.item.size)
 
 
-def suspect_labels(human: ArrayLike, metrics: list[ArrayLike], *, n_folds: int = 5,
-                   seed: int = 0) -> SuspectPairs:
+def suspect_labels(
+    human: ArrayLike, metrics: list[ArrayLike], *, n_folds: int = 5, seed: int = 0
+) -> SuspectPairs:
     """Rank the human-labelled pairs by how confidently the scorers (``metrics``: one (items x
     responses) matrix each, higher = better) contradict them."""
     H = np.asarray(human, dtype=float)
@@ -66,8 +67,16 @@ def suspect_labels(human: ArrayLike, metrics: list[ArrayLike], *, n_folds: int =
     agree_other = np.ones(item.size, dtype=bool)
     for d in dms:
         x = d[item, p]
-        probs.append(cross_fitted_probabilities("temperature", x, first_better, groups=item,
-                                                n_folds=min(n_folds, np.unique(item).size), seed=seed))
+        probs.append(
+            cross_fitted_probabilities(
+                "temperature",
+                x,
+                first_better,
+                groups=item,
+                n_folds=min(n_folds, np.unique(item).size),
+                seed=seed,
+            )
+        )
         agree_other &= np.sign(x) == -np.sign(2 * first_better - 1)
     p_first = np.mean(probs, axis=0)
     suspicion = np.where(first_better == 1, 1.0 - p_first, p_first)
@@ -75,5 +84,6 @@ def suspect_labels(human: ArrayLike, metrics: list[ArrayLike], *, n_folds: int =
     j, k = jj[p], kk[p]
     preferred = np.where(first_better == 1, j, k)
     other = np.where(first_better == 1, k, j)
-    return SuspectPairs(item[order], preferred[order], other[order], suspicion[order],
-                        agree_other[order], len(Ms))
+    return SuspectPairs(
+        item[order], preferred[order], other[order], suspicion[order], agree_other[order], len(Ms)
+    )

@@ -187,7 +187,9 @@ class MaterializedStatistic(Statistic):
         return f"materialized({getattr(self.g, '__name__', repr(self.g))})"
 
 
-def item_weighted(func: Callable[..., Any], *, batch_size: int | None = None, **kwargs: Any) -> ItemWeightedStatistic:
+def item_weighted(
+    func: Callable[..., Any], *, batch_size: int | None = None, **kwargs: Any
+) -> ItemWeightedStatistic:
     """Wrap a function that follows the item-weights protocol (fast, batched path).
 
     Example: ``item_weighted(pairwise_accuracy, group="item", ties="half")``.
@@ -297,7 +299,9 @@ def _block_rows(n_items: int, n_resamples: int, batch_size: int | None) -> int:
     return max(1, min(n_resamples, _ELEMENT_BUDGET // max(1, n_items)))
 
 
-def bootstrap_indices(n_items: int, n_resamples: int, seed: int = 0, batch_size: int | None = None) -> Iterator[np.ndarray]:
+def bootstrap_indices(
+    n_items: int, n_resamples: int, seed: int = 0, batch_size: int | None = None
+) -> Iterator[np.ndarray]:
     """Yield ``(b, n_items)`` blocks of bootstrap item indices (rows = resamples; the canonical draw).
 
     Row ``r`` equals the ``r``-th call ``rng.integers(0, n_items, n_items)`` on
@@ -314,7 +318,9 @@ def bootstrap_indices(n_items: int, n_resamples: int, seed: int = 0, batch_size:
         yield rng.integers(0, n_items, (b, n_items), dtype=dt)
 
 
-def bootstrap_weights(n_items: int, n_resamples: int, seed: int = 0, batch_size: int | None = None) -> Iterator[np.ndarray]:
+def bootstrap_weights(
+    n_items: int, n_resamples: int, seed: int = 0, batch_size: int | None = None
+) -> Iterator[np.ndarray]:
     """Yield ``(b, n_items)`` float blocks of bootstrap multiplicity weights (rows = resamples).
 
     Row ``r`` holds the multiplicities (``np.bincount``) of row ``r`` of :func:`bootstrap_indices`.
@@ -327,12 +333,16 @@ def bootstrap_weights(n_items: int, n_resamples: int, seed: int = 0, batch_size:
             for r in range(b):
                 w[r] = np.bincount(idx[r], minlength=n_items)
         else:  # many short rows: one bincount over row-offset indices
-            flat = (idx.astype(np.int64) + (np.arange(b, dtype=np.int64) * n_items)[:, None]).reshape(-1)
+            flat = (
+                idx.astype(np.int64) + (np.arange(b, dtype=np.int64) * n_items)[:, None]
+            ).reshape(-1)
             w = np.bincount(flat, minlength=b * n_items).reshape(b, n_items).astype(float)
         yield w
 
 
-def swap_masks(n_items: int, n_resamples: int, seed: int = 0, batch_size: int | None = None) -> Iterator[np.ndarray]:
+def swap_masks(
+    n_items: int, n_resamples: int, seed: int = 0, batch_size: int | None = None
+) -> Iterator[np.ndarray]:
     """Yield ``(b, n_items)`` float blocks of 0/1 swap masks (1 = swap A and B on that item).
 
     Row ``r`` equals the ``r``-th call ``rng.integers(0, 2, n_items)`` on ``numpy.random.default_rng(seed)``.
@@ -362,8 +372,15 @@ def _jackknife_labels(n: int, groups: int | None, seed: int) -> tuple[np.ndarray
     return labels, g
 
 
-def jackknife_values(statistic: Any, human: Any, metric: Any, *, groups: int | None = None, seed: int = 0,
-                     batch_size: int | None = None) -> np.ndarray:
+def jackknife_values(
+    statistic: Any,
+    human: Any,
+    metric: Any,
+    *,
+    groups: int | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> np.ndarray:
     """Leave-one-item-out values of the statistic (item weight 0 for the left-out item).
 
     With ``groups=G`` (< n_items) the items are split at random (seeded) into G near-equal groups and one
@@ -437,7 +454,9 @@ class PermutationResult:
 _GATHER_ELEMENTS = 1 << 20
 
 
-def _item_terms(stat: Statistic, h: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _item_terms(
+    stat: Statistic, h: np.ndarray, m: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-item ``(u, v)`` with ``stat(h, m, W) == (W @ u) / (W @ v)`` for every weight matrix ``W``, or None.
 
     Item-grouped ``pairwise_accuracy``, ``acc_eq``, ``kendall_tau`` (fixed epsilon), ``pearson`` and
@@ -461,21 +480,31 @@ def _item_terms(stat: Statistic, h: np.ndarray, m: np.ndarray) -> tuple[np.ndarr
             if fixed is None:
                 return None
             average, half, eps = fixed
-            u, v = item_ratio_terms(h, m, epsilon=eps, average=average, stat_fn=accuracy._pa_stat(half))
+            u, v = item_ratio_terms(
+                h, m, epsilon=eps, average=average, stat_fn=accuracy._pa_stat(half)
+            )
         elif f is accuracy.acc_eq:
             eps = float(kw.pop("epsilon", 0.0))
             average = kw.pop("average", "items")
             if kw:
                 return None
-            u, v = item_ratio_terms(h, m, epsilon=eps, average=average, stat_fn=accuracy._acc_eq_stat)
+            u, v = item_ratio_terms(
+                h, m, epsilon=eps, average=average, stat_fn=accuracy._acc_eq_stat
+            )
         elif f is correlation.kendall_tau:
             variant = kw.pop("variant", "b")
             eps = float(kw.pop("epsilon", 0.0))
             average = kw.pop("average", "items")
             if kw or variant not in ("a", "b", "c", "23", "acc23") or (variant == "c" and eps > 0):
                 return None
-            u, v = item_ratio_terms(h, m, epsilon=eps, average=average, stat_fn=correlation._tau_stat(variant),
-                                    need_distinct=variant == "c")
+            u, v = item_ratio_terms(
+                h,
+                m,
+                epsilon=eps,
+                average=average,
+                stat_fn=correlation._tau_stat(variant),
+                need_distinct=variant == "c",
+            )
         elif f is correlation.pearson or f is correlation.spearman:
             if kw:
                 return None
@@ -497,7 +526,10 @@ def _item_terms(stat: Statistic, h: np.ndarray, m: np.ndarray) -> tuple[np.ndarr
         ww = np.ones(h.shape[0]) if weights is None else weights
         den = float((ww * v).sum())
         got = float((ww * u).sum()) / den if den > 0 else math.nan
-        if not (math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(got) and math.isnan(want))):
+        if not (
+            math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12)
+            or (math.isnan(got) and math.isnan(want))
+        ):
             return None
     return u, v
 
@@ -523,8 +555,9 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def _terms_bootstrap(terms: list[tuple[np.ndarray, np.ndarray]], n_items: int, n_resamples: int,
-                     seed: int) -> list[np.ndarray]:
+def _terms_bootstrap(
+    terms: list[tuple[np.ndarray, np.ndarray]], n_items: int, n_resamples: int, seed: int
+) -> list[np.ndarray]:
     """Bootstrap distributions ``sum u[idx] / sum v[idx]`` (one per ``(u, v)``) on the canonical draws."""
     rows = max(1, min(n_resamples, _GATHER_ELEMENTS // n_items))
     sums = [(_resample_sum(u), _resample_sum(v)) for u, v in terms]
@@ -533,7 +566,7 @@ def _terms_bootstrap(terms: list[tuple[np.ndarray, np.ndarray]], n_items: int, n
     for idx in bootstrap_indices(n_items, n_resamples, seed, rows):
         b = idx.shape[0]
         for k, (su, sv) in enumerate(sums):
-            out[k][r0:r0 + b] = _ratio(su(idx), sv(idx))
+            out[k][r0 : r0 + b] = _ratio(su(idx), sv(idx))
         r0 += b
     return out
 
@@ -578,7 +611,9 @@ def bca_tie_share(theta: float, dist: np.ndarray) -> float:
     return (below + 0.5 * equal) / dist.size
 
 
-def _bca_ci(theta: float, dist: np.ndarray, jack: np.ndarray, level: float) -> tuple[tuple[float, float], float, float]:
+def _bca_ci(
+    theta: float, dist: np.ndarray, jack: np.ndarray, level: float
+) -> tuple[tuple[float, float], float, float]:
     """BCa interval (Efron 1987; Efron & Tibshirani 1993, ch. 14).
 
     Bias correction ``z0 = Phi^-1(share of bootstrap values below theta)`` where a bootstrap value
@@ -625,9 +660,17 @@ def _finish_bootstrap(theta, dist, jack_fn, *, n_resamples, seed, method, level)
         else:
             ci, z0, a = _bca_ci(theta, good, jack_fn(), level)
     return BootstrapResult(
-        statistic=float(theta), confidence_interval=ci, standard_error=se, n_resamples=n_resamples,
-        seed=seed, method=method, level=level, bootstrap_distribution=dist, n_nan_resamples=n_nan,
-        bias_correction=z0, acceleration=a,
+        statistic=float(theta),
+        confidence_interval=ci,
+        standard_error=se,
+        n_resamples=n_resamples,
+        seed=seed,
+        method=method,
+        level=level,
+        bootstrap_distribution=dist,
+        n_nan_resamples=n_nan,
+        bias_correction=z0,
+        acceleration=a,
     )
 
 
@@ -640,9 +683,18 @@ def _check_common(n_resamples, level, method):
     return n_resamples
 
 
-def bootstrap_ci(statistic: Any, human: Any, metric: Any, *, n_resamples: int = 1000, level: float = 0.95,
-                 method: str = "percentile", seed: int = 0, batch_size: int | None = None,
-                 jackknife_groups: int | None = None) -> BootstrapResult:
+def bootstrap_ci(
+    statistic: Any,
+    human: Any,
+    metric: Any,
+    *,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    method: str = "percentile",
+    seed: int = 0,
+    batch_size: int | None = None,
+    jackknife_groups: int | None = None,
+) -> BootstrapResult:
     """Item-bootstrap confidence interval of a statistic.
 
     Items are resampled with replacement (canonical draws, see :func:`bootstrap_indices`) and passed to the
@@ -663,39 +715,75 @@ def bootstrap_ci(statistic: Any, human: Any, metric: Any, *, n_resamples: int = 
     stat = _resolve(statistic)
     h, m = _check_pair(human, metric)
     theta = float(np.asarray(stat(h, m), dtype=float))
-    groups = jackknife_groups if jackknife_groups is not None else (5000 if h.shape[0] > 5000 else None)
+    groups = (
+        jackknife_groups if jackknife_groups is not None else (5000 if h.shape[0] > 5000 else None)
+    )
     terms = _item_terms(stat, h, m)
     if terms is not None:  # per-item sufficient statistics: no weight matrices
         dist = _terms_bootstrap([terms], h.shape[0], n_resamples, seed)[0]
-        return _finish_bootstrap(theta, dist, lambda: _terms_jackknife(*terms, groups, seed),
-                                 n_resamples=n_resamples, seed=seed, method=method, level=level)
+        return _finish_bootstrap(
+            theta,
+            dist,
+            lambda: _terms_jackknife(*terms, groups, seed),
+            n_resamples=n_resamples,
+            seed=seed,
+            method=method,
+            level=level,
+        )
     dist = _bootstrap_distribution(stat, h, m, n_resamples, seed, batch_size)
     return _finish_bootstrap(
-        theta, dist, lambda: jackknife_values(stat, h, m, groups=groups, seed=seed, batch_size=batch_size),
-        n_resamples=n_resamples, seed=seed, method=method, level=level,
+        theta,
+        dist,
+        lambda: jackknife_values(stat, h, m, groups=groups, seed=seed, batch_size=batch_size),
+        n_resamples=n_resamples,
+        seed=seed,
+        method=method,
+        level=level,
     )
 
 
-def paired_bootstrap_ci(statistic: Any, human: Any, metric_a: Any, metric_b: Any, *, n_resamples: int = 1000,
-                        level: float = 0.95, method: str = "percentile", seed: int = 0,
-                        batch_size: int | None = None, jackknife_groups: int | None = None) -> BootstrapResult:
+def paired_bootstrap_ci(
+    statistic: Any,
+    human: Any,
+    metric_a: Any,
+    metric_b: Any,
+    *,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    method: str = "percentile",
+    seed: int = 0,
+    batch_size: int | None = None,
+    jackknife_groups: int | None = None,
+) -> BootstrapResult:
     """Bootstrap CI of ``statistic(A) - statistic(B)``, both evaluated on the same item resamples."""
     n_resamples = _check_common(n_resamples, level, method)
     stat = _resolve(statistic)
     h, ma = _check_pair(human, metric_a)
     _, mb = _check_pair(human, metric_b)
-    theta = float(np.asarray(stat(h, ma), dtype=float)) - float(np.asarray(stat(h, mb), dtype=float))
-    groups = jackknife_groups if jackknife_groups is not None else (5000 if h.shape[0] > 5000 else None)
+    theta = float(np.asarray(stat(h, ma), dtype=float)) - float(
+        np.asarray(stat(h, mb), dtype=float)
+    )
+    groups = (
+        jackknife_groups if jackknife_groups is not None else (5000 if h.shape[0] > 5000 else None)
+    )
     ta, tb = _item_terms(stat, h, ma), _item_terms(stat, h, mb)
     if ta is not None and tb is not None:  # per-item sufficient statistics of both scorers
         da, db = _terms_bootstrap([ta, tb], h.shape[0], n_resamples, seed)
-        return _finish_bootstrap(theta, da - db,
-                                 lambda: _terms_jackknife(*ta, groups, seed) - _terms_jackknife(*tb, groups, seed),
-                                 n_resamples=n_resamples, seed=seed, method=method, level=level)
+        return _finish_bootstrap(
+            theta,
+            da - db,
+            lambda: _terms_jackknife(*ta, groups, seed) - _terms_jackknife(*tb, groups, seed),
+            n_resamples=n_resamples,
+            seed=seed,
+            method=method,
+            level=level,
+        )
     bs = batch_size or _default_batch(stat, h, n_resamples)
     parts = []
     for w in bootstrap_weights(h.shape[0], n_resamples, seed, bs):
-        parts.append(np.asarray(stat(h, ma, w), dtype=float) - np.asarray(stat(h, mb, w), dtype=float))
+        parts.append(
+            np.asarray(stat(h, ma, w), dtype=float) - np.asarray(stat(h, mb, w), dtype=float)
+        )
     dist = np.concatenate(parts)
 
     def jack():
@@ -703,7 +791,9 @@ def paired_bootstrap_ci(statistic: Any, human: Any, metric_a: Any, metric_b: Any
         jb = jackknife_values(stat, h, mb, groups=groups, seed=seed, batch_size=batch_size)
         return ja - jb
 
-    return _finish_bootstrap(theta, dist, jack, n_resamples=n_resamples, seed=seed, method=method, level=level)
+    return _finish_bootstrap(
+        theta, dist, jack, n_resamples=n_resamples, seed=seed, method=method, level=level
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -730,8 +820,9 @@ def _extreme_count(observed: float, null: np.ndarray, alternative: str) -> tuple
     return int(count), int(null.size)
 
 
-def permutation_pvalue(observed: float, null: np.ndarray, alternative: str = "two-sided", *,
-                       plus_one: bool = True) -> float:
+def permutation_pvalue(
+    observed: float, null: np.ndarray, alternative: str = "two-sided", *, plus_one: bool = True
+) -> float:
     """Permutation p-value ``(1 + #{null at least as extreme}) / (1 + n)`` (``plus_one=False``:
     ``#{...} / n``, mt-metrics-eval's ``PermutationSigDiff``).
 
@@ -769,6 +860,7 @@ def _fixed_pairwise_accuracy(stat: Statistic):
     if not isinstance(stat, ItemWeightedStatistic):
         return None
     from . import accuracy
+
     if stat.func is not accuracy.pairwise_accuracy:
         return None
     kw = dict(stat.kwargs)
@@ -776,7 +868,13 @@ def _fixed_pairwise_accuracy(stat: Statistic):
     eps = float(kw.pop("epsilon", 0.0))
     group = kw.pop("group", "item")
     average = kw.pop("average", "items")
-    if kw or group != "item" or ties not in ("strict", "half") or average not in ("items", "pairs") or eps < 0:
+    if (
+        kw
+        or group != "item"
+        or ties not in ("strict", "half")
+        or average not in ("items", "pairs")
+        or eps < 0
+    ):
         return None
     return average, ties == "half", eps
 
@@ -797,7 +895,9 @@ class _NullEngine:
     n_responses, ...)``, row-major cells).
     """
 
-    def __init__(self, stat: Statistic, h, ma, mb, permute: str, batch_size: int | None = None, tables=None):
+    def __init__(
+        self, stat: Statistic, h, ma, mb, permute: str, batch_size: int | None = None, tables=None
+    ):
         self.stat, self.h, self.ma, self.mb = stat, h, ma, mb
         self.permute = permute
         self.batch_size = batch_size
@@ -806,6 +906,7 @@ class _NullEngine:
         self.tables = tables
         if permute == "cells":
             from ._cells import CellTable, check_same_cells
+
             check_same_cells(ma, mb)
             if isinstance(stat, TieCalibratedStatistic):
                 self.cell_table = CellTable(h, ma, mb, stat.average)
@@ -822,23 +923,36 @@ class _NullEngine:
             if self.cell_table is not None:
                 return self.cell_table.null([masks])
             from ._cells import generic_cell_null
+
             return generic_cell_null(stat, h, ma, mb, [masks])
         if isinstance(stat, TieCalibratedStatistic):
-            return stat.paired_null(h, ma, mb, n_resamples=masks.shape[0], batch_size=self.batch_size,
-                                    tables=self.tables, masks=masks)
+            return stat.paired_null(
+                h,
+                ma,
+                mb,
+                n_resamples=masks.shape[0],
+                batch_size=self.batch_size,
+                tables=self.tables,
+                masks=masks,
+            )
         h2 = np.vstack([h, h])
         m2 = np.vstack([ma, mb])
         bs = self.batch_size or _default_batch(stat, h2, masks.shape[0])
         parts = []
         for i in range(0, masks.shape[0], bs):
-            s = masks[i:i + bs]
+            s = masks[i : i + bs]
             wa = np.hstack([1.0 - s, s])
             wb = np.hstack([s, 1.0 - s])
-            parts.append(np.asarray(stat(h2, m2, wa), dtype=float) - np.asarray(stat(h2, m2, wb), dtype=float))
+            parts.append(
+                np.asarray(stat(h2, m2, wa), dtype=float)
+                - np.asarray(stat(h2, m2, wb), dtype=float)
+            )
         return np.concatenate(parts) if parts else np.empty(0)
 
 
-def _permutation_null(stat: Statistic, h, ma, mb, n_resamples, seed, batch_size, permute: str = "items") -> np.ndarray:
+def _permutation_null(
+    stat: Statistic, h, ma, mb, n_resamples, seed, batch_size, permute: str = "items"
+) -> np.ndarray:
     engine = _NullEngine(stat, h, ma, mb, permute, batch_size)
     return np.concatenate([engine(s) for s in swap_masks(engine.n_units, n_resamples, seed)])
 
@@ -852,11 +966,22 @@ def _early_stop_params(early_stop) -> tuple[int, float, float] | None:
     return _check_count(block, "early_stop block size"), float(lo), float(hi)
 
 
-def paired_permutation_test(statistic: Any, human: Any, metric_a: Any, metric_b: Any, *, n_resamples: int = 1000,
-                            seed: int = 0, alternative: str = "two-sided", permute: str = "items",
-                            standardize: bool | None = None, plus_one: bool | None = None,
-                            early_stop: Any = None, return_null: bool = False,
-                            batch_size: int | None = None) -> PermutationResult:
+def paired_permutation_test(
+    statistic: Any,
+    human: Any,
+    metric_a: Any,
+    metric_b: Any,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    alternative: str = "two-sided",
+    permute: str = "items",
+    standardize: bool | None = None,
+    plus_one: bool | None = None,
+    early_stop: Any = None,
+    return_null: bool = False,
+    batch_size: int | None = None,
+) -> PermutationResult:
     """Paired permutation test of ``statistic(A) - statistic(B)`` (H0: A and B are exchangeable).
 
     ``permute="items"``: one fair coin per item decides whether that item's A and B scores are swapped
@@ -915,8 +1040,15 @@ def paired_permutation_test(statistic: Any, human: Any, metric_a: Any, metric_b:
         count = None
     p = permutation_pvalue(delta, null, alternative, plus_one=plus_one)
     return PermutationResult(
-        statistic=delta, pvalue=p, statistic_a=sa, statistic_b=sb, alternative=alternative,
-        n_resamples=used, seed=seed, null_distribution=null if return_null else None, permute=permute,
+        statistic=delta,
+        pvalue=p,
+        statistic_a=sa,
+        statistic_b=sb,
+        alternative=alternative,
+        n_resamples=used,
+        seed=seed,
+        null_distribution=null if return_null else None,
+        permute=permute,
         count=count,
     )
 
@@ -961,7 +1093,9 @@ def _pair_table(human: np.ndarray, metric: np.ndarray, average: str) -> _PairTab
     key = np.abs(md[rows, cols])
     gain = gain_mat[rows, cols] * u[rows]
     order = np.argsort(key, kind="stable")
-    return _PairTable(n, base, denom, snap_sorted(key[order]), rows[order].astype(np.int64), gain[order])
+    return _PairTable(
+        n, base, denom, snap_sorted(key[order]), rows[order].astype(np.int64), gain[order]
+    )
 
 
 def _merge_tables(a: _PairTable, b: _PairTable) -> _PairTable:
@@ -980,8 +1114,13 @@ def _merge_tables(a: _PairTable, b: _PairTable) -> _PairTable:
 class _Grid:
     """Cells of the sorted events, cut at group ends (an epsilon cannot split equal |differences|)."""
 
-    def __init__(self, t: _PairTable, cell: int | None = None, cuts: np.ndarray | None = None,
-                 sums: bool = True):
+    def __init__(
+        self,
+        t: _PairTable,
+        cell: int | None = None,
+        cuts: np.ndarray | None = None,
+        sums: bool = True,
+    ):
         """``cell``: target cell length; ``cuts``: further wanted cell ends (positions in the sorted events;
         moved to the next group end); ``sums=False`` skips the per-copy cell sums (callers that compute
         their own stage-1 products)."""
@@ -1066,10 +1205,12 @@ def _maximise(t: _PairTable, grid: _Grid, w: np.ndarray, pre=None):
         step = max(1, _ELEMENT_BUDGET // (4 * lc))
         ar = np.arange(lc)
         for s0 in range(0, rr.size, step):
-            r = rr[s0:s0 + step]
-            k = kk[s0:s0 + step]
+            r = rr[s0 : s0 + step]
+            k = kk[s0 : s0 + step]
             pos = grid.starts[k][:, None] + ar[None, :]
-            inside = pos < grid.ends[k][:, None]  # the cell end itself is already a stage-1 candidate
+            inside = (
+                pos < grid.ends[k][:, None]
+            )  # the cell end itself is already a stage-1 candidate
             pos = np.minimum(pos, grid.L - 1)
             vals = w[r[:, None], t.copy[pos]] * t.gain[pos]
             vals[~inside] = 0.0
@@ -1117,10 +1258,14 @@ class TieCalibratedStatistic(Statistic):
 
     def _run(self, t: _PairTable, w: np.ndarray, batch_size: int | None = None):
         grid = _Grid(t)
-        bs = batch_size or self.batch_size or max(1, min(w.shape[0], _ELEMENT_BUDGET // max(1, t.n_copies, grid.L)))
+        bs = (
+            batch_size
+            or self.batch_size
+            or max(1, min(w.shape[0], _ELEMENT_BUDGET // max(1, t.n_copies, grid.L)))
+        )
         vals, epss = [], []
         for s0 in range(0, w.shape[0], bs):
-            v, e, d = _maximise(t, grid, w[s0:s0 + bs])
+            v, e, d = _maximise(t, grid, w[s0 : s0 + bs])
             with np.errstate(invalid="ignore", divide="ignore"):
                 vals.append(np.where(d > 0, v / np.where(d > 0, d, 1.0), np.nan))
             epss.append(np.where(d > 0, e, np.nan))
@@ -1146,8 +1291,18 @@ class TieCalibratedStatistic(Statistic):
     def __call__(self, human, metric, weights=None):
         return self.evaluate(human, metric, weights)[0]
 
-    def paired_null(self, human, metric_a, metric_b, *, n_resamples: int, seed: int = 0,
-                    batch_size: int | None = None, tables=None, masks: np.ndarray | None = None) -> np.ndarray:
+    def paired_null(
+        self,
+        human,
+        metric_a,
+        metric_b,
+        *,
+        n_resamples: int,
+        seed: int = 0,
+        batch_size: int | None = None,
+        tables=None,
+        masks: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Null distribution of stat(permuted A) - stat(permuted B) for the canonical swap masks."""
         if tables is None:
             ta = self.table(human, metric_a)
@@ -1157,7 +1312,11 @@ class TieCalibratedStatistic(Statistic):
         n = ta.n_copies
         t = _merge_tables(ta, tb)
         grid = _Grid(t)
-        bs = batch_size or self.batch_size or max(1, min(n_resamples, _ELEMENT_BUDGET // max(1, 2 * n, grid.L)))
+        bs = (
+            batch_size
+            or self.batch_size
+            or max(1, min(n_resamples, _ELEMENT_BUDGET // max(1, 2 * n, grid.L)))
+        )
         # With the doubled copies [A items | B items], permuted A has weights [1 - s, s] and permuted B
         # [s, 1 - s] = 1 - [1 - s, s]; every stage-1 product therefore needs one (B, n) @ (n, .) product,
         # done for many resamples at once (few large BLAS calls are much cheaper than many small ones).
@@ -1173,7 +1332,7 @@ class TieCalibratedStatistic(Statistic):
         big = max(bs, _ELEMENT_BUDGET // max(1, n, 2 * K))
         mask_blocks: Iterator[np.ndarray]
         if masks is not None:
-            mask_blocks = (masks[i:i + big] for i in range(0, masks.shape[0], big))
+            mask_blocks = (masks[i : i + big] for i in range(0, masks.shape[0], big))
         else:
             mask_blocks = swap_masks(n, n_resamples, seed, big)
         out = []
@@ -1185,13 +1344,17 @@ class TieCalibratedStatistic(Statistic):
                 ma_all, mb_all = mtop + sm, mbot - sm
                 del sm
             for i in range(0, block.shape[0], bs):
-                s = block[i:i + bs]
+                s = block[i : i + bs]
                 wa = np.hstack([1.0 - s, s])
-                va_, vb_ = va_all[i:i + bs], vb_all[i:i + bs]
+                va_, vb_ = va_all[i : i + bs], vb_all[i : i + bs]
                 if fast:
-                    ma_, mb_ = ma_all[i:i + bs], mb_all[i:i + bs]
-                    a_val, _, da = _maximise(t, grid, wa, (va_[:, 0], va_[:, 1], ma_[:, :K], ma_[:, K:]))
-                    b_val, _, db = _maximise(t, grid, 1.0 - wa, (vb_[:, 0], vb_[:, 1], mb_[:, :K], mb_[:, K:]))
+                    ma_, mb_ = ma_all[i : i + bs], mb_all[i : i + bs]
+                    a_val, _, da = _maximise(
+                        t, grid, wa, (va_[:, 0], va_[:, 1], ma_[:, :K], ma_[:, K:])
+                    )
+                    b_val, _, db = _maximise(
+                        t, grid, 1.0 - wa, (vb_[:, 0], vb_[:, 1], mb_[:, :K], mb_[:, K:])
+                    )
                 else:
                     a_val, _, da = _maximise(t, grid, wa)
                     b_val, _, db = _maximise(t, grid, 1.0 - wa)
@@ -1200,7 +1363,9 @@ class TieCalibratedStatistic(Statistic):
         return np.concatenate(out)
 
 
-def tie_calibrated_statistic(*, average: str = "items", batch_size: int | None = None) -> TieCalibratedStatistic:
+def tie_calibrated_statistic(
+    *, average: str = "items", batch_size: int | None = None
+) -> TieCalibratedStatistic:
     """Exact batched statistic: item-grouped acc_eq with epsilon re-fitted per weight row.
 
     Equivalent to ``item_weighted(tie_calibrated_accuracy, group="item", average=average)`` but with the

@@ -49,10 +49,17 @@ class PerturbationResult:
     n_resamples: int
 
 
-def perturbation_sensitivity(preferred: ArrayLike, dispreferred: ArrayLike,
-                             dispreferred_perturbed: ArrayLike, *, groups: ArrayLike | None = None,
-                             ties: str = "strict", n_resamples: int = 1000, level: float = 0.95,
-                             seed: int = 0) -> PerturbationResult:
+def perturbation_sensitivity(
+    preferred: ArrayLike,
+    dispreferred: ArrayLike,
+    dispreferred_perturbed: ArrayLike,
+    *,
+    groups: ArrayLike | None = None,
+    ties: str = "strict",
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> PerturbationResult:
     """Scores of the preferred response, the dispreferred one, and the perturbed dispreferred one
     (one entry per pair; pairs with a NaN anywhere are left out and not counted)."""
     check_choice("ties", ties, ("strict", "half"))
@@ -78,8 +85,9 @@ def perturbation_sensitivity(preferred: ArrayLike, dispreferred: ArrayLike,
     gi = np.unique(g, return_inverse=True)[1]
     n_groups = int(gi.max()) + 1
     # per group: sums of [before, after, right, flipped, shift, 1] and the moments for the SD
-    cols = np.stack([before, after, was_right, flipped, shift, np.ones_like(p),
-                     p + d, p * p + d * d], axis=1)
+    cols = np.stack(
+        [before, after, was_right, flipped, shift, np.ones_like(p), p + d, p * p + d * d], axis=1
+    )
     S = np.zeros((n_groups, cols.shape[1]))
     np.add.at(S, gi, cols)
 
@@ -88,8 +96,16 @@ def perturbation_sensitivity(preferred: ArrayLike, dispreferred: ArrayLike,
             n = T[..., 5]
             mean2 = T[..., 6] / (2 * n)
             var = T[..., 7] / (2 * n) - mean2 * mean2
-            return np.stack([T[..., 0] / n, T[..., 1] / n, T[..., 3] / T[..., 2], T[..., 4] / n,
-                             T[..., 4] / n / np.sqrt(np.maximum(var, 0.0))], axis=-1)
+            return np.stack(
+                [
+                    T[..., 0] / n,
+                    T[..., 1] / n,
+                    T[..., 3] / T[..., 2],
+                    T[..., 4] / n,
+                    T[..., 4] / n / np.sqrt(np.maximum(var, 0.0)),
+                ],
+                axis=-1,
+            )
 
     point = stats(S.sum(axis=0))
     point[4] = point[3] / sd if sd > 0 else np.nan  # two-pass SD for the point estimate
@@ -98,8 +114,12 @@ def perturbation_sensitivity(preferred: ArrayLike, dispreferred: ArrayLike,
         if not 0 < level < 1:
             raise ValueError(f"level must lie in (0, 1), got {level!r}")
         rng = np.random.default_rng(seed)
-        mult = np.stack([np.bincount(x, minlength=n_groups)
-                         for x in rng.integers(0, n_groups, size=(n_resamples, n_groups))]).astype(float)
+        mult = np.stack(
+            [
+                np.bincount(x, minlength=n_groups)
+                for x in rng.integers(0, n_groups, size=(n_resamples, n_groups))
+            ]
+        ).astype(float)
         dist = stats(mult @ S)
         a = (1.0 - level) / 2.0
         for i in range(5):
@@ -112,6 +132,8 @@ def perturbation_sensitivity(preferred: ArrayLike, dispreferred: ArrayLike,
 
     def est(i: int) -> Estimate:
         ok_i = counts[i] > 0 and np.isfinite(point[i])
-        return Estimate(float(point[i]) if ok_i else float("nan"), cis[i] if ok_i else None, counts[i])
+        return Estimate(
+            float(point[i]) if ok_i else float("nan"), cis[i] if ok_i else None, counts[i]
+        )
 
     return PerturbationResult(est(0), est(1), est(2), est(3), est(4), ties, int(n_resamples))

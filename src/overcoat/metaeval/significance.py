@@ -83,8 +83,10 @@ def benjamini_hochberg(pvalues: Any) -> np.ndarray:
     With the m finite p-values sorted ascending, ``adj_(i) = min_{j >= i} min(1, m p_(j) / j)``
     (statsmodels ``multipletests(method="fdr_bh")``). NaN entries are not part of the family and stay NaN.
     """
-    return _adjust(pvalues, lambda v: np.minimum.accumulate(
-        (v * v.size / np.arange(1, v.size + 1))[::-1])[::-1])
+    return _adjust(
+        pvalues,
+        lambda v: np.minimum.accumulate((v * v.size / np.arange(1, v.size + 1))[::-1])[::-1],
+    )
 
 
 _CORRECTIONS = {"holm": holm, "bh": benjamini_hochberg, "fdr_bh": benjamini_hochberg}
@@ -116,8 +118,9 @@ class ClusterResult:
         return [[self.names[i] for i in c] for c in self.clusters]
 
 
-def significance_clusters(scores: Any, pvalue_matrix: Any, alpha: float = 0.05, *,
-                          names: Sequence[str] | None = None) -> ClusterResult:
+def significance_clusters(
+    scores: Any, pvalue_matrix: Any, alpha: float = 0.05, *, names: Sequence[str] | None = None
+) -> ClusterResult:
     """WMT-style significance clusters (mt-metrics-eval ``AssignRanks``).
 
     Scorers are ranked by ``scores`` (descending; equal scores keep input order; NaN last). Walking down
@@ -153,8 +156,13 @@ def significance_clusters(scores: Any, pvalue_matrix: Any, alpha: float = 0.05, 
             clusters.append([])
         clusters[-1].append(int(i))
         ranks[i] = current
-    return ClusterResult(order=order, ranks=ranks, clusters=tuple(tuple(c) for c in clusters), alpha=alpha,
-                         names=tuple(names) if names is not None else None)
+    return ClusterResult(
+        order=order,
+        ranks=ranks,
+        clusters=tuple(tuple(c) for c in clusters),
+        alpha=alpha,
+        names=tuple(names) if names is not None else None,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -207,11 +215,21 @@ def _metrics_list(metrics: Any) -> tuple[list[str], list[Any]]:
     return [str(i) for i in range(len(mats))], mats
 
 
-def significance_matrix(statistic: Any, human: Any, metrics: Mapping[str, Any] | Sequence[Any], *,
-                        n_resamples: int = 1000, seed: int = 0, correction: str | None = "holm",
-                        alternative: str = "greater", permute: str = "items",
-                        standardize: bool | None = None, plus_one: bool | None = None,
-                        batch_size: int | None = None, return_null: bool = False) -> SignificanceMatrix:
+def significance_matrix(
+    statistic: Any,
+    human: Any,
+    metrics: Mapping[str, Any] | Sequence[Any],
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    correction: str | None = "holm",
+    alternative: str = "greater",
+    permute: str = "items",
+    standardize: bool | None = None,
+    plus_one: bool | None = None,
+    batch_size: int | None = None,
+    return_null: bool = False,
+) -> SignificanceMatrix:
     """Paired permutation tests between all pairs of scorers.
 
     ``metrics``: a dict name -> (n_items, n_responses) matrix, or a list (names "0", "1", ...). Every pair
@@ -235,7 +253,9 @@ def significance_matrix(statistic: Any, human: Any, metrics: Mapping[str, Any] |
     if alternative not in ("greater", "two-sided"):
         raise ValueError("alternative must be 'greater' or 'two-sided'")
     if correction is not None and correction not in _CORRECTIONS:
-        raise ValueError(f"correction must be one of {sorted(_CORRECTIONS)} or None, got {correction!r}")
+        raise ValueError(
+            f"correction must be one of {sorted(_CORRECTIONS)} or None, got {correction!r}"
+        )
     _check_permute(permute)
     cells = permute == "cells"
     standardize = cells if standardize is None else bool(standardize)
@@ -266,21 +286,38 @@ def significance_matrix(statistic: Any, human: Any, metrics: Mapping[str, Any] |
     pairs = [(a, b) for a in range(S) for b in range(a + 1, S)]
     group = 8  # scorer pairs whose precomputations are held at once (cells: one pass over the masks each)
     for g0 in range(0, len(pairs), group):
-        chunk = pairs[g0:g0 + group]
-        engines = [_NullEngine(stat, h, checked[a], checked[b], permute, batch_size,
-                               tables=(tables[a], tables[b]) if tables is not None else None)
-                   for a, b in chunk]
+        chunk = pairs[g0 : g0 + group]
+        engines = [
+            _NullEngine(
+                stat,
+                h,
+                checked[a],
+                checked[b],
+                permute,
+                batch_size,
+                tables=(tables[a], tables[b]) if tables is not None else None,
+            )
+            for a, b in chunk
+        ]
         cts = [e.cell_table for e in engines if e.cell_table is not None]
-        if cells and len(cts) == len(engines) and all(
-                np.array_equal(c.cj, cts[0].cj) and np.array_equal(c.ck, cts[0].ck) for c in cts):
+        if (
+            cells
+            and len(cts) == len(engines)
+            and all(
+                np.array_equal(c.cj, cts[0].cj) and np.array_equal(c.ck, cts[0].ck) for c in cts
+            )
+        ):
             from ._cells import null_many
+
             blocks = [masks] if masks is not None else swap_masks(n_units, n_resamples, seed)
             chunk_nulls = null_many(cts, blocks)  # coin gathers shared by the pairs of the chunk
         elif masks is not None:
             chunk_nulls = [e(masks) for e in engines]
         else:
-            chunk_nulls = [np.concatenate([e(s) for s in swap_masks(n_units, n_resamples, seed)])
-                           for e in engines]
+            chunk_nulls = [
+                np.concatenate([e(s) for s in swap_masks(n_units, n_resamples, seed)])
+                for e in engines
+            ]
         del engines, cts
         for (a, b), null in zip(chunk, chunk_nulls):
             d = deltas[a, b]
@@ -305,7 +342,16 @@ def significance_matrix(statistic: Any, human: Any, metrics: Mapping[str, Any] |
             corrected[iu] = adj
             corrected[(iu[1], iu[0])] = adj
     return SignificanceMatrix(
-        names=tuple(names), statistics=stats, deltas=deltas, pvalues=pv, pvalues_corrected=corrected,
-        alternative=alternative, correction=correction, n_resamples=n_resamples, seed=seed,
-        null_distributions=nulls, permute=permute, plus_one=plus_one,
+        names=tuple(names),
+        statistics=stats,
+        deltas=deltas,
+        pvalues=pv,
+        pvalues_corrected=corrected,
+        alternative=alternative,
+        correction=correction,
+        n_resamples=n_resamples,
+        seed=seed,
+        null_distributions=nulls,
+        permute=permute,
+        plus_one=plus_one,
     )

@@ -103,8 +103,9 @@ def _joint_scores(human, metric, missing, weights):
     return _weighted_means(h, present, W), _weighted_means(m, present, W), is_2d, n_items
 
 
-def system_pearson(human, metric, *, missing: str = "drop-items",
-                   weights=None) -> SystemCorrelationResult:
+def system_pearson(
+    human, metric, *, missing: str = "drop-items", weights=None
+) -> SystemCorrelationResult:
     """Pearson correlation between human and metric system scores (see :func:`system_scores`;
     missing values handled jointly, see the module docs).  NaN if fewer than two systems have
     scores or either score vector is constant."""
@@ -119,13 +120,21 @@ def system_pearson(human, metric, *, missing: str = "drop-items",
         sxx, syy = (xc * xc).sum(axis=1), (yc * yc).sum(axis=1)
         r = (xc * yc).sum(axis=1) / np.sqrt(sxx * syy)
     const = (np.where(ok, Sh, -np.inf).max(axis=1) == np.where(ok, Sh, np.inf).min(axis=1)) | (
-        np.where(ok, Sm, -np.inf).max(axis=1) == np.where(ok, Sm, np.inf).min(axis=1))
+        np.where(ok, Sm, -np.inf).max(axis=1) == np.where(ok, Sm, np.inf).min(axis=1)
+    )
     r = np.where((n >= 2) & ~const & (sxx > 0) & (syy > 0), np.clip(r, -1, 1), np.nan)
     return SystemCorrelationResult(finish(r, is_2d), int(ok[0].sum()), n_items)
 
 
-def system_kendall(human, metric, *, variant: str = "b", epsilon: float = 0.0,
-                   missing: str = "drop-items", weights=None) -> SystemCorrelationResult:
+def system_kendall(
+    human,
+    metric,
+    *,
+    variant: str = "b",
+    epsilon: float = 0.0,
+    missing: str = "drop-items",
+    weights=None,
+) -> SystemCorrelationResult:
     """Kendall's tau between human and metric system scores.
 
     Variants as :func:`overcoat.metaeval.correlation.kendall_tau` ("a", "b", "c", "23",
@@ -142,8 +151,9 @@ def system_kendall(human, metric, *, variant: str = "b", epsilon: float = 0.0,
     n_sys = Sh.shape[1]
     j, k = np.triu_indices(n_sys, 1)
     pair_ok = ok[:, j] & ok[:, k]
-    con, dis, th, tm, thm = (mk & pair_ok for mk in classify(Sh[:, j] - Sh[:, k],
-                                                            Sm[:, j] - Sm[:, k], epsilon))
+    con, dis, th, tm, thm = (
+        mk & pair_ok for mk in classify(Sh[:, j] - Sh[:, k], Sm[:, j] - Sm[:, k], epsilon)
+    )
     C, D, Th, Tm, Thm = (x.sum(axis=1).astype(np.float64) for x in (con, dis, th, tm, thm))
     N = C + D + Th + Tm + Thm
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -151,14 +161,23 @@ def system_kendall(human, metric, *, variant: str = "b", epsilon: float = 0.0,
             tau = np.where(N > 0, (C - D) / N, np.nan)
         elif variant == "b":
             a, b = C + D + Th, C + D + Tm
-            tau = np.where((a > 0) & (b > 0),
-                           np.clip((C - D) / np.sqrt(a) / np.sqrt(b), -1, 1), np.nan)
+            tau = np.where(
+                (a > 0) & (b > 0), np.clip((C - D) / np.sqrt(a) / np.sqrt(b), -1, 1), np.nan
+            )
         elif variant == "c":
             n = ok.sum(axis=1)
-            kk = np.array([min(len(np.unique(Sh[r, ok[r]])), len(np.unique(Sm[r, ok[r]])))
-                           for r in range(Sh.shape[0])], dtype=np.float64)
-            tau = np.where((C + D + Th > 0) & (C + D + Tm > 0) & (kk > 1),
-                           2 * (C - D) / (n ** 2 * (kk - 1) / kk), np.nan)
+            kk = np.array(
+                [
+                    min(len(np.unique(Sh[r, ok[r]])), len(np.unique(Sm[r, ok[r]])))
+                    for r in range(Sh.shape[0])
+                ],
+                dtype=np.float64,
+            )
+            tau = np.where(
+                (C + D + Th > 0) & (C + D + Tm > 0) & (kk > 1),
+                2 * (C - D) / (n**2 * (kk - 1) / kk),
+                np.nan,
+            )
         elif variant == "23":
             tau = np.where(N > 0, (C + Thm - D - Th - Tm) / N, np.nan)
         else:
@@ -203,8 +222,9 @@ def _spa_signs(n_permutations: int, n_items: int, seed: int) -> np.ndarray:
     return signs
 
 
-def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
-                           seed: int = MTME_SPA_SEED) -> SoftPairwiseAccuracyResult:
+def soft_pairwise_accuracy(
+    human, metric, *, n_permutations: int = 1000, seed: int = MTME_SPA_SEED
+) -> SoftPairwiseAccuracyResult:
     """Soft pairwise accuracy (SPA; Thompson et al., WMT24 metrics task), as mt-metrics-eval computes it.
 
     For every pair of systems i < j (columns), a one-sided paired permutation test of "system
@@ -250,7 +270,9 @@ def soft_pairwise_accuracy(human, metric, *, n_permutations: int = 1000,
     if n_items == 0:  # no item with every score: no evidence, so no number (never a 1.0)
         P = np.full((n_sys, n_sys), np.nan)
         return SoftPairwiseAccuracyResult(float("nan"), P, P.copy(), n_sys, 0, n_permutations)
-    ph = _human_pvalues_cache_get(h, n_permutations, seed)  # the human side repeats for every scorer
+    ph = _human_pvalues_cache_get(
+        h, n_permutations, seed
+    )  # the human side repeats for every scorer
     if ph is None:  # one pass over the permutations for both sides
         ph, pm = _spa_pvalues([h, m], n_permutations, seed)
         _human_pvalues_cache_put(h, n_permutations, seed, ph)
@@ -289,16 +311,16 @@ def _spa_pvalues(Xs: list[np.ndarray], n_permutations: int, seed: int) -> list[n
     than ``_REFINE_LIMIT * n_permutations``: :func:`_spa_pvalues_float64`.
     """
     n_items = Xs[0].shape[0]
-    u = 2.0 ** -24
+    u = 2.0**-24
     g = (n_items - 1) * u / (1 - (n_items - 1) * u)
     cols = Xs[0] if len(Xs) == 1 else np.hstack(Xs)
     absum = np.abs(cols).sum(axis=0)
-    if n_items > 2 ** 14 or not absum.max() < 2.0 ** 120:  # float32 sums must not overflow
+    if n_items > 2**14 or not absum.max() < 2.0**120:  # float32 sums must not overflow
         return _spa_pvalues_float64(Xs, n_permutations, seed)
     signs = _spa_signs(n_permutations, n_items, seed)
     sums = np.ascontiguousarray((signs @ cols.astype(np.float32)).T)  # (n_columns, n_permutations)
     obs = cols.sum(axis=0)
-    err = (g * (1 + u) + u) * absum + n_items * 2.0 ** -125
+    err = (g * (1 + u) + u) * absum + n_items * 2.0**-125
     # (matrix, j, k, threshold, counts, undecided pairs, their permutations)
     blocks: list[tuple[Any, ...]] = []
     start = 0
@@ -319,7 +341,9 @@ def _spa_pvalues(Xs: list[np.ndarray], n_permutations: int, seed: int) -> list[n
             blocks.append((X, None, None, None, None, None, None))
         else:
             blocks.append((X, j, k, thr, count, *np.divmod(undecided, n_permutations)))
-    perms = np.unique(np.concatenate([b[6] for b in blocks if b[1] is not None] or [np.zeros(0, int)]))
+    perms = np.unique(
+        np.concatenate([b[6] for b in blocks if b[1] is not None] or [np.zeros(0, int)])
+    )
     if perms.size:  # the undecided comparisons' permuted sums in float64, as _spa_pvalues_float64's
         exact = cols.T @ signs[perms].astype(np.float64).T  # (n_columns, n_undecided_permutations)
     out = []

@@ -40,8 +40,9 @@ __all__ = ["CALIBRATORS", "calibration_probe", "preference_evidence"]
 CALIBRATORS = ("temperature", "platt", "isotonic")
 
 
-def preference_evidence(human: np.ndarray, metric: np.ndarray, *,
-                        is_probability: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def preference_evidence(
+    human: np.ndarray, metric: np.ndarray, *, is_probability: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(delta, target, item) for every within-item pair with human and scorer scores."""
     jj, kk = np.triu_indices(human.shape[1], 1)
     dh = human[:, jj] - human[:, kk]
@@ -55,24 +56,45 @@ def preference_evidence(human: np.ndarray, metric: np.ndarray, *,
     return dm[item, p_idx], preference_target(dh[item, p_idx]), item
 
 
-def _summary(prob: np.ndarray, y: np.ndarray, item: np.ndarray, *, n_bins: int, binning: str,
-             n_resamples: int, seed: int) -> dict[str, Any]:
-    ece = expected_calibration_error(prob, y, n_bins=n_bins, binning=binning, groups=item,
-                                     n_resamples=n_resamples, seed=seed)
+def _summary(
+    prob: np.ndarray,
+    y: np.ndarray,
+    item: np.ndarray,
+    *,
+    n_bins: int,
+    binning: str,
+    n_resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    ece = expected_calibration_error(
+        prob, y, n_bins=n_bins, binning=binning, groups=item, n_resamples=n_resamples, seed=seed
+    )
     b = ece.bins
     return {
         "ece": {"statistic": ece.statistic, "confidence_interval": ece.confidence_interval},
         "brier": brier_score_loss(prob, y),
         "log_loss": log_loss(prob, y),
-        "reliability": {"edges": b.edges.tolist(), "count": b.count.tolist(),
-                        "confidence": b.confidence.tolist(), "accuracy": b.accuracy.tolist()},
+        "reliability": {
+            "edges": b.edges.tolist(),
+            "count": b.count.tolist(),
+            "confidence": b.confidence.tolist(),
+            "accuracy": b.accuracy.tolist(),
+        },
     }
 
 
-def calibration_probe(dataset: Dataset, scores: np.ndarray, *, is_probability: bool = False,
-                      calibrators: tuple[str, ...] = CALIBRATORS, n_folds: int = 5,
-                      n_bins: int = 10, binning: str = "width", n_resamples: int = 1000,
-                      seed: int = 0) -> dict[str, Any]:
+def calibration_probe(
+    dataset: Dataset,
+    scores: np.ndarray,
+    *,
+    is_probability: bool = False,
+    calibrators: tuple[str, ...] = CALIBRATORS,
+    n_folds: int = 5,
+    n_bins: int = 10,
+    binning: str = "width",
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Calibration summary of one scorer's per-response ``scores`` (oriented: higher = better)."""
     H = dataset.human_matrix()
     M = dataset.to_matrix(np.asarray(scores, dtype=float))
@@ -82,13 +104,25 @@ def calibration_probe(dataset: Dataset, scores: np.ndarray, *, is_probability: b
     n_groups = np.unique(item).size
     folds = min(n_folds, n_groups)
     if folds < 2:
-        raise ValueError(f"{dataset.name!r}: calibration needs pairs from at least 2 items, got {n_groups}")
-    common: dict[str, Any] = {"n_bins": n_bins, "binning": binning, "n_resamples": n_resamples, "seed": seed}
+        raise ValueError(
+            f"{dataset.name!r}: calibration needs pairs from at least 2 items, got {n_groups}"
+        )
+    common: dict[str, Any] = {
+        "n_bins": n_bins,
+        "binning": binning,
+        "n_resamples": n_resamples,
+        "seed": seed,
+    }
     with np.errstate(over="ignore"):
         raw = 1.0 / (1.0 + np.exp(-delta))
-    out: dict[str, Any] = {"n_pairs": int(delta.size), "n_items": int(n_groups),
-                           "n_human_ties": int((y == 0.5).sum()), "n_folds": folds,
-                           "methods": {"raw": _summary(raw, y, item, **common)}, "fitted": {}}
+    out: dict[str, Any] = {
+        "n_pairs": int(delta.size),
+        "n_items": int(n_groups),
+        "n_human_ties": int((y == 0.5).sum()),
+        "n_folds": folds,
+        "methods": {"raw": _summary(raw, y, item, **common)},
+        "fitted": {},
+    }
     for name in calibrators:
         prob = cross_fitted_probabilities(name, delta, y, groups=item, n_folds=folds, seed=seed)
         out["methods"][name] = _summary(prob, y, item, **common)

@@ -18,13 +18,22 @@ from ..metaeval.best_of_n import best_of_n_curve
 __all__ = ["overoptimization_probe"]
 
 
-def overoptimization_probe(dataset: Dataset, proxy_scores: np.ndarray, *,
-                           gold_scores: np.ndarray | None = None, n_max: int | None = None,
-                           n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+def overoptimization_probe(
+    dataset: Dataset,
+    proxy_scores: np.ndarray,
+    *,
+    gold_scores: np.ndarray | None = None,
+    n_max: int | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Gold and proxy curves of best-of-n for n = 1..n_max (oriented scores: higher = better)."""
     P = dataset.to_matrix(np.asarray(proxy_scores, dtype=float))
-    G = dataset.human_matrix() if gold_scores is None else \
-        dataset.to_matrix(np.asarray(gold_scores, dtype=float))
+    G = (
+        dataset.human_matrix()
+        if gold_scores is None
+        else dataset.to_matrix(np.asarray(gold_scores, dtype=float))
+    )
     if P.shape[1] < 2:
         raise ValueError(f"{dataset.name!r} has one candidate per item: best-of-n needs pools")
     r = best_of_n_curve(P, G, n_max=n_max, n_resamples=n_resamples, seed=seed)
@@ -33,12 +42,17 @@ def overoptimization_probe(dataset: Dataset, proxy_scores: np.ndarray, *,
         return [[None if not np.isfinite(v) else float(v) for v in row] for row in a]
 
     return {
-        "n": r.n.tolist(), "kl": r.kl.tolist(),
-        "gold": r.gold.tolist(), "gold_ci": ci(r.gold_ci),
-        "proxy": r.proxy.tolist(), "proxy_ci": ci(r.proxy_ci),
-        "peak_n": r.peak_n, "peak_gold": r.peak_gold,
+        "n": r.n.tolist(),
+        "kl": r.kl.tolist(),
+        "gold": r.gold.tolist(),
+        "gold_ci": ci(r.gold_ci),
+        "proxy": r.proxy.tolist(),
+        "proxy_ci": ci(r.proxy_ci),
+        "peak_n": r.peak_n,
+        "peak_gold": r.peak_gold,
         "gold_gain_at_peak": r.peak_gold - float(r.gold[0]),
         "n_below_start": r.n_below_start,
-        "n_items": r.n_items, "n_dropped": r.n_dropped,
+        "n_items": r.n_items,
+        "n_dropped": r.n_dropped,
         "gold_source": "human" if gold_scores is None else "scorer",
     }

@@ -63,32 +63,49 @@ def _pairwise_labels(mats: dict[str, np.ndarray]) -> np.ndarray:
 def agreement_probe(dataset: Dataset, *, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
     j = dataset.judgments
     if j is None or j.kind != "pointwise":
-        raise ValueError(f"{dataset.name!r} has {'no' if j is None else j.kind} human judgments; "
-                         "agreement needs pointwise scores from two or more raters per response")
+        raise ValueError(
+            f"{dataset.name!r} has {'no' if j is None else j.kind} human judgments; "
+            "agreement needs pointwise scores from two or more raters per response"
+        )
     raters, _, R = j.rater_matrix()
     per_cell = (~np.isnan(R)).sum(axis=0)
     if per_cell.max(initial=0) < 2:
-        raise ValueError(f"{dataset.name!r}: no response was scored by two or more raters; "
-                         "agreement needs repeated ratings")
-    out: dict[str, Any] = {"n_raters": len(raters), "n_cells": int(R.shape[1]),
-                           "ratings_per_cell": {str(k): int(v) for k, v in
-                                                zip(*np.unique(per_cell, return_counts=True))}}
+        raise ValueError(
+            f"{dataset.name!r}: no response was scored by two or more raters; "
+            "agreement needs repeated ratings"
+        )
+    out: dict[str, Any] = {
+        "n_raters": len(raters),
+        "n_cells": int(R.shape[1]),
+        "ratings_per_cell": {
+            str(k): int(v) for k, v in zip(*np.unique(per_cell, return_counts=True))
+        },
+    }
     for level in ("interval", "ordinal"):
         a = krippendorff_alpha(R, level=level, n_resamples=n_resamples, seed=seed)
-        out[f"krippendorff_alpha_{level}"] = {"statistic": a.statistic,
-                                              "confidence_interval": a.confidence_interval,
-                                              "n_units": a.n_units}
+        out[f"krippendorff_alpha_{level}"] = {
+            "statistic": a.statistic,
+            "confidence_interval": a.confidence_interval,
+            "n_units": a.n_units,
+        }
     labels = _pairwise_labels(rater_matrices(dataset))
     k = fleiss_kappa(labels, n_resamples=n_resamples, seed=seed)
-    out["fleiss_kappa_pairwise"] = {"statistic": k.statistic, "confidence_interval": k.confidence_interval,
-                                    "n_units": k.n_units}
+    out["fleiss_kappa_pairwise"] = {
+        "statistic": k.statistic,
+        "confidence_interval": k.confidence_interval,
+        "n_units": k.n_units,
+    }
     sev = rater_severity(R, n_resamples=n_resamples, seed=seed)
     checks = dataset.info.get("attention_checks", {})
     out["raters"] = {
-        r: {"severity": float(sev.bias[i]),
+        r: {
+            "severity": float(sev.bias[i]),
             "severity_ci": [float(v) for v in sev.confidence_interval[i]],
-            "n_cells": int(sev.n_units[i]), "attention_checks": checks.get(r)}
-        for i, r in enumerate(raters)}
+            "n_cells": int(sev.n_units[i]),
+            "attention_checks": checks.get(r),
+        }
+        for i, r in enumerate(raters)
+    }
     return out
 
 
@@ -107,9 +124,14 @@ def _stat_fn(name: str) -> tuple[Callable[..., Any], Any]:
 CEILING_STATISTICS = ("kendall_tau", "pairwise_accuracy", "acc_eq")
 
 
-def human_ceiling(dataset: Dataset, scores: dict[str, np.ndarray], *,
-                  statistic: str = "kendall_tau", n_resamples: int = 1000,
-                  seed: int = 0) -> dict[str, Any]:
+def human_ceiling(
+    dataset: Dataset,
+    scores: dict[str, np.ndarray],
+    *,
+    statistic: str = "kendall_tau",
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Each rater and each scorer against the other raters' mean, on each rater's cells.
 
     ``scores``: per-response scores of each scorer (oriented: higher = better)."""
@@ -133,16 +155,36 @@ def human_ceiling(dataset: Dataset, scores: dict[str, np.ndarray], *,
         row: dict[str, Any] = {"n_items": int(cells.any(axis=1).sum()), "n_cells": int(cells.sum())}
         for name, mat in [("human", X[i])] + list(M.items()):
             m = np.where(cells, mat, np.nan)
-            b = bootstrap_ci(stat, g, m, n_resamples=n_resamples, seed=seed) if n_resamples else None
-            row[name] = {"statistic": float(point(g, m)),
-                         "confidence_interval": list(b.confidence_interval) if b else None}
+            b = (
+                bootstrap_ci(stat, g, m, n_resamples=n_resamples, seed=seed)
+                if n_resamples
+                else None
+            )
+            row[name] = {
+                "statistic": float(point(g, m)),
+                "confidence_interval": list(b.confidence_interval) if b else None,
+            }
         per_rater[r] = row
     names = ["human"] + list(M)
-    summary = {n: float(np.nanmean([per_rater[r][n]["statistic"] for r in per_rater])) for n in names}
-    beats = {s: int(sum(per_rater[r][s]["statistic"] >= per_rater[r]["human"]["statistic"]
-                        for r in per_rater)) for s in M}
-    return {"statistic": statistic, "raters": per_rater, "mean_over_raters": summary,
-            "scorer_at_least_human_for_n_raters": beats, "n_raters": len(per_rater)}
+    summary = {
+        n: float(np.nanmean([per_rater[r][n]["statistic"] for r in per_rater])) for n in names
+    }
+    beats = {
+        s: int(
+            sum(
+                per_rater[r][s]["statistic"] >= per_rater[r]["human"]["statistic"]
+                for r in per_rater
+            )
+        )
+        for s in M
+    }
+    return {
+        "statistic": statistic,
+        "raters": per_rater,
+        "mean_over_raters": summary,
+        "scorer_at_least_human_for_n_raters": beats,
+        "n_raters": len(per_rater),
+    }
 
 
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
@@ -164,11 +206,18 @@ def duplicates(dataset: Dataset) -> dict[str, Any]:
     dup_inputs = [g for g in groups.values() if len(g) > 1]
     r = dataset.responses
     by_item: dict[tuple[str, str], list[str]] = {}
-    for it, rid, text in zip(r.column("item_id").to_pylist(), r.column("response_id").to_pylist(),
-                             r.column("text").to_pylist()):
+    for it, rid, text in zip(
+        r.column("item_id").to_pylist(),
+        r.column("response_id").to_pylist(),
+        r.column("text").to_pylist(),
+    ):
         by_item.setdefault((it, text or ""), []).append(rid)
-    same = [{"item_id": it, "response_ids": rids} for (it, _), rids in by_item.items() if len(rids) > 1]
-    return {"duplicate_inputs": dup_inputs,
-            "n_items_in_duplicate_groups": sum(map(len, dup_inputs)),
-            "identical_responses": same,
-            "n_items_with_identical_responses": len({s["item_id"] for s in same})}
+    same = [
+        {"item_id": it, "response_ids": rids} for (it, _), rids in by_item.items() if len(rids) > 1
+    ]
+    return {
+        "duplicate_inputs": dup_inputs,
+        "n_items_in_duplicate_groups": sum(map(len, dup_inputs)),
+        "identical_responses": same,
+        "n_items_with_identical_responses": len({s["item_id"] for s in same}),
+    }

@@ -40,15 +40,31 @@ def response_lengths(dataset: Dataset, unit: str = "chars") -> np.ndarray:
     raise ValueError(f"unit must be one of chars, words, got {unit!r}")
 
 
-def length_probe(dataset: Dataset, scores: dict[str, np.ndarray], *, unit: str = "chars",
-                 ties: str = "strict", tolerance: float = 0.1, n_resamples: int = 1000,
-                 seed: int = 0) -> dict[str, LengthBiasResult]:
+def length_probe(
+    dataset: Dataset,
+    scores: dict[str, np.ndarray],
+    *,
+    unit: str = "chars",
+    ties: str = "strict",
+    tolerance: float = 0.1,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, LengthBiasResult]:
     """Length bias of each scorer's per-response ``scores`` (oriented: higher = better)."""
     H = dataset.human_matrix()
     L = dataset.to_matrix(response_lengths(dataset, unit))
-    return {name: length_bias(H, dataset.to_matrix(s), L, ties=ties, tolerance=tolerance,
-                              n_resamples=n_resamples, seed=seed)
-            for name, s in scores.items()}
+    return {
+        name: length_bias(
+            H,
+            dataset.to_matrix(s),
+            L,
+            ties=ties,
+            tolerance=tolerance,
+            n_resamples=n_resamples,
+            seed=seed,
+        )
+        for name, s in scores.items()
+    }
 
 
 def perturbed_dataset(dataset: Dataset, perturbation: str, *, seed: int = 0) -> Dataset:
@@ -57,22 +73,34 @@ def perturbed_dataset(dataset: Dataset, perturbation: str, *, seed: int = 0) -> 
     r = dataset.responses
     item_ids = r.column("item_id").to_pylist()
     resp_ids = r.column("response_id").to_pylist()
-    input_of = dict(zip(dataset.items.column("item_id").to_pylist(),
-                        dataset.items.column("input").to_pylist()))
+    input_of = dict(
+        zip(dataset.items.column("item_id").to_pylist(), dataset.items.column("input").to_pylist())
+    )
     texts = [t or "" for t in r.column("text").to_pylist()]
     prompts = [input_of.get(i) or "" for i in item_ids]
     keys = [f"{i}\x1f{j}" for i, j in zip(item_ids, resp_ids)]
     new = apply_perturbation(perturbation, texts, prompts, seed=seed, keys=keys)
     idx = r.column_names.index("text")
     responses = r.set_column(idx, "text", pa.array(new, pa.string()))
-    return replace(dataset, responses=responses, name=f"{dataset.name}+{perturbation}",
-                   info={**dataset.info, "perturbation": perturbation, "perturbation_seed": seed})
+    return replace(
+        dataset,
+        responses=responses,
+        name=f"{dataset.name}+{perturbation}",
+        info={**dataset.info, "perturbation": perturbation, "perturbation_seed": seed},
+    )
 
 
-def perturbation_probe(dataset: Dataset, base_scores: np.ndarray,
-                       score_fn: Callable[[Dataset], np.ndarray], perturbations: list[str], *,
-                       seed: int = 0, ties: str = "strict", n_resamples: int = 1000,
-                       on_probe: Callable[[str], Any] | None = None) -> dict[str, PerturbationResult]:
+def perturbation_probe(
+    dataset: Dataset,
+    base_scores: np.ndarray,
+    score_fn: Callable[[Dataset], np.ndarray],
+    perturbations: list[str],
+    *,
+    seed: int = 0,
+    ties: str = "strict",
+    n_resamples: int = 1000,
+    on_probe: Callable[[str], Any] | None = None,
+) -> dict[str, PerturbationResult]:
     """Flip rate and score shift under each perturbation of the dispreferred response.
 
     ``base_scores``: the scorer's per-response scores of ``dataset`` (oriented: higher = better);
@@ -92,9 +120,16 @@ def perturbation_probe(dataset: Dataset, base_scores: np.ndarray,
     for name in perturbations:
         if on_probe is not None:
             on_probe(name)
-        after = dataset.to_matrix(np.asarray(score_fn(perturbed_dataset(dataset, name, seed=seed)),
-                                             dtype=float))
-        out[name] = perturbation_sensitivity(before[item, pref_col], before[item, disp_col],
-                                             after[item, disp_col], groups=item, ties=ties,
-                                             n_resamples=n_resamples, seed=seed)
+        after = dataset.to_matrix(
+            np.asarray(score_fn(perturbed_dataset(dataset, name, seed=seed)), dtype=float)
+        )
+        out[name] = perturbation_sensitivity(
+            before[item, pref_col],
+            before[item, disp_col],
+            after[item, disp_col],
+            groups=item,
+            ties=ties,
+            n_resamples=n_resamples,
+            seed=seed,
+        )
     return out

@@ -54,6 +54,7 @@ def _sort_key(res: MetaEvalDoc, primary: str):
         e = seg.get(s["name"], {}).get(primary) or sysl.get(s["name"], {}).get(primary) or {}
         v = e.get("statistic")
         return -(v if v is not None else -math.inf)
+
     return key
 
 
@@ -73,12 +74,16 @@ def ranking_note(res: MetaEvalDoc) -> str | None:
     at = rk.get("at_no_signal") or {}
     n = rk.get("n_scorers")
     if not rk.get("informative", True):
-        return (f"not informative: {', '.join(LABELS.get(k, k) for k in at)} are at their no-signal "
-                f"values for most of the {n} scorers; this order is noise")
+        return (
+            f"not informative: {', '.join(LABELS.get(k, k) for k in at)} are at their no-signal "
+            f"values for most of the {n} scorers; this order is noise"
+        )
     if used != req:
         what = "the all-ties baseline" if req == "acc_eq" else "its no-signal value"
-        return (f"ranked by {LABELS.get(used, used)}, not {LABELS.get(req, req)}: "
-                f"{LABELS.get(req, req)} is at {what} for {len(at.get(req, []))} of {n} scorers")
+        return (
+            f"ranked by {LABELS.get(used, used)}, not {LABELS.get(req, req)}: "
+            f"{LABELS.get(req, req)} is at {what} for {len(at.get(req, []))} of {n} scorers"
+        )
     return None
 
 
@@ -90,9 +95,11 @@ def leaderboard_table(res: MetaEvalDoc, *, title: str | None = None) -> Table:
     primary = res["primary_statistic"]
     seg = res["segment_level"]
     data = res["data"]
-    title = title or (f"{data['name']} — segment level: {data['n_items']} items, "
-                      f"{data['n_responses']} responses, {data['n_pairs']} pairs, "
-                      f"gold ties {_num(data['gold_tie_rate'], 3)}")
+    title = title or (
+        f"{data['name']} — segment level: {data['n_items']} items, "
+        f"{data['n_responses']} responses, {data['n_pairs']} pairs, "
+        f"gold ties {_num(data['gold_tie_rate'], 3)}"
+    )
     note = ranking_note(res)
     width = len(title)
     if note:
@@ -125,32 +132,46 @@ def leaderboard_table(res: MetaEvalDoc, *, title: str | None = None) -> Table:
     for s in sorted(res["scorers"], key=_sort_key(res, primary)):
         n = s["name"]
         e = seg.get(n, {}).get(primary)
-        row = [str(clusters.get(n) or ""), escape(n), _with_ci(e) + (" ○" if n in no_signal else "")]
+        row = [
+            str(clusters.get(n) or ""),
+            escape(n),
+            _with_ci(e) + (" ○" if n in no_signal else ""),
+        ]
         if show_eps:
             a = seg.get(n, {}).get("acc_eq")
             if primary != "acc_eq":
                 row.append(_num(a.get("statistic")) if a else "–")
             flag = " ⚑" if a and a.get("all_ties") else ""
-            row += [_num(a.get("epsilon"), 3) if a else "–",
-                    (_num(a.get("all_ties_baseline")) + flag) if a else "–"]
+            row += [
+                _num(a.get("epsilon"), 3) if a else "–",
+                (_num(a.get("all_ties_baseline")) + flag) if a else "–",
+            ]
         row += [_num((seg.get(n, {}).get(k) or {}).get("statistic")) for k in extra]
         if show_cov:
             c = cov.get(n)
             row.append(f"{c['scored']}/{c['total']}" if c else "–")
         t.add_row(*row)
     permute = _block(res.get("significance")).get("permute")
-    unit = ("score cells, as WMT" if permute == "cells" else "items")
-    cap = [f"# = significance cluster (paired permutation test over {unit}; clusters from raw p < "
-           f"{res['settings']['alpha']}; corrected p-values: overcoat compare)"]
+    unit = "score cells, as WMT" if permute == "cells" else "items"
+    cap = [
+        f"# = significance cluster (paired permutation test over {unit}; clusters from raw p < "
+        f"{res['settings']['alpha']}; corrected p-values: overcoat compare)"
+    ]
     if no_signal:
-        cap.append("○ = not distinguishable from a scorer without signal on this statistic (its "
-                   "95% CI reaches the no-signal value)")
+        cap.append(
+            "○ = not distinguishable from a scorer without signal on this statistic (its "
+            "95% CI reaches the no-signal value)"
+        )
     if show_eps:
-        cap.append("⚑ = ε calls every pair a tie: acc_eq equals the all-ties baseline that a "
-                   "constant scorer gets")
+        cap.append(
+            "⚑ = ε calls every pair a tie: acc_eq equals the all-ties baseline that a "
+            "constant scorer gets"
+        )
     if show_cov:
-        cap.append("scored = responses with a score / all responses; the rest are left out of "
-                   "every statistic")
+        cap.append(
+            "scored = responses with a score / all responses; the rest are left out of "
+            "every statistic"
+        )
     if "pairwise_accuracy_strict" in extra or primary == "pairwise_accuracy_strict":
         cap.append("pref. acc = the RM view: gold ties left out, a scorer tie counts wrong")
     t.caption = "\n".join(cap)
@@ -182,8 +203,10 @@ def significance_table(res: MetaEvalDoc) -> Table:
     s = _block(res["significance"])
     names = s["names"]
     p = s["pvalues_corrected"] if s.get("pvalues_corrected") is not None else s["pvalues"]
-    t = Table(title=f"p-values ({s['correction']}-corrected): row better than column on "
-                    f"{LABELS.get(s['statistic'], s['statistic'])}")
+    t = Table(
+        title=f"p-values ({s['correction']}-corrected): row better than column on "
+        f"{LABELS.get(s['statistic'], s['statistic'])}"
+    )
     t.add_column("")
     for n in names:
         t.add_column(escape(n), justify="right")
@@ -200,8 +223,9 @@ def significance_table(res: MetaEvalDoc) -> Table:
     return t
 
 
-def _scores_table(title: str, rules: dict,
-                  columns: list[tuple[str, Callable[[Any], Any]]]) -> Table:
+def _scores_table(
+    title: str, rules: dict, columns: list[tuple[str, Callable[[Any], Any]]]
+) -> Table:
     """One row per scorer; ``columns``: (header, getter(rule dict) -> value)."""
     t = Table(title=title)
     t.add_column("scorer")
@@ -209,8 +233,9 @@ def _scores_table(title: str, rules: dict,
         t.add_column(escape(head), justify="right")
     for name, r in rules.items():
         if "error" in r:
-            t.add_row(escape(name), *([escape("error: " + str(r["error"]))] +
-                                      [""] * (len(columns) - 1)))
+            t.add_row(
+                escape(name), *([escape("error: " + str(r["error"]))] + [""] * (len(columns) - 1))
+            )
             continue
         t.add_row(escape(name), *[_num(get(r)) for _, get in columns])
     return t
@@ -221,6 +246,7 @@ def _key(*path):
         for k in path:
             r = (r or {}).get(k) if isinstance(r, dict) else None
         return r
+
     return get
 
 
@@ -229,8 +255,9 @@ def benchmark_tables(res: MetaEvalDoc) -> list[Table]:
     sections, Prior Sets and subset accuracies; RewardBench 2 subsets and the Ties score;
     RM-Bench easy/normal/hard, domains and the 3x3 style matrix; JudgeBench overall and per
     source category."""
-    rules: dict[str, dict[str, Any]] = {k: dict(v) for k, v in
-                                        (res.get("benchmark_rules") or {}).items()}
+    rules: dict[str, dict[str, Any]] = {
+        k: dict(v) for k, v in (res.get("benchmark_rules") or {}).items()
+    }
     if not rules:
         return []
     ok = [r for r in rules.values() if "error" not in r]
@@ -242,23 +269,28 @@ def benchmark_tables(res: MetaEvalDoc) -> list[Table]:
     def union(key):
         keys: list[str] = []
         for r in ok:
-            for k in (r.get(key) or {}):
+            for k in r.get(key) or {}:
                 if k not in keys:
                     keys.append(k)
         return keys
 
     if rule == "RewardBench v1":
-        cols = [("overall", _key("overall"))] + [(k, _key("sections", k)) for k in union("sections")]
+        cols = [("overall", _key("overall"))] + [
+            (k, _key("sections", k)) for k in union("sections")
+        ]
         if any("prior_sets" in r for r in ok):
-            cols += [("Prior Sets", _key("prior_sets")),
-                     ("overall w/ Prior Sets", _key("overall_with_prior_sets"))]
+            cols += [
+                ("Prior Sets", _key("prior_sets")),
+                ("overall w/ Prior Sets", _key("overall_with_prior_sets")),
+            ]
         t = _scores_table(head, rules, cols)
         empty = first.get("empty_sections") or []
         if empty:
-            t.caption = (f"no data for {', '.join(empty)}: " +
-                         ("scored 0 and averaged in (official)"
-                          if first.get("empty_sections_rule") == "official"
-                          else "left out of overall (not the official number)"))
+            t.caption = f"no data for {', '.join(empty)}: " + (
+                "scored 0 and averaged in (official)"
+                if first.get("empty_sections_rule") == "official"
+                else "left out of overall (not the official number)"
+            )
         out.append(t)
         subsets = union("subsets")
         if subsets:
@@ -269,32 +301,50 @@ def benchmark_tables(res: MetaEvalDoc) -> list[Table]:
                 t.add_column(escape(name), justify="right")
             counts = first.get("subset_counts") or {}
             for sname in subsets:
-                t.add_row(escape(sname), str(counts.get(sname, "")),
-                          *[_num(_key("subsets", sname)(r)) for r in rules.values()])
+                t.add_row(
+                    escape(sname),
+                    str(counts.get(sname, "")),
+                    *[_num(_key("subsets", sname)(r)) for r in rules.values()],
+                )
             out.append(t)
         return out
     if rule.startswith("RewardBench 2"):
         total = "overall" if "overall" in first else "overall_without_ties"
-        cols = [(total.replace("_", " "), _key(total))] + \
-            [(k, _key("subsets", k)) for k in union("subsets")]
+        cols = [(total.replace("_", " "), _key(total))] + [
+            (k, _key("subsets", k)) for k in union("subsets")
+        ]
         out.append(_scores_table(head, rules, cols))
         if any("ties" in r for r in ok):
-            parts = ["score", "tied_accuracy", "ref_accuracy", "correctness_preferred",
-                     "correctness_preferred_hard", "correctness_margin_score"]
-            out.append(_scores_table(f"{res['data']['name']} — RewardBench 2 Ties score", rules,
-                                     [(p.replace("_", " "), _key("ties", p)) for p in parts]))
+            parts = [
+                "score",
+                "tied_accuracy",
+                "ref_accuracy",
+                "correctness_preferred",
+                "correctness_preferred_hard",
+                "correctness_margin_score",
+            ]
+            out.append(
+                _scores_table(
+                    f"{res['data']['name']} — RewardBench 2 Ties score",
+                    rules,
+                    [(p.replace("_", " "), _key("ties", p)) for p in parts],
+                )
+            )
         return out
     if rule == "RM-Bench":
-        cols = [(k, _key(k)) for k in ("overall", "easy", "normal", "hard")] + \
-            [(k, _key("domains", k)) for k in union("domains")]
+        cols = [(k, _key(k)) for k in ("overall", "easy", "normal", "hard")] + [
+            (k, _key("domains", k)) for k in union("domains")
+        ]
         out.append(_scores_table(head, rules, cols))
         styles = first.get("styles") or ["concise", "detailed_plain", "detailed_markdown"]
         for name, r in rules.items():
             m = r.get("matrix")
             if not m:
                 continue
-            t = Table(title=f"{res['data']['name']} — RM-Bench style matrix, {escape(name)} "
-                            "(mean over domains)")
+            t = Table(
+                title=f"{res['data']['name']} — RM-Bench style matrix, {escape(name)} "
+                "(mean over domains)"
+            )
             t.add_column("chosen \\ rejected")
             for sty in styles:
                 t.add_column(sty, justify="right")
@@ -304,19 +354,25 @@ def benchmark_tables(res: MetaEvalDoc) -> list[Table]:
             out.append(t)
         return out
     if rule.startswith("JudgeBench"):
-        cols = [("overall", _key("overall"))] + \
-            [(k, _key("sources", k)) for k in ("knowledge", "reasoning", "math", "coding")]
+        cols = [("overall", _key("overall"))] + [
+            (k, _key("sources", k)) for k in ("knowledge", "reasoning", "math", "coding")
+        ]
         t = _scores_table(head, rules, cols)
         counts = first.get("source_counts") or {}
-        t.caption = (f"ties: {first.get('ties')} convention; pairs: {first.get('n_pairs')} "
-                     "overall, " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        t.caption = (
+            f"ties: {first.get('ties')} convention; pairs: {first.get('n_pairs')} "
+            "overall, " + ", ".join(f"{k} {v}" for k, v in counts.items())
+        )
         out.append(t)
         return out
     # any other rule: its numbers and its first group of sub-scores
     keys = [k for k, v in first.items() if isinstance(v, (int, float)) and k != "n_pairs"]
     groups = [k for k, v in first.items() if isinstance(v, dict)][:1]
-    cols = [(k, _key(k)) for k in keys] + [(k, _key(groups[0], k)) for k in union(groups[0])] \
-        if groups else [(k, _key(k)) for k in keys]
+    cols = (
+        [(k, _key(k)) for k in keys] + [(k, _key(groups[0], k)) for k in union(groups[0])]
+        if groups
+        else [(k, _key(k)) for k in keys]
+    )
     out.append(_scores_table(head, rules, cols))
     return out
 

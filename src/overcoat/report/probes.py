@@ -8,8 +8,15 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-__all__ = ["calibration_table", "ceiling_table", "combination_table", "length_bias_table",
-           "overopt_table", "perturbation_table", "quality_tables"]
+__all__ = [
+    "calibration_table",
+    "ceiling_table",
+    "combination_table",
+    "length_bias_table",
+    "overopt_table",
+    "perturbation_table",
+    "quality_tables",
+]
 
 
 def _n(x: Any, digits: int = 3) -> str:
@@ -25,82 +32,128 @@ def _ci(e: dict | None, digits: int = 3) -> str:
 
 
 def length_bias_table(doc: dict) -> Table:
-    t = Table(title=f"{escape(doc['data'])} — length bias ({doc['length_unit']}; preferred response "
-                    f"is the longer one in {_n(doc['share_longer_preferred'], 3)} of pairs)")
-    for c in ("scorer", "accuracy [95% CI]", "longer preferred", "shorter preferred",
-              "length-balanced [95% CI]", "length-matched (n)", "length-only baseline",
-              "τb(score, length) [95% CI]"):
+    t = Table(
+        title=f"{escape(doc['data'])} — length bias ({doc['length_unit']}; preferred response "
+        f"is the longer one in {_n(doc['share_longer_preferred'], 3)} of pairs)"
+    )
+    for c in (
+        "scorer",
+        "accuracy [95% CI]",
+        "longer preferred",
+        "shorter preferred",
+        "length-balanced [95% CI]",
+        "length-matched (n)",
+        "length-only baseline",
+        "τb(score, length) [95% CI]",
+    ):
         t.add_column(c, justify="left" if c == "scorer" else "right")
     for name, r in doc["scorers"].items():
         m = r["length_matched_accuracy"]
-        t.add_row(escape(name), _ci(r["accuracy"]), _n(r["longer_preferred"]["statistic"]),
-                  _n(r["shorter_preferred"]["statistic"]), _ci(r["length_balanced_accuracy"]),
-                  f"{_n(m['statistic'])} ({m['n_pairs']})", _n(r["length_baseline"]["statistic"]),
-                  _ci(r["score_length_correlation"]))
+        t.add_row(
+            escape(name),
+            _ci(r["accuracy"]),
+            _n(r["longer_preferred"]["statistic"]),
+            _n(r["shorter_preferred"]["statistic"]),
+            _ci(r["length_balanced_accuracy"]),
+            f"{_n(m['statistic'])} ({m['n_pairs']})",
+            _n(r["length_baseline"]["statistic"]),
+            _ci(r["score_length_correlation"]),
+        )
     h = next(iter(doc["scorers"].values()), None)
     if h is not None:
-        t.caption = (f"humans: τb(human score, length) = {_ci(h['human_length_correlation'])}; "
-                     "a scorer with no length bias scores alike on longer- and shorter-preferred pairs")
+        t.caption = (
+            f"humans: τb(human score, length) = {_ci(h['human_length_correlation'])}; "
+            "a scorer with no length bias scores alike on longer- and shorter-preferred pairs"
+        )
     return t
 
 
 def perturbation_table(doc: dict) -> Table:
-    t = Table(title=f"{escape(doc['data'])} — perturbations of the dispreferred response "
-                    f"(seed {doc['seed']})")
-    for c in ("scorer", "perturbation", "accuracy before → after", "flip rate [95% CI]",
-              "shift (SDs) [95% CI]"):
+    t = Table(
+        title=f"{escape(doc['data'])} — perturbations of the dispreferred response "
+        f"(seed {doc['seed']})"
+    )
+    for c in (
+        "scorer",
+        "perturbation",
+        "accuracy before → after",
+        "flip rate [95% CI]",
+        "shift (SDs) [95% CI]",
+    ):
         t.add_column(c, justify="left" if c in ("scorer", "perturbation") else "right")
     for name, per in doc["perturbations"].items():
         for p, r in per.items():
-            t.add_row(escape(name), p, f"{_n(r['accuracy_before']['statistic'])} → "
-                      f"{_n(r['accuracy_after']['statistic'])}", _ci(r["flip_rate"]),
-                      _ci(r["standardized_shift"]))
-    t.caption = ("flip rate: share of pairs the scorer had right that the perturbation alone makes "
-                 "it get wrong; truncate is the control (a scorer reading the answer lowers its score)")
+            t.add_row(
+                escape(name),
+                p,
+                f"{_n(r['accuracy_before']['statistic'])} → {_n(r['accuracy_after']['statistic'])}",
+                _ci(r["flip_rate"]),
+                _ci(r["standardized_shift"]),
+            )
+    t.caption = (
+        "flip rate: share of pairs the scorer had right that the perturbation alone makes "
+        "it get wrong; truncate is the control (a scorer reading the answer lowers its score)"
+    )
     return t
 
 
 def calibration_table(doc: dict) -> Table:
-    t = Table(title=f"{escape(doc['data'])} — calibration of P(preferred), held out "
-                    f"({doc['n_folds']}-fold cross-fitting over items; bins: {doc['binning']})")
+    t = Table(
+        title=f"{escape(doc['data'])} — calibration of P(preferred), held out "
+        f"({doc['n_folds']}-fold cross-fitting over items; bins: {doc['binning']})"
+    )
     for c in ("scorer", "method", "ECE [95% CI]", "Brier", "log loss", "pairs"):
         t.add_column(c, justify="left" if c in ("scorer", "method") else "right")
     for name, r in doc["scorers"].items():
         for m, s in r["methods"].items():
-            t.add_row(escape(name), m, _ci(s["ece"]), _n(s["brier"]), _n(s["log_loss"]),
-                      str(r["n_pairs"]))
+            t.add_row(
+                escape(name), m, _ci(s["ece"]), _n(s["brier"]), _n(s["log_loss"]), str(r["n_pairs"])
+            )
     notes = []
     for name, r in doc["scorers"].items():
         tt = r.get("tie_threshold")
         if tt:
-            notes.append(f"{name}: tie threshold fitted on other folds → held-out acc_eq "
-                         f"{_n(tt['held_out_acc_eq'])} (in-sample {_n(tt['in_sample_acc_eq'])}, "
-                         f"all-ties baseline {_n(tt['all_ties_baseline'])})")
-    t.caption = ("raw = sigmoid(score difference), or the judge's own probability; human ties are "
-                 "targets of 1/2")
+            notes.append(
+                f"{name}: tie threshold fitted on other folds → held-out acc_eq "
+                f"{_n(tt['held_out_acc_eq'])} (in-sample {_n(tt['in_sample_acc_eq'])}, "
+                f"all-ties baseline {_n(tt['all_ties_baseline'])})"
+            )
+    t.caption = (
+        "raw = sigmoid(score difference), or the judge's own probability; human ties are "
+        "targets of 1/2"
+    )
     if notes:
         t.caption += "\n" + "\n".join(escape(n) for n in notes)
     return t
 
 
 def overopt_table(doc: dict) -> Table:
-    t = Table(title=f"{escape(doc['data'])} — best-of-n with proxy {escape(doc['proxy_scorer'])}, gold "
-                    f"{escape(doc['gold_scorer'])} ({doc['n_items']} items)")
+    t = Table(
+        title=f"{escape(doc['data'])} — best-of-n with proxy {escape(doc['proxy_scorer'])}, gold "
+        f"{escape(doc['gold_scorer'])} ({doc['n_items']} items)"
+    )
     for c in ("n", "KL (nats)", "gold [95% CI]", "proxy"):
         t.add_column(c, justify="right")
     for i, n in enumerate(doc["n"]):
-        g = {"statistic": doc["gold"][i], "confidence_interval": [doc["gold_ci"][0][i], doc["gold_ci"][1][i]]}
+        g = {
+            "statistic": doc["gold"][i],
+            "confidence_interval": [doc["gold_ci"][0][i], doc["gold_ci"][1][i]],
+        }
         t.add_row(str(n), _n(doc["kl"][i]), _ci(g), _n(doc["proxy"][i]))
     below = doc["n_below_start"]
-    t.caption = (f"gold peaks at n = {doc['peak_n']} ({_n(doc['gold_gain_at_peak'], 4)} above n = 1); "
-                 + (f"falls below n = 1 from n = {below}" if below else "never falls below n = 1"))
+    t.caption = (
+        f"gold peaks at n = {doc['peak_n']} ({_n(doc['gold_gain_at_peak'], 4)} above n = 1); "
+        + (f"falls below n = 1 from n = {below}" if below else "never falls below n = 1")
+    )
     return t
 
 
 def quality_tables(doc: dict) -> list[Table]:
     a = doc["agreement"]
-    t = Table(title=f"{escape(doc['data'])} — agreement between raters ({a['n_raters']} raters, "
-                    f"{a['n_cells']} cells)")
+    t = Table(
+        title=f"{escape(doc['data'])} — agreement between raters ({a['n_raters']} raters, "
+        f"{a['n_cells']} cells)"
+    )
     t.add_column("statistic")
     t.add_column("value [95% CI]", justify="right")
     t.add_row("Krippendorff's α (interval)", _ci(a["krippendorff_alpha_interval"]))
@@ -110,8 +163,12 @@ def quality_tables(doc: dict) -> list[Table]:
     for c in ("rater", "severity [95% CI]", "cells", "attention checks found"):
         r.add_column(c, justify="left" if c == "rater" else "right")
     for name, x in a["raters"].items():
-        r.add_row(escape(name), _ci({"statistic": x["severity"], "confidence_interval": x["severity_ci"]}),
-                  str(x["n_cells"]), "-" if x["attention_checks"] is None else str(x["attention_checks"]))
+        r.add_row(
+            escape(name),
+            _ci({"statistic": x["severity"], "confidence_interval": x["severity_ci"]}),
+            str(x["n_cells"]),
+            "-" if x["attention_checks"] is None else str(x["attention_checks"]),
+        )
     out = [t, r]
     if doc.get("human_ceiling"):
         out.append(ceiling_table(doc["human_ceiling"], doc["data"]))
@@ -120,8 +177,10 @@ def quality_tables(doc: dict) -> list[Table]:
 
 def ceiling_table(c: dict, data: str) -> Table:
     names = list(c["mean_over_raters"])
-    t = Table(title=f"{escape(data)} — humans as scorers: {c['statistic']} against the other raters' "
-                    "mean, on each rater's cells")
+    t = Table(
+        title=f"{escape(data)} — humans as scorers: {c['statistic']} against the other raters' "
+        "mean, on each rater's cells"
+    )
     t.add_column("rater")
     for n in names:
         t.add_column("human (the rater)" if n == "human" else escape(n), justify="right")
@@ -132,8 +191,10 @@ def ceiling_table(c: dict, data: str) -> Table:
 
 
 def combination_table(doc: dict) -> Table:
-    t = Table(title=f"{escape(doc['data'])} — {doc['statistic']} of a cross-fitted Bradley–Terry "
-                    f"combination vs its parts ({doc['n_folds']} folds over items)")
+    t = Table(
+        title=f"{escape(doc['data'])} — {doc['statistic']} of a cross-fitted Bradley–Terry "
+        f"combination vs its parts ({doc['n_folds']} folds over items)"
+    )
     t.add_column("scorer")
     t.add_column(f"{doc['statistic']} [95% CI]", justify="right")
     t.add_column("weight (per SD)", justify="right")

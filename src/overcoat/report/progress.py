@@ -68,6 +68,7 @@ class ScoringProgress:
         if not self.enabled:
             return self
         from rich.console import Console
+
         console = self._console if self._console is not None else Console(stderr=True)
         if not (console.is_terminal or console.is_jupyter):
             return self
@@ -79,9 +80,16 @@ class ScoringProgress:
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-                             transient=False)
+
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
         self._bar.start()
         return self
 

@@ -26,16 +26,24 @@ def score_format(path: str | Path) -> str:
     raise OvercoatError(f"{path}: output must end in .parquet, .jsonl or .csv")
 
 
-def scores_table(item_ids: list[str], response_ids: list[str],
-                 columns: dict[str, tuple[str, np.ndarray]],
-                 content_hashes: list[str] | None = None,
-                 higher_is_better: dict[str, bool] | None = None) -> pa.Table:
+def scores_table(
+    item_ids: list[str],
+    response_ids: list[str],
+    columns: dict[str, tuple[str, np.ndarray]],
+    content_hashes: list[str] | None = None,
+    higher_is_better: dict[str, bool] | None = None,
+) -> pa.Table:
     """Long format: one row per (response, scorer): item_id, response_id, scorer, signature, score,
     and ``content_hash`` (:func:`overcoat.data.scores_file.content_hash` of input + response) when
     given, so that ``scores:FILE`` finds the responses again even where ids are line numbers; and
     ``higher_is_better`` per scorer when given (so that ``scores:FILE`` orients TER right)."""
-    rows: dict[str, list] = {"item_id": [], "response_id": [], "scorer": [], "signature": [],
-                             "score": []}
+    rows: dict[str, list] = {
+        "item_id": [],
+        "response_id": [],
+        "scorer": [],
+        "signature": [],
+        "score": [],
+    }
     if content_hashes is not None:
         rows["content_hash"] = []
     if higher_is_better is not None:
@@ -45,17 +53,28 @@ def scores_table(item_ids: list[str], response_ids: list[str],
         rows["response_id"].extend(response_ids)
         rows["scorer"].extend([name] * len(item_ids))
         rows["signature"].extend([sig] * len(item_ids))
-        rows["score"].extend(None if (s is None or math.isnan(s)) else float(s)
-                             for s in np.asarray(scores, dtype=float).tolist())
+        rows["score"].extend(
+            None if (s is None or math.isnan(s)) else float(s)
+            for s in np.asarray(scores, dtype=float).tolist()
+        )
         if content_hashes is not None:
             rows["content_hash"].extend(content_hashes)
         if higher_is_better is not None:
             rows["higher_is_better"].extend([bool(higher_is_better[name])] * len(item_ids))
-    return pa.table(rows, schema=pa.schema([
-        ("item_id", pa.string()), ("response_id", pa.string()), ("scorer", pa.string()),
-        ("signature", pa.string()), ("score", pa.float64())]
-        + ([("content_hash", pa.string())] if content_hashes is not None else [])
-        + ([("higher_is_better", pa.bool_())] if higher_is_better is not None else [])))
+    return pa.table(
+        rows,
+        schema=pa.schema(
+            [
+                ("item_id", pa.string()),
+                ("response_id", pa.string()),
+                ("scorer", pa.string()),
+                ("signature", pa.string()),
+                ("score", pa.float64()),
+            ]
+            + ([("content_hash", pa.string())] if content_hashes is not None else [])
+            + ([("higher_is_better", pa.bool_())] if higher_is_better is not None else [])
+        ),
+    )
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:
@@ -66,9 +85,11 @@ def write_table(table: pa.Table, path: str | Path) -> None:
     if fmt in (".parquet", ".csv"):
         if fmt == ".parquet":
             import pyarrow.parquet as pq
+
             write = pq.write_table
         else:
             import pyarrow.csv as pcsv
+
             write = pcsv.write_csv
         with atomic_path(path) as tmp:
             if gz:
@@ -77,8 +98,10 @@ def write_table(table: pa.Table, path: str | Path) -> None:
             else:
                 write(table, str(tmp))
         return
-    with atomic_write(path, "wb") as raw, \
-            (gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if gz else nullcontext(raw)) as f:
+    with (
+        atomic_write(path, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if gz else nullcontext(raw) as f,
+    ):
         for row in table.to_pylist():
             f.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
 

@@ -77,14 +77,20 @@ def no_remote_code_prompt() -> None:
 
 
 def remote_code_error(spec: str, *, option: bool = True) -> SpecError:
-    how = ("it is not run unless you add the option trust_remote_code=true and trust the code"
-           if option else "this scorer never runs a model's own code")
-    return SpecError(f"model {spec!r} needs its own Python code from the model folder/repo "
-                     f"(auto_map, trust_remote_code); {how}")
+    how = (
+        "it is not run unless you add the option trust_remote_code=true and trust the code"
+        if option
+        else "this scorer never runs a model's own code"
+    )
+    return SpecError(
+        f"model {spec!r} needs its own Python code from the model folder/repo "
+        f"(auto_map, trust_remote_code); {how}"
+    )
 
 
-def refuse_remote_code(folder: str | os.PathLike | None, spec: str, *,
-                       trust: bool = False, option: bool = True) -> None:
+def refuse_remote_code(
+    folder: str | os.PathLike | None, spec: str, *, trust: bool = False, option: bool = True
+) -> None:
     """Every model loader calls this before transformers sees a local folder: a ``config.json``
     (or ``tokenizer_config.json``) with ``auto_map`` names Python files of the folder that
     transformers would import. Refused unless ``trust`` (the spec option
@@ -92,6 +98,7 @@ def refuse_remote_code(folder: str | os.PathLike | None, spec: str, *,
     if trust or folder is None:
         return
     import json
+
     p = Path(folder)
     if p.is_file():
         p = p.parent
@@ -127,8 +134,14 @@ def resolve_dtype(dtype: str | None, device: str):
         if device == "mps":
             return torch.float16
         return torch.float32
-    table = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16,
-             "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+    table = {
+        "fp32": torch.float32,
+        "float32": torch.float32,
+        "fp16": torch.float16,
+        "float16": torch.float16,
+        "bf16": torch.bfloat16,
+        "bfloat16": torch.bfloat16,
+    }
     if dtype not in table:
         raise SpecError(f"unknown dtype {dtype!r} (use auto, fp32, fp16 or bf16)")
     return table[dtype]
@@ -145,9 +158,16 @@ def is_local(path_or_id: str) -> bool:
 def weights_error(name: str, err: BaseException) -> SpecError:
     """The one-line error for weights that are neither local nor reachable."""
     from ..hub import is_offline, unreachable_note
+
     note = unreachable_note()
-    why = (f"{note} (offline: only models in the local cache load)" if note else
-           "offline mode is on" if is_offline() else
-           "the hub could not be reached or has no such model")
-    return SpecError(f"cannot load model {name!r}: it is not a local folder and {why} "
-                     f"({type(err).__name__}); pass a local path to the weights instead")
+    why = (
+        f"{note} (offline: only models in the local cache load)"
+        if note
+        else "offline mode is on"
+        if is_offline()
+        else "the hub could not be reached or has no such model"
+    )
+    return SpecError(
+        f"cannot load model {name!r}: it is not a local folder and {why} "
+        f"({type(err).__name__}); pass a local path to the weights instead"
+    )

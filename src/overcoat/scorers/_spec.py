@@ -45,12 +45,19 @@ def _typed(key: str, value: str, typ: type, spec: str):
             return value.lower() in ("true", "1", "yes")
         return typ(value)
     except ValueError:
-        raise SpecError(f"scorer spec {spec!r}: option {key!r} needs a {typ.__name__}, "
-                        f"got {value!r}") from None
+        raise SpecError(
+            f"scorer spec {spec!r}: option {key!r} needs a {typ.__name__}, got {value!r}"
+        ) from None
 
 
-def split_args(arg: str, spec: str, allowed: dict[str, type], *, max_positional: int = 0,
-               noun: str = "model name") -> tuple[list[str], dict]:
+def split_args(
+    arg: str,
+    spec: str,
+    allowed: dict[str, type],
+    *,
+    max_positional: int = 0,
+    noun: str = "model name",
+) -> tuple[list[str], dict]:
     """``"NAME[,NAME2][,KEY=VALUE...]"`` -> (positional parts, typed options).
 
     ``spec`` is the spec as shown in error messages; ``noun`` names the positional parts in them.
@@ -68,12 +75,16 @@ def split_args(arg: str, spec: str, allowed: dict[str, type], *, max_positional:
         key, _, value = part.partition("=")
         key = key.strip().replace("-", "_")
         if key not in allowed:
-            raise SpecError(f"scorer spec {spec!r}: unknown option {key!r} "
-                            f"(known: {', '.join(sorted(allowed))})")
+            raise SpecError(
+                f"scorer spec {spec!r}: unknown option {key!r} "
+                f"(known: {', '.join(sorted(allowed))})"
+            )
         options[key] = _typed(key, value, allowed[key], spec)
     if len(positional) > max_positional:
-        raise SpecError(f"scorer spec {spec!r}: expected at most {max_positional} {noun}(s), "
-                        f"got {len(positional)} ({', '.join(positional)})")
+        raise SpecError(
+            f"scorer spec {spec!r}: expected at most {max_positional} {noun}(s), "
+            f"got {len(positional)} ({', '.join(positional)})"
+        )
     return positional, options
 
 

@@ -42,8 +42,15 @@ class ScoringBatch:
     def subset(self, idx: Sequence[int]) -> ScoringBatch:
         def pick(xs):
             return [xs[i] for i in idx] if xs else []
-        return ScoringBatch(pick(self.inputs), pick(self.responses), pick(self.references),
-                            pick(self.messages), pick(self.item_ids), pick(self.response_ids))
+
+        return ScoringBatch(
+            pick(self.inputs),
+            pick(self.responses),
+            pick(self.references),
+            pick(self.messages),
+            pick(self.item_ids),
+            pick(self.response_ids),
+        )
 
 
 @dataclass
@@ -103,6 +110,11 @@ class PairwiseScorer(abc.ABC):
     def signature(self) -> str: ...
 
     @abc.abstractmethod
-    def compare_batch(self, inputs: list[str], responses_a: list[str], responses_b: list[str],
-                      references: list[list[str]]) -> np.ndarray:
+    def compare_batch(
+        self,
+        inputs: list[str],
+        responses_a: list[str],
+        responses_b: list[str],
+        references: list[list[str]],
+    ) -> np.ndarray:
         """P(A better) per pair, in [0, 1]; NaN when the judge gave no usable verdict."""

@@ -81,8 +81,12 @@ def item_digest(input: str, messages, references: Sequence[str]) -> bytes:
     ``messages`` is hashed as the data model's JSON string (:func:`messages_json`): the same
     conversation written with a different key order is a cache miss, never a wrong hit.
     """
-    parts = [b"overcoat-item-v1\x00", _enc_str(input), _enc_str(messages_json(messages)),
-             b"l" + len(references).to_bytes(8, "little")]
+    parts = [
+        b"overcoat-item-v1\x00",
+        _enc_str(input),
+        _enc_str(messages_json(messages)),
+        b"l" + len(references).to_bytes(8, "little"),
+    ]
     parts.extend(_enc_str(r) for r in references)
     return hashlib.sha256(b"".join(parts)).digest()
 
@@ -92,8 +96,9 @@ def response_key(item_dig: bytes, response: str) -> bytes:
     return hashlib.sha256(b"overcoat-resp-v1\x00" + item_dig + _enc_str(response)).digest()
 
 
-def response_keys(item_digests: Sequence[bytes], row_item: Iterable[int],
-                  responses: Iterable[str]) -> list[bytes]:
+def response_keys(
+    item_digests: Sequence[bytes], row_item: Iterable[int], responses: Iterable[str]
+) -> list[bytes]:
     """``response_key(item_digests[i], r)`` for many rows at once (the engine's hot path)."""
     sha, pre, enc = hashlib.sha256, b"overcoat-resp-v1\x00", _enc_str
     return [sha(pre + item_digests[i] + enc(r)).digest() for i, r in zip(row_item, responses)]
@@ -101,12 +106,12 @@ def response_keys(item_digests: Sequence[bytes], row_item: Iterable[int],
 
 def pair_key(item_dig: bytes, response_a: str, response_b: str) -> bytes:
     """Cache key of an *ordered* pair (A, B) of responses to one item: 32 bytes."""
-    return hashlib.sha256(b"overcoat-pair-v1\x00" + item_dig + _enc_str(response_a)
-                          + _enc_str(response_b)).digest()
+    return hashlib.sha256(
+        b"overcoat-pair-v1\x00" + item_dig + _enc_str(response_a) + _enc_str(response_b)
+    ).digest()
 
 
-def content_key(input: str, response: str, references: Sequence[str] = (),
-                messages=None) -> bytes:
+def content_key(input: str, response: str, references: Sequence[str] = (), messages=None) -> bytes:
     """Convenience: the key of one (input, messages, response, references) row."""
     return response_key(item_digest(input, messages, list(references)), response)
 
@@ -140,8 +145,11 @@ def _db_errors(method):
                         conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
-            raise OvercoatError(f"score cache {self.path}: {e}; free space, point "
-                                f"--cache / OVERCOAT_CACHE elsewhere, or use --no-cache") from None
+            raise OvercoatError(
+                f"score cache {self.path}: {e}; free space, point "
+                f"--cache / OVERCOAT_CACHE elsewhere, or use --no-cache"
+            ) from None
+
     return wrapper
 
 
@@ -168,13 +176,15 @@ class ScoreCache:
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise OvercoatError(f"cannot create score cache directory for {self.path} "
-                                    f"({e.strerror})") from None
+                raise OvercoatError(
+                    f"cannot create score cache directory for {self.path} ({e.strerror})"
+                ) from None
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
-                                       check_same_thread=False)
+                conn = sqlite3.connect(
+                    self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+                )
                 try:
                     self._init_db(conn)
                 except BaseException:
@@ -188,9 +198,10 @@ class ScoreCache:
                         time.sleep(0.05)
                         continue
                 if "not a database" in msg or "malformed" in msg or "file is not" in msg:
-                    raise OvercoatError(f"score cache {self.path} is not a valid SQLite database "
-                                        f"({e}); delete it or point OVERCOAT_CACHE elsewhere"
-                                        ) from None
+                    raise OvercoatError(
+                        f"score cache {self.path} is not a valid SQLite database "
+                        f"({e}); delete it or point OVERCOAT_CACHE elsewhere"
+                    ) from None
                 raise OvercoatError(f"cannot open score cache {self.path} ({e})") from None
         self._conn, self._pid = conn, os.getpid()
         return conn
@@ -204,8 +215,10 @@ class ScoreCache:
         conn.execute("PRAGMA synchronous = NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise OvercoatError(f"score cache {self.path} was written by a newer overcoat "
-                                f"(schema {version} > {SCHEMA_VERSION})")
+            raise OvercoatError(
+                f"score cache {self.path} was written by a newer overcoat "
+                f"(schema {version} > {SCHEMA_VERSION})"
+            )
         if version < SCHEMA_VERSION:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -244,22 +257,25 @@ class ScoreCache:
         if sid is not None:
             return sid
         conn = self._connect()
-        row = conn.execute("SELECT id FROM signatures WHERE signature = ?", (signature,)
-                           ).fetchone()
+        row = conn.execute("SELECT id FROM signatures WHERE signature = ?", (signature,)).fetchone()
         if row is None:
             if not create:
                 return None
-            conn.execute("INSERT OR IGNORE INTO signatures (signature, created) VALUES (?, ?)",
-                         (signature, time.time()))
-            row = conn.execute("SELECT id FROM signatures WHERE signature = ?", (signature,)
-                               ).fetchone()
+            conn.execute(
+                "INSERT OR IGNORE INTO signatures (signature, created) VALUES (?, ?)",
+                (signature, time.time()),
+            )
+            row = conn.execute(
+                "SELECT id FROM signatures WHERE signature = ?", (signature,)
+            ).fetchone()
         self._sig_ids[signature] = int(row[0])
         return int(row[0])
 
     # -- bulk access ---------------------------------------------------------------------------
     @_db_errors
-    def get_many(self, signature: str, keys: Sequence[bytes], *,
-                 chunk_size: int = 4096) -> dict[bytes, float]:
+    def get_many(
+        self, signature: str, keys: Sequence[bytes], *, chunk_size: int = 4096
+    ) -> dict[bytes, float]:
         """Cached scores for ``keys`` under ``signature``: ``{key: score}`` for the hits only.
 
         A score stored as missing comes back as NaN. Chunked ``IN`` queries over the primary key:
@@ -276,8 +292,9 @@ class ScoreCache:
         # signature's rows beats per-key index probes (~0.7 us vs ~3 us per row). The count is
         # bounded, so a huge cache costs no more than the probes would.
         limit = 4 * len(keys)
-        n_sig = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM scores WHERE sig = ? LIMIT ?)",
-                             (sid, limit)).fetchone()[0]
+        n_sig = conn.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM scores WHERE sig = ? LIMIT ?)", (sid, limit)
+        ).fetchone()[0]
         if n_sig < limit:
             wanted = set(keys)
             for k, v in conn.execute("SELECT key, score FROM scores WHERE sig = ?", (sid,)):
@@ -285,9 +302,12 @@ class ScoreCache:
                     out[k] = nan if v is None else v
             return out
         for start in range(0, len(keys), chunk_size):
-            chunk = keys[start:start + chunk_size]
-            q = ("SELECT key, score FROM scores WHERE sig = ? AND key IN ("
-                 + ",".join("?" * len(chunk)) + ")")
+            chunk = keys[start : start + chunk_size]
+            q = (
+                "SELECT key, score FROM scores WHERE sig = ? AND key IN ("
+                + ",".join("?" * len(chunk))
+                + ")"
+            )
             for k, v in conn.execute(q, (sid, *chunk)):
                 out[bytes(k)] = nan if v is None else v
         return out
@@ -296,13 +316,11 @@ class ScoreCache:
         """(scores, found) arrays aligned with ``keys``; scores are NaN where not found."""
         hits = self.get_many(signature, keys)
         found = np.fromiter((k in hits for k in keys), dtype=bool, count=len(keys))
-        scores = np.fromiter((hits.get(k, np.nan) for k in keys), dtype=np.float64,
-                             count=len(keys))
+        scores = np.fromiter((hits.get(k, np.nan) for k in keys), dtype=np.float64, count=len(keys))
         return scores, found
 
     @_db_errors
-    def put_many(self, signature: str, keys: Sequence[bytes],
-                 scores: Iterable[float]) -> int:
+    def put_many(self, signature: str, keys: Sequence[bytes], scores: Iterable[float]) -> int:
         """Store scores (NaN stored as missing) in one transaction, committed before returning."""
         rows = []
         for k, s in zip(keys, scores):
@@ -316,8 +334,9 @@ class ScoreCache:
         sid = self._sig_id(signature, create=True)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany("INSERT OR REPLACE INTO scores (sig, key, score) VALUES "
-                             f"({sid}, ?, ?)", rows)
+            conn.executemany(
+                f"INSERT OR REPLACE INTO scores (sig, key, score) VALUES ({sid}, ?, ?)", rows
+            )
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -334,16 +353,19 @@ class ScoreCache:
         sid = self._sig_id(signature, create=False)
         if sid is None:
             return 0
-        return int(conn.execute("SELECT COUNT(*) FROM scores WHERE sig = ?", (sid,)
-                                ).fetchone()[0])
+        return int(conn.execute("SELECT COUNT(*) FROM scores WHERE sig = ?", (sid,)).fetchone()[0])
 
     @_db_errors
     def stats(self) -> dict:
         """``{path, entries, bytes, signatures: {signature: entries}}``."""
         conn = self._connect()
-        per = {sig: int(n) for sig, n in conn.execute(
-            "SELECT s.signature, COUNT(c.key) FROM signatures s "
-            "LEFT JOIN scores c ON c.sig = s.id GROUP BY s.id ORDER BY s.signature")}
+        per = {
+            sig: int(n)
+            for sig, n in conn.execute(
+                "SELECT s.signature, COUNT(c.key) FROM signatures s "
+                "LEFT JOIN scores c ON c.sig = s.id GROUP BY s.id ORDER BY s.signature"
+            )
+        }
         size = 0
         if self.path != ":memory:":
             for suffix in ("", "-wal", "-shm"):
@@ -351,8 +373,7 @@ class ScoreCache:
                     size += os.path.getsize(self.path + suffix)
                 except OSError:
                     pass
-        return {"path": self.path, "entries": sum(per.values()), "bytes": size,
-                "signatures": per}
+        return {"path": self.path, "entries": sum(per.values()), "bytes": size, "signatures": per}
 
     @_db_errors
     def clear(self, signature: str | None = None) -> int:
@@ -364,8 +385,9 @@ class ScoreCache:
                 n = conn.execute("DELETE FROM scores").rowcount
                 conn.execute("DELETE FROM signatures")
             else:
-                row = conn.execute("SELECT id FROM signatures WHERE signature = ?",
-                                   (signature,)).fetchone()
+                row = conn.execute(
+                    "SELECT id FROM signatures WHERE signature = ?", (signature,)
+                ).fetchone()
                 n = 0
                 if row is not None:
                     n = conn.execute("DELETE FROM scores WHERE sig = ?", (row[0],)).rowcount
@@ -398,6 +420,7 @@ def open_cache(cache) -> tuple[ScoreCache | None, bool]:
             c._connect()
         except OvercoatError as e:
             import warnings
+
             warnings.warn(f"score cache disabled: {e}", stacklevel=3)
             return None, False
         return c, True

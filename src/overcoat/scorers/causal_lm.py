@@ -55,8 +55,16 @@ from .registry import register
 
 log = logging.getLogger("overcoat.scorers")
 
-_COMMON = {"max_batch": int, "max_tokens": int, "maxlen": int, "template": str, "device": str,
-           "dtype": str, "revision": str, "trust_remote_code": bool}
+_COMMON = {
+    "max_batch": int,
+    "max_tokens": int,
+    "maxlen": int,
+    "template": str,
+    "device": str,
+    "dtype": str,
+    "revision": str,
+    "trust_remote_code": bool,
+}
 
 
 class CausalLM(H.TemplatedModel):
@@ -73,15 +81,18 @@ class CausalLM(H.TemplatedModel):
         return model
 
     def signature_part(self) -> str:
-        return (f"model:{self.ref.label}|rev:{H.model_revision(self.ref)}"
-                f"|template:{self.template}|maxlen:{self.maxlen_label()}")
+        return (
+            f"model:{self.ref.label}|rev:{H.model_revision(self.ref)}"
+            f"|template:{self.template}|maxlen:{self.maxlen_label()}"
+        )
 
     # -- tokenisation ---------------------------------------------------------------------------
     def prompt_text(self, input_text: str, messages) -> str:
         turns = H.conversation(input_text, messages)
         if self.template == "chat":
-            return H.render_chat(self.tokenizer, turns, add_generation_prompt=True,
-                                 model_label=self.ref.spec)
+            return H.render_chat(
+                self.tokenizer, turns, add_generation_prompt=True, model_label=self.ref.spec
+            )
         return H.render_plain(turns, None)
 
     def encode(self, rows) -> list[tuple[list[int], int]]:
@@ -95,7 +106,7 @@ class CausalLM(H.TemplatedModel):
         out = []
         for p, f in zip(p_ids, f_ids):
             p, f = list(p), list(f)
-            if len(p) <= len(f) and f[:len(p)] == p:
+            if len(p) <= len(f) and f[: len(p)] == p:
                 b = len(p)
             else:
                 b = boundary_fallback(p, f)
@@ -125,14 +136,21 @@ class CausalLM(H.TemplatedModel):
             starts.append(max(b, 1))  # the first token of a sequence has no prediction
         if n_cut:
             self.n_truncated += n_cut
-            log.warning("%s: %d of %d sequences truncated on the left to %d tokens (%d so far)",
-                        self.spec, n_cut, len(seqs), L, self.n_truncated)
+            log.warning(
+                "%s: %d of %d sequences truncated on the left to %d tokens (%d so far)",
+                self.spec,
+                n_cut,
+                len(seqs),
+                L,
+                self.n_truncated,
+            )
         out: list[np.ndarray] = [np.empty(0)] * len(seqs)
         keep_ok = "logits_to_keep" in inspect.signature(model.forward).parameters
         lengths = [len(s) for s in seqs]
         with torch.inference_mode():
-            for idx in H.plan_batches(lengths, self.max_batch, self.max_tokens,
-                                      sort=self.sort_by_length):
+            for idx in H.plan_batches(
+                lengths, self.max_batch, self.max_tokens, sort=self.sort_by_length
+            ):
                 todo = [i for i in idx if starts[i] < len(seqs[i])]
                 for i in idx:
                     if starts[i] >= len(seqs[i]):
@@ -147,7 +165,7 @@ class CausalLM(H.TemplatedModel):
                 offset = width - logits.shape[1]  # logits[:, j] belong to position offset + j
                 for r, i in enumerate(todo):
                     s, n = starts[i], len(seqs[i])
-                    lg = logits[r, s - 1 - offset:n - 1 - offset].float()
+                    lg = logits[r, s - 1 - offset : n - 1 - offset].float()
                     target = feats["input_ids"][r, s:n]
                     lp = torch.log_softmax(lg, dim=-1).gather(-1, target[:, None])[:, 0]
                     out[i] = lp.double().cpu().numpy()
@@ -182,14 +200,14 @@ class LogLikScorer(Scorer):
 
     def signature(self) -> str:
         if self._sig is None:
-            self._sig = (f"loglik|{self.lm.signature_part()}|mean|"
-                         f"dtype:{H.dtype_name(self.lm.dtype)}")
+            self._sig = (
+                f"loglik|{self.lm.signature_part()}|mean|dtype:{H.dtype_name(self.lm.dtype)}"
+            )
         return self._sig
 
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
         lps = self.lm.response_logprobs(batch)
-        return np.array([float(lp.mean()) if lp.size else math.nan for lp in lps],
-                        dtype=np.float64)
+        return np.array([float(lp.mean()) if lp.size else math.nan for lp in lps], dtype=np.float64)
 
 
 class DPOScorer(Scorer):
@@ -198,8 +216,15 @@ class DPOScorer(Scorer):
     higher_is_better = True
     parallel_safe = False
 
-    def __init__(self, policy: str, reference: str | None, *, beta: float = 0.1,
-                 spec: str | None = None, **options):
+    def __init__(
+        self,
+        policy: str,
+        reference: str | None,
+        *,
+        beta: float = 0.1,
+        spec: str | None = None,
+        **options,
+    ):
         self.spec = spec or f"dpo:{policy},{reference or 'ref=none'}"
         if not (beta > 0 and math.isfinite(beta)):
             raise SpecError(f"scorer spec {self.spec!r}: beta must be a positive number")
@@ -216,10 +241,15 @@ class DPOScorer(Scorer):
 
     def signature(self) -> str:
         if self._sig is None:
-            ref = ("ref:none" if self.reference is None else
-                   "ref:" + self.reference.signature_part().replace("|", "|ref_"))
-            self._sig = (f"dpo|{self.policy.signature_part()}|{ref}|beta:{self.beta:g}|sum|"
-                         f"dtype:{H.dtype_name(self.policy.dtype)}")
+            ref = (
+                "ref:none"
+                if self.reference is None
+                else "ref:" + self.reference.signature_part().replace("|", "|ref_")
+            )
+            self._sig = (
+                f"dpo|{self.policy.signature_part()}|{ref}|beta:{self.beta:g}|sum|"
+                f"dtype:{H.dtype_name(self.policy.dtype)}"
+            )
         return self._sig
 
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
@@ -230,8 +260,11 @@ class DPOScorer(Scorer):
         return self.beta * (pol - ref)
 
 
-@register("loglik", "mean token log-likelihood of the response under a causal LM: "
-          "loglik:PATH_OR_HUB_ID[,gguf_file=NAME] (loglik:smollm2 = bundled SmolLM2-135M GGUF)")
+@register(
+    "loglik",
+    "mean token log-likelihood of the response under a causal LM: "
+    "loglik:PATH_OR_HUB_ID[,gguf_file=NAME] (loglik:smollm2 = bundled SmolLM2-135M GGUF)",
+)
 def _loglik(arg: str) -> LogLikScorer:
     spec = f"loglik:{arg}"
     pos, opts = split_args(arg, spec, {**_COMMON, "gguf_file": str}, max_positional=1)
@@ -240,23 +273,30 @@ def _loglik(arg: str) -> LogLikScorer:
     return LogLikScorer(pos[0], spec=spec, **opts)
 
 
-@register("dpo", "DPO implicit reward beta*(log pi - log pi_ref) summed over response tokens: "
-          "dpo:POLICY,REFERENCE[,beta=0.1] or dpo:POLICY,ref=none (reference-free)")
+@register(
+    "dpo",
+    "DPO implicit reward beta*(log pi - log pi_ref) summed over response tokens: "
+    "dpo:POLICY,REFERENCE[,beta=0.1] or dpo:POLICY,ref=none (reference-free)",
+)
 def _dpo(arg: str) -> DPOScorer:
     spec = f"dpo:{arg}"
-    pos, opts = split_args(arg, spec, {**_COMMON, "beta": float, "ref": str},
-                           max_positional=2)
+    pos, opts = split_args(arg, spec, {**_COMMON, "beta": float, "ref": str}, max_positional=2)
     if not pos:
-        raise SpecError(f"scorer spec {spec!r}: give a policy and a reference model, e.g. "
-                        f"dpo:POLICY,REFERENCE or dpo:POLICY,ref=none")
+        raise SpecError(
+            f"scorer spec {spec!r}: give a policy and a reference model, e.g. "
+            f"dpo:POLICY,REFERENCE or dpo:POLICY,ref=none"
+        )
     ref_opt = opts.pop("ref", None)
     if len(pos) == 2 and ref_opt is not None:
-        raise SpecError(f"scorer spec {spec!r}: the reference is given twice "
-                        f"({pos[1]!r} and ref={ref_opt})")
+        raise SpecError(
+            f"scorer spec {spec!r}: the reference is given twice ({pos[1]!r} and ref={ref_opt})"
+        )
     reference = pos[1] if len(pos) == 2 else ref_opt
     if reference is None:
-        raise SpecError(f"scorer spec {spec!r}: no reference model; add one "
-                        f"(dpo:POLICY,REFERENCE) or say ref=none for the reference-free reward")
+        raise SpecError(
+            f"scorer spec {spec!r}: no reference model; add one "
+            f"(dpo:POLICY,REFERENCE) or say ref=none for the reference-free reward"
+        )
     if reference.strip().lower() == "none":
         reference = None
     return DPOScorer(pos[0], reference, spec=spec, **opts)

@@ -54,8 +54,14 @@ _OPTIONS = {"batch_size": int, "gpus": int, "multiref": str, "local_files_only":
 _MULTIREF = ("first", "max", "mean")
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _SHA_MEMO: dict[tuple, str] = {}
-_LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "comet",
-                      "lightning", "lightning.fabric")
+_LIGHTNING_LOGGERS = (
+    "pytorch_lightning",
+    "lightning.pytorch",
+    "lightning_fabric",
+    "comet",
+    "lightning",
+    "lightning.fabric",
+)
 
 
 def comet_version() -> str | None:
@@ -68,23 +74,25 @@ def comet_version() -> str | None:
 def _require_comet():
     """Import ``comet`` (unbabel-comet) or raise a one-line SpecError saying how to install it."""
     if comet_version() is None:
-        raise SpecError("the comet scorer needs the 'unbabel-comet' package, which pins numpy<2 "
-                        "and transformers<5: install it in its own virtual environment with "
-                        "pip install torch, then pip install 'overcoat[comet]'")
+        raise SpecError(
+            "the comet scorer needs the 'unbabel-comet' package, which pins numpy<2 "
+            "and transformers<5: install it in its own virtual environment with "
+            "pip install torch, then pip install 'overcoat[comet]'"
+        )
     with warnings.catch_warnings():  # pkg_resources deprecation from torchmetrics 0.10
         warnings.simplefilter("ignore")
         import comet
     if not hasattr(comet, "load_from_checkpoint"):  # e.g. a folder named comet shadows it
-        raise SpecError(f"'import comet' found {getattr(comet, '__path__', comet)!r}, not "
-                        "unbabel-comet")
+        raise SpecError(
+            f"'import comet' found {getattr(comet, '__path__', comet)!r}, not unbabel-comet"
+        )
     return comet
 
 
 # -- checkpoints --------------------------------------------------------------------------------
 def _looks_like_path(name: str) -> bool:
     """A local path rather than a hub name (``org/name`` or a legacy ``name``)."""
-    return name.endswith(".ckpt") or name.startswith((".", "/", "~")) or \
-        not _HUB_NAME.match(name)
+    return name.endswith(".ckpt") or name.startswith((".", "/", "~")) or not _HUB_NAME.match(name)
 
 
 def _root_cause(err: BaseException) -> BaseException:
@@ -100,11 +108,16 @@ def _cached_checkpoint(model: str) -> Path:
     """Offline: the Hugging Face cache's snapshot, or COMET's legacy cache folder (no network;
     ``comet.download_model`` would try its legacy URL download even offline)."""
     from huggingface_hub import snapshot_download
+
     try:
-        return Path(snapshot_download(repo_id=model, local_files_only=True)) / "checkpoints" \
+        return (
+            Path(snapshot_download(repo_id=model, local_files_only=True))
+            / "checkpoints"
             / "model.ckpt"
+        )
     except Exception as err:
         from comet.models.download_utils import get_cache_folder
+
         legacy = Path(get_cache_folder()) / model / "checkpoints" / "model.ckpt"
         if legacy.is_file():
             return legacy
@@ -118,16 +131,23 @@ def find_checkpoint(path: Path) -> Path:
     else:
         ckpt = path / "checkpoints" / "model.ckpt"
         if not ckpt.is_file():
-            found = sorted((path / "checkpoints").glob("*.ckpt")) if \
-                (path / "checkpoints").is_dir() else []
+            found = (
+                sorted((path / "checkpoints").glob("*.ckpt"))
+                if (path / "checkpoints").is_dir()
+                else []
+            )
             if len(found) != 1:
-                raise SpecError(f"no COMET checkpoint in {str(path)!r}: expected "
-                                f"checkpoints/model.ckpt and hparams.yaml in that folder")
+                raise SpecError(
+                    f"no COMET checkpoint in {str(path)!r}: expected "
+                    f"checkpoints/model.ckpt and hparams.yaml in that folder"
+                )
             ckpt = found[0]
     hp = ckpt.parents[1] / "hparams.yaml" if len(ckpt.parents) > 1 else None
     if hp is None or not hp.is_file():  # where comet.load_from_checkpoint looks
-        raise SpecError(f"COMET checkpoint {str(ckpt)!r} has no hparams.yaml two folders up "
-                        f"(COMET's layout: MODEL/hparams.yaml and MODEL/checkpoints/model.ckpt)")
+        raise SpecError(
+            f"COMET checkpoint {str(ckpt)!r} has no hparams.yaml two folders up "
+            f"(COMET's layout: MODEL/hparams.yaml and MODEL/checkpoints/model.ckpt)"
+        )
     return ckpt
 
 
@@ -149,6 +169,7 @@ def checkpoint_sha256(ckpt: Path) -> str:
 
 def read_hparams(ckpt: Path) -> dict:
     import yaml  # a dependency of unbabel-comet
+
     # safe_load: plain data only (FullLoader builds Python objects). Read here, before COMET's
     # own loader sees the file, so a file with Python tags is refused up front.
     try:
@@ -156,11 +177,15 @@ def read_hparams(ckpt: Path) -> dict:
             hp = yaml.safe_load(f) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SpecError(f"{str(ckpt.parents[1] / 'hparams.yaml')!r} is not a plain-data COMET "
-                        f"hparams file ({first})") from None
+        raise SpecError(
+            f"{str(ckpt.parents[1] / 'hparams.yaml')!r} is not a plain-data COMET "
+            f"hparams file ({first})"
+        ) from None
     if not isinstance(hp, dict) or "class_identifier" not in hp:
-        raise SpecError(f"{str(ckpt.parents[1] / 'hparams.yaml')!r} is not a COMET hparams "
-                        f"file (no class_identifier)")
+        raise SpecError(
+            f"{str(ckpt.parents[1] / 'hparams.yaml')!r} is not a COMET hparams "
+            f"file (no class_identifier)"
+        )
     return hp
 
 
@@ -205,16 +230,24 @@ class CometScorer(Scorer):
     higher_is_better = True
     parallel_safe = False
 
-    def __init__(self, model: str, *, batch_size: int = 16, gpus: int | None = None,
-                 multiref: str = "first", local_files_only: bool = False):
+    def __init__(
+        self,
+        model: str,
+        *,
+        batch_size: int = 16,
+        gpus: int | None = None,
+        multiref: str = "first",
+        local_files_only: bool = False,
+    ):
         comet = _require_comet()
         if batch_size < 1:
             raise SpecError(f"comet: batch_size must be >= 1, got {batch_size}")
         if gpus not in (None, 0, 1):
             raise SpecError(f"comet: gpus must be 0 or 1, got {gpus} (multi-GPU is not supported)")
         if multiref not in _MULTIREF:
-            raise SpecError(f"comet: multiref must be one of {', '.join(_MULTIREF)}, "
-                            f"got {multiref!r}")
+            raise SpecError(
+                f"comet: multiref must be one of {', '.join(_MULTIREF)}, got {multiref!r}"
+            )
         self.model_name = model
         self.batch_size = batch_size
         self.gpus = gpus
@@ -233,20 +266,24 @@ class CometScorer(Scorer):
         if local.exists():
             return find_checkpoint(local.absolute())  # absolute, symlinks kept (HF cache)
         if _looks_like_path(model):
-            raise SpecError(f"comet: no checkpoint at {model!r} (give a .ckpt file or a COMET "
-                            f"model folder with checkpoints/model.ckpt and hparams.yaml)")
+            raise SpecError(
+                f"comet: no checkpoint at {model!r} (give a .ckpt file or a COMET "
+                f"model folder with checkpoints/model.ckpt and hparams.yaml)"
+            )
         from ..hub import offline_unless_reachable
+
         offline = self.local_files_only or offline_unless_reachable()
         try:
             with _quiet():
-                ckpt = _cached_checkpoint(model) if offline else \
-                    Path(comet.download_model(model))
+                ckpt = _cached_checkpoint(model) if offline else Path(comet.download_model(model))
         except Exception as err:  # noqa: BLE001 - hub unreachable, unknown or gated model, offline mode
             cause = _root_cause(err)
             if type(cause).__name__ == "GatedRepoError":
-                raise SpecError(f"cannot load model {model!r}: it is gated on the Hugging Face "
-                                f"hub (accept its licence there and log in with 'hf auth login'),"
-                                f" or pass a local path to the weights instead") from None
+                raise SpecError(
+                    f"cannot load model {model!r}: it is gated on the Hugging Face "
+                    f"hub (accept its licence there and log in with 'hf auth login'),"
+                    f" or pass a local path to the weights instead"
+                ) from None
             raise weights_error(model, cause) from None
         return find_checkpoint(ckpt)
 
@@ -275,10 +312,12 @@ class CometScorer(Scorer):
             refs = "no" if self.ref_mode == "unused" else self.multiref
             if self.ref_mode == "optional":
                 refs += "-if-present"
-            self._sig = (f"comet|model:{self.model_label}"
-                         f"|ckpt_sha256:{checkpoint_sha256(self.checkpoint)[:12]}"
-                         f"|comet:{comet_version()}|class:{self.hparams['class_identifier']}"
-                         f"|refs:{refs}")
+            self._sig = (
+                f"comet|model:{self.model_label}"
+                f"|ckpt_sha256:{checkpoint_sha256(self.checkpoint)[:12]}"
+                f"|comet:{comet_version()}|class:{self.hparams['class_identifier']}"
+                f"|refs:{refs}"
+            )
         return self._sig
 
     def __getstate__(self):
@@ -292,20 +331,23 @@ class CometScorer(Scorer):
             try:
                 with _quiet():
                     self._model = comet.load_from_checkpoint(
-                        str(self.checkpoint), local_files_only=self.local_files_only)
+                        str(self.checkpoint), local_files_only=self.local_files_only
+                    )
             except (OSError, ValueError) as err:
                 enc = self.hparams.get("pretrained_model")
                 raise SpecError(
                     f"cannot load COMET checkpoint {self.model_name!r}: its encoder "
                     f"{enc!r} (config and tokenizer) is not available locally and could not be "
                     f"fetched ({type(err).__name__}); put it in the Hugging Face cache or set "
-                    f"pretrained_model in hparams.yaml to a local folder") from None
+                    f"pretrained_model in hparams.yaml to a local folder"
+                ) from None
         return self._model
 
     def _gpus(self) -> int:
         if self.gpus is not None:
             return self.gpus
         import torch
+
         return 1 if torch.cuda.is_available() else 0
 
     def predict(self, samples: list[dict]) -> list[float]:
@@ -313,8 +355,13 @@ class CometScorer(Scorer):
         if not samples:
             return []
         with _quiet():
-            out = self.model.predict(samples, batch_size=self.batch_size, gpus=self._gpus(),
-                                     progress_bar=False, num_workers=0)
+            out = self.model.predict(
+                samples,
+                batch_size=self.batch_size,
+                gpus=self._gpus(),
+                progress_bar=False,
+                num_workers=0,
+            )
         return [float(s) for s in out.scores]
 
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
@@ -322,21 +369,26 @@ class CometScorer(Scorer):
         refs = batch.references if batch.references else [[] for _ in range(n)]
         out = np.full(n, np.nan)
         if self.ref_mode == "unused":
-            out[:] = self.predict([{"src": s, "mt": h}
-                                   for s, h in zip(batch.inputs, batch.responses)])
+            out[:] = self.predict(
+                [{"src": s, "mt": h} for s, h in zip(batch.inputs, batch.responses)]
+            )
             return out
         with_ref = [i for i in range(n) if refs[i]]
         without = [i for i in range(n) if not refs[i]]
         if without and self.ref_mode == "required":
-            raise DataError(f"scorer {self.name!r} needs references but row {without[0]} has "
-                            f"none", field="references")
+            raise DataError(
+                f"scorer {self.name!r} needs references but row {without[0]} has none",
+                field="references",
+            )
         if without:
-            out[without] = self.predict([{"src": batch.inputs[i], "mt": batch.responses[i]}
-                                         for i in without])
+            out[without] = self.predict(
+                [{"src": batch.inputs[i], "mt": batch.responses[i]} for i in without]
+            )
         if not with_ref:
             return out
-        use = {i: (list(refs[i][:1]) if self.multiref == "first" else list(refs[i]))
-               for i in with_ref}
+        use = {
+            i: (list(refs[i][:1]) if self.multiref == "first" else list(refs[i])) for i in with_ref
+        }
         owner, samples = [], []
         for i in with_ref:
             for r in use[i]:
@@ -346,17 +398,26 @@ class CometScorer(Scorer):
         owner_a = np.asarray(owner)
         for i in with_ref:
             vals = scores[owner_a == i]
-            out[i] = vals.max() if self.multiref == "max" else \
-                vals.mean() if self.multiref == "mean" else vals[0]
+            out[i] = (
+                vals.max()
+                if self.multiref == "max"
+                else vals.mean()
+                if self.multiref == "mean"
+                else vals[0]
+            )
         return out
 
 
-@register("comet", "COMET / CometKiwi / XCOMET via unbabel-comet (own environment): "
-          "comet:NAME_OR_PATH[,batch_size=N,gpus=0|1,multiref=first|max|mean]")
+@register(
+    "comet",
+    "COMET / CometKiwi / XCOMET via unbabel-comet (own environment): "
+    "comet:NAME_OR_PATH[,batch_size=N,gpus=0|1,multiref=first|max|mean]",
+)
 def _comet(arg: str):
     spec = f"comet:{arg}"
     name, opts = model_and_options(arg, spec, _OPTIONS)
     if not name:
-        raise SpecError("comet needs a model: comet:Unbabel/wmt22-comet-da or "
-                        "comet:PATH/TO/CHECKPOINT")
+        raise SpecError(
+            "comet needs a model: comet:Unbabel/wmt22-comet-da or comet:PATH/TO/CHECKPOINT"
+        )
     return CometScorer(name, **opts)

@@ -75,8 +75,11 @@ def _pooling(folder: Path | None) -> str:
             mode = cfg.get("pooling_mode")
             if mode:
                 return str(mode)
-            modes = [k[len("pooling_mode_"):].replace("_tokens", "").replace("_token", "")
-                     for k, v in cfg.items() if k.startswith("pooling_mode_") and v is True]
+            modes = [
+                k[len("pooling_mode_") :].replace("_tokens", "").replace("_token", "")
+                for k, v in cfg.items()
+                if k.startswith("pooling_mode_") and v is True
+            ]
             return "+".join(modes) or "unknown"
     return "none"
 
@@ -94,8 +97,14 @@ class EmbeddingScorer(EncoderModelScorer):
 
     name = "embed"
 
-    def __init__(self, model: str = "", against: str = "reference", batch_size: int = 32,
-                 device: str = "auto", dtype: str = "fp32"):
+    def __init__(
+        self,
+        model: str = "",
+        against: str = "reference",
+        batch_size: int = 32,
+        device: str = "auto",
+        dtype: str = "fp32",
+    ):
         if against not in ("reference", "input"):
             raise SpecError(f"embed: against must be 'reference' or 'input', got {against!r}")
         if batch_size < 1:
@@ -116,12 +125,13 @@ class EmbeddingScorer(EncoderModelScorer):
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype, device)
         try:
-            self._model = st.SentenceTransformer(self._load_id, device=device,
-                                                 model_kwargs={"dtype": dtype},
-                                                 trust_remote_code=False)
+            self._model = st.SentenceTransformer(
+                self._load_id, device=device, model_kwargs={"dtype": dtype}, trust_remote_code=False
+            )
         except Exception as e:  # noqa: BLE001 - any loading failure: one line
-            raise self.load_error(e, f"embed: cannot load sentence-transformers model from "
-                                     f"{self._load_id!r}") from None
+            raise self.load_error(
+                e, f"embed: cannot load sentence-transformers model from {self._load_id!r}"
+            ) from None
         self._model.eval()
         if self._folder is None:
             self._folder = hub_folder(self._load_id)
@@ -132,19 +142,27 @@ class EmbeddingScorer(EncoderModelScorer):
             self._need_folder()
             dt = dtype_name(resolve_dtype(self.dtype, resolve_device(self.device)))
             multi = "|multiref:max" if self.against == "reference" else ""
-            self._sig = (f"embed|model:{self.model_name}|hash:{model_fingerprint(self._folder)}"
-                         f"|pooling:{_pooling(self._folder)}|norm:l2|sim:cos"
-                         f"|against:{self.against}{multi}|dtype:{dt}"
-                         f"|sentence-transformers:{package_version('sentence-transformers')}")
+            self._sig = (
+                f"embed|model:{self.model_name}|hash:{model_fingerprint(self._folder)}"
+                f"|pooling:{_pooling(self._folder)}|norm:l2|sim:cos"
+                f"|against:{self.against}{multi}|dtype:{dt}"
+                f"|sentence-transformers:{package_version('sentence-transformers')}"
+            )
         return self._sig
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float64 embeddings, one row per text."""
         model = self._load()
         import torch
+
         with torch.inference_mode():
-            emb = model.encode(list(texts), batch_size=self.batch_size, show_progress_bar=False,
-                               convert_to_numpy=True, normalize_embeddings=True)
+            emb = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
         emb = np.asarray(emb, dtype=np.float64).reshape(len(texts), -1)
         norms = np.linalg.norm(emb, axis=1, keepdims=True)
         return emb / np.where(norms > 0, norms, 1.0)
@@ -173,12 +191,16 @@ class EmbeddingScorer(EncoderModelScorer):
 _EMBED_OPTS = {"against": str, "batch_size": int, "device": str, "dtype": str}
 
 
-@register("embed", "sentence-embedding cosine similarity (sentence-transformers); embed[:MODEL]"
-          "[,against=reference|input]; default model: bundled all-MiniLM-L6-v2")
+@register(
+    "embed",
+    "sentence-embedding cosine similarity (sentence-transformers); embed[:MODEL]"
+    "[,against=reference|input]; default model: bundled all-MiniLM-L6-v2",
+)
 def _embed(arg: str):
     model, opts = model_and_options(arg, f"embed:{arg}", _EMBED_OPTS)
-    check_installed("embed", TORCH, TRANSFORMERS,
-                    ("sentence_transformers", "sentence-transformers"))
+    check_installed(
+        "embed", TORCH, TRANSFORMERS, ("sentence_transformers", "sentence-transformers")
+    )
     return EmbeddingScorer(model, **opts)
 
 
@@ -190,10 +212,19 @@ class BERTScoreScorer(EncoderModelScorer):
     _loaded = ("_scorer",)
     _scorer: Any  # bert-score's scorer, once loaded
 
-    def __init__(self, model: str = "", num_layers: int | None = None, which: str = "F",
-                 idf: bool = False, idf_file: str | None = None, rescale: bool = False,
-                 lang: str = "en", baseline_path: str | None = None, batch_size: int = 64,
-                 device: str = "auto"):
+    def __init__(
+        self,
+        model: str = "",
+        num_layers: int | None = None,
+        which: str = "F",
+        idf: bool = False,
+        idf_file: str | None = None,
+        rescale: bool = False,
+        lang: str = "en",
+        baseline_path: str | None = None,
+        batch_size: int = 64,
+        device: str = "auto",
+    ):
         which = which.upper()
         if which in ("F1",):
             which = "F"
@@ -204,8 +235,10 @@ class BERTScoreScorer(EncoderModelScorer):
             if not Path(idf_file).is_file():
                 raise SpecError(f"bertscore: idf_file {idf_file!r} is not a file")
         elif idf:
-            raise SpecError("bertscore: idf=true needs idf_file=PATH (one sentence per line): "
-                            "IDF weights are corpus statistics that a batch cannot provide")
+            raise SpecError(
+                "bertscore: idf=true needs idf_file=PATH (one sentence per line): "
+                "IDF weights are corpus statistics that a batch cannot provide"
+            )
         if baseline_path is not None:
             if not Path(baseline_path).is_file():
                 raise SpecError(f"bertscore: baseline_path {baseline_path!r} is not a file")
@@ -232,11 +265,13 @@ class BERTScoreScorer(EncoderModelScorer):
             else:
                 transformers = require("transformers")
                 try:
-                    cfg = transformers.AutoConfig.from_pretrained(self._load_id,
-                                                               trust_remote_code=False)
+                    cfg = transformers.AutoConfig.from_pretrained(
+                        self._load_id, trust_remote_code=False
+                    )
                 except Exception as e:  # noqa: BLE001
-                    raise self.load_error(e, f"bertscore: cannot read the config of "
-                                             f"{self._load_id!r}") from None
+                    raise self.load_error(
+                        e, f"bertscore: cannot read the config of {self._load_id!r}"
+                    ) from None
                 n = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers", None)
                 if n is None:
                     raise SpecError(f"bertscore: give num_layers=N for {self.model_name!r}")
@@ -249,31 +284,42 @@ class BERTScoreScorer(EncoderModelScorer):
         require("torch")
         bs = require("bert_score", "models")
         layers = self._layers()
-        kwargs = {"model_type": self._load_id, "num_layers": layers,
-                  "batch_size": self.batch_size, "device": resolve_device(self.device),
-                  "idf": self.idf_file is not None}
+        kwargs = {
+            "model_type": self._load_id,
+            "num_layers": layers,
+            "batch_size": self.batch_size,
+            "device": resolve_device(self.device),
+            "idf": self.idf_file is not None,
+        }
         if self.idf_file is not None:
-            sents = [ln for ln in Path(self.idf_file).read_text(encoding="utf-8").splitlines()
-                     if ln.strip()]
+            sents = [
+                ln
+                for ln in Path(self.idf_file).read_text(encoding="utf-8").splitlines()
+                if ln.strip()
+            ]
             if not sents:
                 raise SpecError(f"bertscore: idf_file {self.idf_file!r} has no sentences")
             kwargs["idf_sents"] = sents
         if self.rescale:
-            kwargs.update(rescale_with_baseline=True, lang=self.lang,
-                          baseline_path=self.baseline_path)
+            kwargs.update(
+                rescale_with_baseline=True, lang=self.lang, baseline_path=self.baseline_path
+            )
         try:
             scorer = bs.BERTScorer(**kwargs)
         except SpecError:
             raise
         except Exception as e:  # noqa: BLE001
-            raise self.load_error(e, f"bertscore: cannot load {self._load_id!r} with {layers} "
-                                     f"layers") from None
+            raise self.load_error(
+                e, f"bertscore: cannot load {self._load_id!r} with {layers} layers"
+            ) from None
         if self.rescale:
             try:
                 _ = scorer.baseline_vals  # bert-score reads the baseline file lazily
             except Exception:  # noqa: BLE001 - bert-score raises ValueError without a file
-                raise SpecError(f"bertscore: no rescaling baseline for {self.model_name!r} in "
-                                f"language {self.lang!r}; pass baseline_path=PATH") from None
+                raise SpecError(
+                    f"bertscore: no rescaling baseline for {self.model_name!r} in "
+                    f"language {self.lang!r}; pass baseline_path=PATH"
+                ) from None
         self._scorer = scorer
         if self._folder is None:
             self._folder = hub_folder(self._load_id)
@@ -290,14 +336,18 @@ class BERTScoreScorer(EncoderModelScorer):
             if not self.rescale:
                 resc = "rescale:no"
             elif self.baseline_path is not None:
-                resc = ("rescale:custom-" +
-                        hashlib.sha256(Path(self.baseline_path).read_bytes()).hexdigest()[:16])
+                resc = (
+                    "rescale:custom-"
+                    + hashlib.sha256(Path(self.baseline_path).read_bytes()).hexdigest()[:16]
+                )
             else:
                 resc = f"rescale:{self.lang}"
-            self._sig = (f"bertscore|{self.which}|model:{self.model_name}"
-                         f"|hash:{model_fingerprint(self._folder)}|L{layers}|{idf}|{resc}"
-                         f"|multiref:max|dtype:float32|bert-score:{package_version('bert-score')}"
-                         f"|transformers:{package_version('transformers')}")
+            self._sig = (
+                f"bertscore|{self.which}|model:{self.model_name}"
+                f"|hash:{model_fingerprint(self._folder)}|L{layers}|{idf}|{resc}"
+                f"|multiref:max|dtype:float32|bert-score:{package_version('bert-score')}"
+                f"|transformers:{package_version('transformers')}"
+            )
         return self._sig
 
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
@@ -308,6 +358,7 @@ class BERTScoreScorer(EncoderModelScorer):
             return out
         scorer = self._load()
         import torch
+
         cands = [batch.responses[i] for i in rows]
         refs = [list(batch.references[i]) for i in rows]
         with torch.inference_mode():
@@ -317,13 +368,24 @@ class BERTScoreScorer(EncoderModelScorer):
         return out
 
 
-_BERTSCORE_OPTS = {"num_layers": int, "which": str, "idf": bool, "idf_file": str,
-                   "rescale": bool, "lang": str, "baseline_path": str, "batch_size": int,
-                   "device": str}
+_BERTSCORE_OPTS = {
+    "num_layers": int,
+    "which": str,
+    "idf": bool,
+    "idf_file": str,
+    "rescale": bool,
+    "lang": str,
+    "baseline_path": str,
+    "batch_size": int,
+    "device": str,
+}
 
 
-@register("bertscore", "BERTScore via the bert-score package; bertscore[:MODEL][,num_layers=N]"
-          "[,which=F|P|R][,idf_file=PATH][,rescale=true,lang=en]; default model: bundled MiniLM")
+@register(
+    "bertscore",
+    "BERTScore via the bert-score package; bertscore[:MODEL][,num_layers=N]"
+    "[,which=F|P|R][,idf_file=PATH][,rescale=true,lang=en]; default model: bundled MiniLM",
+)
 def _bertscore(arg: str):
     model, opts = model_and_options(arg, f"bertscore:{arg}", _BERTSCORE_OPTS)
     check_installed("bertscore", TORCH, TRANSFORMERS, ("bert_score", "bert-score"))

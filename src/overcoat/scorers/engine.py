@@ -78,8 +78,10 @@ class ScoreResult:
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"{self.scorer_name}: {self.n_total} scored in {self.seconds:.2f}s "
-                f"({self.n_cached} cached, {self.n_scored} new, {self.n_missing} missing)")
+        return (
+            f"{self.scorer_name}: {self.n_total} scored in {self.seconds:.2f}s "
+            f"({self.n_cached} cached, {self.n_scored} new, {self.n_missing} missing)"
+        )
 
 
 # -- rows -------------------------------------------------------------------------------------
@@ -96,8 +98,10 @@ class _Items:
 
     def digests(self) -> list[bytes]:
         if self._digests is None:
-            self._digests = [item_digest(i, m, r) for i, m, r in
-                             zip(self.inputs, self.messages_json, self.references)]
+            self._digests = [
+                item_digest(i, m, r)
+                for i, m, r in zip(self.inputs, self.messages_json, self.references)
+            ]
         return self._digests
 
     def messages(self, k: int):
@@ -108,8 +112,12 @@ class _Items:
 
 def _items_from_dataset(dataset: Dataset) -> _Items:
     t = dataset.items
-    return _Items(t.column("item_id").to_pylist(), t.column("input").to_pylist(),
-                  t.column("messages").to_pylist(), t.column("references").to_pylist())
+    return _Items(
+        t.column("item_id").to_pylist(),
+        t.column("input").to_pylist(),
+        t.column("messages").to_pylist(),
+        t.column("references").to_pylist(),
+    )
 
 
 def _items_from_batch(batch: ScoringBatch) -> _Items:
@@ -123,6 +131,7 @@ def _items_from_batch(batch: ScoringBatch) -> _Items:
 
 def _dumps(messages) -> str | None:
     from ..data.model import dumps_messages
+
     return dumps_messages(messages)
 
 
@@ -132,8 +141,11 @@ def _check_references(scorer, items: _Items, used: Iterable[int]) -> None:
     missing = sorted({k for k in used if not items.references[k]})
     if missing:
         more = f" (and {len(missing) - 1} more items)" if len(missing) > 1 else ""
-        raise DataError(f"scorer {scorer.name!r} needs references but item "
-                        f"{items.ids[missing[0]]!r} has none{more}", field="references")
+        raise DataError(
+            f"scorer {scorer.name!r} needs references but item "
+            f"{items.ids[missing[0]]!r} has none{more}",
+            field="references",
+        )
 
 
 # -- the shared pipeline ----------------------------------------------------------------------
@@ -144,9 +156,11 @@ def _resolve_scorer(spec: str | Scorer | PairwiseScorer, kind: type[_Kind]) -> _
     scorer = get_scorer(spec)
     if not isinstance(scorer, kind):
         want = "score_dataset" if isinstance(scorer, Scorer) else "compare_pairs"
-        raise OvercoatError(f"scorer {getattr(scorer, 'name', scorer)!r} is "
-                            f"{'pointwise' if isinstance(scorer, Scorer) else 'pairwise'}; "
-                            f"use {want}()")
+        raise OvercoatError(
+            f"scorer {getattr(scorer, 'name', scorer)!r} is "
+            f"{'pointwise' if isinstance(scorer, Scorer) else 'pairwise'}; "
+            f"use {want}()"
+        )
     return scorer
 
 
@@ -204,10 +218,21 @@ class _Units(Sequence):
         return self._make([self._reps[u] for u in self._batches[k]])
 
 
-def _pipeline(*, scorer, signature: str, n_rows: int, distinct: _Distinct,
-              make_unit: Callable[[list[int]], Unit], row_length: Callable[[int], int],
-              cache, batch_size: int, executor: Executor, sort_by_length: bool,
-              on_batch: Callable[[int, int], None] | None, t0: float) -> ScoreResult:
+def _pipeline(
+    *,
+    scorer,
+    signature: str,
+    n_rows: int,
+    distinct: _Distinct,
+    make_unit: Callable[[list[int]], Unit],
+    row_length: Callable[[int], int],
+    cache,
+    batch_size: int,
+    executor: Executor,
+    sort_by_length: bool,
+    on_batch: Callable[[int, int], None] | None,
+    t0: float,
+) -> ScoreResult:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     reps, inverse, keys = distinct.reps, distinct.inverse, distinct.keys
@@ -235,7 +260,7 @@ def _pipeline(*, scorer, signature: str, n_rows: int, distinct: _Distinct,
             lengths = [row_length(reps[u]) for u in todo]
             order = sorted(range(len(todo)), key=lambda i: -lengths[i])
             todo = [todo[i] for i in order]
-        batches = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
+        batches = [todo[s : s + batch_size] for s in range(0, len(todo), batch_size)]
         cache_missing = bool(getattr(scorer, "cache_missing", False))
 
         done = 0
@@ -244,8 +269,10 @@ def _pipeline(*, scorer, signature: str, n_rows: int, distinct: _Distinct,
             nonlocal done
             out = np.asarray(out, dtype=np.float64)
             if out.shape != (len(batch),):
-                raise OvercoatError(f"scorer {scorer.name!r} returned {out.shape} scores for a "
-                                    f"batch of {len(batch)}")
+                raise OvercoatError(
+                    f"scorer {scorer.name!r} returned {out.shape} scores for a "
+                    f"batch of {len(batch)}"
+                )
             out = out + 0.0  # -0.0 -> +0.0: SQLite stores it as 0, so fresh == cached bitwise
             values[batch] = out
             if store is not None and keys is not None:
@@ -265,8 +292,9 @@ def _pipeline(*, scorer, signature: str, n_rows: int, distinct: _Distinct,
             for k, out in results:
                 if not _valid(k, len(batches)) or returned[k]:
                     what = "twice" if _valid(k, len(batches)) else "that does not exist"
-                    raise OvercoatError(f"executor {executor!r} returned batch {k!r} {what} "
-                                        f"(of {len(batches)})")
+                    raise OvercoatError(
+                        f"executor {executor!r} returned batch {k!r} {what} (of {len(batches)})"
+                    )
                 returned[k] = True
                 finish(batches[k], out)
         finally:
@@ -274,8 +302,10 @@ def _pipeline(*, scorer, signature: str, n_rows: int, distinct: _Distinct,
             if close is not None:  # a generator: release its workers now, not when collected
                 close()
         if not returned.all():
-            raise OvercoatError(f"executor {executor!r} returned no scores for "
-                                f"{int((~returned).sum())} of {len(batches)} batches")
+            raise OvercoatError(
+                f"executor {executor!r} returned no scores for "
+                f"{int((~returned).sum())} of {len(batches)} batches"
+            )
     finally:
         if owned and store is not None:
             store.close()
@@ -283,11 +313,19 @@ def _pipeline(*, scorer, signature: str, n_rows: int, distinct: _Distinct,
     scores = values[inverse] if n_rows else np.empty(0)
     for n in report.notes:
         log.info(n)
-    return ScoreResult(scores=scores, signature=signature, scorer_name=scorer.name,
-                       n_total=n_rows, n_cached=n_cached, n_scored=len(todo),
-                       n_missing=int(np.isnan(scores).sum()), seconds=time.perf_counter() - t0,
-                       n_unique=n_unique, workers=max(report.workers, 1),
-                       notes=list(report.notes))
+    return ScoreResult(
+        scores=scores,
+        signature=signature,
+        scorer_name=scorer.name,
+        n_total=n_rows,
+        n_cached=n_cached,
+        n_scored=len(todo),
+        n_missing=int(np.isnan(scores).sum()),
+        seconds=time.perf_counter() - t0,
+        n_unique=n_unique,
+        workers=max(report.workers, 1),
+        notes=list(report.notes),
+    )
 
 
 def _valid(k, n: int) -> bool:
@@ -300,17 +338,25 @@ def _resolve_executor(executor: Executor | None, workers: int | None) -> Executo
     if workers not in (None, 1):
         raise ValueError(f"give workers ({workers}) or an executor ({executor!r}), not both")
     if not isinstance(executor, Executor):
-        raise TypeError(f"executor must be an overcoat.scorers.executors.Executor, got "
-                        f"{type(executor).__name__}")
+        raise TypeError(
+            f"executor must be an overcoat.scorers.executors.Executor, got "
+            f"{type(executor).__name__}"
+        )
     return executor
 
 
 # -- pointwise --------------------------------------------------------------------------------
-def score_dataset(dataset: Dataset | ScoringBatch, scorer: Scorer | str, *,
-                  cache: str | ScoreCache | None = "default", batch_size: int = 64,
-                  workers: int = 1, executor: Executor | None = None,
-                  sort_by_length: bool = False,
-                  on_batch: Callable[[int, int], None] | None = None) -> ScoreResult:
+def score_dataset(
+    dataset: Dataset | ScoringBatch,
+    scorer: Scorer | str,
+    *,
+    cache: str | ScoreCache | None = "default",
+    batch_size: int = 64,
+    workers: int = 1,
+    executor: Executor | None = None,
+    sort_by_length: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> ScoreResult:
     """Score every response of ``dataset`` (row-aligned with ``dataset.responses``).
 
     ``cache``: ``"default"`` (see :func:`~overcoat.scorers.cache.default_cache_path`), a path,
@@ -334,8 +380,11 @@ def score_dataset(dataset: Dataset | ScoringBatch, scorer: Scorer | str, *,
         items = _items_from_batch(dataset)
         row_item = np.arange(len(dataset))
         texts = list(dataset.responses)
-        resp_ids = list(dataset.response_ids) if dataset.response_ids else \
-            [str(i) for i in range(len(texts))]
+        resp_ids = (
+            list(dataset.response_ids)
+            if dataset.response_ids
+            else [str(i) for i in range(len(texts))]
+        )
     else:
         items = _items_from_dataset(dataset)
         row_item = _index_of(items.ids, dataset.responses.column("item_id"))
@@ -345,38 +394,59 @@ def score_dataset(dataset: Dataset | ScoringBatch, scorer: Scorer | str, *,
     _check_references(scorer, items, set(row_item_l))
     warnings: list[str] = []
     if type(scorer).bind is not Scorer.bind:  # only scorers that look at the whole data set
-        warnings = list(scorer.bind(DataRows(
-            [items.ids[i] for i in row_item_l], list(resp_ids),
-            [items.inputs[i] for i in row_item_l], texts,
-            {} if isinstance(dataset, ScoringBatch) else dict(dataset.info),
-            "batch" if isinstance(dataset, ScoringBatch) else dataset.name)) or [])
+        warnings = list(
+            scorer.bind(
+                DataRows(
+                    [items.ids[i] for i in row_item_l],
+                    list(resp_ids),
+                    [items.inputs[i] for i in row_item_l],
+                    texts,
+                    {} if isinstance(dataset, ScoringBatch) else dict(dataset.info),
+                    "batch" if isinstance(dataset, ScoringBatch) else dataset.name,
+                )
+            )
+            or []
+        )
 
     def content():
         canon = _canonical_items(items.digests())
         return [(canon[i], t) for i, t in zip(row_item_l, texts)]
 
     def keys_of(reps):
-        return response_keys(items.digests(), [row_item_l[r] for r in reps],
-                             [texts[r] for r in reps])
+        return response_keys(
+            items.digests(), [row_item_l[r] for r in reps], [texts[r] for r in reps]
+        )
 
     distinct = _distinct(len(texts), scorer, content, keys_of)
 
     def make_unit(rows: list[int]) -> ScoringBatch:
         ii = [row_item_l[r] for r in rows]
-        return ScoringBatch(inputs=[items.inputs[i] for i in ii],
-                            responses=[texts[r] for r in rows],
-                            references=[items.references[i] for i in ii],
-                            messages=[items.messages(i) for i in ii],
-                            item_ids=[items.ids[i] for i in ii],
-                            response_ids=[resp_ids[r] for r in rows])
+        return ScoringBatch(
+            inputs=[items.inputs[i] for i in ii],
+            responses=[texts[r] for r in rows],
+            references=[items.references[i] for i in ii],
+            messages=[items.messages(i) for i in ii],
+            item_ids=[items.ids[i] for i in ii],
+            response_ids=[resp_ids[r] for r in rows],
+        )
 
     def row_length(r: int) -> int:
         return len(texts[r]) + len(items.inputs[row_item_l[r]])
 
-    res = _pipeline(scorer=scorer, signature=signature, n_rows=len(texts), distinct=distinct,
-                    make_unit=make_unit, row_length=row_length, cache=cache,
-                    batch_size=batch_size, executor=executor, sort_by_length=sort_by_length,
-                    on_batch=on_batch, t0=t0)
+    res = _pipeline(
+        scorer=scorer,
+        signature=signature,
+        n_rows=len(texts),
+        distinct=distinct,
+        make_unit=make_unit,
+        row_length=row_length,
+        cache=cache,
+        batch_size=batch_size,
+        executor=executor,
+        sort_by_length=sort_by_length,
+        on_batch=on_batch,
+        t0=t0,
+    )
     res.warnings = warnings
     return res
 
@@ -385,6 +455,7 @@ def _index_of(ids: list[str], wanted) -> np.ndarray:
     """Positions of ``wanted`` item ids (an Arrow column) in ``ids``."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
     idx = pc.index_in(wanted, value_set=pa.array(ids, pa.string()))
     if idx.null_count:
         first = pc.filter(wanted, pc.is_null(idx)).to_pylist()[0]
@@ -399,9 +470,13 @@ def _pairs_list(pairs, dataset) -> list[tuple[str, str, str]]:
             raise OvercoatError("compare_pairs needs pairs (or a data set with judgments)")
         pairs = dataset.judgments.to_pairwise().table
     if hasattr(pairs, "column_names"):  # an Arrow table (e.g. pairwise judgments)
-        return list(zip(pairs.column("item_id").to_pylist(),
-                        pairs.column("response_a").to_pylist(),
-                        pairs.column("response_b").to_pylist()))
+        return list(
+            zip(
+                pairs.column("item_id").to_pylist(),
+                pairs.column("response_a").to_pylist(),
+                pairs.column("response_b").to_pylist(),
+            )
+        )
     out = []
     for p in pairs:
         it, a, b = p
@@ -409,12 +484,18 @@ def _pairs_list(pairs, dataset) -> list[tuple[str, str, str]]:
     return out
 
 
-def compare_pairs(dataset_or_batch: Dataset | ScoringBatch, scorer: PairwiseScorer | str,
-                  pairs: Iterable[tuple[str, str, str]] | None = None, *,
-                  cache: str | ScoreCache | None = "default", batch_size: int = 16,
-                  workers: int = 1, executor: Executor | None = None,
-                  sort_by_length: bool = False,
-                  on_batch: Callable[[int, int], None] | None = None) -> ScoreResult:
+def compare_pairs(
+    dataset_or_batch: Dataset | ScoringBatch,
+    scorer: PairwiseScorer | str,
+    pairs: Iterable[tuple[str, str, str]] | None = None,
+    *,
+    cache: str | ScoreCache | None = "default",
+    batch_size: int = 16,
+    workers: int = 1,
+    executor: Executor | None = None,
+    sort_by_length: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> ScoreResult:
     """P(response A better than response B) for each ``(item_id, response_a, response_b)``.
 
     Responses are named by response id and looked up in the data set (or in a
@@ -433,25 +514,33 @@ def compare_pairs(dataset_or_batch: Dataset | ScoringBatch, scorer: PairwiseScor
     if isinstance(dataset_or_batch, ScoringBatch):
         batch = dataset_or_batch
         if not batch.item_ids or not batch.response_ids:
-            raise OvercoatError("compare_pairs on a ScoringBatch needs its item_ids and "
-                                "response_ids")
+            raise OvercoatError(
+                "compare_pairs on a ScoringBatch needs its item_ids and response_ids"
+            )
         items_all = _items_from_batch(batch)
         # one item per distinct item id (first row wins)
         first: dict[str, int] = {}
         for r, it in enumerate(batch.item_ids):
             first.setdefault(it, r)
         sel = list(first.values())
-        items = _Items([items_all.ids[r] for r in sel], [items_all.inputs[r] for r in sel],
-                       [items_all.messages_json[r] for r in sel],
-                       [items_all.references[r] for r in sel])
-        text_of = {(it, rid): t for it, rid, t in
-                   zip(batch.item_ids, batch.response_ids, batch.responses)}
+        items = _Items(
+            [items_all.ids[r] for r in sel],
+            [items_all.inputs[r] for r in sel],
+            [items_all.messages_json[r] for r in sel],
+            [items_all.references[r] for r in sel],
+        )
+        text_of = {
+            (it, rid): t for it, rid, t in zip(batch.item_ids, batch.response_ids, batch.responses)
+        }
     else:
         items = _items_from_dataset(dataset_or_batch)
         rt = dataset_or_batch.responses
-        text_of = dict(zip(zip(rt.column("item_id").to_pylist(),
-                               rt.column("response_id").to_pylist()),
-                           rt.column("text").to_pylist()))
+        text_of = dict(
+            zip(
+                zip(rt.column("item_id").to_pylist(), rt.column("response_id").to_pylist()),
+                rt.column("text").to_pylist(),
+            )
+        )
     pos = {v: k for k, v in enumerate(items.ids)}
     plist = _pairs_list(pairs, dataset_or_batch)
     p_item: list[int] = []
@@ -464,8 +553,9 @@ def compare_pairs(dataset_or_batch: Dataset | ScoringBatch, scorer: PairwiseScor
         for rid, dst, fld in ((a, ta, "response_a"), (b, tb, "response_b")):
             t = text_of.get((it, rid))
             if t is None:
-                raise DataError(f"pair {n} names unknown response {rid!r} of item {it!r}",
-                                field=fld)
+                raise DataError(
+                    f"pair {n} names unknown response {rid!r} of item {it!r}", field=fld
+                )
             dst.append(t)
         p_item.append(k)
     _check_references(scorer, items, set(p_item))
@@ -482,16 +572,30 @@ def compare_pairs(dataset_or_batch: Dataset | ScoringBatch, scorer: PairwiseScor
 
     def make_unit(rows: list[int]) -> PairBatch:
         ii = [p_item[r] for r in rows]
-        return PairBatch([items.inputs[i] for i in ii], [ta[r] for r in rows],
-                         [tb[r] for r in rows], [items.references[i] for i in ii])
+        return PairBatch(
+            [items.inputs[i] for i in ii],
+            [ta[r] for r in rows],
+            [tb[r] for r in rows],
+            [items.references[i] for i in ii],
+        )
 
     def row_length(r: int) -> int:
         return len(ta[r]) + len(tb[r]) + len(items.inputs[p_item[r]])
 
-    return _pipeline(scorer=scorer, signature=signature, n_rows=len(plist), distinct=distinct,
-                     make_unit=make_unit, row_length=row_length, cache=cache,
-                     batch_size=batch_size, executor=executor, sort_by_length=sort_by_length,
-                     on_batch=on_batch, t0=t0)
+    return _pipeline(
+        scorer=scorer,
+        signature=signature,
+        n_rows=len(plist),
+        distinct=distinct,
+        make_unit=make_unit,
+        row_length=row_length,
+        cache=cache,
+        batch_size=batch_size,
+        executor=executor,
+        sort_by_length=sort_by_length,
+        on_batch=on_batch,
+        t0=t0,
+    )
 
 
 __all__ = ["ScoreResult", "score_dataset", "compare_pairs"]

@@ -65,8 +65,9 @@ def run_batch(scorer: Scorer | PairwiseScorer, unit: Unit) -> Any:
     whatever the scorer returns (the engine checks its shape)."""
     if isinstance(scorer, PairwiseScorer):
         pair = cast(PairBatch, unit)
-        return scorer.compare_batch(pair.inputs, pair.responses_a, pair.responses_b,
-                                    pair.references)
+        return scorer.compare_batch(
+            pair.inputs, pair.responses_a, pair.responses_b, pair.references
+        )
     return scorer.score_batch(cast(ScoringBatch, unit))
 
 
@@ -83,8 +84,9 @@ class Executor(abc.ABC):
     """Runs a scorer over work units (see the module docstring for the contract)."""
 
     @abc.abstractmethod
-    def run(self, scorer: Scorer | PairwiseScorer, units: Sequence[Unit],
-            report: ExecutionReport) -> Iterator[tuple[int, Any]]:
+    def run(
+        self, scorer: Scorer | PairwiseScorer, units: Sequence[Unit], report: ExecutionReport
+    ) -> Iterator[tuple[int, Any]]:
         """Yield ``(index into units, scores)`` once for every unit, in any order, as each
         finishes. Exceptions of the scorer propagate. The engine calls the returned iterator's
         ``close()`` (a generator's) when it is done or stops early (an error, Ctrl-C): that is
@@ -172,8 +174,9 @@ def _choose_workers(scorer, workers: int, n_batches: int, notes: list[str]) -> i
     try:
         pickle.dumps(scorer)
     except Exception as e:  # noqa: BLE001 - any pickling failure means: no pool
-        notes.append(f"scorer {scorer.name!r} cannot be pickled ({type(e).__name__}: {e}); "
-                     f"using 1 worker")
+        notes.append(
+            f"scorer {scorer.name!r} cannot be pickled ({type(e).__name__}: {e}); using 1 worker"
+        )
         return 1
     return min(int(workers), n_batches)
 
@@ -219,8 +222,10 @@ def _pool_size(name: str, n_workers: int, per_batch: float, n_left: int, notes: 
             best_p, best_t = p, t
     if best_p > 1 and best_t < _POOL_MAX_SHARE * t1:
         return best_p
-    notes.append(f"{name}: one process is predicted to be as fast (~{t1:.1f}s left, {cpus} CPUs, "
-                 f"load {busy:.1f} elsewhere); no worker pool")
+    notes.append(
+        f"{name}: one process is predicted to be as fast (~{t1:.1f}s left, {cpus} CPUs, "
+        f"load {busy:.1f} elsewhere); no worker pool"
+    )
     return 1
 
 
@@ -261,12 +266,17 @@ def _worker_call(unit):
 
 def _run_pool(scorer, units, indices, n_workers: int) -> Iterator[tuple[int, Any]]:
     ctx = multiprocessing.get_context("spawn")
-    ex = _FuturesPool(max_workers=n_workers, mp_context=ctx, initializer=_init_worker,
-                      initargs=(scorer, os.getpid()))
+    ex = _FuturesPool(
+        max_workers=n_workers,
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(scorer, os.getpid()),
+    )
     pending: dict = {}
     it = iter(indices)
     ok = False
     try:
+
         def submit() -> None:
             k = next(it, None)
             if k is not None:
@@ -288,5 +298,13 @@ def _run_pool(scorer, units, indices, n_workers: int) -> Iterator[tuple[int, Any
         ex.shutdown(wait=True, cancel_futures=not ok)
 
 
-__all__ = ["Executor", "ExecutionReport", "InProcess", "PairBatch", "ProcessPool", "Unit",
-           "executor_for", "run_batch"]
+__all__ = [
+    "Executor",
+    "ExecutionReport",
+    "InProcess",
+    "PairBatch",
+    "ProcessPool",
+    "Unit",
+    "executor_for",
+    "run_batch",
+]

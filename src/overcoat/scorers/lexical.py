@@ -37,6 +37,7 @@ class _SacreBleuScorer(Scorer):
 
     def _build(self):
         import sacrebleu.metrics as m
+
         return getattr(m, self._cls_name)(**self.options)
 
     @property
@@ -58,40 +59,55 @@ class _SacreBleuScorer(Scorer):
 
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
         m = self.metric
-        return np.array([m.sentence_score(h, list(r)).score
-                         for h, r in zip(batch.responses, batch.references)], dtype=float)
+        return np.array(
+            [m.sentence_score(h, list(r)).score for h, r in zip(batch.responses, batch.references)],
+            dtype=float,
+        )
 
 
 class BLEUScorer(_SacreBleuScorer):
     name = "BLEU"
     _cls_name = "BLEU"
     _defaults = {"effective_order": True}
-    _allowed = {"tokenize": str, "lowercase": bool, "smooth_method": str, "smooth_value": float,
-                "max_ngram_order": int, "effective_order": bool}
+    _allowed = {
+        "tokenize": str,
+        "lowercase": bool,
+        "smooth_method": str,
+        "smooth_value": float,
+        "max_ngram_order": int,
+        "effective_order": bool,
+    }
 
 
 class CHRFScorer(_SacreBleuScorer):
     name = "chrF"
     _cls_name = "CHRF"
-    _allowed = {"char_order": int, "word_order": int, "beta": int, "lowercase": bool,
-                "whitespace": bool, "eps_smoothing": bool}
+    _allowed = {
+        "char_order": int,
+        "word_order": int,
+        "beta": int,
+        "lowercase": bool,
+        "whitespace": bool,
+        "eps_smoothing": bool,
+    }
 
 
 class TERScorer(_SacreBleuScorer):
     name = "TER"
     _cls_name = "TER"
     higher_is_better = False
-    _allowed = {"normalized": bool, "no_punct": bool, "asian_support": bool,
-                "case_sensitive": bool}
+    _allowed = {"normalized": bool, "no_punct": bool, "asian_support": bool, "case_sensitive": bool}
 
 
 def _check_options(spec: str, cls, options: dict) -> None:
     """Values sacrebleu would reject with a KeyError deep inside, or accept and score as 0."""
+
     def bad(key: str, want: str):
         return SpecError(f"scorer spec {spec!r}: {key} must be {want}, got {options[key]!r}")
 
     if cls is BLEUScorer:
         from sacrebleu.metrics.bleu import _TOKENIZERS, BLEU
+
         if "tokenize" in options and options["tokenize"] not in _TOKENIZERS:
             raise bad("tokenize", f"one of {', '.join(_TOKENIZERS)}")
         if "smooth_method" in options and options["smooth_method"] not in BLEU.SMOOTH_DEFAULTS:
@@ -120,16 +136,21 @@ def _factory(cls, spec_name):
         try:
             s.signature()  # builds the metric and scores one sentence: bad options fail now
         except Exception as e:  # noqa: BLE001 - whatever sacrebleu objects to: one line
-            raise SpecError(f"scorer spec {spec!r}: sacrebleu refused the options "
-                            f"({type(e).__name__}: {e})") from None
+            raise SpecError(
+                f"scorer spec {spec!r}: sacrebleu refused the options ({type(e).__name__}: {e})"
+            ) from None
         return s
+
     return make
 
 
-register("bleu", "sentence BLEU (sacrebleu, effective order); options: tokenize, lowercase, "
-         "smooth_method ...")(_factory(BLEUScorer, "bleu"))
+register(
+    "bleu",
+    "sentence BLEU (sacrebleu, effective order); options: tokenize, lowercase, smooth_method ...",
+)(_factory(BLEUScorer, "bleu"))
 register("chrf", "chrF (sacrebleu); options: char_order, word_order, beta, lowercase")(
-    _factory(CHRFScorer, "chrf"))
+    _factory(CHRFScorer, "chrf")
+)
 register("chrf++", "chrF++ (sacrebleu CHRF with word_order=2)")(_factory(CHRFScorer, "chrf++"))
 register("ter", "TER (sacrebleu; lower is better)")(_factory(TERScorer, "ter"))
 
@@ -152,9 +173,15 @@ class RougeLScorer(Scorer):
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
         if self._scorer is None:
             from rouge_score import rouge_scorer
+
             self._scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=self.use_stemmer)
-        return np.array([self._scorer.score_multi(list(r), h)["rougeL"].fmeasure
-                         for h, r in zip(batch.responses, batch.references)], dtype=float)
+        return np.array(
+            [
+                self._scorer.score_multi(list(r), h)["rougeL"].fmeasure
+                for h, r in zip(batch.responses, batch.references)
+            ],
+            dtype=float,
+        )
 
 
 @register("rouge-l", "ROUGE-L F1 (rouge-score; best over references); option: use_stemmer")

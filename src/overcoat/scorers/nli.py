@@ -52,7 +52,8 @@ from .registry import register
 #: character that is not a lower-case letter follow, or after a CJK full stop / ! / ?
 _SENT_END = re.compile(
     r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s+[^\sa-z])"
-    r"|[\u3002\uff01\uff1f]+[\"'\u201d\u2019)\]\u300d\u300f]*")
+    r"|[\u3002\uff01\uff1f]+[\"'\u201d\u2019)\]\u300d\u300f]*"
+)
 _HAS_WORD = re.compile(r"\w")
 SPLITTER_VERSION = "regex-v1"
 
@@ -86,10 +87,13 @@ def find_entailment_label(id2label: dict) -> int:
         if "entail" in name and not re.search(r"\bnot|non[-_ ]?entail|not[-_ ]?entail", name):
             hits.append(int(k))
     if len(hits) != 1:
-        labels = ", ".join(f"{k}={v}" for k, v in sorted((id2label or {}).items(),
-                                                          key=lambda kv: int(kv[0])))
-        raise SpecError(f"nli: cannot tell which label means entailment (id2label: "
-                        f"{labels or 'none'}); pass entail_label=N")
+        labels = ", ".join(
+            f"{k}={v}" for k, v in sorted((id2label or {}).items(), key=lambda kv: int(kv[0]))
+        )
+        raise SpecError(
+            f"nli: cannot tell which label means entailment (id2label: "
+            f"{labels or 'none'}); pass entail_label=N"
+        )
     return hits[0]
 
 
@@ -99,12 +103,22 @@ class NLIScorer(EncoderModelScorer):
     _loaded = ("_model", "_tok")
     _tok: Any  # the tokenizer, once loaded
 
-    def __init__(self, model: str, premise: str = "input", agg: str = "min",
-                 entail_label: int | None = None, max_length: int | None = None,
-                 batch_size: int = 32, device: str = "auto", dtype: str = "fp32"):
+    def __init__(
+        self,
+        model: str,
+        premise: str = "input",
+        agg: str = "min",
+        entail_label: int | None = None,
+        max_length: int | None = None,
+        batch_size: int = 32,
+        device: str = "auto",
+        dtype: str = "fp32",
+    ):
         if not model:
-            raise SpecError("nli needs a model: nli:MODEL (a local folder or a Hugging Face id "
-                            "of an NLI cross-encoder, e.g. nli:cross-encoder/nli-deberta-v3-base)")
+            raise SpecError(
+                "nli needs a model: nli:MODEL (a local folder or a Hugging Face id "
+                "of an NLI cross-encoder, e.g. nli:cross-encoder/nli-deberta-v3-base)"
+            )
         if premise not in ("input", "reference"):
             raise SpecError(f"nli: premise must be 'input' or 'reference', got {premise!r}")
         if agg not in ("min", "mean"):
@@ -138,17 +152,16 @@ class NLIScorer(EncoderModelScorer):
         require("torch")
         transformers = require("transformers")
         try:
-            tok = transformers.AutoTokenizer.from_pretrained(self._load_id,
-                                                            trust_remote_code=False)
-            config = transformers.AutoConfig.from_pretrained(self._load_id,
-                                                           trust_remote_code=False)
+            tok = transformers.AutoTokenizer.from_pretrained(self._load_id, trust_remote_code=False)
+            config = transformers.AutoConfig.from_pretrained(self._load_id, trust_remote_code=False)
         except Exception as e:  # noqa: BLE001 - one line whatever went wrong
             raise self._fail(e) from None
         n_labels = int(getattr(config, "num_labels", 0) or len(config.id2label or {}))
         if self.entail_label is not None:
             if not 0 <= self.entail_label < n_labels:
-                raise SpecError(f"nli: entail_label={self.entail_label} but the model has "
-                                f"{n_labels} labels")
+                raise SpecError(
+                    f"nli: entail_label={self.entail_label} but the model has {n_labels} labels"
+                )
             self._label = self.entail_label
         else:
             self._label = find_entailment_label(config.id2label)
@@ -178,7 +191,8 @@ class NLIScorer(EncoderModelScorer):
         dtype = resolve_dtype(self.dtype, device)
         try:
             model = transformers.AutoModelForSequenceClassification.from_pretrained(
-                self._load_id, dtype=dtype, trust_remote_code=False)
+                self._load_id, dtype=dtype, trust_remote_code=False
+            )
         except Exception as e:  # noqa: BLE001
             raise self._fail(e) from None
         model.to(device)
@@ -195,10 +209,12 @@ class NLIScorer(EncoderModelScorer):
             self._meta()  # the entailment label and the window come from the model's files
             dt = dtype_name(resolve_dtype(self.dtype, resolve_device(self.device)))
             multi = "|multiref:max" if self.premise == "reference" else ""
-            self._sig = (f"nli|model:{self.model_name}|hash:{model_fingerprint(self._folder)}"
-                         f"|premise:{self.premise}{multi}|label:{self._label}|agg:{self.agg}"
-                         f"|chunks:max|maxlen:{self._max_len}|split:{SPLITTER_VERSION}"
-                         f"|dtype:{dt}|transformers:{package_version('transformers')}")
+            self._sig = (
+                f"nli|model:{self.model_name}|hash:{model_fingerprint(self._folder)}"
+                f"|premise:{self.premise}{multi}|label:{self._label}|agg:{self.agg}"
+                f"|chunks:max|maxlen:{self._max_len}|split:{SPLITTER_VERSION}"
+                f"|dtype:{dt}|transformers:{package_version('transformers')}"
+            )
         return self._sig
 
     # -- chunking --------------------------------------------------------------------------
@@ -232,11 +248,11 @@ class NLIScorer(EncoderModelScorer):
             start, used = 0, 0
             for k, c in enumerate(counts):
                 if k > start and used + c > budget:
-                    out.append(premise[spans[start][0]:spans[k - 1][1]])
+                    out.append(premise[spans[start][0] : spans[k - 1][1]])
                     start, used = k, 0
                 used += c
             if spans:
-                out.append(premise[spans[start][0]:spans[-1][1]])
+                out.append(premise[spans[start][0] : spans[-1][1]])
             if not out:
                 out = [premise]
         if _cache is not None:
@@ -249,16 +265,22 @@ class NLIScorer(EncoderModelScorer):
         window (float64)."""
         model, tok = self._load()
         import torch
+
         out = np.empty(len(pairs))
         if not pairs:
             return out
         order = sorted(range(len(pairs)), key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
         with torch.inference_mode():
             for s in range(0, len(order), self.batch_size):
-                idx = order[s:s + self.batch_size]
-                enc = tok([pairs[i][0] for i in idx], [pairs[i][1] for i in idx],
-                          truncation="longest_first", max_length=self._max_len,
-                          padding=True, return_tensors="pt")
+                idx = order[s : s + self.batch_size]
+                enc = tok(
+                    [pairs[i][0] for i in idx],
+                    [pairs[i][1] for i in idx],
+                    truncation="longest_first",
+                    max_length=self._max_len,
+                    padding=True,
+                    return_tensors="pt",
+                )
                 enc = {k: v.to(self._device) for k, v in enc.items()}
                 logits = model(**enc).logits.float()
                 p = torch.softmax(logits, dim=-1)[:, self._label]
@@ -280,8 +302,7 @@ class NLIScorer(EncoderModelScorer):
         plan: list[list[list[int]] | None] = []
         for i in range(n):
             sents = split_sentences(batch.responses[i])
-            premises = [batch.inputs[i]] if self.premise == "input" else \
-                list(batch.references[i])
+            premises = [batch.inputs[i]] if self.premise == "input" else list(batch.references[i])
             if not sents or not premises:
                 plan.append(None)
                 continue
@@ -304,12 +325,22 @@ class NLIScorer(EncoderModelScorer):
         return out
 
 
-_NLI_OPTS = {"premise": str, "agg": str, "entail_label": int, "max_length": int,
-             "batch_size": int, "device": str, "dtype": str}
+_NLI_OPTS = {
+    "premise": str,
+    "agg": str,
+    "entail_label": int,
+    "max_length": int,
+    "batch_size": int,
+    "device": str,
+    "dtype": str,
+}
 
 
-@register("nli", "factual consistency: P(input entails response) per sentence with an NLI model, "
-          "min/mean over sentences; nli:MODEL[,premise=input|reference][,agg=min|mean]")
+@register(
+    "nli",
+    "factual consistency: P(input entails response) per sentence with an NLI model, "
+    "min/mean over sentences; nli:MODEL[,premise=input|reference][,agg=min|mean]",
+)
 def _nli(arg: str):
     model, opts = model_and_options(arg, f"nli:{arg}", _NLI_OPTS)
     check_installed("nli", TORCH, TRANSFORMERS)

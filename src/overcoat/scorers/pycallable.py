@@ -55,8 +55,9 @@ def _load(module: str, func: str):
     except SpecError:
         raise
     except Exception as e:  # noqa: BLE001 - import errors of user code: one line
-        raise SpecError(f"python:{module}:{func}: cannot import {module!r} "
-                        f"({type(e).__name__}: {e})") from None
+        raise SpecError(
+            f"python:{module}:{func}: cannot import {module!r} ({type(e).__name__}: {e})"
+        ) from None
     fn = getattr(mod, func, None)
     if not callable(fn):
         raise SpecError(f"python:{module}:{func}: {module!r} has no callable {func!r}")
@@ -86,8 +87,10 @@ class CallableScorer(Scorer):
         self._fn = _load(self.module, self.func)[1]
 
     def signature(self) -> str:
-        return f"python|{self.module}:{self.func}|batched:{'yes' if self.batched else 'no'}" \
-               f"|sha256:{self._digest}"
+        return (
+            f"python|{self.module}:{self.func}|batched:{'yes' if self.batched else 'no'}"
+            f"|sha256:{self._digest}"
+        )
 
     def _where(self, batch: ScoringBatch, k: int) -> str:
         iid = batch.item_ids[k] if batch.item_ids else str(k)
@@ -104,13 +107,16 @@ class CallableScorer(Scorer):
             try:
                 out = self._fn(batch.inputs, batch.responses, batch.references)
             except Exception as e:  # noqa: BLE001 - the user's code: one line, not a traceback
-                raise self._fail(f"raised on a batch of {n} responses starting at "
-                                 f"{self._where(batch, 0)}", e) from None
+                raise self._fail(
+                    f"raised on a batch of {n} responses starting at {self._where(batch, 0)}", e
+                ) from None
             try:
                 arr = np.asarray(out, dtype=float)
             except (TypeError, ValueError):
-                raise self._fail(f"returned {type(out).__name__}, not numbers, for a batch "
-                                 f"starting at {self._where(batch, 0)}") from None
+                raise self._fail(
+                    f"returned {type(out).__name__}, not numbers, for a batch "
+                    f"starting at {self._where(batch, 0)}"
+                ) from None
             if arr.shape != (n,):
                 got = arr.shape[0] if arr.ndim == 1 else f"an array of shape {arr.shape}"
                 raise self._fail(f"returned {got} scores for {n} responses")
@@ -121,11 +127,16 @@ class CallableScorer(Scorer):
                 v = self._fn(x, r, refs)
             except Exception as e:  # noqa: BLE001 - the user's code: one line, not a traceback
                 raise self._fail(f"raised on {self._where(batch, k)}", e) from None
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)) \
-                    and v is not None:
-                raise self._fail(f"returned {type(v).__name__} {_short(v)} for "
-                                 f"{self._where(batch, k)}; it must return a number (or None "
-                                 "for no score)")
+            if (
+                isinstance(v, (bool, np.bool_))
+                or not isinstance(v, (int, float, np.number))
+                and v is not None
+            ):
+                raise self._fail(
+                    f"returned {type(v).__name__} {_short(v)} for "
+                    f"{self._where(batch, k)}; it must return a number (or None "
+                    "for no score)"
+                )
             arr[k] = np.nan if v is None else float(v)
         return arr
 

@@ -39,9 +39,11 @@ def register(prefix: str, help: str = "") -> Callable[[ScorerFactory], ScorerFac
 
     The factory receives the part after the first colon ('' when absent).
     """
+
     def deco(factory: ScorerFactory) -> ScorerFactory:
         _REGISTRY[prefix] = (factory, help)
         return factory
+
     return deco
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from ._common import installed
 
-_TORCH_HINT = ("pip install torch first (CPU: pip install torch "
-               "--index-url https://download.pytorch.org/whl/cpu)")
+_TORCH_HINT = (
+    "pip install torch first (CPU: pip install torch "
+    "--index-url https://download.pytorch.org/whl/cpu)"
+)
 _MODELS_HINT = "pip install 'overcoat[models]'"
 
 #: spec prefix -> (modules it imports, how to install them)
@@ -19,8 +21,10 @@ REQUIREMENTS: dict[str, tuple[tuple[str, ...], str]] = {
     "ter": (("sacrebleu",), "pip install sacrebleu"),
     "rouge-l": (("rouge_score",), "pip install rouge-score"),
     "math": (("math_verify",), "pip install 'overcoat[verify]'"),
-    "judge": (("httpx", "jinja2"), "pip install 'overcoat[judge]' (judge:local: also torch and "
-                                   "overcoat[models])"),
+    "judge": (
+        ("httpx", "jinja2"),
+        "pip install 'overcoat[judge]' (judge:local: also torch and overcoat[models])",
+    ),
     "judge-pair": (("httpx", "jinja2"), "pip install 'overcoat[judge]'"),
     "hf": (("torch", "transformers", "safetensors"), f"{_TORCH_HINT}; then {_MODELS_HINT}"),
     "loglik": (("torch", "transformers", "safetensors"), f"{_TORCH_HINT}; then {_MODELS_HINT}"),
@@ -28,8 +32,11 @@ REQUIREMENTS: dict[str, tuple[tuple[str, ...], str]] = {
     "nli": (("torch", "transformers"), f"{_TORCH_HINT}; then {_MODELS_HINT}"),
     "embed": (("torch", "sentence_transformers"), f"{_TORCH_HINT}; then {_MODELS_HINT}"),
     "bertscore": (("torch", "bert_score"), f"{_TORCH_HINT}; then {_MODELS_HINT}"),
-    "comet": (("comet",), "in its own virtual environment: pip install 'overcoat[comet]' "
-                          "(unbabel-comet pins numpy<2)"),
+    "comet": (
+        ("comet",),
+        "in its own virtual environment: pip install 'overcoat[comet]' "
+        "(unbabel-comet pins numpy<2)",
+    ),
 }
 
 

@@ -49,9 +49,19 @@ from .registry import register
 
 log = logging.getLogger("overcoat.scorers")
 
-_OPTIONS = {"head": int, "max_batch": int, "max_tokens": int, "maxlen": int, "truncation": str,
-            "template": str, "device": str, "dtype": str, "revision": str, "gguf_file": str,
-            "trust_remote_code": bool}
+_OPTIONS = {
+    "head": int,
+    "max_batch": int,
+    "max_tokens": int,
+    "maxlen": int,
+    "truncation": str,
+    "template": str,
+    "device": str,
+    "dtype": str,
+    "revision": str,
+    "gguf_file": str,
+    "trust_remote_code": bool,
+}
 
 
 class RewardModelScorer(H.TemplatedModel, Scorer):
@@ -61,8 +71,15 @@ class RewardModelScorer(H.TemplatedModel, Scorer):
     needs_references = False
     parallel_safe = False  # GPU models are not forked
 
-    def __init__(self, model: str, *, head: int = 0, truncation: str = "right",
-                 spec: str | None = None, **options):
+    def __init__(
+        self,
+        model: str,
+        *,
+        head: int = 0,
+        truncation: str = "right",
+        spec: str | None = None,
+        **options,
+    ):
         spec = spec or f"hf:{model}"
         if head < 0:
             raise SpecError(f"scorer spec {spec!r}: head must be >= 0, got {head}")
@@ -80,16 +97,20 @@ class RewardModelScorer(H.TemplatedModel, Scorer):
         model = H.load_model(self.ref, "seqcls", self.device, self.dtype)
         n_out = int(getattr(model.config, "num_labels", 1))
         if self.head >= n_out:
-            raise SpecError(f"scorer spec {self.spec!r}: head={self.head} is out of range: "
-                            f"the model has {n_out} output(s) (heads 0..{n_out - 1})")
+            raise SpecError(
+                f"scorer spec {self.spec!r}: head={self.head} is out of range: "
+                f"the model has {n_out} output(s) (heads 0..{n_out - 1})"
+            )
         H.set_pad_token(self.tokenizer, model)
         return model
 
     def signature(self) -> str:
         if self._sig is None:
-            self._sig = (f"hf|model:{self.ref.label}|rev:{H.model_revision(self.ref)}"
-                         f"|head:{self.head}|template:{self.template}|maxlen:{self.maxlen_label()}"
-                         f"|trunc:{self.truncation}|dtype:{H.dtype_name(self.dtype)}")
+            self._sig = (
+                f"hf|model:{self.ref.label}|rev:{H.model_revision(self.ref)}"
+                f"|head:{self.head}|template:{self.template}|maxlen:{self.maxlen_label()}"
+                f"|trunc:{self.truncation}|dtype:{H.dtype_name(self.dtype)}"
+            )
         return self._sig
 
     # -- scoring --------------------------------------------------------------------------------
@@ -97,8 +118,9 @@ class RewardModelScorer(H.TemplatedModel, Scorer):
         turns = H.conversation(input_text, messages)
         if self.template == "chat":
             turns.append({"role": "assistant", "content": response})
-            return H.render_chat(self.tokenizer, turns, add_generation_prompt=False,
-                                 model_label=self.ref.spec)
+            return H.render_chat(
+                self.tokenizer, turns, add_generation_prompt=False, model_label=self.ref.spec
+            )
         return H.render_plain(turns, response)
 
     def encode(self, texts: list[str]) -> tuple[list[dict], int]:
@@ -113,8 +135,13 @@ class RewardModelScorer(H.TemplatedModel, Scorer):
             side = tok.truncation_side
             tok.truncation_side = self.truncation
             try:
-                cut = tok([texts[i] for i in long], add_special_tokens=special, truncation=True,
-                          max_length=self.maxlen, verbose=False)
+                cut = tok(
+                    [texts[i] for i in long],
+                    add_special_tokens=special,
+                    truncation=True,
+                    max_length=self.maxlen,
+                    verbose=False,
+                )
             finally:
                 tok.truncation_side = side
             for j, i in enumerate(long):
@@ -132,26 +159,38 @@ class RewardModelScorer(H.TemplatedModel, Scorer):
         rows, n_cut = self.encode(texts)
         if n_cut:
             self.n_truncated += n_cut
-            log.warning("%s: %d of %d inputs truncated to %d tokens (%d so far)", self.name,
-                        n_cut, len(rows), self.maxlen, self.n_truncated)
+            log.warning(
+                "%s: %d of %d inputs truncated to %d tokens (%d so far)",
+                self.name,
+                n_cut,
+                len(rows),
+                self.maxlen,
+                self.n_truncated,
+            )
         lengths = [len(r["input_ids"]) for r in rows]
         with torch.inference_mode():
-            for idx in H.plan_batches(lengths, self.max_batch, self.max_tokens,
-                                      sort=self.sort_by_length):
+            for idx in H.plan_batches(
+                lengths, self.max_batch, self.max_tokens, sort=self.sort_by_length
+            ):
                 feats = H.pad_right([rows[i] for i in idx], pad_id, self.device)
                 logits = model(**feats).logits
                 if logits.ndim == 1:
                     logits = logits[:, None]
                 if self.head >= logits.shape[-1]:
-                    raise SpecError(f"scorer spec {self.spec!r}: head={self.head} is out of "
-                                    f"range: the model returns {logits.shape[-1]} output(s)")
+                    raise SpecError(
+                        f"scorer spec {self.spec!r}: head={self.head} is out of "
+                        f"range: the model returns {logits.shape[-1]} output(s)"
+                    )
                 out[idx] = logits[:, self.head].float().cpu().numpy()
         return out
 
 
-@register("hf", "sequence-classification reward model (transformers): hf:PATH_OR_HUB_ID"
-          "[,head=N,max_batch=16,maxlen=N,template=auto|chat|plain,device=..,dtype=..,"
-          "trust_remote_code=false]")
+@register(
+    "hf",
+    "sequence-classification reward model (transformers): hf:PATH_OR_HUB_ID"
+    "[,head=N,max_batch=16,maxlen=N,template=auto|chat|plain,device=..,dtype=..,"
+    "trust_remote_code=false]",
+)
 def _hf(arg: str) -> RewardModelScorer:
     spec = f"hf:{arg}"
     pos, opts = split_args(arg, spec, _OPTIONS, max_positional=1)

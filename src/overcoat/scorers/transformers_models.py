@@ -77,8 +77,8 @@ _META_SUFFIXES = (".json", ".model", ".txt", ".jinja", ".tiktoken", ".py")
 class ModelRef:
     """Where a model lives: ``path`` is a local folder or a hub id."""
 
-    spec: str                      # as written in the scorer spec
-    path: str                      # local folder (absolute) or hub id
+    spec: str  # as written in the scorer spec
+    path: str  # local folder (absolute) or hub id
     local: bool
     gguf_file: str | None = None
     revision: str | None = None
@@ -102,31 +102,42 @@ def alias_path(alias: str) -> tuple[str, str]:
     spec = importlib.util.find_spec(package)
     locs = list(spec.submodule_search_locations or []) if spec else []
     if not locs or not (Path(locs[0]) / fname).is_file():
-        raise SpecError(f"model alias {alias!r} needs the PyPI package "
-                        f"{package.replace('_', '-')!r} (pip install {package.replace('_', '-')})")
+        raise SpecError(
+            f"model alias {alias!r} needs the PyPI package "
+            f"{package.replace('_', '-')!r} (pip install {package.replace('_', '-')})"
+        )
     return locs[0], fname
 
 
-def resolve_model(name: str, *, gguf_file: str | None = None, revision: str | None = None,
-                  trust_remote_code: bool = False) -> ModelRef:
+def resolve_model(
+    name: str,
+    *,
+    gguf_file: str | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+) -> ModelRef:
     name = name.strip()
     if not name:
         raise SpecError("missing model name or path")
     if name.lower() in ALIASES:
         folder, fname = alias_path(name.lower())
         if gguf_file and gguf_file != fname:
-            raise SpecError(f"model alias {name!r} is the GGUF file {fname!r}; "
-                            f"do not pass gguf_file={gguf_file}")
+            raise SpecError(
+                f"model alias {name!r} is the GGUF file {fname!r}; "
+                f"do not pass gguf_file={gguf_file}"
+            )
         return ModelRef(name.lower(), folder, True, fname, None, trust_remote_code)
     p = Path(name).expanduser()
-    if p.is_file() and p.suffix == ".gguf":        # a path straight to a .gguf file
+    if p.is_file() and p.suffix == ".gguf":  # a path straight to a .gguf file
         if gguf_file and gguf_file != p.name:
             raise SpecError(f"{name!r} is a GGUF file; do not pass gguf_file={gguf_file}")
         return ModelRef(name, str(p.parent.resolve()), True, p.name, revision, trust_remote_code)
     if p.exists():
         if not p.is_dir():
-            raise SpecError(f"model path {name!r} is a file, not a model folder (pass the folder, "
-                            f"or a .gguf file)")
+            raise SpecError(
+                f"model path {name!r} is a file, not a model folder (pass the folder, "
+                f"or a .gguf file)"
+            )
         if gguf_file and not (p / gguf_file).is_file():
             raise SpecError(f"model folder {name!r} has no GGUF file {gguf_file!r}")
         return ModelRef(name, str(p.resolve()), True, gguf_file, revision, trust_remote_code)
@@ -135,6 +146,7 @@ def resolve_model(name: str, *, gguf_file: str | None = None, revision: str | No
 
 def _offline() -> bool:
     from ..hub import offline_unless_reachable
+
     return offline_unless_reachable()
 
 
@@ -183,6 +195,7 @@ def _fast_gguf(active: bool):
     try:
         import gguf
         import numpy as np
+
         orig_reader = gguf.GGUFReader
         orig_map = gguf.get_tensor_name_map
     except (ImportError, AttributeError):
@@ -298,8 +311,10 @@ def load_model(ref: ModelRef, kind: str, device: str, dtype) -> Any:
         return _MODELS[key]
     transformers = require("transformers")
     require("torch")
-    cls = {"seqcls": transformers.AutoModelForSequenceClassification,
-           "causal": transformers.AutoModelForCausalLM}[kind]
+    cls = {
+        "seqcls": transformers.AutoModelForSequenceClassification,
+        "causal": transformers.AutoModelForCausalLM,
+    }[kind]
     _check_remote_code(ref)
     kw = _common_kwargs(ref)
     kw["dtype"] = dtype
@@ -360,8 +375,13 @@ def max_length(tokenizer, config, override: int | None = None) -> int:
         if callable(get_text):
             cfgs.append(get_text())
         for c in cfgs:
-            for attr in ("max_position_embeddings", "n_positions", "max_seq_len",
-                         "seq_length", "max_sequence_length"):
+            for attr in (
+                "max_position_embeddings",
+                "n_positions",
+                "max_seq_len",
+                "seq_length",
+                "max_sequence_length",
+            ):
                 v = getattr(c, attr, None)
                 if isinstance(v, int) and 0 < v < NO_LIMIT:
                     limits.append(v)
@@ -390,8 +410,11 @@ def _local_revision(path: str, gguf_file: str | None, stamp: tuple) -> str:
     if gguf_file:
         files = [folder / gguf_file]
     else:
-        files = sorted(p for p in folder.iterdir() if p.is_file() and
-                       p.name.endswith(_WEIGHT_SUFFIXES + _META_SUFFIXES))
+        files = sorted(
+            p
+            for p in folder.iterdir()
+            if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES + _META_SUFFIXES)
+        )
     for p in files:
         size = p.stat().st_size
         h.update(f"{p.name}\0{size}\0".encode())
@@ -406,17 +429,22 @@ def model_revision(ref: ModelRef) -> str:
     """Hub commit hash, or a content hash for local folders / GGUF files."""
     if ref.local:
         folder = Path(ref.path)
-        targets = [folder / ref.gguf_file] if ref.gguf_file else [
-            p for p in folder.iterdir() if p.is_file()]
+        targets = (
+            [folder / ref.gguf_file]
+            if ref.gguf_file
+            else [p for p in folder.iterdir() if p.is_file()]
+        )
         stamp = tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in targets))
         return _local_revision(ref.path, ref.gguf_file, stamp)
     if ref.revision and _HEX40.match(ref.revision):
         return ref.revision
     try:
         from transformers.utils.hub import cached_file
+
         kw = {"revision": ref.revision} if ref.revision else {}
-        path = cached_file(ref.path, ref.gguf_file or "config.json",
-                           local_files_only=_offline(), **kw)
+        path = cached_file(
+            ref.path, ref.gguf_file or "config.json", local_files_only=_offline(), **kw
+        )
         parent = Path(path).parent.name if path else ""
         if _HEX40.match(parent):
             return parent
@@ -429,8 +457,10 @@ def model_revision(ref: ModelRef) -> str:
 def conversation(input_text: str, messages: list[dict] | None) -> list[dict]:
     """The dialogue before the response: the item's messages, else one user turn."""
     if messages:
-        return [{"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
-                for m in messages]
+        return [
+            {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
+            for m in messages
+        ]
     return [{"role": "user", "content": input_text or ""}]
 
 
@@ -438,15 +468,19 @@ def has_chat_template(tokenizer) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
 
-def render_chat(tokenizer, turns: list[dict], *, add_generation_prompt: bool,
-                model_label: str) -> str:
+def render_chat(
+    tokenizer, turns: list[dict], *, add_generation_prompt: bool, model_label: str
+) -> str:
     try:
-        out = tokenizer.apply_chat_template(turns, tokenize=False,
-                                            add_generation_prompt=add_generation_prompt)
+        out = tokenizer.apply_chat_template(
+            turns, tokenize=False, add_generation_prompt=add_generation_prompt
+        )
     except Exception as e:  # noqa: BLE001 - jinja errors (e.g. roles must alternate)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise OvercoatError(f"the chat template of model {model_label!r} rejected a conversation "
-                            f"({first}); use the option template=plain") from None
+        raise OvercoatError(
+            f"the chat template of model {model_label!r} rejected a conversation "
+            f"({first}); use the option template=plain"
+        ) from None
     if not isinstance(out, str):  # pragma: no cover - older/other tokenizers
         out = tokenizer.decode(out)
     return out
@@ -468,22 +502,27 @@ def batch_rows(batch) -> list[tuple[str, list[dict] | None, str]]:
 
 
 # -- batching -----------------------------------------------------------------------------------
-def plan_batches(lengths: Sequence[int], max_batch: int, max_tokens: int | None = None,
-                 *, sort: bool = True) -> list[list[int]]:
+def plan_batches(
+    lengths: Sequence[int], max_batch: int, max_tokens: int | None = None, *, sort: bool = True
+) -> list[list[int]]:
     """Row indices cut into sub-batches: sorted by length, longest first (stable), at most
     ``max_batch`` rows and (when ``max_tokens``) at most ``max_tokens`` padded tokens each; a
     single row longer than ``max_tokens`` gets a sub-batch of its own. ``sort=False`` keeps the
     given order (the naive baseline)."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i]) if sort \
+    order = (
+        sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        if sort
         else list(range(len(lengths)))
+    )
     out: list[list[int]] = []
     cur: list[int] = []
     longest = 0
     for i in order:
         n = max(int(lengths[i]), 1)
         new_longest = max(longest, n)
-        if cur and (len(cur) >= max_batch or
-                    (max_tokens and new_longest * (len(cur) + 1) > max_tokens)):
+        if cur and (
+            len(cur) >= max_batch or (max_tokens and new_longest * (len(cur) + 1) > max_tokens)
+        ):
             out.append(cur)
             cur, new_longest = [], n
         cur.append(i)
@@ -506,7 +545,9 @@ def pad_right(rows: list[dict[str, list[int]]], pad_id: int, device: str) -> dic
     if "attention_mask" not in out:
         out["attention_mask"] = torch.tensor(
             [[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows],
-            dtype=torch.long, device=device)
+            dtype=torch.long,
+            device=device,
+        )
     return out
 
 
@@ -515,10 +556,27 @@ def device_and_dtype(device: str | None, dtype: str | None) -> tuple[str, Any]:
     return dev, resolve_dtype(dtype, dev)
 
 
-__all__ = ["ALIASES", "ModelRef", "resolve_model", "load_tokenizer", "load_config", "load_model",
-           "set_pad_token", "max_length", "model_revision", "conversation", "has_chat_template",
-           "render_chat", "render_plain", "batch_rows", "plan_batches", "pad_right",
-           "device_and_dtype", "clear_model_cache", "dtype_name"]
+__all__ = [
+    "ALIASES",
+    "ModelRef",
+    "resolve_model",
+    "load_tokenizer",
+    "load_config",
+    "load_model",
+    "set_pad_token",
+    "max_length",
+    "model_revision",
+    "conversation",
+    "has_chat_template",
+    "render_chat",
+    "render_plain",
+    "batch_rows",
+    "plan_batches",
+    "pad_right",
+    "device_and_dtype",
+    "clear_model_cache",
+    "dtype_name",
+]
 
 
 class TemplatedModel:
@@ -526,19 +584,31 @@ class TemplatedModel:
     the options (checked here), a lazy tokenizer, the chat-or-plain template choice and the
     maximum length. ``spec`` is the scorer spec, for error messages."""
 
-    def __init__(self, model: str, *, spec: str, max_batch: int = 16,
-                 max_tokens: int | None = 16384, maxlen: int | None = None,
-                 template: str = "auto", device: str | None = None, dtype: str | None = None,
-                 revision: str | None = None, gguf_file: str | None = None,
-                 trust_remote_code: bool = False, sort_by_length: bool = True):
+    def __init__(
+        self,
+        model: str,
+        *,
+        spec: str,
+        max_batch: int = 16,
+        max_tokens: int | None = 16384,
+        maxlen: int | None = None,
+        template: str = "auto",
+        device: str | None = None,
+        dtype: str | None = None,
+        revision: str | None = None,
+        gguf_file: str | None = None,
+        trust_remote_code: bool = False,
+        sort_by_length: bool = True,
+    ):
         self.spec = spec
         check_positive(spec, max_batch=max_batch, maxlen=maxlen)
         if max_tokens is not None and max_tokens < 0:
             raise SpecError(f"scorer spec {spec!r}: max_tokens must be >= 0 (0: no limit)")
         if template not in ("auto", "chat", "plain"):
             raise SpecError(f"scorer spec {spec!r}: template must be auto, chat or plain")
-        self.ref = resolve_model(model, gguf_file=gguf_file, revision=revision,
-                                 trust_remote_code=trust_remote_code)
+        self.ref = resolve_model(
+            model, gguf_file=gguf_file, revision=revision, trust_remote_code=trust_remote_code
+        )
         self.max_batch = int(max_batch)
         self.max_tokens = int(max_tokens) if max_tokens else None
         self.maxlen_option = maxlen
@@ -559,8 +629,10 @@ class TemplatedModel:
         if self._template is None:
             has = has_chat_template(self.tokenizer)
             if self.template_option == "chat" and not has:
-                raise SpecError(f"scorer spec {self.spec!r}: template=chat but the tokenizer of "
-                                f"{self.ref.spec!r} has no chat template")
+                raise SpecError(
+                    f"scorer spec {self.spec!r}: template=chat but the tokenizer of "
+                    f"{self.ref.spec!r} has no chat template"
+                )
             self._template = "plain" if self.template_option == "plain" or not has else "chat"
         return self._template
 

@@ -54,16 +54,19 @@ class MathScorer(Scorer):
     TIMEOUT = 5
 
     def signature(self) -> str:
-        return (f"math|math-verify:{package_version('math-verify')}"
-                f"|latex2sympy2_extended:{package_version('latex2sympy2_extended')}"
-                f"|sympy:{package_version('sympy')}|gold:as-is-then-$|multiref:any|unparsable:0")
+        return (
+            f"math|math-verify:{package_version('math-verify')}"
+            f"|latex2sympy2_extended:{package_version('latex2sympy2_extended')}"
+            f"|sympy:{package_version('sympy')}|gold:as-is-then-$|multiref:any|unparsable:0"
+        )
 
     def _mv(self):
         try:
             import math_verify
         except ImportError:
-            raise SpecError("the 'math' scorer needs the 'math-verify' package: "
-                            "pip install math-verify") from None
+            raise SpecError(
+                "the 'math' scorer needs the 'math-verify' package: pip install math-verify"
+            ) from None
         return math_verify
 
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
@@ -92,8 +95,11 @@ class MathScorer(Scorer):
         return out
 
 
-@register("math", "verifiable reward: math-verify equivalence of the response's final answer "
-          "(boxed or last expression) with a reference; 1/0 (unparsable: 0)")
+@register(
+    "math",
+    "verifiable reward: math-verify equivalence of the response's final answer "
+    "(boxed or last expression) with a reference; 1/0 (unparsable: 0)",
+)
 def _math(arg: str):
     if arg.strip():
         raise SpecError(f"scorer spec 'math:{arg}': math takes no options")
@@ -130,12 +136,20 @@ class ExactMatchScorer(Scorer):
         return squad_normalize(text) if self.normalize else text.strip()
 
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
-        return np.array([float(any(self._norm(resp) == self._norm(r) for r in refs))
-                         for resp, refs in zip(batch.responses, batch.references)], dtype=float)
+        return np.array(
+            [
+                float(any(self._norm(resp) == self._norm(r) for r in refs))
+                for resp, refs in zip(batch.responses, batch.references)
+            ],
+            dtype=float,
+        )
 
 
-@register("exact", "verifiable reward: exact match with a reference; option normalize=true "
-          "(SQuAD-style normalisation)")
+@register(
+    "exact",
+    "verifiable reward: exact match with a reference; option normalize=true "
+    "(SQuAD-style normalisation)",
+)
 def _exact(arg: str):
     return ExactMatchScorer(**parse_options(arg, f"exact:{arg}", {"normalize": bool}))
 
@@ -162,7 +176,9 @@ class RegexScorer(Scorer):
         self.needs_references = self.group is not None
 
     def signature(self) -> str:
-        mode = "search" if self.group is None else f"capture:{self.group}|compare:strip|multiref:any"
+        mode = (
+            "search" if self.group is None else f"capture:{self.group}|compare:strip|multiref:any"
+        )
         return f"regex|pattern:{self.pattern}|{mode}"
 
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
@@ -181,7 +197,10 @@ class RegexScorer(Scorer):
         return out
 
 
-@register("regex", "verifiable reward: regex:PATTERN scores 1 when re.search matches; with a group "
-          "'answer' (or group 1) the captured text must equal a reference")
+@register(
+    "regex",
+    "verifiable reward: regex:PATTERN scores 1 when re.search matches; with a group "
+    "'answer' (or group 1) the captured text must equal a reference",
+)
 def _regex(arg: str):
     return RegexScorer(arg)

@@ -42,9 +42,15 @@ ROW_PARSERS = {
 }
 
 FORMAT_ALIASES = {
-    "tabular": "table", "reward-bench": "rewardbench", "rewardbench1": "rewardbench",
-    "reward-bench-2": "rewardbench2", "rewardbench-2": "rewardbench2", "rm-bench": "rmbench",
-    "hh": "hh-rlhf", "hh_rlhf": "hh-rlhf", "hhrlhf": "hh-rlhf",
+    "tabular": "table",
+    "reward-bench": "rewardbench",
+    "rewardbench1": "rewardbench",
+    "reward-bench-2": "rewardbench2",
+    "rewardbench-2": "rewardbench2",
+    "rm-bench": "rmbench",
+    "hh": "hh-rlhf",
+    "hh_rlhf": "hh-rlhf",
+    "hhrlhf": "hh-rlhf",
 }
 
 
@@ -107,14 +113,22 @@ def detect_row_format(row: dict, path: str | None = None) -> str:
     fits = row_format_candidates(row)
     if len(fits) > 1:
         where = path or "PATH"
-        raise SpecError(f"{where}: the first record fits several formats ({', '.join(fits)}); "
-                        f"say which with FORMAT:PATH, e.g. {fits[0]}:{where}")
+        raise SpecError(
+            f"{where}: the first record fits several formats ({', '.join(fits)}); "
+            f"say which with FORMAT:PATH, e.g. {fits[0]}:{where}"
+        )
     return fits[0]
 
 
-def parse_rows(rows: RowSource | Iterable[Row], format: str | None = None, *,
-               path: str | None = None, unit: str = "line", name: str = "data",
-               **options) -> Dataset:
+def parse_rows(
+    rows: RowSource | Iterable[Row],
+    format: str | None = None,
+    *,
+    path: str | None = None,
+    unit: str = "line",
+    name: str = "data",
+    **options,
+) -> Dataset:
     """Parse rows with the named row parser, or the one :func:`detect_row_format` picks."""
     src = as_source(rows, path=path, unit=unit)
     if format is None:
@@ -127,15 +141,26 @@ def parse_rows(rows: RowSource | Iterable[Row], format: str | None = None, *,
     accepted = set(inspect.signature(parser).parameters) - {"rows", "path", "unit"}
     for k in options:
         if k not in accepted:
-            raise SpecError(f"option {k!r} does not apply to format {fmt!r}"
-                            + (f" (its options: {', '.join(sorted(accepted - {'name'}))})"
-                               if accepted - {"name"} else ""))
+            raise SpecError(
+                f"option {k!r} does not apply to format {fmt!r}"
+                + (
+                    f" (its options: {', '.join(sorted(accepted - {'name'}))})"
+                    if accepted - {"name"}
+                    else ""
+                )
+            )
     return parser(src, name=name, **options)
 
 
-def load_file(path: str | os.PathLike, fmt: str | None = None, *, format: str | None = None,
-              mapping: dict[str, str] | None = None, name: str | None = None,
-              **options) -> Dataset:
+def load_file(
+    path: str | os.PathLike,
+    fmt: str | None = None,
+    *,
+    format: str | None = None,
+    mapping: dict[str, str] | None = None,
+    name: str | None = None,
+    **options,
+) -> Dataset:
     """Load a file: container ``fmt`` (jsonl/json/csv/tsv/parquet; default by extension) and row
     ``format`` (default: detected from the first record's columns)."""
     src = open_rows(path, fmt, mapping=mapping)
@@ -143,9 +168,26 @@ def load_file(path: str | os.PathLike, fmt: str | None = None, *, format: str | 
 
 
 __all__ = [
-    "ROW_PARSERS", "RowSource", "detect_row_format", "row_format_candidates", "load_file", "load_hh_rlhf",
-    "load_judgebench", "load_mtme", "load_rewardbench", "load_rewardbench2", "load_rmbench",
-    "load_table", "open_rows", "parse_hh_rlhf_rows", "parse_judgebench_rows", "parse_mapping",
-    "parse_rewardbench2_rows", "parse_rewardbench_rows", "parse_rmbench_rows", "parse_rows",
-    "parse_table_rows", "row_format",
+    "ROW_PARSERS",
+    "RowSource",
+    "detect_row_format",
+    "row_format_candidates",
+    "load_file",
+    "load_hh_rlhf",
+    "load_judgebench",
+    "load_mtme",
+    "load_rewardbench",
+    "load_rewardbench2",
+    "load_rmbench",
+    "load_table",
+    "open_rows",
+    "parse_hh_rlhf_rows",
+    "parse_judgebench_rows",
+    "parse_mapping",
+    "parse_rewardbench2_rows",
+    "parse_rewardbench_rows",
+    "parse_rmbench_rows",
+    "parse_rows",
+    "parse_table_rows",
+    "row_format",
 ]

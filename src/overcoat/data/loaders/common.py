@@ -15,8 +15,11 @@ MISSING = object()
 
 def is_missing(v: Any) -> bool:
     """None, NaN or an empty/blank string (CSV) count as "no value"."""
-    return v is None or (isinstance(v, float) and math.isnan(v)) or \
-        (isinstance(v, str) and not v.strip())
+    return (
+        v is None
+        or (isinstance(v, float) and math.isnan(v))
+        or (isinstance(v, str) and not v.strip())
+    )
 
 
 def pick(row: dict, names: tuple[str, ...]) -> tuple[Any, str | None]:
@@ -38,8 +41,12 @@ def require(row: dict, names: tuple[str, ...], src: RowSource, line: int) -> tup
 def id_value(v: Any, *, src: RowSource, line: int, field: str | None) -> str:
     """An id: a non-empty string or an integer (an integral float from a CSV/pandas is accepted)."""
     if isinstance(v, bool):
-        raise DataError("expected an id (text or integer), got bool", path=src.path, line=line,
-                        field=src.name(field))
+        raise DataError(
+            "expected an id (text or integer), got bool",
+            path=src.path,
+            line=line,
+            field=src.name(field),
+        )
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float) and math.isfinite(v) and v == int(v):
@@ -50,8 +57,12 @@ def id_value(v: Any, *, src: RowSource, line: int, field: str | None) -> str:
         return v.strip()
     if v is None:
         raise DataError("missing value", path=src.path, line=line, field=src.name(field))
-    raise DataError(f"expected an id (text or integer), got {type(v).__name__}", path=src.path,
-                    line=line, field=src.name(field))
+    raise DataError(
+        f"expected an id (text or integer), got {type(v).__name__}",
+        path=src.path,
+        line=line,
+        field=src.name(field),
+    )
 
 
 def is_messages(v: Any) -> bool:
@@ -63,13 +74,20 @@ def check_messages(v: Any, *, src: RowSource, line: int, field: str | None) -> l
     out = []
     for k, m in enumerate(v):
         if "role" not in m or "content" not in m:
-            raise DataError(f"chat message {k} needs 'role' and 'content'", path=src.path,
-                            line=line, field=src.name(field))
+            raise DataError(
+                f"chat message {k} needs 'role' and 'content'",
+                path=src.path,
+                line=line,
+                field=src.name(field),
+            )
         content = m["content"]
         if not isinstance(content, str):
-            raise DataError(f"chat message {k} content must be text, got "
-                            f"{type(content).__name__}", path=src.path, line=line,
-                            field=src.name(field))
+            raise DataError(
+                f"chat message {k} content must be text, got {type(content).__name__}",
+                path=src.path,
+                line=line,
+                field=src.name(field),
+            )
         out.append({"role": str(m["role"]), "content": content})
     return out
 
@@ -91,8 +109,12 @@ def text_list(v: Any, *, src: RowSource, line: int, field: str | None) -> list:
     if not isinstance(v, list):
         if v is None:
             raise DataError("missing value", path=src.path, line=line, field=src.name(field))
-        raise DataError(f"expected a list of texts, got {type(v).__name__}", path=src.path,
-                        line=line, field=src.name(field))
+        raise DataError(
+            f"expected a list of texts, got {type(v).__name__}",
+            path=src.path,
+            line=line,
+            field=src.name(field),
+        )
     return v
 
 
@@ -106,12 +128,20 @@ def references(v: Any, *, src: RowSource, line: int, field: str | None) -> list[
         out = []
         for k, r in enumerate(v):
             if not isinstance(r, str):
-                raise DataError(f"reference {k} must be text, got {type(r).__name__}",
-                                path=src.path, line=line, field=src.name(field))
+                raise DataError(
+                    f"reference {k} must be text, got {type(r).__name__}",
+                    path=src.path,
+                    line=line,
+                    field=src.name(field),
+                )
             out.append(r)
         return out
-    raise DataError(f"expected text or a list of texts, got {type(v).__name__}", path=src.path,
-                    line=line, field=src.name(field))
+    raise DataError(
+        f"expected text or a list of texts, got {type(v).__name__}",
+        path=src.path,
+        line=line,
+        field=src.name(field),
+    )
 
 
 def meta_value(v: Any) -> str | None:
@@ -133,9 +163,24 @@ def metadata(row: dict, used: set[str | None]) -> dict[str, str | None]:
 
 #: accepted spellings of a pairwise label
 LABEL_FORMS = {
-    "a": "a", "b": "b", "tie": "tie", "A": "a", "B": "b", "TIE": "tie", "Tie": "tie",
-    "A>B": "a", "B>A": "b", "A<B": "b", "B<A": "a", "A=B": "tie", "B=A": "tie", "A>>B": "a",
-    "B>>A": "b", "model_a": "a", "model_b": "b", "tie (bothbad)": "tie",
+    "a": "a",
+    "b": "b",
+    "tie": "tie",
+    "A": "a",
+    "B": "b",
+    "TIE": "tie",
+    "Tie": "tie",
+    "A>B": "a",
+    "B>A": "b",
+    "A<B": "b",
+    "B<A": "a",
+    "A=B": "tie",
+    "B=A": "tie",
+    "A>>B": "a",
+    "B>>A": "b",
+    "model_a": "a",
+    "model_b": "b",
+    "tie (bothbad)": "tie",
 }
 
 
@@ -145,8 +190,12 @@ def label_value(v: Any, *, src: RowSource, line: int, field: str | None = "label
         return LABEL_FORMS[key]
     if v is None:
         raise DataError("missing value", path=src.path, line=line, field=src.name(field))
-    raise DataError(f"label must be a, b or tie (also A>B, B>A, A=B), got {v!r}", path=src.path,
-                    line=line, field=src.name(field))
+    raise DataError(
+        f"label must be a, b or tie (also A>B, B>A, A=B), got {v!r}",
+        path=src.path,
+        line=line,
+        field=src.name(field),
+    )
 
 
 def dataset_name(path: str) -> str:
@@ -158,16 +207,27 @@ def dataset_name(path: str) -> str:
     return name or str(path)
 
 
-def row_item_id(row: dict, keys: tuple[str, ...], *, src: RowSource, line: int,
-                seen: dict[str, int], default: str) -> tuple[str, str | None]:
+def row_item_id(
+    row: dict,
+    keys: tuple[str, ...],
+    *,
+    src: RowSource,
+    line: int,
+    seen: dict[str, int],
+    default: str,
+) -> tuple[str, str | None]:
     """``(item id, the column it came from)`` of a benchmark row: the first of ``keys`` present
     (else ``default`` and None), unique across the file (``seen`` maps ids to their first line; a
     repeat is a DataError)."""
     v, key = pick(row, keys)
     iid = default if key is None or v is None else id_value(v, src=src, line=line, field=key)
     if iid in seen:
-        raise DataError(f"duplicate item id {iid!r} (first on line {seen[iid]})",
-                        path=src.path, line=line, field=src.name(key or keys[0]))
+        raise DataError(
+            f"duplicate item id {iid!r} (first on line {seen[iid]})",
+            path=src.path,
+            line=line,
+            field=src.name(key or keys[0]),
+        )
     seen[iid] = line
     return iid, key
 

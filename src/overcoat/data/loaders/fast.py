@@ -114,7 +114,7 @@ def _build(table: pa.Table, *, path: str, name: str, info: dict) -> Dataset:
     # items in first-appearance order; every row of an item has the item's input
     item = _ids(table.column("item_id"), nulls_ok=False, blank_is_null=False)
     icode, item_ids = _codes(item)
-    _, first = np.unique(icode, return_index=True)          # first row of each item
+    _, first = np.unique(icode, return_index=True)  # first row of each item
     inputs = _strings(table.column(ik))
     if inputs.null_count:
         raise _Decline
@@ -149,8 +149,11 @@ def _build(table: pa.Table, *, path: str, name: str, info: dict) -> Dataset:
     else:
         rid = default
 
-    rater = _ids(table.column(ratk), nulls_ok=True, blank_is_null=True) if ratk is not None \
+    rater = (
+        _ids(table.column(ratk), nulls_ok=True, blank_is_null=True)
+        if ratk is not None
         else pa.nulls(n, pa.string())
+    )
 
     texts = _strings(table.column(tk))
     if texts.null_count or _any(pc.match_substring_regex(texts, _BLANK)):
@@ -186,10 +189,18 @@ def _build(table: pa.Table, *, path: str, name: str, info: dict) -> Dataset:
             raise _Decline
         if mask.any():
             keep = pa.array(mask)
-            judgments = Judgments(POINTWISE, pa.table({
-                "item_id": item.filter(keep), "response_id": rid.filter(keep),
-                "rater": rater.filter(keep), "score": pa.array(vals[mask], pa.float64()),
-            }, schema=POINTWISE_SCHEMA))
+            judgments = Judgments(
+                POINTWISE,
+                pa.table(
+                    {
+                        "item_id": item.filter(keep),
+                        "response_id": rid.filter(keep),
+                        "rater": rater.filter(keep),
+                        "score": pa.array(vals[mask], pa.float64()),
+                    },
+                    schema=POINTWISE_SCHEMA,
+                ),
+            )
 
     # item metadata: every other column, from the item's first row, as text
     used = {"item_id", ik, rk, "score", *(k for k in RESPONSE + RESPONSE_ID + RATER if k in cols)}
@@ -207,15 +218,31 @@ def _build(table: pa.Table, *, path: str, name: str, info: dict) -> Dataset:
         if sparse and col.null_count:
             raise _Decline  # the row path only knows keys seen in an item's first record
         t = col.type
-        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
-                or pa.types.is_boolean(t) or pa.types.is_null(t)):
+        if not (
+            pa.types.is_string(t)
+            or pa.types.is_large_string(t)
+            or pa.types.is_integer(t)
+            or pa.types.is_boolean(t)
+            or pa.types.is_null(t)
+        ):
             raise _Decline  # floats, lists, structs: keep the row path's exact rendering
-        icols[c] = pa.array([meta_value(v) for v in col.take(first_rows).to_pylist()],
-                            pa.string())
-    schema = pa.schema([("item_id", pa.string()), ("input", pa.string()),
-                        ("messages", pa.string()), ("references", pa.list_(pa.string()))]
-                       + [(c, pa.string()) for c in meta_cols])
+        icols[c] = pa.array([meta_value(v) for v in col.take(first_rows).to_pylist()], pa.string())
+    schema = pa.schema(
+        [
+            ("item_id", pa.string()),
+            ("input", pa.string()),
+            ("messages", pa.string()),
+            ("references", pa.list_(pa.string())),
+        ]
+        + [(c, pa.string()) for c in meta_cols]
+    )
     items = pa.table(icols, schema=schema)
-    responses = pa.table({"item_id": item.take(resp_rows), "response_id": rid.take(resp_rows),
-                          "text": texts.take(resp_rows)}, schema=RESPONSE_SCHEMA)
+    responses = pa.table(
+        {
+            "item_id": item.take(resp_rows),
+            "response_id": rid.take(resp_rows),
+            "text": texts.take(resp_rows),
+        },
+        schema=RESPONSE_SCHEMA,
+    )
     return Dataset(name, items, responses, judgments, source=path, info=dict(info))

@@ -20,17 +20,30 @@ from .rows import apply_mapping, arrow_source
 
 INSTALL_HINT = "pip install 'overcoat[hf]'"
 
-_NETWORK_HINTS = ("connect", "offline", "timeout", "timed out", "network", "resolve", "unreachable",
-                  "localentrynotfound", "max retries", "name or service", "temporary failure",
-                  "proxy")
+_NETWORK_HINTS = (
+    "connect",
+    "offline",
+    "timeout",
+    "timed out",
+    "network",
+    "resolve",
+    "unreachable",
+    "localentrynotfound",
+    "max retries",
+    "name or service",
+    "temporary failure",
+    "proxy",
+)
 
 
 def _import_datasets():
     try:
         import datasets
     except ImportError:
-        raise DataError("reading Hugging Face data sets needs the 'datasets' package; install it "
-                        f"with: {INSTALL_HINT}") from None
+        raise DataError(
+            "reading Hugging Face data sets needs the 'datasets' package; install it "
+            f"with: {INSTALL_HINT}"
+        ) from None
     return datasets
 
 
@@ -53,12 +66,22 @@ def _first_line(e: BaseException) -> str:
 
 
 def _is_saved_dataset(p: Path) -> bool:
-    return p.is_dir() and ((p / "dataset_info.json").is_file() or (p / "state.json").is_file()
-                           or (p / "dataset_dict.json").is_file())
+    return p.is_dir() and (
+        (p / "dataset_info.json").is_file()
+        or (p / "state.json").is_file()
+        or (p / "dataset_dict.json").is_file()
+    )
 
 
-def open_hf(name: str, split: str | None = None, *, config: str | None = None,
-            revision: str | None = None, cache_dir: str | None = None, data_files=None):
+def open_hf(
+    name: str,
+    split: str | None = None,
+    *,
+    config: str | None = None,
+    revision: str | None = None,
+    cache_dir: str | None = None,
+    data_files=None,
+):
     """The ``datasets.Dataset`` for ``name`` (hub id, or a folder from ``save_to_disk``) and
     ``split``; a one-line :class:`DataError` when it cannot be had."""
     datasets = _import_datasets()
@@ -67,27 +90,45 @@ def open_hf(name: str, split: str | None = None, *, config: str | None = None,
         if _is_saved_dataset(Path(name)):
             ds = datasets.load_from_disk(name)
         else:
-            kw = {k: v for k, v in (("revision", revision), ("cache_dir", cache_dir),
-                                    ("data_files", data_files)) if v}
+            kw = {
+                k: v
+                for k, v in (
+                    ("revision", revision),
+                    ("cache_dir", cache_dir),
+                    ("data_files", data_files),
+                )
+                if v
+            }
             if not Path(name).exists():
                 from ...hub import offline_unless_reachable
+
                 offline_unless_reachable()  # no network: fail in seconds, not after retries
             ds = datasets.load_dataset(name, config, split=split, **kw)
     except DataError:
         raise
     except Exception as e:  # noqa: BLE001 - datasets / huggingface_hub raise many kinds
         if _is_network_error(e):
-            raise DataError(f"cannot reach the Hugging Face Hub ({_first_line(e)}); download the "
-                            "data and give its local path instead (a .jsonl/.parquet file, or a "
-                            "folder saved with save_to_disk)", path=where) from None
-        if type(e).__name__ in ("DatasetNotFoundError", "FileNotFoundError",
-                                "RepositoryNotFoundError"):
-            raise DataError(f"data set not found ({_first_line(e)}); check the name, or give a "
-                            "local path", path=where) from None
-        raise DataError(f"cannot load the data set ({type(e).__name__}: {_first_line(e)})",
-                        path=where) from None
-    if isinstance(ds, datasets.DatasetDict) or (hasattr(ds, "keys")
-                                                and not hasattr(ds, "features")):
+            raise DataError(
+                f"cannot reach the Hugging Face Hub ({_first_line(e)}); download the "
+                "data and give its local path instead (a .jsonl/.parquet file, or a "
+                "folder saved with save_to_disk)",
+                path=where,
+            ) from None
+        if type(e).__name__ in (
+            "DatasetNotFoundError",
+            "FileNotFoundError",
+            "RepositoryNotFoundError",
+        ):
+            raise DataError(
+                f"data set not found ({_first_line(e)}); check the name, or give a local path",
+                path=where,
+            ) from None
+        raise DataError(
+            f"cannot load the data set ({type(e).__name__}: {_first_line(e)})", path=where
+        ) from None
+    if isinstance(ds, datasets.DatasetDict) or (
+        hasattr(ds, "keys") and not hasattr(ds, "features")
+    ):
         splits = list(ds.keys())
         if split is not None:
             if split not in splits:
@@ -96,11 +137,13 @@ def open_hf(name: str, split: str | None = None, *, config: str | None = None,
         elif len(splits) == 1:
             ds = ds[splits[0]]
         else:
-            raise DataError(f"several splits ({', '.join(splits)}); pick one with "
-                            f"hf:{name}:SPLIT", path=where)
+            raise DataError(
+                f"several splits ({', '.join(splits)}); pick one with hf:{name}:SPLIT", path=where
+            )
     if isinstance(ds, getattr(datasets, "IterableDataset", ())):
-        raise DataError("streaming data sets are not supported; load it without streaming",
-                        path=where)
+        raise DataError(
+            "streaming data sets are not supported; load it without streaming", path=where
+        )
     return ds
 
 
@@ -115,10 +158,19 @@ def hf_table(ds):
     return pa.concat_tables(tables)
 
 
-def load_hf(name: str, split: str | None = None, *, format: str | None = None,
-            mapping: dict[str, str] | None = None, config: str | None = None,
-            revision: str | None = None, cache_dir: str | None = None, data_files=None,
-            dataset_name: str | None = None, **options) -> Dataset:
+def load_hf(
+    name: str,
+    split: str | None = None,
+    *,
+    format: str | None = None,
+    mapping: dict[str, str] | None = None,
+    config: str | None = None,
+    revision: str | None = None,
+    cache_dir: str | None = None,
+    data_files=None,
+    dataset_name: str | None = None,
+    **options,
+) -> Dataset:
     """A Hugging Face data set (hub id or ``save_to_disk`` folder) as a Dataset.
 
     ``format``: the row parser (table, rewardbench, rewardbench2, rmbench, judgebench, hh-rlhf);
@@ -129,11 +181,13 @@ def load_hf(name: str, split: str | None = None, *, format: str | None = None,
     from . import parse_rows
 
     where = f"hf:{name}" + (f":{split}" if split else "")
-    ds = open_hf(name, split, config=config, revision=revision, cache_dir=cache_dir,
-                 data_files=data_files)
+    ds = open_hf(
+        name, split, config=config, revision=revision, cache_dir=cache_dir, data_files=data_files
+    )
     src = apply_mapping(arrow_source(hf_table(ds), where), mapping)
-    base = dataset_name or (Path(name).name if os.sep in name and Path(name).exists()
-                            else name.split("/")[-1])
+    base = dataset_name or (
+        Path(name).name if os.sep in name and Path(name).exists() else name.split("/")[-1]
+    )
     ds_out = parse_rows(src, format, name=base + (f":{split}" if split else ""), **options)
     ds_out.info.setdefault("hf", {"name": name, "split": split, "config": config})
     return ds_out

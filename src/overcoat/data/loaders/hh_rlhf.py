@@ -30,7 +30,7 @@ def split_transcript(text: str) -> tuple[str, str] | None:
     k = text.rfind(ASSISTANT)
     if k < 0:
         return None
-    return text[:k], text[k + len(ASSISTANT):].strip()
+    return text[:k], text[k + len(ASSISTANT) :].strip()
 
 
 def dialogue_messages(prefix: str) -> list[dict]:
@@ -44,9 +44,14 @@ def dialogue_messages(prefix: str) -> list[dict]:
     return messages
 
 
-def parse_hh_rlhf_rows(rows: RowSource | Iterable[Row], *, path: str | None = None,
-                       unit: str = "line", name: str = "hh-rlhf",
-                       skip_bad: bool = False) -> Dataset:
+def parse_hh_rlhf_rows(
+    rows: RowSource | Iterable[Row],
+    *,
+    path: str | None = None,
+    unit: str = "line",
+    name: str = "hh-rlhf",
+    skip_bad: bool = False,
+) -> Dataset:
     """HH-RLHF rows -> pairwise data set.
 
     The published data has a few rows that break the format: an empty final reply, or chosen and
@@ -62,42 +67,68 @@ def parse_hh_rlhf_rows(rows: RowSource | Iterable[Row], *, path: str | None = No
         seen: dict[str, int] = {}
         n_default = 0
         for n, (line, row) in enumerate(src.rows, 1):
-            iid, idk = row_item_id(row, ("id", "item_id"), src=src, line=line, seen=seen,
-                                   default=f"hh-{src.default_id(line, n)}")
+            iid, idk = row_item_id(
+                row,
+                ("id", "item_id"),
+                src=src,
+                line=line,
+                seen=seen,
+                default=f"hh-{src.default_id(line, n)}",
+            )
             parts = {}
             for kind in ("chosen", "rejected"):
                 v, _ = require(row, (kind,), src, line)
                 if not isinstance(v, str):
                     got = "null" if v is None else type(v).__name__
-                    raise DataError(f"expected a Human/Assistant transcript (text), got {got}",
-                                    path=src.path, line=line, field=src.name(kind))
+                    raise DataError(
+                        f"expected a Human/Assistant transcript (text), got {got}",
+                        path=src.path,
+                        line=line,
+                        field=src.name(kind),
+                    )
                 sp = split_transcript(v)
                 if sp is None:
-                    raise DataError("transcript has no '\\n\\nAssistant:' turn", path=src.path,
-                                    line=line, field=src.name(kind))
+                    raise DataError(
+                        "transcript has no '\\n\\nAssistant:' turn",
+                        path=src.path,
+                        line=line,
+                        field=src.name(kind),
+                    )
                 parts[kind] = sp
             if parts["chosen"][0] != parts["rejected"][0]:
                 if skip_bad:
                     skipped["prefix_mismatch"] += 1
                     continue
-                raise DataError("chosen and rejected transcripts differ before the last "
-                                "'\\n\\nAssistant:' turn", path=src.path, line=line,
-                                field=src.name("rejected"))
+                raise DataError(
+                    "chosen and rejected transcripts differ before the last "
+                    "'\\n\\nAssistant:' turn",
+                    path=src.path,
+                    line=line,
+                    field=src.name("rejected"),
+                )
             if skip_bad and not (parts["chosen"][1] and parts["rejected"][1]):
                 skipped["empty_reply"] += 1
                 continue
             messages = dialogue_messages(parts["chosen"][0])
             if not any(m["role"] == "user" for m in messages):
-                raise DataError("no Human turn before the final assistant reply", path=src.path,
-                                line=line, field=src.name("chosen"))
+                raise DataError(
+                    "no Human turn before the final assistant reply",
+                    path=src.path,
+                    line=line,
+                    field=src.name("chosen"),
+                )
             n_default += idk is None
-            b.add_item(iid, messages, metadata=metadata(row, {"id", "item_id", "chosen",
-                                                              "rejected"}),
-                       line=line, field=src.name("chosen"))
-            b.add_response(iid, "chosen", parts["chosen"][1], line=line,
-                           field=src.name("chosen"))
-            b.add_response(iid, "rejected", parts["rejected"][1], line=line,
-                           field=src.name("rejected"))
+            b.add_item(
+                iid,
+                messages,
+                metadata=metadata(row, {"id", "item_id", "chosen", "rejected"}),
+                line=line,
+                field=src.name("chosen"),
+            )
+            b.add_response(iid, "chosen", parts["chosen"][1], line=line, field=src.name("chosen"))
+            b.add_response(
+                iid, "rejected", parts["rejected"][1], line=line, field=src.name("rejected")
+            )
             b.add_preference(iid, "chosen", "rejected", "a", line=line)
         if skip_bad:
             b.info["skipped"] = skipped
@@ -105,9 +136,17 @@ def parse_hh_rlhf_rows(rows: RowSource | Iterable[Row], *, path: str | None = No
         return b.build()
 
 
-def load_hh_rlhf(path: str | os.PathLike, *, fmt: str | None = None,
-                 mapping: dict[str, str] | None = None, name: str | None = None,
-                 skip_bad: bool = False) -> Dataset:
+def load_hh_rlhf(
+    path: str | os.PathLike,
+    *,
+    fmt: str | None = None,
+    mapping: dict[str, str] | None = None,
+    name: str | None = None,
+    skip_bad: bool = False,
+) -> Dataset:
     """An HH-RLHF file (JSONL as published, JSON or Parquet; gzipped is fine)."""
-    return parse_hh_rlhf_rows(open_rows(path, fmt, mapping=mapping),
-                              name=name or dataset_name(str(path)), skip_bad=skip_bad)
+    return parse_hh_rlhf_rows(
+        open_rows(path, fmt, mapping=mapping),
+        name=name or dataset_name(str(path)),
+        skip_bad=skip_bad,
+    )

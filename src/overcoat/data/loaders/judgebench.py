@@ -20,8 +20,13 @@ from .tabular import input_value
 QUESTION = ("question", "prompt", "input")
 
 
-def parse_judgebench_rows(rows: RowSource | Iterable[Row], *, path: str | None = None,
-                          unit: str = "line", name: str = "judgebench") -> Dataset:
+def parse_judgebench_rows(
+    rows: RowSource | Iterable[Row],
+    *,
+    path: str | None = None,
+    unit: str = "line",
+    name: str = "judgebench",
+) -> Dataset:
     """JudgeBench rows -> pairwise data set (responses ``A``/``B``)."""
     src = as_source(rows, path=path, unit=unit)
     with reported_as_rows(src.unit):
@@ -29,8 +34,14 @@ def parse_judgebench_rows(rows: RowSource | Iterable[Row], *, path: str | None =
         seen: dict[str, int] = {}
         n_default = 0
         for n, (line, row) in enumerate(src.rows, 1):
-            iid, idk = row_item_id(row, ("pair_id", "id", "item_id"), src=src, line=line,
-                                   seen=seen, default=src.default_id(line, n))
+            iid, idk = row_item_id(
+                row,
+                ("pair_id", "id", "item_id"),
+                src=src,
+                line=line,
+                seen=seen,
+                default=src.default_id(line, n),
+            )
             n_default += idk is None
             v, qk = require(row, QUESTION, src, line)
             inp = input_value(v, src=src, line=line, field=qk)
@@ -47,8 +58,14 @@ def parse_judgebench_rows(rows: RowSource | Iterable[Row], *, path: str | None =
         return b.build()
 
 
-def load_judgebench(path: str | os.PathLike, *, fmt: str | None = None,
-                    mapping: dict[str, str] | None = None, name: str | None = None) -> Dataset:
+def load_judgebench(
+    path: str | os.PathLike,
+    *,
+    fmt: str | None = None,
+    mapping: dict[str, str] | None = None,
+    name: str | None = None,
+) -> Dataset:
     """A JudgeBench file (JSONL, JSON or Parquet, maybe gzipped)."""
-    return parse_judgebench_rows(open_rows(path, fmt, mapping=mapping),
-                                 name=name or dataset_name(str(path)))
+    return parse_judgebench_rows(
+        open_rows(path, fmt, mapping=mapping), name=name or dataset_name(str(path))
+    )

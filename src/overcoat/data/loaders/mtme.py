@@ -53,13 +53,16 @@ def _human_names(root: Path, lp: str, level: str) -> list[str]:
         if n == f"{lp}{suffix}":
             out.append("")
         elif n.startswith(f"{lp}.") and n.endswith(suffix):
-            out.append(n[len(lp) + 1: -len(suffix)])
+            out.append(n[len(lp) + 1 : -len(suffix)])
     return out
 
 
 def _score_file(root: Path, lp: str, name: str, level: str) -> Path:
-    return root / "human-scores" / (f"{lp}.{level}.score" if not name else
-                                    f"{lp}.{name}.{level}.score")
+    return (
+        root
+        / "human-scores"
+        / (f"{lp}.{level}.score" if not name else f"{lp}.{name}.{level}.score")
+    )
 
 
 def _split_score_line(line: str, path: Path, n: int) -> tuple[str, str]:
@@ -70,9 +73,16 @@ def _split_score_line(line: str, path: Path, n: int) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def load_mtme(root: str | os.PathLike, lp: str | None = None, *, reference: str | None = None,
-              human: str | None = "auto", exclude_systems=(), include_references: bool = False,
-              name: str | None = None) -> Dataset:
+def load_mtme(
+    root: str | os.PathLike,
+    lp: str | None = None,
+    *,
+    reference: str | None = None,
+    human: str | None = "auto",
+    exclude_systems=(),
+    include_references: bool = False,
+    name: str | None = None,
+) -> Dataset:
     """One language pair of an mt-metrics-eval test set (see the module docstring).
 
     ``lp``: the language pair (optional when the directory has only one). ``reference``: which
@@ -83,20 +93,26 @@ def load_mtme(root: str | os.PathLike, lp: str | None = None, *, reference: str 
     """
     root = Path(root)
     if not root.is_dir():
-        raise DataError("not a directory (an mt-metrics-eval test set is a directory)",
-                        path=str(root))
+        raise DataError(
+            "not a directory (an mt-metrics-eval test set is a directory)", path=str(root)
+        )
     if not (root / "sources").is_dir():
-        raise DataError("not an mt-metrics-eval test-set directory (no sources/ folder)",
-                        path=str(root))
+        raise DataError(
+            "not an mt-metrics-eval test-set directory (no sources/ folder)", path=str(root)
+        )
     lps = language_pairs(root)
     if lp is None:
         if len(lps) != 1:
-            raise DataError(f"{len(lps)} language pairs ({', '.join(lps) or 'none'}); pick one "
-                            f"with lp=LP (spec mtme:PATH:LP)", path=str(root))
+            raise DataError(
+                f"{len(lps)} language pairs ({', '.join(lps) or 'none'}); pick one "
+                f"with lp=LP (spec mtme:PATH:LP)",
+                path=str(root),
+            )
         lp = lps[0]
     elif lp not in lps:
-        raise DataError(f"no sources/{lp}.txt (language pairs: {', '.join(lps) or 'none'})",
-                        path=str(root))
+        raise DataError(
+            f"no sources/{lp}.txt (language pairs: {', '.join(lps) or 'none'})", path=str(root)
+        )
 
     src_path = root / "sources" / f"{lp}.txt"
     sources = _lines(src_path)
@@ -104,8 +120,7 @@ def load_mtme(root: str | os.PathLike, lp: str | None = None, *, reference: str 
 
     def check_count(path: Path, lines: list, what: str):
         if len(lines) != n:
-            raise DataError(f"{what} has {len(lines)} lines but the source has {n}",
-                            path=str(path))
+            raise DataError(f"{what} has {len(lines)} lines but the source has {n}", path=str(path))
 
     docs = None
     doc_path = root / "documents" / f"{lp}.docs"
@@ -119,11 +134,16 @@ def load_mtme(root: str | os.PathLike, lp: str | None = None, *, reference: str 
         check_count(doc_path, docs, "the documents file")
 
     ref_dir = root / "references"
-    ref_names = sorted(p.name[len(lp) + 1: -4] for p in ref_dir.glob(f"{lp}.*.txt")) \
-        if ref_dir.is_dir() else []
+    ref_names = (
+        sorted(p.name[len(lp) + 1 : -4] for p in ref_dir.glob(f"{lp}.*.txt"))
+        if ref_dir.is_dir()
+        else []
+    )
     if reference is not None and reference not in ref_names:
-        raise DataError(f"no reference {reference!r} (references: "
-                        f"{', '.join(ref_names) or 'none'})", path=str(ref_dir / f"{lp}.*.txt"))
+        raise DataError(
+            f"no reference {reference!r} (references: {', '.join(ref_names) or 'none'})",
+            path=str(ref_dir / f"{lp}.*.txt"),
+        )
     ref_name = reference if reference is not None else (ref_names[0] if ref_names else None)
     refs = None
     if ref_name is not None:
@@ -138,17 +158,28 @@ def load_mtme(root: str | os.PathLike, lp: str | None = None, *, reference: str 
     excluded = set(exclude_systems or ()) | (set() if include_references else set(ref_names))
     systems = [s for s in all_systems if s not in excluded]
 
-    info = {"format": MTME.format, "test_set": root.name, "lp": lp, "reference": ref_name,
-            "references": ref_names, "systems": systems,
-            "excluded_systems": sorted(excluded & set(all_systems))}
+    info = {
+        "format": MTME.format,
+        "test_set": root.name,
+        "lp": lp,
+        "reference": ref_name,
+        "references": ref_names,
+        "systems": systems,
+        "excluded_systems": sorted(excluded & set(all_systems)),
+    }
     b = DatasetBuilder(name or f"{root.name}.{lp}", path=str(root), info=info)
     ids = [f"{lp}:{i + 1}" for i in range(n)]
     for i, text in enumerate(sources):
         meta = {"lp": lp}
         if docs is not None:
             meta["domain"], meta["doc"] = docs[i]
-        b.add_item(ids[i], text, references=[refs[i]] if refs is not None else (),
-                   metadata=meta, line=i + 1)
+        b.add_item(
+            ids[i],
+            text,
+            references=[refs[i]] if refs is not None else (),
+            metadata=meta,
+            line=i + 1,
+        )
 
     empty = 0
     for s in systems:
@@ -169,12 +200,15 @@ def load_mtme(root: str | os.PathLike, lp: str | None = None, *, reference: str 
         human = pref[0] if pref else (sorted(names)[0] if names else None)
     elif human is not None and human not in names:
         shown = ", ".join(h or "(bare LP.seg.score)" for h in sorted(names)) or "none"
-        raise DataError(f"no human scores {human!r} for {lp} (available: {shown})",
-                        path=str(root / "human-scores"))
+        raise DataError(
+            f"no human scores {human!r} for {lp} (available: {shown})",
+            path=str(root / "human-scores"),
+        )
     b.info["human"] = human
     if human is not None:
-        _read_seg_scores(b, _score_file(root, lp, human, "seg"), ids, set(all_systems),
-                         excluded, lp)
+        _read_seg_scores(
+            b, _score_file(root, lp, human, "seg"), ids, set(all_systems), excluded, lp
+        )
         sys_file = _score_file(root, lp, human, "sys")
         if sys_file.is_file():
             b.info["system_scores"] = _read_sys_scores(sys_file, set(all_systems) | excluded, lp)
@@ -182,8 +216,9 @@ def load_mtme(root: str | os.PathLike, lp: str | None = None, *, reference: str 
     return b.build()
 
 
-def _read_seg_scores(b: DatasetBuilder, path: Path, ids: list[str], known: set[str],
-                     excluded: set[str], lp: str) -> None:
+def _read_seg_scores(
+    b: DatasetBuilder, path: Path, ids: list[str], known: set[str], excluded: set[str], lp: str
+) -> None:
     n = len(ids)
     counts: dict[str, int] = {}
     b.path = str(path)
@@ -196,11 +231,19 @@ def _read_seg_scores(b: DatasetBuilder, path: Path, ids: list[str], known: set[s
         if sys not in known:
             if sys in excluded:
                 continue
-            raise DataError(f"score for unknown system {sys!r} (no system-outputs/{lp}/{sys}.txt)",
-                            path=str(path), line=ln, field="system")
+            raise DataError(
+                f"score for unknown system {sys!r} (no system-outputs/{lp}/{sys}.txt)",
+                path=str(path),
+                line=ln,
+                field="system",
+            )
         if k >= n:
-            raise DataError(f"more than {n} segment scores for system {sys!r} (the source has {n} "
-                            f"segments)", path=str(path), line=ln, field="score")
+            raise DataError(
+                f"more than {n} segment scores for system {sys!r} (the source has {n} segments)",
+                path=str(path),
+                line=ln,
+                field="score",
+            )
         if val == "None":
             continue
         score_field(val, path=str(path), line=ln, field="score")
@@ -209,8 +252,10 @@ def _read_seg_scores(b: DatasetBuilder, path: Path, ids: list[str], known: set[s
         b.add_score(ids[k], sys, val, line=ln, field="score")
     for sys, c in counts.items():
         if c != n:
-            raise DataError(f"{c} segment scores for system {sys!r}, expected {n} (one per "
-                            f"segment)", path=str(path))
+            raise DataError(
+                f"{c} segment scores for system {sys!r}, expected {n} (one per segment)",
+                path=str(path),
+            )
 
 
 def _read_sys_scores(path: Path, known: set[str], lp: str) -> dict[str, float | None]:
@@ -220,11 +265,17 @@ def _read_sys_scores(path: Path, known: set[str], lp: str) -> dict[str, float | 
             continue
         sys, val = _split_score_line(line, path, ln)
         if sys in out:
-            raise DataError(f"duplicate score for system {sys!r}", path=str(path), line=ln,
-                            field="system")
+            raise DataError(
+                f"duplicate score for system {sys!r}", path=str(path), line=ln, field="system"
+            )
         if sys not in known:
-            raise DataError(f"score for unknown system {sys!r} (no system-outputs/{lp}/{sys}.txt)",
-                            path=str(path), line=ln, field="system")
-        out[sys] = None if val == "None" else score_field(val, path=str(path), line=ln,
-                                                            field="score")
+            raise DataError(
+                f"score for unknown system {sys!r} (no system-outputs/{lp}/{sys}.txt)",
+                path=str(path),
+                line=ln,
+                field="system",
+            )
+        out[sys] = (
+            None if val == "None" else score_field(val, path=str(path), line=ln, field="score")
+        )
     return out

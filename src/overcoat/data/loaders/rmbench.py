@@ -50,15 +50,20 @@ def domain_of_file(path: str | os.PathLike | None) -> str | None:
 def _with_domain(src: RowSource, domain: str | None, *, required: bool) -> RowSource:
     """The rows with ``domain`` filled in (the row's own field first) and the id qualified as
     ``DOMAIN:ID``; a row without a domain is an error when ``required`` (several files)."""
+
     def rows():
         for line, row in src.rows:
             d = row.get("domain") if isinstance(row, dict) else None
             d = domain if d in (None, "") else str(d)
             if d is None:
                 if required:
-                    raise DataError("cannot tell this row's RM-Bench domain: no 'domain' field and "
-                                    f"the file name starts with none of {', '.join(DOMAINS)}",
-                                    path=src.path, line=line, field=src.name("domain"))
+                    raise DataError(
+                        "cannot tell this row's RM-Bench domain: no 'domain' field and "
+                        f"the file name starts with none of {', '.join(DOMAINS)}",
+                        path=src.path,
+                        line=line,
+                        field=src.name("domain"),
+                    )
                 yield line, row
                 continue
             row = dict(row)
@@ -68,21 +73,32 @@ def _with_domain(src: RowSource, domain: str | None, *, required: bool) -> RowSo
                     row[key] = f"{d}:{row[key]}"
                     break
             yield line, row
+
     return RowSource(src.path, rows(), src.columns, src.unit, src.display)
 
 
 def _response_id(src: RowSource):
     def response_id(kind: str, k: int, n: int, line: int) -> str:
         if n != len(STYLES):
-            raise DataError(f"expected {len(STYLES)} style variants (concise, detailed, "
-                            f"markdown), got {n}", path=src.path, line=line, field=src.name(kind))
+            raise DataError(
+                f"expected {len(STYLES)} style variants (concise, detailed, markdown), got {n}",
+                path=src.path,
+                line=line,
+                field=src.name(kind),
+            )
         return f"{kind}-{STYLES[k]}"
+
     return response_id
 
 
-def parse_rmbench_rows(rows: RowSource | Iterable[Row], *, path: str | None = None,
-                       unit: str = "line", name: str = "rm-bench",
-                       domain: str | None = None) -> Dataset:
+def parse_rmbench_rows(
+    rows: RowSource | Iterable[Row],
+    *,
+    path: str | None = None,
+    unit: str = "line",
+    name: str = "rm-bench",
+    domain: str | None = None,
+) -> Dataset:
     """RM-Bench rows -> pointwise data set with six responses per item. ``domain``: for rows
     without a ``domain`` field (default: the domain the file name starts with, if any)."""
     src = as_source(rows, path=path, unit=unit)
@@ -118,13 +134,21 @@ def rmbench_files(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> list
         return [str(f) for f in per_domain]
     if len(files) == 1:
         return [str(files[0])]
-    raise DataError("an RM-Bench folder needs the per-domain files (names starting with "
-                    f"{', '.join(DOMAINS)}) or one combined file; found "
-                    f"{len(files)} data files", path=s)
+    raise DataError(
+        "an RM-Bench folder needs the per-domain files (names starting with "
+        f"{', '.join(DOMAINS)}) or one combined file; found "
+        f"{len(files)} data files",
+        path=s,
+    )
 
 
-def load_rmbench(path: str | os.PathLike | Sequence[str | os.PathLike], *, fmt: str | None = None,
-                 mapping: dict[str, str] | None = None, name: str | None = None) -> Dataset:
+def load_rmbench(
+    path: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    fmt: str | None = None,
+    mapping: dict[str, str] | None = None,
+    name: str | None = None,
+) -> Dataset:
     """RM-Bench data: one file (JSON, JSONL or Parquet, maybe gzipped), several files, or a folder
     of the per-domain files (see :func:`rmbench_files`). With several files every row needs a
     domain (its ``domain`` field or its file name) and item ids are ``DOMAIN:ID``; an id repeated
@@ -133,14 +157,18 @@ def load_rmbench(path: str | os.PathLike | Sequence[str | os.PathLike], *, fmt: 
     if not files:
         raise DataError("no RM-Bench files given", path=str(path))
     if len(files) == 1:
-        return parse_rmbench_rows(open_rows(files[0], fmt, mapping=mapping),
-                                  name=name or dataset_name(files[0]))
+        return parse_rmbench_rows(
+            open_rows(files[0], fmt, mapping=mapping), name=name or dataset_name(files[0])
+        )
     for f in files:
         if not Path(f).is_file():
             raise DataError("no such file", path=f)
     folder = isinstance(path, (str, os.PathLike)) and Path(str(path)).is_dir()
-    b = DatasetBuilder(name or (dataset_name(str(path)) if folder else "rm-bench"),
-                       path=files[0], info={"format": RMBENCH.format, "files": list(files)})
+    b = DatasetBuilder(
+        name or (dataset_name(str(path)) if folder else "rm-bench"),
+        path=files[0],
+        info={"format": RMBENCH.format, "files": list(files)},
+    )
     for f in files:
         src = open_rows(f, fmt, mapping=mapping)
         src = _with_domain(src, domain_of_file(f), required=True)

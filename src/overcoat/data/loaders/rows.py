@@ -36,8 +36,15 @@ SPARSE_KEY = b"overcoat.sparse"
 #: container formats a file can be read as
 FILE_FORMATS = ("jsonl", "json", "csv", "tsv", "parquet")
 
-_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
-               ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+_EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 class RowDataError(DataError):
@@ -65,10 +72,10 @@ def reported_as_rows(unit: str):
 class RowSource:
     """Rows of one file or data set, with what is known of its columns up front."""
 
-    path: str                               # as errors name it
+    path: str  # as errors name it
     rows: Iterable[Row]
-    columns: list[str] | None = None        # CSV header, Parquet / Arrow schema; None for JSONL
-    unit: str = "line"                      # "line" or "row" (Parquet, Hugging Face)
+    columns: list[str] | None = None  # CSV header, Parquet / Arrow schema; None for JSONL
+    unit: str = "line"  # "line" or "row" (Parquet, Hugging Face)
     display: dict[str, str] = field(default_factory=dict)  # our field -> their column (mapping)
     #: the same rows as one Arrow table, when cheaply available (Parquet, Hugging Face, JSONL that
     #: pyarrow can read); a zero-argument callable returning the table or None. Used by columnar
@@ -92,10 +99,18 @@ class RowSource:
         it = iter(self.rows)
         first = next(it, None)
         if first is None:
-            return None, RowSource(self.path, [], self.columns, self.unit, self.display,
-                                   self.arrow, self.ids_from)
-        return first, RowSource(self.path, _chain(first, it), self.columns, self.unit,
-                                self.display, self.arrow, self.ids_from)
+            return None, RowSource(
+                self.path, [], self.columns, self.unit, self.display, self.arrow, self.ids_from
+            )
+        return first, RowSource(
+            self.path,
+            _chain(first, it),
+            self.columns,
+            self.unit,
+            self.display,
+            self.arrow,
+            self.ids_from,
+        )
 
 
 def _chain(first, it):
@@ -112,8 +127,9 @@ def file_format(path: str | os.PathLike, fmt: str | None = None) -> str:
         if fmt == "ndjson":
             fmt = "jsonl"
         if fmt not in FILE_FORMATS:
-            raise DataError(f"unknown file format {fmt!r} (known: {', '.join(FILE_FORMATS)})",
-                            path=str(path))
+            raise DataError(
+                f"unknown file format {fmt!r} (known: {', '.join(FILE_FORMATS)})", path=str(path)
+            )
         return fmt
     name = Path(path).name.lower()
     if name.endswith(".gz"):
@@ -129,12 +145,16 @@ def file_format(path: str | os.PathLike, fmt: str | None = None) -> str:
         return "jsonl"
     if head[:1] == b"[":
         return "json"
-    raise DataError("cannot tell the file format from its name; name it .jsonl, .json, .csv, "
-                    ".tsv or .parquet, or write FORMAT:PATH (e.g. jsonl:PATH)", path=str(path))
+    raise DataError(
+        "cannot tell the file format from its name; name it .jsonl, .json, .csv, "
+        ".tsv or .parquet, or write FORMAT:PATH (e.g. jsonl:PATH)",
+        path=str(path),
+    )
 
 
-def open_rows(path: str | os.PathLike, fmt: str | None = None, *,
-              mapping: dict[str, str] | None = None) -> RowSource:
+def open_rows(
+    path: str | os.PathLike, fmt: str | None = None, *, mapping: dict[str, str] | None = None
+) -> RowSource:
     """Open a file as a :class:`RowSource` (read lazily row by row where the format allows)."""
     fmt = file_format(path, fmt)
     p = str(path)
@@ -147,15 +167,20 @@ def open_rows(path: str | os.PathLike, fmt: str | None = None, *,
     else:  # json or jsonl: an array of objects or one object per line, whichever it is
         raw = read_bytes(p)
         array = raw[:64].lstrip(b" \t\r\n\xef\xbb\xbf")[:1] == b"["
-        src = RowSource(p, _json_rows(p, raw), arrow=lambda: _jsonl_arrow(raw),
-                        ids_from="record" if array else "line")
+        src = RowSource(
+            p,
+            _json_rows(p, raw),
+            arrow=lambda: _jsonl_arrow(raw),
+            ids_from="record" if array else "line",
+        )
     return apply_mapping(src, mapping)
 
 
 def arrow_source(table: pa.Table, path: str) -> RowSource:
     """Rows of an Arrow table, positions reported as ``row N``."""
-    return RowSource(path, _arrow_rows(table), list(table.column_names), unit="row",
-                     arrow=lambda: table)
+    return RowSource(
+        path, _arrow_rows(table), list(table.column_names), unit="row", arrow=lambda: table
+    )
 
 
 # -- mapping ---------------------------------------------------------------------------------------
@@ -181,8 +206,12 @@ def apply_mapping(src: RowSource, mapping: dict[str, str] | None) -> RowSource:
         return src
     for ours, theirs in mapping.items():
         if src.columns is not None and theirs not in src.columns:
-            raise DataError(f"mapped column {theirs!r} (for {ours!r}) is not in the data; columns: "
-                            f"{', '.join(src.columns)}", path=src.path, field=theirs)
+            raise DataError(
+                f"mapped column {theirs!r} (for {ours!r}) is not in the data; columns: "
+                f"{', '.join(src.columns)}",
+                path=src.path,
+                field=theirs,
+            )
     display = {**src.display, **mapping}
     columns = None if src.columns is None else [_rename(c, mapping) for c in src.columns]
 
@@ -193,9 +222,13 @@ def apply_mapping(src: RowSource, mapping: dict[str, str] | None) -> RowSource:
                 checked = True
                 for ours, theirs in mapping.items():
                     if theirs not in row:
-                        raise DataError(f"mapped column {theirs!r} (for {ours!r}) is not in the "
-                                        f"first record; its fields: {', '.join(map(str, row))}",
-                                        path=src.path, line=line, field=theirs)
+                        raise DataError(
+                            f"mapped column {theirs!r} (for {ours!r}) is not in the "
+                            f"first record; its fields: {', '.join(map(str, row))}",
+                            path=src.path,
+                            line=line,
+                            field=theirs,
+                        )
             out = {k: v for k, v in row.items() if k not in mapping.values()}
             for ours, theirs in mapping.items():
                 if theirs in row:
@@ -213,10 +246,18 @@ def apply_mapping(src: RowSource, mapping: dict[str, str] | None) -> RowSource:
                 names.append(ours)
             values[ours] = t.column(theirs)
         return pa.table([values[c] for c in names], names=names).replace_schema_metadata(
-            t.schema.metadata)
+            t.schema.metadata
+        )
 
-    return RowSource(src.path, rows(), columns, src.unit, display,
-                     arrow if src.arrow is not None else None, src.ids_from)
+    return RowSource(
+        src.path,
+        rows(),
+        columns,
+        src.unit,
+        display,
+        arrow if src.arrow is not None else None,
+        src.ids_from,
+    )
 
 
 def _rename(col: str, mapping: dict[str, str]) -> str:
@@ -253,8 +294,9 @@ def _jsonl_rows(path: str, text: str) -> Iterator[Row]:
         try:
             obj = json.loads(s)
         except json.JSONDecodeError as e:
-            raise DataError(f"malformed JSON ({e.msg} at column {e.colno})", path=path,
-                            line=n) from None
+            raise DataError(
+                f"malformed JSON ({e.msg} at column {e.colno})", path=path, line=n
+            ) from None
         except RecursionError:
             raise DataError(NESTED_TOO_DEEPLY, path=path, line=n) from None
         if not isinstance(obj, dict):
@@ -262,8 +304,9 @@ def _jsonl_rows(path: str, text: str) -> Iterator[Row]:
         yield n, obj
 
 
-NESTED_TOO_DEEPLY = ("JSON nested too deeply (arrays/objects inside each other beyond "
-                     "Python's limit)")
+NESTED_TOO_DEEPLY = (
+    "JSON nested too deeply (arrays/objects inside each other beyond Python's limit)"
+)
 
 _WS = re.compile(r"[ \t\n\r]*")
 
@@ -293,8 +336,9 @@ def _json_rows(path: str, raw: bytes) -> Iterator[Row]:
         try:
             obj, end = dec.raw_decode(text, pos)
         except json.JSONDecodeError as e:
-            raise DataError(f"malformed JSON ({e.msg} at column {e.colno})", path=path,
-                            line=e.lineno) from None
+            raise DataError(
+                f"malformed JSON ({e.msg} at column {e.colno})", path=path, line=e.lineno
+            ) from None
         except RecursionError:
             raise DataError(NESTED_TOO_DEEPLY, path=path, line=line) from None
         if not isinstance(obj, dict):
@@ -311,18 +355,20 @@ def _json_rows(path: str, raw: bytes) -> Iterator[Row]:
                 raise DataError("malformed JSON (extra data after the array)", path=path, line=ln)
             return
         ln = text.count("\n", 0, pos) + 1
-        raise DataError("malformed JSON (expected ',' or ']' after an array element)", path=path,
-                        line=ln)
+        raise DataError(
+            "malformed JSON (expected ',' or ']' after an array element)", path=path, line=ln
+        )
 
 
 def _json_type(obj: Any) -> str:
     return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(obj), "a number")
+        type(obj), "a number"
+    )
 
 
 def _csv_source(path: str, *, delimiter: str) -> RowSource:
     text = _text(path)
-    csv.field_size_limit(2 ** 31 - 1)
+    csv.field_size_limit(2**31 - 1)
     kw: dict[str, Any] = {"quoting": csv.QUOTE_NONE} if delimiter == "\t" else {}
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, **kw)
     header = None
@@ -340,8 +386,9 @@ def _csv_source(path: str, *, delimiter: str) -> RowSource:
         if not h:
             raise DataError("empty column name in the header", path=path, line=reader.line_num)
         if h in seen:
-            raise DataError(f"duplicate column {h!r} in the header", path=path,
-                            line=reader.line_num, field=h)
+            raise DataError(
+                f"duplicate column {h!r} in the header", path=path, line=reader.line_num, field=h
+            )
         seen.add(h)
 
     def rows():
@@ -357,8 +404,11 @@ def _csv_source(path: str, *, delimiter: str) -> RowSource:
             if not rec or (len(rec) == 1 and not rec[0].strip() and len(header) > 1):
                 continue
             if len(rec) != len(header):
-                raise DataError(f"record has {len(rec)} fields, the header has {len(header)}",
-                                path=path, line=start)
+                raise DataError(
+                    f"record has {len(rec)} fields, the header has {len(header)}",
+                    path=path,
+                    line=start,
+                )
             yield start, dict(zip(header, rec))
 
     return RowSource(path, rows(), header)
@@ -399,8 +449,9 @@ def _arrow_rows(table: pa.Table) -> Iterator[Row]:
             yield n, row
 
 
-def as_source(rows: RowSource | Iterable[Row], *, path: str | None = None,
-              unit: str = "line") -> RowSource:
+def as_source(
+    rows: RowSource | Iterable[Row], *, path: str | None = None, unit: str = "line"
+) -> RowSource:
     """A :class:`RowSource` from a source or from a plain iterable of ``(line_no, dict)`` rows."""
     if isinstance(rows, RowSource):
         return rows

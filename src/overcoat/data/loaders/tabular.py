@@ -71,9 +71,14 @@ def detect_shape(columns) -> str:
     return POINTWISE_SHAPE
 
 
-def load_table(path: str | os.PathLike, fmt: str | None = None, *,
-               mapping: dict[str, str] | None = None, name: str | None = None,
-               shape: str | None = None) -> Dataset:
+def load_table(
+    path: str | os.PathLike,
+    fmt: str | None = None,
+    *,
+    mapping: dict[str, str] | None = None,
+    name: str | None = None,
+    shape: str | None = None,
+) -> Dataset:
     """Load a generic table (see the module docstring). ``fmt``: jsonl, json, csv, tsv or parquet
     (default: by extension); ``shape``: pointwise, chosen-rejected or ab-label (default: by
     columns)."""
@@ -81,9 +86,15 @@ def load_table(path: str | os.PathLike, fmt: str | None = None, *,
     return parse_table_rows(src, name=name or dataset_name(str(path)), shape=shape)
 
 
-def parse_table_rows(rows: RowSource | Iterable[Row], *, path: str | None = None,
-                     unit: str = "line", name: str = "data", shape: str | None = None,
-                     info: dict | None = None) -> Dataset:
+def parse_table_rows(
+    rows: RowSource | Iterable[Row],
+    *,
+    path: str | None = None,
+    unit: str = "line",
+    name: str = "data",
+    shape: str | None = None,
+    info: dict | None = None,
+) -> Dataset:
     """Parse generic rows (a :class:`~overcoat.data.loaders.rows.RowSource` or an iterable of
     ``(line_no, dict)``; ``path`` and ``unit`` then say how errors name the position)."""
     src = as_source(rows, path=path, unit=unit)
@@ -94,8 +105,11 @@ def parse_table_rows(rows: RowSource | Iterable[Row], *, path: str | None = None
         info = {"format": "table", "shape": shape, **(info or {})}
         if shape == POINTWISE_SHAPE and src.arrow is not None:
             table = src.arrow()
-            ds = None if table is None else fast_pointwise(table, path=src.path, name=name,
-                                                           info=info)
+            ds = (
+                None
+                if table is None
+                else fast_pointwise(table, path=src.path, name=name, info=info)
+            )
             if ds is not None:
                 return ds
         b = DatasetBuilder(name, path=src.path, info=info)
@@ -106,8 +120,10 @@ def parse_table_rows(rows: RowSource | Iterable[Row], *, path: str | None = None
         elif shape == AB_LABEL:
             _pairwise(src, b, ("response_a", "response_b"), "label")
         else:
-            raise DataError(f"unknown table shape {shape!r} (pointwise, chosen-rejected, ab-label)",
-                            path=src.path)
+            raise DataError(
+                f"unknown table shape {shape!r} (pointwise, chosen-rejected, ab-label)",
+                path=src.path,
+            )
         return b.build()
 
 
@@ -122,8 +138,12 @@ def input_value(v: Any, *, src: RowSource, line: int, field: str | None) -> Any:
     if v is None:
         raise DataError("missing value", path=src.path, line=line, field=src.name(field))
     if not isinstance(v, str):
-        raise DataError(f"expected text or chat messages, got {type(v).__name__}", path=src.path,
-                        line=line, field=src.name(field))
+        raise DataError(
+            f"expected text or chat messages, got {type(v).__name__}",
+            path=src.path,
+            line=line,
+            field=src.name(field),
+        )
     return v
 
 
@@ -139,19 +159,38 @@ def _pointwise(src: RowSource, b: DatasetBuilder) -> None:
         rv, rk = pick(row, REFERENCES)
         refs = references(rv, src=src, line=line, field=rk) if rk else []
         if iid not in first_input:
-            used = {"item_id", ik, rk, *(k for k in RESPONSE + RESPONSE_ID + RATER if k in row),
-                    "score"}
-            b.add_item(iid, inp, references=refs, metadata=metadata(row, used), line=line,
-                       field=src.name(ik))
+            used = {
+                "item_id",
+                ik,
+                rk,
+                *(k for k in RESPONSE + RESPONSE_ID + RATER if k in row),
+                "score",
+            }
+            b.add_item(
+                iid,
+                inp,
+                references=refs,
+                metadata=metadata(row, used),
+                line=line,
+                field=src.name(ik),
+            )
             first_input[iid] = (line, inp, refs)
         else:
             fl, finp, frefs = first_input[iid]
             if not _same(inp, finp):
-                raise DataError(f"item {iid!r} has a different input than on line {fl}",
-                                path=src.path, line=line, field=src.name(ik))
+                raise DataError(
+                    f"item {iid!r} has a different input than on line {fl}",
+                    path=src.path,
+                    line=line,
+                    field=src.name(ik),
+                )
             if refs and not _same(refs, frefs):
-                raise DataError(f"item {iid!r} has different references than on line {fl}",
-                                path=src.path, line=line, field=src.name(rk))
+                raise DataError(
+                    f"item {iid!r} has different references than on line {fl}",
+                    path=src.path,
+                    line=line,
+                    field=src.name(rk),
+                )
         text, tk = require(row, RESPONSE, src, line)
         v, idk = pick(row, RESPONSE_ID)
         if idk is None or v is None:
@@ -160,25 +199,35 @@ def _pointwise(src: RowSource, b: DatasetBuilder) -> None:
             rid = id_value(v, src=src, line=line, field=idk)
         n_in_item[iid] = n_in_item.get(iid, 0) + 1
         v, ratk = pick(row, RATER)
-        rater = None if ratk is None or is_missing(v) else id_value(v, src=src, line=line,
-                                                                    field=ratk)
+        rater = (
+            None if ratk is None or is_missing(v) else id_value(v, src=src, line=line, field=ratk)
+        )
         key = (iid, rid, rater)
         if key in seen:
             who = f" by rater {rater!r}" if rater is not None else ""
-            raise DataError(f"duplicate row for response {rid!r} of item {iid!r}{who} (first on "
-                            f"line {seen[key]})", path=src.path, line=line,
-                            field=src.name(idk or "response_id"))
+            raise DataError(
+                f"duplicate row for response {rid!r} of item {iid!r}{who} (first on "
+                f"line {seen[key]})",
+                path=src.path,
+                line=line,
+                field=src.name(idk or "response_id"),
+            )
         seen[key] = line
-        b.add_response(iid, rid, text, line=line, field=src.name(tk),
-                       allow_duplicate_identical=True)
+        b.add_response(
+            iid, rid, text, line=line, field=src.name(tk), allow_duplicate_identical=True
+        )
         score, sk = pick(row, ("score",))
-        if sk is not None and score is not None and not (isinstance(score, str) and
-                                                         not score.strip()):
+        if (
+            sk is not None
+            and score is not None
+            and not (isinstance(score, str) and not score.strip())
+        ):
             b.add_score(iid, rid, score, rater=rater, line=line, field=src.name(sk))
 
 
-def _pairwise(src: RowSource, b: DatasetBuilder, cols: tuple[str, str],
-              label_col: str | None) -> None:
+def _pairwise(
+    src: RowSource, b: DatasetBuilder, cols: tuple[str, str], label_col: str | None
+) -> None:
     ca, cb = cols
     rids = ("chosen", "rejected") if label_col is None else ("a", "b")
     seen_items: dict[str, int] = {}
@@ -196,10 +245,18 @@ def _pairwise(src: RowSource, b: DatasetBuilder, cols: tuple[str, str],
         v, ik = pick(row, PROMPT)
         if conv_a is not None or conv_b is not None:
             if conv_a is not None and conv_b is not None and not _same(conv_a, conv_b):
-                raise DataError(f"{ca} and {cb} conversations differ before the final reply",
-                                path=src.path, line=line, field=src.name(cb))
-            inp = check_messages(conv_a if conv_a is not None else conv_b, src=src, line=line,
-                                 field=ca if conv_a is not None else cb)
+                raise DataError(
+                    f"{ca} and {cb} conversations differ before the final reply",
+                    path=src.path,
+                    line=line,
+                    field=src.name(cb),
+                )
+            inp = check_messages(
+                conv_a if conv_a is not None else conv_b,
+                src=src,
+                line=line,
+                field=ca if conv_a is not None else cb,
+            )
             ik = ik or (ca if conv_a is not None else cb)
         elif ik is None:
             raise DataError("missing field", path=src.path, line=line, field=src.name("prompt"))
@@ -208,26 +265,41 @@ def _pairwise(src: RowSource, b: DatasetBuilder, cols: tuple[str, str],
         rv, rk = pick(row, REFERENCES)
         refs = references(rv, src=src, line=line, field=rk) if rk else []
         v, ratk = pick(row, RATER)
-        rater = None if ratk is None or is_missing(v) else id_value(v, src=src, line=line,
-                                                                    field=ratk)
+        rater = (
+            None if ratk is None or is_missing(v) else id_value(v, src=src, line=line, field=ratk)
+        )
         lk = None if label_col is None else (pick(row, LABEL)[1] or label_col)
         used = {idk, ik, rk, ratk, ca, cb, lk}
         multi = ratk is not None  # several raters may judge one pair: repeated rows are fine
         if not multi and iid in seen_items:
-            raise DataError(f"duplicate item id {iid!r} (first on line {seen_items[iid]})",
-                            path=src.path, line=line, field=src.name(idk or "item_id"))
+            raise DataError(
+                f"duplicate item id {iid!r} (first on line {seen_items[iid]})",
+                path=src.path,
+                line=line,
+                field=src.name(idk or "item_id"),
+            )
         seen_items.setdefault(iid, line)
-        b.add_item(iid, inp, references=refs, metadata=metadata(row, used), line=line,
-                   field=src.name(ik), allow_duplicate_identical=multi)
-        b.add_response(iid, rids[0], text_a, line=line, field=src.name(ca),
-                       allow_duplicate_identical=multi)
-        b.add_response(iid, rids[1], text_b, line=line, field=src.name(cb),
-                       allow_duplicate_identical=multi)
+        b.add_item(
+            iid,
+            inp,
+            references=refs,
+            metadata=metadata(row, used),
+            line=line,
+            field=src.name(ik),
+            allow_duplicate_identical=multi,
+        )
+        b.add_response(
+            iid, rids[0], text_a, line=line, field=src.name(ca), allow_duplicate_identical=multi
+        )
+        b.add_response(
+            iid, rids[1], text_b, line=line, field=src.name(cb), allow_duplicate_identical=multi
+        )
         if label_col is None:
             label = "a"
         else:
             lv, lk = require(row, LABEL, src, line)
             label = label_value(lv, src=src, line=line, field=lk)
-        b.add_preference(iid, rids[0], rids[1], label, rater=rater, line=line,
-                         field=src.name(lk or cb))
+        b.add_preference(
+            iid, rids[0], rids[1], label, rater=rater, line=line, field=src.name(lk or cb)
+        )
     note_default_ids(b.info, src, n_default)

@@ -25,8 +25,9 @@ class Completion:
 class Backend(Protocol):
     """Answers chat prompts: the HTTP backend (an OpenAI-compatible server) or a local model."""
 
-    def complete_many(self, prompts: list[list[dict]],
-                      labels: dict[str, float]) -> list[Completion]:
+    def complete_many(
+        self, prompts: list[list[dict]], labels: dict[str, float]
+    ) -> list[Completion]:
         """One completion per prompt, in order; ``labels`` are the answer tokens whose
         logprobs matter (ratings, verdict letters)."""
         ...

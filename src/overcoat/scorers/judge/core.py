@@ -41,16 +41,23 @@ class _JudgeCore:
         self._answer_settings(spec, opts, pairwise)
         self.logprobs = bool(opts.get("logprobs", False))
         if self.logprobs and self.parse == "mqm":
-            raise SpecError(f"scorer spec {spec!r}: logprobs are not used by the MQM parser; "
-                            f"drop logprobs=true")
+            raise SpecError(
+                f"scorer spec {spec!r}: logprobs are not used by the MQM parser; drop logprobs=true"
+            )
         self.temperature = float(opts.get("temperature", 0.0))
         self.max_tokens = int(opts.get("max_tokens", 512))
         self.top_logprobs = int(opts.get("top_logprobs", 20))
         self.concurrency = int(opts.get("concurrency", 8))
-        check_positive(spec, max_tokens=self.max_tokens, concurrency=self.concurrency,
-                       top_logprobs=self.top_logprobs)
-        self.variables = {"source_lang": opts.get("source_lang", ""),
-                          "target_lang": opts.get("target_lang", "")}
+        check_positive(
+            spec,
+            max_tokens=self.max_tokens,
+            concurrency=self.concurrency,
+            top_logprobs=self.top_logprobs,
+        )
+        self.variables = {
+            "source_lang": opts.get("source_lang", ""),
+            "target_lang": opts.get("target_lang", ""),
+        }
         self.backend = self._backend(spec, target, model, opts)
         if self.mode == "pairwise":
             self.name = self.name.replace("judge:", "judge-pair:", 1)
@@ -68,38 +75,47 @@ class _JudgeCore:
             tname = "arena"
         self.template = JudgeTemplate.load(tname or "chat")
         hs = self.template.settings
-        mode = (opts.get("mode") or ("pairwise" if pairwise else hs.get("mode", "pointwise")))
+        mode = opts.get("mode") or ("pairwise" if pairwise else hs.get("mode", "pointwise"))
         mode = mode.lower()
         if mode not in ("pointwise", "pairwise"):
             raise SpecError(f"scorer spec {spec!r}: mode must be pointwise or pairwise")
         if hs.get("mode") and hs["mode"] != mode:
-            raise SpecError(f"scorer spec {spec!r}: template {self.template.name!r} is "
-                            f"{hs['mode']}, not {mode}")
+            raise SpecError(
+                f"scorer spec {spec!r}: template {self.template.name!r} is {hs['mode']}, not {mode}"
+            )
         self.mode = mode
-        parse = (opts.get("parse") or hs.get("parse")
-                 or ("verdict" if mode == "pairwise" else "rating")).lower()
+        parse = (
+            opts.get("parse") or hs.get("parse") or ("verdict" if mode == "pairwise" else "rating")
+        ).lower()
         if mode == "pairwise" and parse != "verdict":
             raise SpecError(f"scorer spec {spec!r}: a pairwise judge needs parse=verdict")
         if mode == "pointwise" and parse not in ("rating", "mqm"):
-            raise SpecError(f"scorer spec {spec!r}: a pointwise judge parses rating or mqm, "
-                            f"not {parse!r}")
+            raise SpecError(
+                f"scorer spec {spec!r}: a pointwise judge parses rating or mqm, not {parse!r}"
+            )
         self.parse = parse
         try:
             self.lo = float(opts.get("min", hs.get("min", 1)))
             self.hi = float(opts.get("max", hs.get("max", 10)))
         except ValueError:
-            raise SpecError(f"judge template {self.template.name!r}: min/max are not "
-                            f"numbers") from None
+            raise SpecError(
+                f"judge template {self.template.name!r}: min/max are not numbers"
+            ) from None
         if self.lo >= self.hi:
             raise SpecError(f"scorer spec {spec!r}: min must be below max")
 
     def _backend(self, spec: str, target: str, model: str | None, opts: dict) -> Backend:
         """The local model (``model`` is None) or the HTTP server; sets ``model`` and ``name``."""
         if model is None:
-            backend = LocalBackend(target, max_tokens=self.max_tokens,
-                                   temperature=self.temperature, logprobs=self.logprobs,
-                                   device=opts.get("device"), dtype=opts.get("dtype"),
-                                   trust_remote_code=bool(opts.get("trust_remote_code")))
+            backend = LocalBackend(
+                target,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                logprobs=self.logprobs,
+                device=opts.get("device"),
+                dtype=opts.get("dtype"),
+                trust_remote_code=bool(opts.get("trust_remote_code")),
+            )
             self.model = str(backend.path)
             self.name = f"judge:{backend.path.name}"
             return backend
@@ -110,11 +126,19 @@ class _JudgeCore:
         self.model = model
         self.name = f"judge:{model}"
         return HTTPBackend(
-            target, model, api_key_env=opts.get("api_key_env", "OPENAI_API_KEY"),
-            timeout=timeout, max_retries=retries, backoff=float(opts.get("backoff", 1.0)),
-            max_backoff=float(opts.get("max_backoff", 60.0)), concurrency=self.concurrency,
-            temperature=self.temperature, max_tokens=self.max_tokens, logprobs=self.logprobs,
-            top_logprobs=self.top_logprobs)
+            target,
+            model,
+            api_key_env=opts.get("api_key_env", "OPENAI_API_KEY"),
+            timeout=timeout,
+            max_retries=retries,
+            backoff=float(opts.get("backoff", 1.0)),
+            max_backoff=float(opts.get("max_backoff", 60.0)),
+            concurrency=self.concurrency,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            logprobs=self.logprobs,
+            top_logprobs=self.top_logprobs,
+        )
 
     # labels that logprobs are read over
     def _labels(self) -> dict[str, float]:
@@ -132,16 +156,25 @@ class _JudgeCore:
                 extra = f"|transformers:{package_version('transformers')}"
             else:
                 url, model, extra = self.backend.display(), self.model, ""
-            lp = ("full" if self.spec_local else f"top{self.top_logprobs}") \
-                if self.logprobs else "no"
-            parse = (f"rating[{fmt_num(self.lo)},{fmt_num(self.hi)}]"
-                     if self.parse == "rating" else self.parse)
+            lp = (
+                ("full" if self.spec_local else f"top{self.top_logprobs}")
+                if self.logprobs
+                else "no"
+            )
+            parse = (
+                f"rating[{fmt_num(self.lo)},{fmt_num(self.hi)}]"
+                if self.parse == "rating"
+                else self.parse
+            )
             vars_ = ",".join(f"{k}={v}" for k, v in sorted(self.variables.items()) if v)
-            sig = (f"judge|url:{url}|model:{model}|template:{self.template.name}@"
-                   f"{self.template.sha}|mode:{self.mode}|logprobs:{lp}|temperature:"
-                   f"{fmt_num(self.temperature)}|max_tokens:{self.max_tokens}|parse:{parse}"
-                   + (f"|vars:{vars_}" if vars_ else "")
-                   + ("|orders:both" if self.mode == "pairwise" else "") + extra)
+            sig = (
+                f"judge|url:{url}|model:{model}|template:{self.template.name}@"
+                f"{self.template.sha}|mode:{self.mode}|logprobs:{lp}|temperature:"
+                f"{fmt_num(self.temperature)}|max_tokens:{self.max_tokens}|parse:{parse}"
+                + (f"|vars:{vars_}" if vars_ else "")
+                + ("|orders:both" if self.mode == "pairwise" else "")
+                + extra
+            )
             self._sig = sig if self.spec_local else cast(HTTPBackend, self.backend).redactor()(sig)
         return self._sig
 
@@ -168,11 +201,17 @@ class _JudgeCore:
             else:
                 out.append(float(v))
         if n_fail:
-            log.warning("%s: %d of %d requests failed (first: %s); recorded as missing",
-                        self.name, n_fail, len(comps), first_error)
+            log.warning(
+                "%s: %d of %d requests failed (first: %s); recorded as missing",
+                self.name,
+                n_fail,
+                len(comps),
+                first_error,
+            )
         if n_bad:
-            log.warning("%s: %d of %d answers unparsable; recorded as missing", self.name,
-                        n_bad, len(comps))
+            log.warning(
+                "%s: %d of %d answers unparsable; recorded as missing", self.name, n_bad, len(comps)
+            )
         return out
 
     def _value(self, c: Completion, labels: dict[str, float]) -> float | None:
@@ -197,6 +236,7 @@ class _JudgeCore:
             def span_of(t):
                 r = parse_verdict(t)
                 return r[1] if r else None
+
         if not self.logprobs:
             return value
         if not c.tokens:
@@ -211,8 +251,13 @@ class _JudgeCore:
 
     def _base_vars(self, inp: str, refs) -> dict:
         refs = list(refs) if refs is not None else []
-        return {"input": inp, "references": refs, "reference": refs[0] if refs else None,
-                "messages": None, **self.variables}
+        return {
+            "input": inp,
+            "references": refs,
+            "reference": refs[0] if refs else None,
+            "messages": None,
+            **self.variables,
+        }
 
     def close(self) -> None:
         self.backend.close()
@@ -232,8 +277,7 @@ class JudgeScorer(_JudgeCore, Scorer):
         n = len(batch)
         prompts = []
         for i in range(n):
-            v = self._base_vars(batch.inputs[i],
-                                batch.references[i] if batch.references else [])
+            v = self._base_vars(batch.inputs[i], batch.references[i] if batch.references else [])
             v["messages"] = batch.messages[i] if batch.messages else None
             v["response"] = batch.responses[i]
             prompts.append(self.template.render(v))
@@ -252,14 +296,21 @@ class PairwiseJudgeScorer(_JudgeCore, PairwiseScorer):
     def __init__(self, spec: str, target: str, model: str | None, opts: dict):
         self._setup(spec, target, model, opts, pairwise=True)
 
-    def compare_batch(self, inputs: list[str], responses_a: list[str], responses_b: list[str],
-                      references: list[list[str]]) -> np.ndarray:
+    def compare_batch(
+        self,
+        inputs: list[str],
+        responses_a: list[str],
+        responses_b: list[str],
+        references: list[list[str]],
+    ) -> np.ndarray:
         n = len(inputs)
         prompts = []
         for i in range(n):
             refs = references[i] if references else []
-            for first, second in ((responses_a[i], responses_b[i]),
-                                  (responses_b[i], responses_a[i])):
+            for first, second in (
+                (responses_a[i], responses_b[i]),
+                (responses_b[i], responses_a[i]),
+            ):
                 v = self._base_vars(inputs[i], refs)
                 v.update(response_a=first, response_b=second)
                 prompts.append(self.template.render(v))

@@ -22,6 +22,7 @@ from .backend import Completion, JudgeError
 
 log = logging.getLogger("overcoat.scorers.judge")
 
+
 class Redactor:
     def __init__(self, secrets: Sequence[str]):
         self.secrets = [s for s in secrets if s and len(s) >= 4]
@@ -85,18 +86,34 @@ def warn_plain_http_key(base_url: str, api_key_env: str) -> bool:
     if host in _WARNED_PLAIN_HTTP:
         return False
     _WARNED_PLAIN_HTTP.add(host)
-    warnings.warn(f"judge: the API key in ${api_key_env} is sent unencrypted over plain http:// "
-                  f"to {host}; use https:// (or unset the key) unless this network is trusted",
-                  UserWarning, stacklevel=2)
+    warnings.warn(
+        f"judge: the API key in ${api_key_env} is sent unencrypted over plain http:// "
+        f"to {host}; use https:// (or unset the key) unless this network is trusted",
+        UserWarning,
+        stacklevel=2,
+    )
     return True
 
 
 class HTTPBackend:
     """POST {base}/chat/completions with retries, backoff and a bounded thread pool."""
 
-    def __init__(self, base_url: str, model: str, *, api_key_env: str, timeout: float,
-                 max_retries: int, backoff: float, max_backoff: float, concurrency: int,
-                 temperature: float, max_tokens: int, logprobs: bool, top_logprobs: int):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key_env: str,
+        timeout: float,
+        max_retries: int,
+        backoff: float,
+        max_backoff: float,
+        concurrency: int,
+        temperature: float,
+        max_tokens: int,
+        logprobs: bool,
+        top_logprobs: int,
+    ):
         url = base_url.rstrip("/")
         url = url.removesuffix("/chat/completions")
         self.base_url = url
@@ -139,12 +156,12 @@ class HTTPBackend:
                 try:
                     import httpx
                 except ImportError:
-                    raise SpecError("judge: needs the 'httpx' package: pip install httpx") \
-                        from None
+                    raise SpecError("judge: needs the 'httpx' package: pip install httpx") from None
                 n = max(1, self.concurrency)
                 self._client = httpx.Client(
                     timeout=httpx.Timeout(self.timeout),
-                    limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
+                    limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
+                )
             return self._client
 
     def close(self) -> None:
@@ -154,15 +171,20 @@ class HTTPBackend:
                 self._client = None
 
     def payload(self, messages: list[dict]) -> dict:
-        body = {"model": self.model, "messages": messages, "temperature": self.temperature,
-                "max_tokens": self.max_tokens}
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
         if self.logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = self.top_logprobs
         return body
 
-    def complete_many(self, prompts: list[list[dict]],
-                      labels: dict[str, float]) -> list[Completion]:
+    def complete_many(
+        self, prompts: list[list[dict]], labels: dict[str, float]
+    ) -> list[Completion]:
         if not prompts:
             return []
         client = self._get_client()
@@ -198,13 +220,16 @@ class HTTPBackend:
         with self._lock:
             old, self._client = self._client, None
         if old is not None:
+
             def reap():
                 wait(futures)
                 old.close()
+
             threading.Thread(target=reap, daemon=True, name="overcoat-judge-reaper").start()
 
     def _one(self, client, headers, messages, stop: threading.Event, redact) -> Completion:
         import httpx
+
         body = self.payload(messages)
         why = ""
         for attempt in range(self.max_retries + 1):
@@ -229,25 +254,31 @@ class HTTPBackend:
                     wait_hint = _retry_after(r.headers.get("retry-after"))
                 elif code in (401, 403, 404):
                     stop.set()
-                    raise JudgeError(redact(
-                        f"judge endpoint {self.display()} answered HTTP {code} for model "
-                        f"{self.model!r}: {_snippet(r.text)}"
-                        + (f" (check the key in ${self.api_key_env})" if code in (401, 403)
-                           else " (check the base URL and the model name)")))
+                    raise JudgeError(
+                        redact(
+                            f"judge endpoint {self.display()} answered HTTP {code} for model "
+                            f"{self.model!r}: {_snippet(r.text)}"
+                            + (
+                                f" (check the key in ${self.api_key_env})"
+                                if code in (401, 403)
+                                else " (check the base URL and the model name)"
+                            )
+                        )
+                    )
                 else:
                     return Completion(None, error=redact(f"HTTP {code}: {_snippet(r.text)}"))
             if attempt == self.max_retries:
                 break
-            delay = min(self.max_backoff, self.backoff * (2 ** attempt))
+            delay = min(self.max_backoff, self.backoff * (2**attempt))
             delay *= 0.5 + 0.5 * random.random()
             if wait_hint is not None:
                 delay = max(delay, min(wait_hint, self.max_backoff))
-            log.debug("judge request %s; retry %d/%d in %.2fs", why, attempt + 1,
-                      self.max_retries, delay)
+            log.debug(
+                "judge request %s; retry %d/%d in %.2fs", why, attempt + 1, self.max_retries, delay
+            )
             if stop.wait(delay):
                 raise _Cancelled()
-        return Completion(None, error=redact(f"gave up after {self.max_retries + 1} tries "
-                                             f"({why})"))
+        return Completion(None, error=redact(f"gave up after {self.max_retries + 1} tries ({why})"))
 
     def _parse_response(self, data: dict) -> Completion:
         choice = data["choices"][0]

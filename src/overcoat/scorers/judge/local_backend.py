@@ -17,8 +17,17 @@ from .parsing import norm_token
 class LocalBackend:
     """A local chat model through transformers: greedy decoding, one prompt at a time."""
 
-    def __init__(self, path: str, *, max_tokens: int, temperature: float, logprobs: bool,
-                 device: str | None, dtype: str | None, trust_remote_code: bool = False):
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        logprobs: bool,
+        device: str | None,
+        dtype: str | None,
+        trust_remote_code: bool = False,
+    ):
         p = Path(path).expanduser()
         if not p.exists():
             raise SpecError(f"judge:local: no such file or folder {path!r}")
@@ -37,8 +46,13 @@ class LocalBackend:
         self._lock = threading.Lock()
 
     def __getstate__(self):
-        drop: dict[str, Any] = {"_model": None, "_tok": None, "_torch": None, "_label_ids": {},
-                                "_lock": None}
+        drop: dict[str, Any] = {
+            "_model": None,
+            "_tok": None,
+            "_torch": None,
+            "_label_ids": {},
+            "_lock": None,
+        }
         return {**self.__dict__, **drop}
 
     def __setstate__(self, state):
@@ -51,8 +65,11 @@ class LocalBackend:
     def weights_digest(self) -> str:
         """sha256[:12] over the small files and the size + head + tail of the large ones."""
         h = hashlib.sha256()
-        files = [self.path] if self.path.is_file() else sorted(
-            f for f in self.path.rglob("*") if f.is_file())
+        files = (
+            [self.path]
+            if self.path.is_file()
+            else sorted(f for f in self.path.rglob("*") if f.is_file())
+        )
         for f in files:
             size = f.stat().st_size
             h.update(f"{f.name}\0{size}\0".encode())
@@ -83,16 +100,19 @@ class LocalBackend:
             tok = transformers.AutoTokenizer.from_pretrained(where, **kw)
             model = transformers.AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kw)
         except Exception as e:  # noqa: BLE001 - any loading failure: one line
-            raise SpecError(f"judge:local: cannot load {str(self.path)!r} "
-                            f"({type(e).__name__}: {first_line(str(e))[:200]})") from None
+            raise SpecError(
+                f"judge:local: cannot load {str(self.path)!r} "
+                f"({type(e).__name__}: {first_line(str(e))[:200]})"
+            ) from None
         model.to(device).eval()
         self._torch, self._tok, self._model, self._device = torch, tok, model, device
 
     def _encode(self, messages: list[dict]):
         tok = self._tok
         if getattr(tok, "chat_template", None):
-            enc = tok.apply_chat_template(messages, add_generation_prompt=True,
-                                          return_tensors="pt", return_dict=True)
+            enc = tok.apply_chat_template(
+                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
             ids = enc["input_ids"]
         else:  # no chat template: plain text blocks, the answer follows
             text = "\n\n".join(m["content"] for m in messages) + "\n\n"
@@ -113,8 +133,9 @@ class LocalBackend:
             self._label_ids[key] = out
         return self._label_ids[key]
 
-    def complete_many(self, prompts: list[list[dict]],
-                      labels: dict[str, float]) -> list[Completion]:
+    def complete_many(
+        self, prompts: list[list[dict]], labels: dict[str, float]
+    ) -> list[Completion]:
         with self._lock:
             self._load()
             return [self._one(p, labels) for p in prompts]
@@ -123,15 +144,19 @@ class LocalBackend:
         torch, tok, model = self._torch, self._tok, self._model
         ids = self._encode(messages)
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        gen_kw = {"max_new_tokens": self.max_tokens, "pad_token_id": pad,
-                  "return_dict_in_generate": True, "output_logits": self.logprobs}
+        gen_kw = {
+            "max_new_tokens": self.max_tokens,
+            "pad_token_id": pad,
+            "return_dict_in_generate": True,
+            "output_logits": self.logprobs,
+        }
         if self.temperature > 0:
             gen_kw.update(do_sample=True, temperature=self.temperature)
         else:
             gen_kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         with torch.inference_mode():
             out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **gen_kw)
-        new = out.sequences[0, ids.shape[1]:].tolist()
+        new = out.sequences[0, ids.shape[1] :].tolist()
         special = set(tok.all_special_ids)
         keep = [i for i in new if i not in special]
         text = tok.decode(keep, skip_special_tokens=True)
@@ -144,13 +169,14 @@ class LocalBackend:
             if tid in special:
                 continue
             cur = tok.decode(keep[: len(tokens) + 1], skip_special_tokens=True)
-            piece = cur[len(prev):] if cur.startswith(prev) else tok.decode([tid])
+            piece = cur[len(prev) :] if cur.startswith(prev) else tok.decode([tid])
             prev = cur
             lp = torch.log_softmax(out.logits[step][0].float(), dim=-1)
             # every label's probability is the sum over the token ids that read as it; the
             # generated token itself is listed only when it is not one of them
-            alts = {lab: float(torch.logsumexp(lp[idl], dim=0))
-                    for lab, idl in label_ids.items() if idl}
+            alts = {
+                lab: float(torch.logsumexp(lp[idl], dim=0)) for lab, idl in label_ids.items() if idl
+            }
             if norm_token(piece) not in alts:
                 alts[piece] = float(lp[tid])
             tokens.append((piece, alts))

@@ -20,11 +20,15 @@ def _rating_patterns(hi: float) -> list[re.Pattern]:
     hi_txt = fmt_num(hi)
     return [
         re.compile(r"\[\[\s*(" + _NUM + r")\s*\]\]"),
-        re.compile(r"\b(?:rating|score|grade)\b\s*(?:\*\*)?\s*(?:[:=]|is|of)?\s*(?:\*\*)?\s*"
-                   r"(?:is|of)?\s*\[?\s*(" + _NUM + r")\b(?!\.\d)" + _NOT_RANGE,
-                   re.IGNORECASE),
-        re.compile(r"(?<![\d.])(" + _NUM + r")\s*(?:/|out of)\s*" + re.escape(hi_txt)
-                   + r"(?:\.0)?\b", re.IGNORECASE),
+        re.compile(
+            r"\b(?:rating|score|grade)\b\s*(?:\*\*)?\s*(?:[:=]|is|of)?\s*(?:\*\*)?\s*"
+            r"(?:is|of)?\s*\[?\s*(" + _NUM + r")\b(?!\.\d)" + _NOT_RANGE,
+            re.IGNORECASE,
+        ),
+        re.compile(
+            r"(?<![\d.])(" + _NUM + r")\s*(?:/|out of)\s*" + re.escape(hi_txt) + r"(?:\.0)?\b",
+            re.IGNORECASE,
+        ),
         re.compile(r"^\W*?(" + _NUM + r")\W*$"),
     ]
 
@@ -55,9 +59,11 @@ _VERDICT_MARK = re.compile(r"\[\[\s*(A|B|C|tie|Tie|TIE)\s*\]\]")
 _VERDICT_WORD = re.compile(
     r"\b(?:final verdict|verdict|winner|better (?:answer|response))\b\s*(?:\*\*)?\s*(?:is)?\s*"
     r"[:=]?\s*(?:\*\*)?\s*(?:assistant|answer|response|model)?\s*\[?\s*((?-i:A|B|C)|tie)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _VERDICT_ALONE = re.compile(
-    r"^\W*(?:(?:assistant|answer|response|model)\s+)?((?-i:A|B|C)|tie)\W*$", re.IGNORECASE)
+    r"^\W*(?:(?:assistant|answer|response|model)\s+)?((?-i:A|B|C)|tie)\W*$", re.IGNORECASE
+)
 
 
 def _letter(s: str) -> str:
@@ -87,7 +93,8 @@ def parse_verdict(text: str) -> tuple[str, tuple[int, int]] | None:
 VERDICT_P = {"A": 1.0, "B": 0.0, "C": 0.5}
 
 _MQM_HEADER = re.compile(
-    r"^[\s#*_>-]*(critical|major|minor)\s*(?:errors?)?\s*[*_]*\s*:[*_\s]*(.*)$", re.IGNORECASE)
+    r"^[\s#*_>-]*(critical|major|minor)\s*(?:errors?)?\s*[*_]*\s*:[*_\s]*(.*)$", re.IGNORECASE
+)
 
 
 def parse_mqm(text: str) -> float | None:
@@ -141,8 +148,10 @@ def expected_value(candidates: dict[str, float], values: dict[str, float]) -> fl
         return None
     return sum(values[k] * p for k, p in mass.items()) / z
 
-def locate_value(tokens: list[tuple[str, dict[str, float]]], labels: dict[str, float],
-            span_of) -> tuple[dict[str, float] | None, str | None]:
+
+def locate_value(
+    tokens: list[tuple[str, dict[str, float]]], labels: dict[str, float], span_of
+) -> tuple[dict[str, float] | None, str | None]:
     """The alternatives at the token holding the parsed value.
 
     ``span_of(text)`` parses the concatenated token text and returns the span of the value

@@ -12,11 +12,26 @@ from .http_backend import display_url
 from .templates import JudgeTemplate
 
 _OPTIONS: dict[str, type] = {
-    "mode": str, "template": str, "parse": str, "min": float, "max": float,
-    "logprobs": bool, "top_logprobs": int, "temperature": float, "max_tokens": int,
-    "concurrency": int, "timeout": float, "max_retries": int, "backoff": float,
-    "max_backoff": float, "api_key_env": str, "source_lang": str, "target_lang": str,
-    "device": str, "dtype": str, "trust_remote_code": bool,
+    "mode": str,
+    "template": str,
+    "parse": str,
+    "min": float,
+    "max": float,
+    "logprobs": bool,
+    "top_logprobs": int,
+    "temperature": float,
+    "max_tokens": int,
+    "concurrency": int,
+    "timeout": float,
+    "max_retries": int,
+    "backoff": float,
+    "max_backoff": float,
+    "api_key_env": str,
+    "source_lang": str,
+    "target_lang": str,
+    "device": str,
+    "dtype": str,
+    "trust_remote_code": bool,
 }
 
 
@@ -24,21 +39,23 @@ def _split_spec(prefix: str, arg: str) -> tuple[str, str, str | None, dict]:
     """(spec text, target, model or None for local, options)."""
     spec = f"{prefix}:{arg}"
     if not arg.strip():
-        raise SpecError(f"scorer spec {spec!r}: use {prefix}:BASE_URL#MODEL or "
-                        f"{prefix}:local:PATH")
+        raise SpecError(f"scorer spec {spec!r}: use {prefix}:BASE_URL#MODEL or {prefix}:local:PATH")
     if arg.startswith("local:"):
-        path, optstr = split_location(arg[len("local:"):], ",")
+        path, optstr = split_location(arg[len("local:") :], ",")
         if not path.strip():
             raise SpecError(f"scorer spec {spec!r}: local needs a PATH")
         return spec, path.strip(), None, parse_options(optstr or "", spec, _OPTIONS)
     url, rest = split_location(arg, "#")
     if rest is None:
-        raise SpecError(f"scorer spec {_safe(spec)!r}: use {prefix}:BASE_URL#MODEL "
-                        f"(e.g. {prefix}:http://127.0.0.1:8000/v1#my-model)")
+        raise SpecError(
+            f"scorer spec {_safe(spec)!r}: use {prefix}:BASE_URL#MODEL "
+            f"(e.g. {prefix}:http://127.0.0.1:8000/v1#my-model)"
+        )
     url = url.strip()
     if not re.match(r"^https?://[^/\s]+", url):
-        raise SpecError(f"scorer spec {_safe(spec)!r}: BASE_URL must start with http:// or "
-                        f"https://")
+        raise SpecError(
+            f"scorer spec {_safe(spec)!r}: BASE_URL must start with http:// or https://"
+        )
     models, opts = split_args(rest, _safe(spec), _OPTIONS, max_positional=1)
     if not models:
         raise SpecError(f"scorer spec {_safe(spec)!r}: the model name after '#' is empty")
@@ -47,8 +64,10 @@ def _split_spec(prefix: str, arg: str) -> tuple[str, str, str | None, dict]:
 
 def _safe(spec: str) -> str:
     """A spec with any URL credentials / query hidden (for error messages)."""
+
     def fix(m):
         return display_url(m.group(0))
+
     return re.sub(r"https?://[^\s#,]+", fix, spec)
 
 
@@ -64,11 +83,15 @@ def _make(prefix: str, pairwise: bool):
         if pairwise or mode == "pairwise":
             return PairwiseJudgeScorer(_safe(spec), target, model, opts)
         return JudgeScorer(_safe(spec), target, model, opts)
+
     return factory
 
 
-register("judge", "LLM judge over an OpenAI-compatible endpoint: judge:BASE_URL#MODEL[,opts] "
-         "or judge:local:PATH; templates chat (1-10), gemba-mqm, arena (pairwise)")(
-    _make("judge", False))
+register(
+    "judge",
+    "LLM judge over an OpenAI-compatible endpoint: judge:BASE_URL#MODEL[,opts] "
+    "or judge:local:PATH; templates chat (1-10), gemba-mqm, arena (pairwise)",
+)(_make("judge", False))
 register("judge-pair", "pairwise LLM judge, both orders: judge-pair:BASE_URL#MODEL[,opts]")(
-    _make("judge-pair", True))
+    _make("judge-pair", True)
+)

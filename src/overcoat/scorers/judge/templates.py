@@ -12,8 +12,11 @@ from ...errors import SpecError
 from .._common import first_line
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-BUILTIN_TEMPLATES = {"chat": "chat_rating.jinja", "gemba-mqm": "gemba_mqm.jinja",
-                     "arena": "arena_pairwise.jinja"}
+BUILTIN_TEMPLATES = {
+    "chat": "chat_rating.jinja",
+    "gemba-mqm": "gemba_mqm.jinja",
+    "arena": "arena_pairwise.jinja",
+}
 
 _HEADER = re.compile(r"^\s*\{#-?\s*overcoat:(.*?)-?#\}", re.DOTALL)
 
@@ -38,14 +41,16 @@ class JudgeTemplate:
             path = Path(name_or_path).expanduser()
             if not path.is_file():
                 known = ", ".join(sorted(BUILTIN_TEMPLATES))
-                raise SpecError(f"judge template {name_or_path!r} is neither a built-in "
-                                f"({known}) nor a file")
+                raise SpecError(
+                    f"judge template {name_or_path!r} is neither a built-in ({known}) nor a file"
+                )
             name = path.name
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise SpecError(f"cannot read judge template {str(path)!r} ({type(e).__name__})") \
-                from None
+            raise SpecError(
+                f"cannot read judge template {str(path)!r} ({type(e).__name__})"
+            ) from None
         return cls(name, text, _header_settings(text, name))
 
     def _compiled(self):
@@ -54,22 +59,29 @@ class JudgeTemplate:
                 import jinja2
                 from jinja2.sandbox import SandboxedEnvironment
             except ImportError:
-                raise SpecError("judge templates need the 'jinja2' package: "
-                                "pip install jinja2") from None
-            env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, trim_blocks=True,
-                                       lstrip_blocks=True, keep_trailing_newline=False,
-                                       autoescape=False)
+                raise SpecError(
+                    "judge templates need the 'jinja2' package: pip install jinja2"
+                ) from None
+            env = SandboxedEnvironment(
+                undefined=jinja2.StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                keep_trailing_newline=False,
+                autoescape=False,
+            )
             try:
                 self._tmpl = env.from_string(self.text)
             except jinja2.TemplateError as e:
-                raise SpecError(f"judge template {self.name!r}: {type(e).__name__}: "
-                                f"{first_line(str(e))}") from None
+                raise SpecError(
+                    f"judge template {self.name!r}: {type(e).__name__}: {first_line(str(e))}"
+                ) from None
         return self._tmpl
 
     def render(self, variables: dict) -> list[dict]:
         """Chat messages: a system message from ``{% block system %}`` (if any) and the user
         message from ``{% block user %}`` (else the whole rendering)."""
         import jinja2
+
         t = self._compiled()
         try:
             msgs = []
@@ -82,8 +94,9 @@ class JudgeTemplate:
             else:
                 user = t.render(**variables)
         except jinja2.TemplateError as e:
-            raise SpecError(f"judge template {self.name!r}: {type(e).__name__}: "
-                            f"{first_line(str(e))}") from None
+            raise SpecError(
+                f"judge template {self.name!r}: {type(e).__name__}: {first_line(str(e))}"
+            ) from None
         msgs.append({"role": "user", "content": user.strip()})
         return msgs
 
