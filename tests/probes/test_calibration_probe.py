@@ -41,5 +41,18 @@ def test_temperature_fixes_an_overconfident_scorer_held_out():
 def test_pairwise_probability_evidence_is_the_logit():
     H = np.array([[1.0, 0.0]])
     M = np.array([[0.8, 0.2]])
-    d, y, item = preference_evidence(H, M, is_probability=True)
+    d, y, item = preference_evidence(H, M, is_probability=True, seed=None)
     assert d[0] == pytest.approx(np.log(0.8 / 0.2)) and y[0] == 1.0 and item[0] == 0
+
+
+def test_column_order_that_carries_the_label_is_not_learned():
+    # preference data: the chosen response is always column 0, scores carry no signal
+    rng = np.random.default_rng(3)
+    H = np.tile([1.0, 0.0], (500, 1))
+    M = rng.normal(size=(500, 2))
+    d, y, _ = preference_evidence(H, M, seed=1)
+    assert 0.4 < y.mean() < 0.6  # both orders present
+    d0, y0, _ = preference_evidence(H, M, seed=None)
+    assert (y0 == 1).all()
+    flipped = y != y0
+    assert np.array_equal(d[flipped], -d0[flipped]) and np.array_equal(d[~flipped], d0[~flipped])

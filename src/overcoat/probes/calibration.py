@@ -6,6 +6,9 @@ a human tie) and the scorer's evidence ``delta``: the score difference ``s_j - s
 scorer, or the logit of P(j better) for a pairwise judge (``is_probability=True``, where a
 response's score is that probability).
 
+Each pair is presented in a seeded random order, so that a data set's column order (preference
+data stores the chosen response first) cannot be learned by a calibrator's intercept.
+
 * ``raw``: the scorer's own probability without fitting: ``sigmoid(delta)`` (meaningful for reward
   models trained as Bradley-Terry logits) or the judge's probability;
 * ``temperature``, ``platt``, ``isotonic``: cross-fitted over items (``n_folds``): each pair's
@@ -41,9 +44,18 @@ CALIBRATORS = ("temperature", "platt", "isotonic")
 
 
 def preference_evidence(
-    human: np.ndarray, metric: np.ndarray, *, is_probability: bool = False
+    human: np.ndarray,
+    metric: np.ndarray,
+    *,
+    is_probability: bool = False,
+    seed: int | None = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(delta, target, item) for every within-item pair with human and scorer scores."""
+    """(delta, target, item) for every within-item pair with human and scorer scores.
+
+    The column order of a data set can carry the label (preference data stores the chosen
+    response first), which a calibrator with an intercept (Platt) would learn. So each pair is
+    presented in a random order (seeded; ``seed=None`` keeps the column order): a flipped pair
+    has ``-delta`` and ``1 - target``."""
     jj, kk = np.triu_indices(human.shape[1], 1)
     dh = human[:, jj] - human[:, kk]
     if is_probability:
@@ -53,7 +65,12 @@ def preference_evidence(
         dm = metric[:, jj] - metric[:, kk]
     ok = np.isfinite(dh) & np.isfinite(dm)
     item, p_idx = np.nonzero(ok)
-    return dm[item, p_idx], preference_target(dh[item, p_idx]), item
+    delta, target = dm[item, p_idx], preference_target(dh[item, p_idx])
+    if seed is not None:
+        flip = np.random.default_rng(seed).random(delta.size) < 0.5
+        delta = np.where(flip, -delta, delta)
+        target = np.where(flip, 1.0 - target, target)
+    return delta, target, item
 
 
 def _summary(
@@ -98,7 +115,7 @@ def calibration_probe(
     """Calibration summary of one scorer's per-response ``scores`` (oriented: higher = better)."""
     H = dataset.human_matrix()
     M = dataset.to_matrix(np.asarray(scores, dtype=float))
-    delta, y, item = preference_evidence(H, M, is_probability=is_probability)
+    delta, y, item = preference_evidence(H, M, is_probability=is_probability, seed=seed)
     if delta.size == 0:
         raise ValueError(f"{dataset.name!r}: no pair with human and scorer scores to calibrate on")
     n_groups = np.unique(item).size
