@@ -127,7 +127,7 @@ def test_tie_calibration_is_affine_invariant_for_integer_scores(hm, ab, group, a
 def test_tolerant_sweep_equals_the_slow_reference(hm, ab):
     h, m = hm
     a, b = ab
-    for x in (m, a * m + b, zscore(m) if np.nanstd(m) > 0 else m):
+    for x in (m, a * m + b, zscore(m) if np.isfinite(m).sum() >= 2 and np.nanstd(m) > 0 else m):
         ref = ref_tol_tie_calibration(h, x)
         r = tie_calibrated_accuracy(h, x)
         if ref is None:
