@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._util import check_choice
+from .resampling import bootstrap_weights
 
 __all__ = [
     "AgreementResult",
@@ -69,9 +70,9 @@ def _percentile(dist: np.ndarray, level: float) -> tuple[float, float] | None:
 
 
 def _multiplicities(n_units: int, n_resamples: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_units, size=(n_resamples, n_units))
-    return np.stack([np.bincount(d, minlength=n_units) for d in draws]).astype(float)
+    """(resamples, units) bootstrap multiplicities: the canonical draws of
+    :func:`.resampling.bootstrap_weights`."""
+    return np.concatenate(list(bootstrap_weights(n_units, n_resamples, seed)))
 
 
 def _value_counts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

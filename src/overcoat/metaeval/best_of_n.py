@@ -23,6 +23,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import gammaln
 
+from .resampling import bootstrap_weights
+
 __all__ = ["BestOfNResult", "best_of_n_curve", "best_of_n_kl", "best_of_n_weights"]
 
 
@@ -132,18 +134,11 @@ def best_of_n_curve(
     if n_resamples:
         if not 0 < level < 1:
             raise ValueError(f"level must lie in (0, 1), got {level!r}")
-        rng = np.random.default_rng(seed)
         k = keep.size
-        gd = np.empty((n_resamples, n_max))
-        pd = np.empty((n_resamples, n_max))
         step = max(1, min(n_resamples, 4_000_000 // max(k, 1)))
-        for s in range(0, n_resamples, step):
-            e = min(n_resamples, s + step)
-            mult = np.stack(
-                [np.bincount(d, minlength=k) for d in rng.integers(0, k, size=(e - s, k))]
-            ).astype(float)
-            gd[s:e] = mult @ per_gold / k
-            pd[s:e] = mult @ per_proxy / k
+        blocks = list(bootstrap_weights(k, n_resamples, seed, batch_size=step))
+        gd = np.concatenate([mult @ per_gold / k for mult in blocks])
+        pd = np.concatenate([mult @ per_proxy / k for mult in blocks])
         a = (1.0 - level) / 2.0
         gold_ci = np.quantile(gd, [a, 1.0 - a], axis=0)
         proxy_ci = np.quantile(pd, [a, 1.0 - a], axis=0)

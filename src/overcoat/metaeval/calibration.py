@@ -38,6 +38,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import expit, log_expit
 
+from .resampling import bootstrap_weights
+
 __all__ = [
     "CalibrationResult",
     "ReliabilityBins",
@@ -247,15 +249,13 @@ def expected_calibration_error(
             np.bincount(flat, w, minlength=n_groups * nb).reshape(n_groups, nb)
             for w in (None, conf, correct)
         ]
-        rng = np.random.default_rng(seed)
-        dist = np.empty(n_resamples)
         step = max(1, min(n_resamples, 2_000_000 // max(n_groups, 1)))
-        for start in range(0, n_resamples, step):
-            stop = min(n_resamples, start + step)
-            draws = rng.integers(0, n_groups, size=(stop - start, n_groups))
-            mult = np.stack([np.bincount(d, minlength=n_groups) for d in draws]).astype(float)
-            c, s_conf, s_corr = (mult @ s for s in sums)
-            dist[start:stop] = _ece_from_sums(c, s_conf, s_corr)
+        dist = np.concatenate(
+            [
+                _ece_from_sums(*(mult @ s for s in sums))
+                for mult in bootstrap_weights(n_groups, n_resamples, seed, batch_size=step)
+            ]
+        )
         a = (1.0 - level) / 2.0
         lo, hi = np.quantile(dist, [a, 1.0 - a])
         ci = (float(lo), float(hi))

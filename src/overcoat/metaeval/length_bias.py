@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike
 from ._util import as_matrices, check_choice
 from .correlation import kendall_tau
 from .pairs import within_item_pairs
+from .resampling import bootstrap_weights
 
 __all__ = ["LengthBiasResult", "SubsetAccuracy", "length_bias"]
 
@@ -139,13 +140,7 @@ def length_bias(
     tau_h = kendall_tau(L, h, variant="b", group="item")
     dists: dict[str, np.ndarray] = {}
     if n_resamples:
-        rng = np.random.default_rng(seed)
-        mult = np.stack(
-            [
-                np.bincount(d, minlength=n_items)
-                for d in rng.integers(0, n_items, size=(n_resamples, n_items))
-            ]
-        ).astype(float)
+        mult = np.concatenate(list(bootstrap_weights(n_items, n_resamples, seed)))
         dists = values(mult @ sums, mult @ counts)
         dists["tau_m"] = np.asarray(
             kendall_tau(L, m, variant="b", group="item", weights=mult).statistic

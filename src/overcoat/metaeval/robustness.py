@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._util import check_choice
+from .resampling import bootstrap_weights
 
 __all__ = ["Estimate", "PerturbationResult", "perturbation_sensitivity"]
 
@@ -113,13 +114,7 @@ def perturbation_sensitivity(
     if n_resamples:
         if not 0 < level < 1:
             raise ValueError(f"level must lie in (0, 1), got {level!r}")
-        rng = np.random.default_rng(seed)
-        mult = np.stack(
-            [
-                np.bincount(x, minlength=n_groups)
-                for x in rng.integers(0, n_groups, size=(n_resamples, n_groups))
-            ]
-        ).astype(float)
+        mult = np.concatenate(list(bootstrap_weights(n_groups, n_resamples, seed)))
         dist = stats(mult @ S)
         a = (1.0 - level) / 2.0
         for i in range(5):
