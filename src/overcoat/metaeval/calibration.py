@@ -175,6 +175,36 @@ def _bin_index(conf: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, edges.size - 2)
 
 
+def _binned(
+    prob: ArrayLike, target: ArrayLike, n_bins: int, kind: str, binning: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Checked inputs in bins: (confidence, correctness, edges, bin of each pair, and per bin the
+    count, the sum of confidences and the sum of correctness)."""
+    if int(n_bins) != n_bins or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    p, y = _check_prob_target(prob, target)
+    conf, correct = _confidence_correct(p, y, kind)
+    edges = _edges(conf, int(n_bins), kind, binning)
+    b = _bin_index(conf, edges)
+    nb = edges.size - 1
+    sums = np.stack(
+        [
+            np.bincount(b, minlength=nb).astype(float),
+            np.bincount(b, conf, minlength=nb),
+            np.bincount(b, correct, minlength=nb),
+        ]
+    )
+    return conf, correct, edges, b, sums
+
+
+def _reliability(sums: np.ndarray, edges: np.ndarray, kind: str, binning: str) -> ReliabilityBins:
+    count, conf_sum, correct_sum = sums
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = conf_sum / count
+        mean_acc = correct_sum / count
+    return ReliabilityBins(edges, count.astype(np.int64), mean_conf, mean_acc, kind, binning)
+
+
 def reliability_bins(
     prob: ArrayLike,
     target: ArrayLike,
@@ -184,18 +214,8 @@ def reliability_bins(
     binning: str = "width",
 ) -> ReliabilityBins:
     """Per-bin count, mean confidence and mean accuracy (the reliability diagram's points)."""
-    if int(n_bins) != n_bins or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
-    p, y = _check_prob_target(prob, target)
-    conf, correct = _confidence_correct(p, y, kind)
-    edges = _edges(conf, int(n_bins), kind, binning)
-    b = _bin_index(conf, edges)
-    nb = edges.size - 1
-    count = np.bincount(b, minlength=nb).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = np.bincount(b, conf, minlength=nb) / count
-        mean_acc = np.bincount(b, correct, minlength=nb) / count
-    return ReliabilityBins(edges, count.astype(np.int64), mean_conf, mean_acc, kind, binning)
+    _, _, edges, _, sums = _binned(prob, target, n_bins, kind, binning)
+    return _reliability(sums, edges, kind, binning)
 
 
 def _ece_from_sums(count: np.ndarray, conf_sum: np.ndarray, correct_sum: np.ndarray) -> np.ndarray:
@@ -220,46 +240,39 @@ def expected_calibration_error(
 
     ``groups`` (one id per pair, e.g. the item) makes the bootstrap resample whole groups, so pairs
     that share an item are not treated as independent. Bin edges are those of the full data."""
-    bins = reliability_bins(prob, target, n_bins=n_bins, kind=kind, binning=binning)
-    p, y = _check_prob_target(prob, target)
-    conf, correct = _confidence_correct(p, y, kind)
-    nb = bins.edges.size - 1
-    b = _bin_index(conf, bins.edges)
-    ece = float(
-        _ece_from_sums(
-            np.bincount(b, minlength=nb).astype(float),
-            np.bincount(b, conf, minlength=nb),
-            np.bincount(b, correct, minlength=nb),
-        )
-    )
+    conf, correct, edges, b, sums = _binned(prob, target, n_bins, kind, binning)
+    bins = _reliability(sums, edges, kind, binning)
+    nb = edges.size - 1
+    n_pairs = conf.size
+    ece = float(_ece_from_sums(*sums))
     ci = None
     if n_resamples:
         if not 0 < level < 1:
             raise ValueError(f"level must lie in (0, 1), got {level!r}")
         if groups is None:
-            g = np.arange(p.size)
+            g = np.arange(n_pairs)
         else:
             g = np.unique(np.asarray(groups).ravel(), return_inverse=True)[1]
-            if g.size != p.size:
-                raise ValueError(f"groups has {g.size} entries for {p.size} pairs")
+            if g.size != n_pairs:
+                raise ValueError(f"groups has {g.size} entries for {n_pairs} pairs")
         n_groups = int(g.max()) + 1
         # per-group sums in every bin: (groups, bins) for count, confidence and correctness
         flat = g * nb + b
-        sums = [
+        group_sums = [
             np.bincount(flat, w, minlength=n_groups * nb).reshape(n_groups, nb)
             for w in (None, conf, correct)
         ]
         step = max(1, min(n_resamples, 2_000_000 // max(n_groups, 1)))
         dist = np.concatenate(
             [
-                _ece_from_sums(*(mult @ s for s in sums))
+                _ece_from_sums(*(mult @ s for s in group_sums))
                 for mult in bootstrap_weights(n_groups, n_resamples, seed, batch_size=step)
             ]
         )
         a = (1.0 - level) / 2.0
         lo, hi = np.quantile(dist, [a, 1.0 - a])
         ci = (float(lo), float(hi))
-    return CalibrationResult(ece, ci, int(p.size), nb, kind, binning, bins, int(n_resamples))
+    return CalibrationResult(ece, ci, int(n_pairs), nb, kind, binning, bins, int(n_resamples))
 
 
 # ---------------------------------------------------------------------------------------------
