@@ -482,38 +482,34 @@ def fit(
     as a dict with the scorer specs)."""
     from .metaeval.accuracy import acc_eq, pairwise_accuracy
     from .metaeval.combination import cross_fitted_combination, fit_preference_combination
-    from .metaeval.resampling import bootstrap_ci, item_weighted
+    from .metaeval.resampling import bootstrap_ci, item_weighted, paired_bootstrap_ci
 
     if len(scorers) < 2:
         raise OvercoatError(f"fit combines two or more scorers, got {len(scorers)}")
-    resolved = resolve_scorers(scorers)
-    scored = score(dataset, resolved, cache=cache, workers=workers, progress=progress)
-    names = list(scored.scores)
-    H = dataset.human_matrix()
-    X = np.stack([dataset.to_matrix(_oriented(scored, n)) for n in names], axis=2)
-    oof = cross_fitted_combination(X, H, n_folds=n_folds, l2=l2, seed=seed, names=names)
-    model = fit_preference_combination(X, H, names=names, l2=l2)
     if statistic == "pairwise_accuracy":
         stat = item_weighted(pairwise_accuracy, ties="half")
-        point = lambda m: pairwise_accuracy(H, m, ties="half").statistic  # noqa: E731
     elif statistic == "acc_eq":
         stat = item_weighted(acc_eq)
-        point = lambda m: acc_eq(H, m).statistic  # noqa: E731
     else:
         raise OvercoatError(
             f"statistic must be one of pairwise_accuracy, acc_eq, got {statistic!r}"
         )
+    resolved = resolve_scorers(scorers)
+    scored = score(dataset, resolved, cache=cache, workers=workers, progress=progress)
+    names = list(scored.scores)
+    H = dataset.human_matrix()
+    X = np.stack([scored.matrix(n) for n in names], axis=2)
+    oof = cross_fitted_combination(X, H, n_folds=n_folds, l2=l2, seed=seed, names=names)
+    model = fit_preference_combination(X, H, names=names, l2=l2)
     rows: dict = {}
     combo = "combination (cross-fitted)"
     for name, M in [(combo, oof)] + [(n, X[..., i]) for i, n in enumerate(names)]:
         b = bootstrap_ci(stat, H, M, n_resamples=n_resamples, seed=seed)
         rows[name] = {
-            "statistic": float(point(M)),
+            "statistic": float(b.statistic),
             "confidence_interval": list(b.confidence_interval),
         }
     diffs = {}
-    from .metaeval.resampling import paired_bootstrap_ci
-
     for i, n in enumerate(names):
         d = paired_bootstrap_ci(stat, H, oof, X[..., i], n_resamples=n_resamples, seed=seed)
         diffs[n] = {
