@@ -122,6 +122,16 @@ def wdot(W, x):
     return W @ x
 
 
+def percentile_interval(dist: np.ndarray, level: float) -> tuple[float, float] | None:
+    """Percentile interval of the finite values of a bootstrap distribution (None if there are none)."""
+    dist = dist[np.isfinite(dist)]
+    if dist.size == 0:
+        return None
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(dist, [a, 1.0 - a])
+    return float(lo), float(hi)
+
+
 def check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")

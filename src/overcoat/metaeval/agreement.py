@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._util import check_choice
+from ._util import check_choice, percentile_interval
 from .resampling import bootstrap_weights
 
 __all__ = [
@@ -58,15 +58,6 @@ def _reliability(data: ArrayLike) -> np.ndarray:
     if np.isinf(x).any():
         raise ValueError("ratings must be finite (NaN marks a missing rating)")
     return x
-
-
-def _percentile(dist: np.ndarray, level: float) -> tuple[float, float] | None:
-    dist = dist[np.isfinite(dist)]
-    if dist.size == 0:
-        return None
-    a = (1.0 - level) / 2.0
-    lo, hi = np.quantile(dist, [a, 1.0 - a])
-    return float(lo), float(hi)
 
 
 def _multiplicities(n_units: int, n_resamples: int, seed: int) -> np.ndarray:
@@ -167,7 +158,7 @@ def krippendorff_alpha(
         step = max(1, 20_000_000 // max(entries[0].size, counts.shape[0], 1))
         for s in range(0, n_resamples, step):
             dist[s : s + step] = _alpha_from(counts, values, level, mult[s : s + step], entries)
-        ci = _percentile(dist, level_ci)
+        ci = percentile_interval(dist, level_ci)
     return AgreementResult(alpha, ci, int(counts.shape[0]), int(counts.sum()), int(n_resamples))
 
 
@@ -198,7 +189,7 @@ def fleiss_kappa(
     k = float(_fleiss(counts, None)[0])
     ci = None
     if n_resamples:
-        ci = _percentile(
+        ci = percentile_interval(
             _fleiss(counts, _multiplicities(counts.shape[0], n_resamples, seed)), level_ci
         )
     return AgreementResult(k, ci, int(counts.shape[0]), int(counts.sum()), int(n_resamples))
@@ -242,7 +233,9 @@ def cohen_kappa(
     k = float(_cohen(a, b, cats, None)[0])
     ci = None
     if n_resamples:
-        ci = _percentile(_cohen(a, b, cats, _multiplicities(a.size, n_resamples, seed)), level_ci)
+        ci = percentile_interval(
+            _cohen(a, b, cats, _multiplicities(a.size, n_resamples, seed)), level_ci
+        )
     return AgreementResult(k, ci, int(a.size), int(2 * a.size), int(n_resamples))
 
 
@@ -279,7 +272,7 @@ def rater_severity(
         with np.errstate(invalid="ignore", divide="ignore"):
             dist = (mult @ s.T) / (mult @ used.T.astype(float))  # (B, raters)
         for r in range(x.shape[0]):
-            c = _percentile(dist[:, r], level_ci)
+            c = percentile_interval(dist[:, r], level_ci)
             if c is not None and cnt[r] > 0:
                 ci[r] = c
     return RaterSeverity(bias, ci, cnt, int(n_resamples))

@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import expit, log_expit
 
+from ._util import percentile_interval
 from .resampling import bootstrap_weights
 
 __all__ = [
@@ -269,9 +270,7 @@ def expected_calibration_error(
                 for mult in bootstrap_weights(n_groups, n_resamples, seed, batch_size=step)
             ]
         )
-        a = (1.0 - level) / 2.0
-        lo, hi = np.quantile(dist, [a, 1.0 - a])
-        ci = (float(lo), float(hi))
+        ci = percentile_interval(dist, level)
     return CalibrationResult(ece, ci, int(n_pairs), nb, kind, binning, bins, int(n_resamples))
 
 

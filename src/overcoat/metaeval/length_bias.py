@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._util import as_matrices, check_choice
+from ._util import as_matrices, check_choice, percentile_interval
 from .correlation import kendall_tau
 from .pairs import within_item_pairs
 from .resampling import bootstrap_weights
@@ -61,15 +61,6 @@ class LengthBiasResult:
     tolerance: float
     ties: str
     n_resamples: int
-
-
-def _ci(dist: np.ndarray, level: float) -> tuple[float, float] | None:
-    dist = dist[np.isfinite(dist)]
-    if dist.size == 0:
-        return None
-    a = (1.0 - level) / 2.0
-    lo, hi = np.quantile(dist, [a, 1.0 - a])
-    return float(lo), float(hi)
 
 
 def length_bias(
@@ -150,7 +141,7 @@ def length_bias(
         )
 
     def res(key: str, stat: float | np.ndarray, n: int) -> SubsetAccuracy:
-        ci = _ci(dists[key], level) if n_resamples and n > 0 else None
+        ci = percentile_interval(dists[key], level) if n_resamples and n > 0 else None
         return SubsetAccuracy(float(stat) if n > 0 else float("nan"), ci, int(n))
 
     n_all = int(dh.size)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._util import check_choice
+from ._util import check_choice, percentile_interval
 from .resampling import bootstrap_weights
 
 __all__ = ["Estimate", "PerturbationResult", "perturbation_sensitivity"]
@@ -116,12 +116,7 @@ def perturbation_sensitivity(
             raise ValueError(f"level must lie in (0, 1), got {level!r}")
         mult = np.concatenate(list(bootstrap_weights(n_groups, n_resamples, seed)))
         dist = stats(mult @ S)
-        a = (1.0 - level) / 2.0
-        for i in range(5):
-            col = dist[:, i][np.isfinite(dist[:, i])]
-            if col.size:
-                lo, hi = np.quantile(col, [a, 1.0 - a])
-                cis[i] = (float(lo), float(hi))
+        cis = [percentile_interval(dist[:, i], level) for i in range(5)]
     n = int(p.size)
     counts = [n, n, int(was_right.sum()), n, n]
 
