@@ -20,6 +20,9 @@ from urllib.parse import urlsplit, urlunsplit
 from ...errors import SpecError
 from .backend import Completion, JudgeError
 
+# Retry jitter draws from a private generator: request threads that outlive a cancelled run must
+# not move the global `random` state that user code (and hypothesis) rely on.
+_JITTER = random.Random()
 log = logging.getLogger("overcoat.scorers.judge")
 
 
@@ -270,7 +273,7 @@ class HTTPBackend:
             if attempt == self.max_retries:
                 break
             delay = min(self.max_backoff, self.backoff * (2**attempt))
-            delay *= 0.5 + 0.5 * random.random()
+            delay *= 0.5 + 0.5 * _JITTER.random()
             if wait_hint is not None:
                 delay = max(delay, min(wait_hint, self.max_backoff))
             log.debug(
