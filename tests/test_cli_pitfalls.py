@@ -114,7 +114,9 @@ def test_overopt_calibrate_fit(tmp_path, capsys):
     )
     assert code == 0, err
     cal = json.loads((tmp_path / "cal.json").read_text())
-    assert cal["length"]["temperature"]["calibrator"] == "temperature"
+    entry = cal["scorers"]["length"]
+    assert cal["format"] == "overcoat-calibration" and entry["spec"] == "length"
+    assert entry["calibrators"]["temperature"]["calibrator"] == "temperature"
     code, stdout, err = run(
         [
             "fit",
@@ -135,6 +137,7 @@ def test_overopt_calibrate_fit(tmp_path, capsys):
     assert code == 0, err
     m = json.loads((tmp_path / "m.json").read_text())
     assert m["scorers"] == ["length", "random"] and m["model"] == "bradley-terry-combination"
+    assert m["format"] == "overcoat-combination" and m["higher_is_better"] == [True, True]
 
 
 @pytest.mark.parametrize(

@@ -346,10 +346,13 @@ def calibrate(
     cache="default",
     workers: int = 1,
     progress: bool = True,
-) -> dict:
+) -> tuple[dict, dict]:
     """Reliability of each scorer's preference probabilities before and after held-out
-    temperature / Platt / isotonic calibration (:mod:`overcoat.probes.calibration`)."""
+    temperature / Platt / isotonic calibration (:mod:`overcoat.probes.calibration`). Returns
+    (JSON document, the calibrators fitted on all pairs as a calibration file, usable as the
+    scorer spec ``calibrated:FILE``: :mod:`overcoat.scorers.fitted`)."""
     from .probes.calibration import calibration_probe
+    from .scorers.fitted import calibration_file
 
     resolved = (
         scorers if isinstance(scorers, dict) else resolve_scorers(scorers, allow_pairwise=True)
@@ -379,7 +382,21 @@ def calibrate(
         )
         doc["n_folds"] = r["n_folds"]
         doc["scorers"][name] = r
-    return doc
+    specs = scorers if isinstance(scorers, dict) else dict(zip(resolved, scorers))
+    model = calibration_file(
+        {
+            name: {
+                "spec": spec if isinstance(spec, str) else name,
+                "signature": scored.signatures[name],
+                "kind": "pairwise" if isinstance(resolved[name], PairwiseScorer) else "pointwise",
+                "higher_is_better": bool(scored.higher_is_better[name]),
+                "calibrators": doc["scorers"][name]["fitted"],
+                "fitted_on": {"data": dataset.name, "n_pairs": doc["scorers"][name]["n_pairs"]},
+            }
+            for name, spec in specs.items()
+        }
+    )
+    return doc, model
 
 
 @_data_errors
@@ -480,16 +497,24 @@ def fit(
     """A cross-fitted Bradley-Terry combination of the scorers against each scorer alone, on
     held-out items with item-bootstrap CIs. Returns (JSON document, the model fitted on all data
     as a dict with the scorer specs)."""
-    from .metaeval.accuracy import acc_eq, pairwise_accuracy
+    from .metaeval.accuracy import pairwise_accuracy
     from .metaeval.combination import cross_fitted_combination, fit_preference_combination
-    from .metaeval.resampling import bootstrap_ci, item_weighted, paired_bootstrap_ci
+    from .metaeval.resampling import (
+        Statistic,
+        bootstrap_ci,
+        item_weighted,
+        paired_bootstrap_ci,
+        tie_calibrated_statistic,
+    )
+    from .scorers.fitted import combination_file
 
     if len(scorers) < 2:
         raise OvercoatError(f"fit combines two or more scorers, got {len(scorers)}")
+    stat: Statistic
     if statistic == "pairwise_accuracy":
         stat = item_weighted(pairwise_accuracy, ties="half")
-    elif statistic == "acc_eq":
-        stat = item_weighted(acc_eq)
+    elif statistic == "acc_eq":  # tie-calibrated, as meta-eval and quality (mt-metrics-eval)
+        stat = tie_calibrated_statistic()
     else:
         raise OvercoatError(
             f"statistic must be one of pairwise_accuracy, acc_eq, got {statistic!r}"
@@ -517,11 +542,12 @@ def fit(
             "confidence_interval": list(d.confidence_interval),
         }
     spec_of = {n: (s if isinstance(s, str) else n) for n, s in zip(names, scorers)}
-    model_doc = {
-        **model.to_dict(),
-        "scorers": [spec_of[n] for n in names],
-        "signatures": [scored.signatures[n] for n in names],
-    }
+    model_doc = combination_file(
+        model.to_dict(),
+        [spec_of[n] for n in names],
+        [scored.signatures[n] for n in names],
+        [scored.higher_is_better[n] for n in names],
+    )
     doc = {
         "kind": "fit",
         "data": dataset.name,

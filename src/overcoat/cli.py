@@ -575,7 +575,9 @@ def calibrate(
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
     save: Path | None = typer.Option(
-        None, "--save", help="write the calibrators fitted on all pairs to this JSON file"
+        None,
+        "--save",
+        help="write the calibrators fitted on all pairs (JSON; scorer spec calibrated:FILE)",
     ),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
     map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
@@ -595,32 +597,25 @@ def calibrate(
     _check_json_out(json_out)
     _check_json_out(save)
     ds = api.load(data, mapping=_parse_map(map_))
-    doc = jsonable(
-        api.calibrate(
-            ds,
-            scorer,
-            n_folds=folds,
-            n_bins=bins,
-            binning=binning,
-            n_resamples=resamples,
-            seed=seed,
-            cache=_cache_arg(no_cache, cache),
-            workers=workers,
-            progress=not quiet,
-        )
+    doc, model = api.calibrate(
+        ds,
+        scorer,
+        n_folds=folds,
+        n_bins=bins,
+        binning=binning,
+        n_resamples=resamples,
+        seed=seed,
+        cache=_cache_arg(no_cache, cache),
+        workers=workers,
+        progress=not quiet,
     )
+    doc = jsonable(doc)
     console.print(calibration_table(doc))
     if save:
         from .report.writers import write_json
 
-        write_json(
-            {
-                n: {"signature": doc["signatures"][n], **r["fitted"]}
-                for n, r in doc["scorers"].items()
-            },
-            save,
-        )
-        console.print(f"wrote {save}")
+        write_json(model, save)
+        console.print(f"wrote {save} (use it as the scorer spec calibrated:{save})")
     _write_doc(doc, json_out)
 
 
@@ -733,12 +728,16 @@ def fit(
     folds: int = typer.Option(5, "--folds", min=2),
     l2: float = typer.Option(1.0, "--l2", min=0.0, help="L2 penalty on the standardized weights"),
     statistic: str = typer.Option(
-        "pairwise_accuracy", "--statistic", help="pairwise_accuracy | acc_eq"
+        "pairwise_accuracy",
+        "--statistic",
+        help="pairwise_accuracy | acc_eq (tie-calibrated, as meta-eval)",
     ),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
     save: Path | None = typer.Option(
-        None, "--save", help="write the combination fitted on all items (JSON)"
+        None,
+        "--save",
+        help="write the combination fitted on all items (JSON; scorer spec combo:FILE)",
     ),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
     map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
@@ -778,7 +777,7 @@ def fit(
         )
     if save:
         write_json(model, save)
-        console.print(f"wrote {save}")
+        console.print(f"wrote {save} (use it as the scorer spec combo:{save})")
     _write_doc(doc, json_out)
 
 

@@ -15,6 +15,7 @@ from overcoat.scorers._spec import (
     model_and_options,
     parse_options,
     split_args,
+    split_inner,
     split_location,
 )
 
@@ -71,6 +72,18 @@ def test_locations_and_check_positive():
     check_positive("s", a=1, b=None)
     with pytest.raises(SpecError, match="scorer spec 's': b must be >= 1, got 0"):
         check_positive("s", a=1, b=0)
+
+
+def test_inner_spec_takes_the_rest_with_its_commas():
+    assert split_inner("cal.json,method=platt,inner=bleu:tokenize=zh,lowercase=1") == (
+        "cal.json,method=platt",
+        "bleu:tokenize=zh,lowercase=1",
+    )
+    assert split_inner("inner = chrf") == ("", "chrf")
+    assert split_inner("cal.json,scorer=x") == ("cal.json,scorer=x", None)
+    # only a part that starts with the key counts: not a value holding 'inner='
+    assert split_inner("scorer=a,inner_x=1") == ("scorer=a,inner_x=1", None)
+    assert split_inner("scorer=inner=b") == ("scorer=inner=b", None)
 
 
 _words = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True)

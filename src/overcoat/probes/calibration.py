@@ -37,6 +37,7 @@ from ..metaeval.calibration import (
     make_calibrator,
     preference_target,
 )
+from ..scorers.fitted import probability_logit
 
 __all__ = ["CALIBRATORS", "calibration_probe", "preference_evidence"]
 
@@ -59,8 +60,7 @@ def preference_evidence(
     jj, kk = np.triu_indices(human.shape[1], 1)
     dh = human[:, jj] - human[:, kk]
     if is_probability:
-        p = np.clip(metric[:, jj], 1e-6, 1 - 1e-6)
-        dm = np.log(p) - np.log1p(-p)
+        dm = probability_logit(metric[:, jj])
     else:
         dm = metric[:, jj] - metric[:, kk]
     ok = np.isfinite(dh) & np.isfinite(dm)

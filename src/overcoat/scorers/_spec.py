@@ -20,6 +20,8 @@
   path without ``#`` have no parts after them (``scores:``) or end at the first comma
   (``judge:local:``).
 * ``regex:PATTERN`` and ``python:MODULE:FUNCTION`` take their whole ARG as it is.
+* A wrapper's ``inner=SPEC`` part (``calibrated:``) comes last and takes the rest of the spec as
+  it is, commas included: ``calibrated:cal.json,method=platt,inner=bleu:tokenize=zh,lowercase=1``.
 """
 
 from __future__ import annotations
@@ -97,6 +99,18 @@ def model_and_options(arg: str, spec: str, allowed: dict[str, type]) -> tuple[st
     """``"MODEL[,KEY=VALUE...]"`` -> (MODEL or ``""`` when not given, typed options)."""
     positional, options = split_args(arg, spec, allowed, max_positional=1)
     return (positional[0] if positional else ""), options
+
+
+def split_inner(arg: str, key: str = "inner") -> tuple[str, str | None]:
+    """``"PARTS,inner=SPEC"`` -> (PARTS, SPEC): the first part that is the option ``key`` and
+    everything after it (commas included) are the inner spec; (arg, None) when there is none."""
+    parts = arg.split(",")
+    head = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for i, part in enumerate(parts):
+        if head.match(part):
+            rest = ",".join(parts[i:]).partition("=")[2].strip()
+            return ",".join(parts[:i]), rest
+    return arg, None
 
 
 def split_location(arg: str, sep: str = "#") -> tuple[str, str | None]:

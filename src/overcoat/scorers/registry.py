@@ -31,6 +31,7 @@ BUILTIN_MODULES: dict[str, tuple[tuple[str, ...], bool]] = {
     "nli": (("nli",), False),
     "verifiable": (("math", "exact", "regex"), False),
     "comet": (("comet",), True),
+    "fitted": (("calibrated", "combo"), False),
 }
 
 
