@@ -6,6 +6,7 @@ and combination, or a loop), on small simulated data sets and on the bundled HH-
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from overcoat.metaeval.calibration import (
 from overcoat.metaeval.combination import PreferenceCombination, cross_fitted_combination
 from overcoat.probes.calibration import preference_evidence
 from overcoat.report.writers import write_json
+from overcoat.scorers.base import ScoringBatch
 from overcoat.scorers.fitted import CalibratedJudge, CalibratedScorer, probability_logit
 from overcoat.scorers.registry import get_scorer
 
@@ -126,6 +128,13 @@ def test_signature_holds_the_file_hash_and_the_inner_signature(tmp_path):
     )
     np.testing.assert_allclose(scores_of(ds, f"calibrated:{path}"), first / 2, rtol=1e-12)
     assert get_scorer(f"calibrated:{path},method=platt").signature() != sig2
+    # worker processes get a pickled copy: it scores the same
+    s = get_scorer(f"calibrated:{path}")
+    batch = ScoringBatch(["q", "q"], ["a b c", "a"], [[], []])
+    assert s.parallel_safe
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(s)).score_batch(batch), s.score_batch(batch)
+    )
 
 
 def test_inner_spec_replaces_the_recorded_one_and_must_match_its_signature(tmp_path):
