@@ -15,7 +15,6 @@ from overcoat import api
 from overcoat.cli import main
 from overcoat.data.builder import DatasetBuilder
 from overcoat.errors import DataError, OvercoatError, SpecError
-from overcoat.metaeval.accuracy import acc_eq, tie_calibrated_accuracy
 from overcoat.metaeval.calibration import (
     IsotonicCalibration,
     PlattScaling,
@@ -427,21 +426,15 @@ def test_isotonic_of_an_id_bound_scorer_and_judge_kind_mismatch(tmp_path):
         get_scorer(f"calibrated:{path},{path}")
 
 
-# -- acc_eq means the tie-calibrated statistic everywhere -----------------------------------------
-
-
-def test_fit_acc_eq_is_the_tie_calibrated_acc_eq_of_meta_eval_and_quality():
-    ds = pointwise_data(n=50, step=10, noise=0.0)  # many human ties
-    specs = ["length", "random"]
-    doc, _ = api.fit(ds, specs, statistic="acc_eq", n_resamples=20, progress=False)
-    sc = api.score(ds, specs, progress=False)
-    res = api.meta_evaluate(sc, api.MetaEvalSettings(n_resamples=20, significance=False))
-    seg = res.to_json()["segment_level"]
-    H = ds.human_matrix()
-    for name in sc.scores:
-        want = tie_calibrated_accuracy(H, sc.matrix(name)).statistic
-        assert doc["scorers"][name]["statistic"] == pytest.approx(want, abs=1e-12)
-        assert seg[name]["acc_eq"]["statistic"] == pytest.approx(want, abs=1e-12)
-    # not the plain acc_eq at epsilon 0 (it credits no human tie to a scorer without score ties)
-    assert doc["scorers"]["length"]["statistic"] > acc_eq(H, sc.matrix("length")).statistic + 0.1
-    assert doc["statistic"] == "acc_eq"
+def test_meta_eval_of_a_temperature_calibrated_scorer_ranks_as_its_inner_scorer(tmp_path):
+    """s/T with T > 0 is a monotone map: every ranking statistic of meta-eval is unchanged."""
+    ds = pointwise_data(n=40)
+    doc, path = save_calibration(tmp_path, ds, ["length"])
+    assert doc["scorers"]["length"]["fitted"]["temperature"]["temperature"] > 0
+    sc = api.score(ds, ["length", f"calibrated:{path}"], progress=False)
+    seg = api.meta_evaluate(sc, api.MetaEvalSettings(n_resamples=20, significance=False)).to_json()[
+        "segment_level"
+    ]
+    a, b = seg["length"], seg["length@temperature"]
+    for stat in ("acc_eq", "pairwise_accuracy_strict", "kendall_tau_b"):
+        assert b[stat]["statistic"] == pytest.approx(a[stat]["statistic"], abs=1e-12), stat
