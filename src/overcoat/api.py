@@ -442,30 +442,63 @@ def overopt(
     }
 
 
+QUALITY_PARTS = ("agreement", "ceiling", "duplicates", "stability", "budget", "suspects")
+QUALITY_DEFAULT_PARTS = ("agreement", "ceiling", "duplicates", "stability", "suspects")
+
+
 @_data_errors
 def quality(
     dataset: Dataset,
     scorers: Sequence[str | Scorer] = (),
     *,
+    parts: Sequence[str] = QUALITY_DEFAULT_PARTS,
     statistic: str = "kendall_tau",
     n_resamples: int = 1000,
+    n_splits: int = 1000,
+    budget_draws: int = 20,
+    near_threshold: float = 0.8,
+    max_suspects: int = 20,
+    export_suspects=None,
     seed: int = 0,
     cache="default",
     workers: int = 1,
     progress: bool = True,
 ) -> dict:
     """Rater agreement, rater severity and attention checks, humans as scorers beside the given
-    scorers, duplicates (:mod:`overcoat.probes.quality`)."""
-    from .probes.quality import agreement_probe, duplicates, human_ceiling
+    scorers, duplicates and near duplicates, stable ranking probability, the annotation-budget
+    curve, noisy-label candidates (:mod:`overcoat.probes.quality`); ``parts`` selects which.
 
+    The suspects part puts the top ``max_suspects`` pairs in the document; ``export_suspects``
+    (a .jsonl, .csv or .parquet path, optionally .gz) receives every ranked pair, atomically."""
+    from .data.io import check_output_path
+    from .probes import quality as q
+    from .report.writers import score_format
+
+    bad = [p for p in parts if p not in QUALITY_PARTS]
+    if bad:
+        raise OvercoatError(f"unknown quality part {bad[0]!r}; parts: {', '.join(QUALITY_PARTS)}")
+    if export_suspects is not None:
+        score_format(export_suspects)
+        check_output_path(export_suspects)
+        if not scorers:
+            raise OvercoatError("exporting noisy-label candidates needs one or more scorers (-s)")
+        parts = list(dict.fromkeys([*parts, "suspects"]))
+    if "suspects" in parts and not scorers:
+        parts = [p for p in parts if p != "suspects"]
+    needs_raters = {"agreement", "ceiling", "stability", "budget"} & set(parts)
+    rd = q.rater_data(dataset) if needs_raters else None
     doc: dict = {
         "kind": "quality",
         "data": dataset.name,
         "seed": seed,
         "n_resamples": n_resamples,
-        "agreement": agreement_probe(dataset, n_resamples=n_resamples, seed=seed),
-        "duplicates": duplicates(dataset),
+        "parts": [p for p in QUALITY_PARTS if p in parts],
     }
+    if "agreement" in parts:
+        doc["agreement"] = q.agreement_probe(dataset, n_resamples=n_resamples, seed=seed, data=rd)
+    if "duplicates" in parts:
+        doc["duplicates"] = q.duplicates(dataset)
+        doc["near_duplicates"] = q.near_duplicates(dataset, threshold=near_threshold)
     resolved = resolve_scorers(scorers) if scorers else {}
     scored = (
         score(dataset, resolved, cache=cache, workers=workers, progress=progress)
@@ -473,9 +506,31 @@ def quality(
         else None
     )
     oriented = {n: _oriented(scored, n) for n in scored.scores} if scored else {}
-    doc["human_ceiling"] = human_ceiling(
-        dataset, oriented, statistic=statistic, n_resamples=n_resamples, seed=seed
-    )
+    if "ceiling" in parts:
+        doc["human_ceiling"] = q.human_ceiling(
+            dataset, oriented, statistic=statistic, n_resamples=n_resamples, seed=seed, data=rd
+        )
+    if "stability" in parts:
+        doc["stability"] = q.stability_probe(
+            dataset, oriented, data=rd, n_splits=n_splits, seed=seed
+        )
+    if "budget" in parts:
+        doc["budget"] = q.budget_probe(dataset, oriented, data=rd, n_draws=budget_draws, seed=seed)
+    if "suspects" in parts:
+        rows = q.suspect_rows(dataset, oriented, seed=seed)
+        doc["suspects"] = {
+            "n_pairs": len(rows),
+            "n_unanimous": sum(r["unanimous"] for r in rows),
+            "n_confident": sum(r["ensemble_p_other_better"] >= 0.8 for r in rows),
+            "top": rows[:max_suspects],
+        }
+        if export_suspects is not None:
+            import pyarrow as pa
+
+            from .report.writers import write_table
+
+            write_table(pa.Table.from_pylist(rows), export_suspects)
+            doc["suspects"]["exported_to"] = str(export_suspects)
     doc["signatures"] = dict(scored.signatures) if scored else {}
     return doc
 

@@ -673,10 +673,38 @@ def quality(
     scorer: list[str] | None = typer.Option(
         None, "--scorer", "-s", help="scorers to place beside the human ceiling (repeatable)"
     ),
+    part: list[str] | None = typer.Option(
+        None,
+        "--part",
+        "-p",
+        help="parts to run (repeatable; 'all'): agreement, ceiling, duplicates, stability, "
+        "budget, suspects (default: all but budget)",
+    ),
     statistic: str = typer.Option(
         "kendall_tau", "--statistic", help="kendall_tau | pairwise_accuracy | acc_eq"
     ),
     resamples: int = typer.Option(1000, "--resamples", min=1),
+    splits: int = typer.Option(
+        1000, "--splits", min=1, help="random half splits for stable ranking probability"
+    ),
+    budget_draws: int = typer.Option(
+        20, "--budget-draws", min=1, help="subsamples per grid point of the budget curve"
+    ),
+    near_threshold: float = typer.Option(
+        0.8, "--near-threshold", help="shingle Jaccard at or above which inputs are near duplicates"
+    ),
+    reference_from: str | None = typer.Option(
+        None,
+        "--reference-from",
+        help="use this response id's text as the reference and drop it from the responses "
+        "(WMT: a human translation, e.g. refA), for reference-based scorers",
+    ),
+    export_suspects: Path | None = typer.Option(
+        None,
+        "--export-suspects",
+        help="write every human-labelled pair, most suspect first, for re-annotation "
+        "(.jsonl, .csv or .parquet)",
+    ),
     seed: int = typer.Option(0, "--seed"),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
     map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
@@ -686,7 +714,8 @@ def quality(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Data quality: inter-annotator agreement, rater severity and attention checks, humans as
-    scorers beside metrics, duplicates."""
+    scorers beside metrics, duplicates, stable ranking probability, the annotation-budget curve,
+    noisy-label candidates for re-annotation."""
     from . import api
     from .probes.quality import CEILING_STATISTICS
     from .report.probes import quality_tables
@@ -696,14 +725,34 @@ def quality(
         raise OvercoatError(
             f"--statistic must be one of {', '.join(CEILING_STATISTICS)}, got {statistic!r}"
         )
+    if not 0.0 < near_threshold <= 1.0:
+        raise OvercoatError(f"--near-threshold must be in (0, 1], got {near_threshold}")
+    parts = list(part or api.QUALITY_DEFAULT_PARTS)
+    if "all" in parts:
+        parts = list(api.QUALITY_PARTS)
+    bad = [p for p in parts if p not in api.QUALITY_PARTS]
+    if bad:
+        raise OvercoatError(
+            f"--part must be one of {', '.join(api.QUALITY_PARTS)} or all, got {bad[0]!r}"
+        )
     _check_json_out(json_out)
     ds = api.load(data, mapping=_parse_map(map_))
+    if reference_from is not None:
+        try:
+            ds = ds.with_reference_from(reference_from)
+        except ValueError as e:
+            raise OvercoatError(f"--reference-from: {e}") from None
     doc = jsonable(
         api.quality(
             ds,
             list(scorer or []),
+            parts=parts,
             statistic=statistic,
             n_resamples=resamples,
+            n_splits=splits,
+            budget_draws=budget_draws,
+            near_threshold=near_threshold,
+            export_suspects=export_suspects,
             seed=seed,
             cache=_cache_arg(no_cache, cache),
             workers=workers,
@@ -712,12 +761,17 @@ def quality(
     )
     for t in quality_tables(doc):
         console.print(t)
-    d = doc["duplicates"]
-    console.print(
-        f"duplicates: {d['n_items_in_duplicate_groups']} items share an input with "
-        f"another item; {d['n_items_with_identical_responses']} items have two responses "
-        "of identical text"
-    )
+    if "duplicates" in doc:
+        d, nd = doc["duplicates"], doc["near_duplicates"]
+        console.print(
+            f"duplicates: {d['n_items_in_duplicate_groups']} items share an input with "
+            f"another item; {d['n_items_with_identical_responses']} items have two responses "
+            f"of identical text, {nd['n_items_with_all_responses_identical']} only one text; "
+            f"{nd['n_pairs']} input pairs are near duplicates (character {nd['ngram']}-gram "
+            f"Jaccard ≥ {nd['threshold']}) over {nd['n_items_in_near_duplicate_pairs']} items"
+        )
+    if export_suspects is not None:
+        console.print(f"wrote {export_suspects}")
     _write_doc(doc, json_out)
 
 

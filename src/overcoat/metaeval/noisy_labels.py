@@ -29,7 +29,9 @@ __all__ = ["SuspectPairs", "suspect_labels"]
 class SuspectPairs:
     """Pairs sorted by ``suspicion`` (descending): item row, the two response columns with the
     human-preferred one first, the ensemble probability that the other one is better, and whether
-    every scorer prefers the other one."""
+    every scorer prefers the other one. Per scorer (rows, in the order given): its cross-fitted
+    probability that the other response is better, and its vote (+1 prefers the other response,
+    -1 the human-preferred one, 0 a tie)."""
 
     item: np.ndarray
     preferred: np.ndarray
@@ -37,6 +39,8 @@ class SuspectPairs:
     suspicion: np.ndarray
     unanimous: np.ndarray
     n_scorers: int
+    scorer_probability: np.ndarray  # (scorers, pairs)
+    scorer_vote: np.ndarray  # (scorers, pairs)
 
     def __len__(self) -> int:
         return int(self.item.size)
@@ -64,6 +68,7 @@ def suspect_labels(
         raise ValueError("no pair with a human preference and every scorer's scores")
     first_better = (dh[item, p] > 0).astype(float)
     probs = []
+    votes = []
     agree_other = np.ones(item.size, dtype=bool)
     for d in dms:
         x = d[item, p]
@@ -77,13 +82,23 @@ def suspect_labels(
                 seed=seed,
             )
         )
-        agree_other &= np.sign(x) == -np.sign(2 * first_better - 1)
+        vote = -np.sign(x) * np.sign(2 * first_better - 1)
+        votes.append(vote)
+        agree_other &= vote == 1
     p_first = np.mean(probs, axis=0)
     suspicion = np.where(first_better == 1, 1.0 - p_first, p_first)
+    p_other = np.where(first_better == 1, 1.0 - np.array(probs), np.array(probs))
     order = np.lexsort((p, item, -suspicion))
     j, k = jj[p], kk[p]
     preferred = np.where(first_better == 1, j, k)
     other = np.where(first_better == 1, k, j)
     return SuspectPairs(
-        item[order], preferred[order], other[order], suspicion[order], agree_other[order], len(Ms)
+        item[order],
+        preferred[order],
+        other[order],
+        suspicion[order],
+        agree_other[order],
+        len(Ms),
+        p_other[:, order],
+        np.array(votes, dtype=int)[:, order],
     )

@@ -16,6 +16,10 @@ __all__ = [
     "overopt_table",
     "perturbation_table",
     "quality_tables",
+    "stability_table",
+    "budget_table",
+    "near_duplicates_table",
+    "suspects_table",
 ]
 
 
@@ -149,6 +153,23 @@ def overopt_table(doc: dict) -> Table:
 
 
 def quality_tables(doc: dict) -> list[Table]:
+    out: list[Table] = []
+    if "agreement" in doc:
+        out.extend(agreement_tables(doc))
+    if doc.get("human_ceiling"):
+        out.append(ceiling_table(doc["human_ceiling"], doc["data"]))
+    if doc.get("stability"):
+        out.append(stability_table(doc["stability"], doc["data"]))
+    if doc.get("budget"):
+        out.append(budget_table(doc["budget"], doc["data"]))
+    if doc.get("near_duplicates", {}).get("examples"):
+        out.append(near_duplicates_table(doc["near_duplicates"], doc["data"]))
+    if doc.get("suspects"):
+        out.append(suspects_table(doc["suspects"], doc["data"]))
+    return out
+
+
+def agreement_tables(doc: dict) -> list[Table]:
     a = doc["agreement"]
     t = Table(
         title=f"{escape(doc['data'])} — agreement between raters ({a['n_raters']} raters, "
@@ -169,10 +190,101 @@ def quality_tables(doc: dict) -> list[Table]:
             str(x["n_cells"]),
             "-" if x["attention_checks"] is None else str(x["attention_checks"]),
         )
-    out = [t, r]
-    if doc.get("human_ceiling"):
-        out.append(ceiling_table(doc["human_ceiling"], doc["data"]))
-    return out
+    return [t, r]
+
+
+def stability_table(st: dict, data: str) -> Table:
+    split = "items and raters" if st["split"] == "both" else "items"
+    t = Table(
+        title=f"{escape(data)} — stable ranking probability ({st['n_splits']} random splits of "
+        f"the {split} into disjoint halves; paired t-test, α = {st['alpha']})",
+        caption="SRP: share of significant differences found by one half that the other half "
+        "finds too, significant and in the same direction",
+    )
+    for c in ("ranked", "entities", "SRP", "identical ranking", "pairs same order", "sig. pairs"):
+        t.add_column(c, justify="left" if c == "ranked" else "right")
+    for target in ("systems", "scorers"):
+        if target in st:
+            x = st[target]
+            name = (
+                target
+                if target == "systems"
+                else "scorers: " + ", ".join(escape(n) for n in st.get("scorers_ranked", []))
+            )
+            t.add_row(
+                name,
+                str(x["n_entities"]),
+                _n(x["srp"]),
+                _n(x["identical_ranking"]),
+                _n(x["pair_agreement"]),
+                _n(x["mean_significant_pairs"], 1),
+            )
+    return t
+
+
+def budget_table(b: dict, data: str) -> Table:
+    names = list(b["rows"][0]["scorers"]) if b["rows"] else []
+    t = Table(
+        title=f"{escape(data)} — annotation budget: verdicts by items × ratings per item "
+        f"(mean of {b['n_draws']} subsamples; α = {b['alpha']})"
+    )
+    for c in ("items", "ratings/item", "judgments", "system pairs sig."):
+        t.add_column(c, justify="right")
+    if len(names) >= 2:
+        t.add_column("scorer pairs sig.", justify="right")
+    for n in names:
+        t.add_column(f"{escape(n)} τ (CI width)", justify="right")
+    for r in b["rows"]:
+        cells = [
+            str(r["n_items"]),
+            str(r["ratings_per_item"]),
+            f"{r['n_judgments']:.0f}",
+            _n(r["system_pairs_significant"]),
+        ]
+        if len(names) >= 2:
+            cells.append(_n(r["scorer_pairs_significant"]))
+        for n in names:
+            x = r["scorers"][n]
+            cells.append(f"{_n(x['statistic'])} ({_n(x['ci_width'])})")
+        t.add_row(*cells)
+    return t
+
+
+def near_duplicates_table(nd: dict, data: str) -> Table:
+    t = Table(
+        title=f"{escape(data)} — near-duplicate inputs (character {nd['ngram']}-gram Jaccard ≥ "
+        f"{nd['threshold']}; {nd['n_pairs']} pairs, first {len(nd['examples'])})"
+    )
+    for c in ("items", "Jaccard", "inputs"):
+        t.add_column(c, justify="right" if c == "Jaccard" else "left")
+    for e in nd["examples"]:
+        t.add_row(
+            escape(" / ".join(e["item_ids"])),
+            _n(e["jaccard"]),
+            escape(" | ".join((x or "")[:60] for x in e["inputs"])),
+        )
+    return t
+
+
+def suspects_table(s: dict, data: str, n: int = 10) -> Table:
+    t = Table(
+        title=f"{escape(data)} — noisy-label candidates: {s['n_pairs']} labelled pairs, "
+        f"{s['n_unanimous']} where every scorer prefers the other response, "
+        f"{s['n_confident']} with ensemble P(other better) ≥ 0.8"
+    )
+    for c in ("#", "item", "human prefers", "over", "human scores", "P(other better)", "all agree"):
+        t.add_column(c, justify="right" if c in ("#", "P(other better)") else "left")
+    for r in s["top"][:n]:
+        t.add_row(
+            str(r["rank"]),
+            escape(str(r["item_id"])),
+            escape(str(r["preferred_response_id"])),
+            escape(str(r["other_response_id"])),
+            f"{_n(r['human_score_preferred'], 2)} vs {_n(r['human_score_other'], 2)}",
+            _n(r["ensemble_p_other_better"]),
+            "yes" if r["unanimous"] else "no",
+        )
+    return t
 
 
 def ceiling_table(c: dict, data: str) -> Table:
