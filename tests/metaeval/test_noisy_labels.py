@@ -30,3 +30,17 @@ def test_errors():
         suspect_labels([[1, 0]], [])
     with pytest.raises(ValueError, match="no pair"):
         suspect_labels([[1, 1]], [[[0, 1]]])
+
+
+def test_per_scorer_votes_and_probabilities():
+    rng = np.random.default_rng(2)
+    q = rng.normal(size=(60, 3))
+    H = q + rng.normal(0, 0.5, q.shape)
+    metrics = [q + rng.normal(0, s, q.shape) for s in (0.2, 1.0)]
+    s = suspect_labels(H, metrics, n_folds=3)
+    assert s.scorer_probability.shape == (2, len(s)) and s.scorer_vote.shape == (2, len(s))
+    assert np.allclose(s.scorer_probability.mean(axis=0), s.suspicion)
+    assert np.array_equal(s.unanimous, (s.scorer_vote == 1).all(axis=0))
+    for m, votes in zip(metrics, s.scorer_vote):  # +1: the scorer prefers the other response
+        d = m[s.item, s.other] - m[s.item, s.preferred]
+        assert np.array_equal(votes, np.sign(d).astype(int))

@@ -54,8 +54,12 @@ __all__ = [
     "BudgetCurve",
     "StableRanking",
     "annotation_budget",
+    "budget_draw",
+    "budget_row",
+    "canonical_order",
     "per_item_kendall",
     "significant_pairs",
+    "split_halves",
     "stable_ranking_probability",
 ]
 
@@ -88,7 +92,7 @@ def _check(ratings: ArrayLike, metrics: ArrayLike | None, target: str):
     return X, M
 
 
-def _canonical(X: np.ndarray, M: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+def canonical_order(X: np.ndarray, M: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
     """Items, then raters, sorted by their values (NaN as a value): the splits then depend on the
     data, not on the order the rows came in."""
 
@@ -143,10 +147,13 @@ def significant_pairs(values: np.ndarray, alpha: float) -> tuple[np.ndarray, np.
         t = mean / se
     p = np.where(n >= 2, 2.0 * _st.t.sf(np.abs(t), np.maximum(n - 1, 1)), 1.0)
     # no variance: significant exactly when the (constant) difference is not zero
-    tiny = 1e-12 * np.maximum(1.0, np.abs(mean))
+    tiny = 1e-12 * np.maximum(1.0, np.abs(np.nan_to_num(mean)))
     flat = (n >= 2) & (np.sqrt(np.nan_to_num(var)) <= tiny)
     p = np.where(flat, np.where(np.abs(mean) > tiny, 0.0, 1.0), p)
-    direction = np.where(n > 0, np.sign(np.nan_to_num(mean)), 0.0)
+    # a mean difference within rounding of zero (equal per-item values summed in another order)
+    # is no direction
+    mean0 = np.nan_to_num(mean)
+    direction = np.where((n > 0) & (np.abs(mean0) > 1e-12), np.sign(mean0), 0.0)
     return direction, (p < alpha) & (direction != 0)
 
 
@@ -227,7 +234,7 @@ def stable_ranking_probability(
         raise ValueError(f"stable ranking probability needs 4 or more items, got {X.shape[1]}")
     if split == "both" and X.shape[0] < 2:
         raise ValueError("splitting raters needs two or more raters (use split='items')")
-    X, M = _canonical(X, M)
+    X, M = canonical_order(X, M)
     n_ent = X.shape[2] if target == "systems" else M.shape[0]  # type: ignore[union-attr]
     rep = np.zeros(n_splits, dtype=int)
     sa = np.zeros(n_splits, dtype=int)
@@ -314,7 +321,7 @@ def annotation_budget(
     X, M = _check(ratings, metrics, "systems")
     if n_draws < 1 or n_resamples < 1:
         raise ValueError("n_draws and n_resamples must be at least 1")
-    X, M = _canonical(X, M)
+    X, M = canonical_order(X, M)
     n_total = X.shape[1]
     if item_counts is None:
         item_counts = sorted(
