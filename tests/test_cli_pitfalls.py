@@ -63,6 +63,8 @@ def test_quality_on_three_rater_data(tmp_path, capsys):
             "length",
             "--resamples",
             "20",
+            "--splits",
+            "50",
             "-q",
             "--json",
             str(out),

@@ -41,9 +41,12 @@ from .resampling import (
 )
 from .robustness import perturbation_sensitivity
 from .significance import benjamini_hochberg, holm, significance_clusters, significance_matrix
+from .stability import annotation_budget, stable_ranking_probability
 from .system import soft_pairwise_accuracy, system_kendall, system_pearson, system_scores
 
 __all__ = [
+    "annotation_budget",
+    "stable_ranking_probability",
     "acc_eq",
     "best_of_k_accuracy",
     "cross_fitted_tie_accuracy",
