@@ -81,7 +81,7 @@ def ref_verdicts(values, alpha):
 def ref_srp(X, M, target, split, n_splits, alpha, seed):
     X, M = canonical_order(X, M)
     rep = sig = 0
-    same = []
+    same, stable = [], []
     for ia, ib, ra, rb in split_halves(X.shape[0], X.shape[1], n_splits, split, seed):
         va = ref_verdicts(ref_values(ref_gold(X, ra, ia), M, ia, target), alpha)
         vb = ref_verdicts(ref_values(ref_gold(X, rb, ib), M, ib, target), alpha)
@@ -89,7 +89,8 @@ def ref_srp(X, M, target, split, n_splits, alpha, seed):
             rep += sa and sb and da == db
             sig += sa + sb
         same.append(all(da == db for (da, _), (db, _) in zip(va, vb)))
-    return 2 * rep / sig, np.mean(same)
+        stable.append(all(sa == sb and (da == db or not sa) for (da, sa), (db, sb) in zip(va, vb)))
+    return 2 * rep / sig, np.mean(same), np.mean(stable)
 
 
 # -- tests -----------------------------------------------------------------------------------
@@ -126,9 +127,10 @@ def test_significant_pairs_equal_scipy_paired_t_test():
 def test_srp_equals_the_slow_reference(target, split):
     X, M = noisy_data(2, items=14)
     r = stable_ranking_probability(X, M, target=target, split=split, n_splits=25, seed=5)
-    srp, identical = ref_srp(X, M, target, split, 25, 0.05, 5)
+    srp, identical, stable = ref_srp(X, M, target, split, 25, 0.05, 5)
     assert r.statistic == pytest.approx(srp)
     assert r.identical_ranking == pytest.approx(identical)
+    assert r.stable_splits == pytest.approx(stable)
     assert r.n_splits == 25 and r.replicated.shape == (25,)
 
 
@@ -143,6 +145,7 @@ def test_srp_hand_case_opposite_halves():
     ]  # 1: the halves are {+1, +1} and {-1, -1}: both significant, opposite directions
     assert 0 < sum(kinds) < 50
     assert r.statistic == 0.0  # no significant finding replicates
+    assert r.stable_splits == pytest.approx(1 - np.mean(kinds))  # the others find nothing
     assert r.identical_ranking == pytest.approx(1 - np.mean(kinds))  # else both halves tie
 
 
@@ -182,7 +185,8 @@ def test_srp_is_one_when_all_halves_agree(quality, item_effect, rater_effect, se
         + np.array(rater_effect)[:, None, None]
     )
     r = stable_ranking_probability(X, n_splits=10, seed=seed)
-    assert r.statistic == 1.0 and r.identical_ranking == 1.0 and r.pair_agreement == 1.0
+    assert r.statistic == 1.0 and r.stable_splits == 1.0
+    assert r.identical_ranking == 1.0 and r.pair_agreement == 1.0
 
 
 def test_srp_deterministic_under_seed():

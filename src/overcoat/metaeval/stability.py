@@ -26,7 +26,9 @@ as significant.
 
   the probability that a significant difference found by one study is found again, significant
   and in the same direction, by a disjoint replication (NaN when no study finds any). Reported
-  beside it: ``identical_ranking`` (share of splits whose two studies order every entity pair the
+  beside it: ``stable_splits`` (share of splits whose two studies agree on the significant
+  ranking: every pair significant in one study is significant, in the same direction, in the
+  other), ``identical_ranking`` (share of splits whose two studies order every entity pair the
   same way, significance aside) and ``pair_agreement`` (mean share of entity pairs ordered the
   same way). SRP = 1 when every significant finding replicates.
 * :func:`annotation_budget`: for each point of a grid of ``n_items`` × ``ratings_per_item``
@@ -178,6 +180,7 @@ class StableRanking:
     """``statistic`` = SRP (see the module docs); per split, the counts behind it."""
 
     statistic: float
+    stable_splits: float
     identical_ranking: float
     pair_agreement: float
     target: str
@@ -256,8 +259,10 @@ def stable_ranking_probability(
         agree[s] = float((da == db).mean())
     den = int(sa.sum() + sb.sum())
     srp = 2.0 * rep.sum() / den if den else float("nan")
+    stable = (rep == sa) & (rep == sb)
     return StableRanking(
         float(srp),
+        float(stable.mean()),
         float(same_all.mean()),
         float(agree.mean()),
         target,

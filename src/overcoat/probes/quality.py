@@ -383,6 +383,7 @@ def stability_probe(
         )
         out[target] = {
             "srp": r.statistic,
+            "stable_splits": r.stable_splits,
             "identical_ranking": r.identical_ranking,
             "pair_agreement": r.pair_agreement,
             "n_entities": r.n_entities,

@@ -199,9 +199,18 @@ def stability_table(st: dict, data: str) -> Table:
         title=f"{escape(data)} — stable ranking probability ({st['n_splits']} random splits of "
         f"the {split} into disjoint halves; paired t-test, α = {st['alpha']})",
         caption="SRP: share of significant differences found by one half that the other half "
-        "finds too, significant and in the same direction",
+        "finds too, significant and in the same direction; stable splits: share of splits whose "
+        "halves agree on every significant difference",
     )
-    for c in ("ranked", "entities", "SRP", "identical ranking", "pairs same order", "sig. pairs"):
+    for c in (
+        "ranked",
+        "entities",
+        "SRP",
+        "stable splits",
+        "identical ranking",
+        "pairs same order",
+        "sig. pairs",
+    ):
         t.add_column(c, justify="left" if c == "ranked" else "right")
     for target in ("systems", "scorers"):
         if target in st:
@@ -215,6 +224,7 @@ def stability_table(st: dict, data: str) -> Table:
                 name,
                 str(x["n_entities"]),
                 _n(x["srp"]),
+                _n(x["stable_splits"]),
                 _n(x["identical_ranking"]),
                 _n(x["pair_agreement"]),
                 _n(x["mean_significant_pairs"], 1),
