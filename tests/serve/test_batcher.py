@@ -7,6 +7,8 @@ import asyncio
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from overcoat.scorers.base import ScoringBatch
 from overcoat.serve.batcher import MicroBatcher, merge
@@ -102,3 +104,35 @@ def test_bad_settings():
         MicroBatcher(word_count, max_rows=0)
     with pytest.raises(ValueError, match="max_wait"):
         MicroBatcher(word_count, max_wait=-1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 6), min_size=1, max_size=12),
+    max_rows=st.integers(1, 20),
+    seed=st.integers(0, 2**16),
+)
+def test_scores_do_not_depend_on_batch_mates(sizes, max_rows, seed):
+    """Whatever the requests' sizes and the batch limit, every request gets exactly the scores
+    of its own rows scored alone (the batches cut requests only at their boundaries)."""
+    rng = np.random.default_rng(seed)
+    reqs = [rows(*(" ".join(["w"] * int(rng.integers(0, 9))) for _ in range(n))) for n in sizes]
+    seen: list[int] = []
+
+    def scorer(b):
+        seen.append(len(b))
+        return word_count(b)
+
+    async def main():
+        mb = MicroBatcher(scorer, max_rows=max_rows, max_wait=0.0)
+        await mb.start()
+        outs = await asyncio.gather(*(mb.submit(r) for r in reqs))
+        await mb.stop()
+        return outs
+
+    outs = run(main())
+    for r, o in zip(reqs, outs):
+        assert o.tolist() == word_count(r).tolist()
+    assert sum(seen) == sum(sizes)
+    # a batch closes once it reaches max_rows: it holds at most max_rows - 1 + one request
+    assert max(seen) <= max(max_rows - 1 + max(sizes), max(sizes))

@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from overcoat.serve.protocol import (
     RequestError,
@@ -136,3 +138,24 @@ def test_parse_json_errors():
     assert bad(parse_json, b"\xff\xfe")[1] == "request body is not UTF-8 (byte 0)"
     assert bad(parse_json, b"[" * 100000)[1] == "JSON nested too deeply"
     assert parse_json(json.dumps({"query": ["é"]}).encode()) == {"query": ["é"]}
+
+
+@given(
+    prompt=st.text(min_size=1, max_size=30),
+    response=st.text(max_size=30),
+    label=st.one_of(st.none(), st.text(max_size=10), st.lists(st.text(max_size=5), max_size=3)),
+)
+def test_prompt_prefix_split_recovers_the_response(prompt, response, label):
+    """query = prompt + response (OpenRLHF decodes them together): the server scores exactly the
+    response, with the prompt as input and the label(s) as references."""
+    p = parse_openrlhf(
+        json.loads(
+            json.dumps({"query": [prompt + response], "prompts": [prompt], "labels": [label]})
+        )
+    )
+    assert p.batch.inputs == [prompt] and p.batch.responses == [response]
+    if isinstance(label, list):
+        want = [x for x in label if x != ""]
+    else:
+        want = [] if label in (None, "") else [label]
+    assert p.batch.references == [want] and p.prompt_not_prefix == [False]

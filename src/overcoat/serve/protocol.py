@@ -110,13 +110,13 @@ def _text(v: Any, key: str, i: int, *, nullable: bool = False) -> str | None:
 
 
 def _refs(v: Any, key: str, i: int) -> list[str]:
-    """A label: a string, a list of strings, or null/"" for none."""
+    """A label: a string, a list of strings (empty ones dropped), or null/"" for none."""
     if v is None or v == "":
         return []
     if isinstance(v, str):
         return [v]
     if isinstance(v, list) and all(isinstance(x, str) for x in v):
-        return list(v)
+        return [x for x in v if x]
     raise RequestError(
         422, f"{key}[{i}] must be a string, a list of strings or null, got {_jtype(v)}"
     )
