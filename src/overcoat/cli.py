@@ -830,6 +830,13 @@ def serve(
             soft_wrap=True,
         )
 
+        if token_env is None and host not in ("127.0.0.1", "localhost", "::1"):
+            console.print(
+                f"[yellow]note:[/yellow] listening on {escape(host)} without --token-env: "
+                "anyone who can reach this address can use the scorer",
+                highlight=False,
+            )
+
     serving.serve(scorer, host=host, port=port, settings=settings, on_ready=ready)
 
 
