@@ -167,7 +167,7 @@ def create_app(service: RewardService):
     """The Starlette application serving ``service`` (starts and stops it with the app)."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
@@ -225,6 +225,8 @@ def create_app(service: RewardService):
                 scores = await service.score(parsed)
             except RequestError as e:
                 return error(e.status, e.message)
+            except ClientDisconnect:  # the client left mid-body: nobody to answer
+                return Response(status_code=400)
             except Exception as e:  # the scorer failed: 500, and the server stays up
                 log.exception("scorer %s failed", service.scorer.name)
                 return error(500, f"scorer {service.scorer.name!r} failed: {type(e).__name__}: {e}")
