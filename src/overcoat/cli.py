@@ -835,6 +835,64 @@ def fit(
     _write_doc(doc, json_out)
 
 
+@app.command()
+def serve(
+    scorer: str = typer.Option(..., "--scorer", "-s", help="scorer spec (pointwise)"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to bind (0.0.0.0: all)"),
+    port: int = typer.Option(8000, "--port", "-p", min=0, max=65535),
+    token_env: str | None = typer.Option(
+        None, "--token-env", help="environment variable holding a bearer token to require"
+    ),
+    cache: Path | None = typer.Option(None, "--cache", help="score cache (SQLite) path"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the cache"),
+    max_body: int = typer.Option(8 << 20, "--max-body", min=1, help="largest body (bytes)"),
+    max_rows: int = typer.Option(4096, "--max-rows", min=1, help="most rows in one request"),
+    max_batch: int = typer.Option(256, "--max-batch", min=1, help="most rows in a scorer batch"),
+    max_wait_ms: float = typer.Option(
+        2.0, "--max-wait-ms", min=0.0, help="longest wait for batch mates (ms)"
+    ),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    missing_reward: float | None = typer.Option(
+        None, "--missing-reward", help="reward for a missing score on /get_reward (default null)"
+    ),
+    strip: list[str] | None = typer.Option(
+        None, "--strip", help="remove this string from the end of OpenRLHF responses (repeatable)"
+    ),
+):
+    """Serve a scorer over HTTP as a reward: POST /get_reward (OpenRLHF), POST /score, GET
+    /health."""
+    from . import serve as serving
+
+    settings = serving.ServeSettings(
+        cache=_cache_arg(no_cache, cache),
+        token=serving.token_from_env(token_env) if token_env else None,
+        max_body=max_body,
+        max_rows=max_rows,
+        max_batch=max_batch,
+        max_wait=max_wait_ms / 1000.0,
+        batch_size=batch_size,
+        missing_reward=missing_reward,
+        strip=tuple(strip or ()),
+    )
+
+    def ready(service, url: str) -> None:
+        console.print(
+            f"serving {escape(service.signature)} on {url} "
+            "(POST /get_reward, POST /score, GET /health; Ctrl-C stops)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+        if token_env is None and host not in ("127.0.0.1", "localhost", "::1"):
+            console.print(
+                f"[yellow]note:[/yellow] listening on {escape(host)} without --token-env: "
+                "anyone who can reach this address can use the scorer",
+                highlight=False,
+            )
+
+    serving.serve(scorer, host=host, port=port, settings=settings, on_ready=ready)
+
+
 def _typed_flag(param, args: list[str]) -> str:
     """The spelling of an option the user typed (``-j`` or ``--workers``) for error messages."""
     opts = list(getattr(param, "opts", []) or []) + list(getattr(param, "secondary_opts", []) or [])

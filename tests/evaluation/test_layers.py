@@ -1,5 +1,5 @@
 """No module imports from a layer above its own (README "Development": data < scorers < metaeval
-< evaluation < report < api < cli), including imports inside functions."""
+< evaluation < report < api, serve, integrations < cli), including imports inside functions."""
 
 import ast
 from pathlib import Path
@@ -19,6 +19,8 @@ LAYERS = {
     "evaluation": 4,
     "report": 5,
     "api": 6,
+    "serve": 6,
+    "integrations": 6,
     "cli": 7,
 }
 
