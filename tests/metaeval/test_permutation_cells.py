@@ -439,3 +439,49 @@ def test_cell_engine_values_do_not_depend_on_its_grid(n_cells):
             - tie_calibrated_accuracy(human, pb).statistic
         )
         assert g == pytest.approx(want, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "n_units, n_resamples, batch", [(1, 5, None), (7, 9, 2), (13, 4, 3), (64, 3, 1)]
+)
+@pytest.mark.parametrize("seed", [0, 3, 2**40 + 7])
+def test_swap_bits_are_the_integers_draws(n_units, n_resamples, batch, seed):
+    """The coins read from the raw 64-bit stream equal ``rng.integers(0, 2, n)`` call after call, for
+    odd block sizes too (a block may end inside a 64-bit draw)."""
+    from overcoat.metaeval.resampling import _coins_from_raw, swap_bits
+
+    rng = np.random.default_rng(seed)
+    want = np.stack([rng.integers(0, 2, n_units) for _ in range(n_resamples)])
+    got = np.concatenate(list(swap_bits(n_units, n_resamples, seed, batch)))
+    assert got.dtype == np.uint8 and np.array_equal(got, want)
+    floats = np.concatenate(list(swap_masks(n_units, n_resamples, seed, batch)))
+    assert floats.dtype == float and np.array_equal(floats, want)
+    # the raw reader alone, in uneven pieces, continues the stream as numpy's calls do
+    ref, fast, carry = np.random.default_rng(seed), np.random.default_rng(seed), []
+    for size in (3, 1, 0, 6, 5):
+        assert np.array_equal(ref.integers(0, 2, size), _coins_from_raw(fast, size, carry))
+
+
+@pytest.mark.parametrize("hole", [True, False])
+def test_cell_engine_pair_table_lookup_equals_pair_gathers(hole, monkeypatch):
+    """The pair products of a block come from a look-up per item (few responses) or from two gathers per
+    pair; both give the same null values, equal to tie calibration on the materialised scorers."""
+    from overcoat.metaeval import _cells
+    from overcoat.metaeval.accuracy import tie_calibrated_accuracy
+
+    human, a, b = wmt_toy(12, n_items=30, n_resp=6, hole=hole)
+    za, zb = zscore_like_mtme(a), zscore_like_mtme(b)
+    draws = np.concatenate(list(swap_masks(human.size, 40, seed=8)))
+    t_lut = _cells.CellTable(human, za, zb, "items")
+    monkeypatch.setattr(_cells, "_LUT_MAX_R", 0)
+    t_gather = _cells.CellTable(human, za, zb, "items")
+    assert t_lut.lut and not t_gather.lut
+    got_lut, got_gather = t_lut.null([draws]), t_gather.null([draws])
+    for s, g1, g2 in zip(draws, got_lut, got_gather):
+        swap = s.reshape(human.shape) == 1
+        pa, pb = np.where(swap, zb, za), np.where(swap, za, zb)
+        want = (
+            tie_calibrated_accuracy(human, pa).statistic
+            - tie_calibrated_accuracy(human, pb).statistic
+        )
+        assert g1 == pytest.approx(want, abs=1e-12) and g2 == pytest.approx(want, abs=1e-12)

@@ -32,6 +32,12 @@ from .resampling import _ELEMENT_BUDGET, _Grid, _PairTable
 #: Target number of cells of sorted thresholds in the stage-1 products (fewer columns: cheaper matrix
 #: products, more stage-2 refinement).
 _TARGET_CELLS = 16
+#: Up to this many responses per item, pair products come from a table of 2**R rows (see _pair_lut).
+_LUT_MAX_R = 14
+_FINE_FIRST = 128
+_FINE_GROWTH = 1.5
+#: Elements (events x resamples) per step of a stage-2 scan.
+_SCAN_BUDGET = 1 << 18
 
 
 def check_same_cells(metric_a: np.ndarray, metric_b: np.ndarray) -> None:
@@ -124,6 +130,19 @@ class CellTable:
         ncol = 2 * Kc + 1
         self.ncol = ncol
         P4 = 4 * P
+        # Rows of the pair-product matrix: with few responses, every item's M = R(R-1)/2 pairs in
+        # np.triu_indices order (pairs without both scores are zero rows), so that a block's pair
+        # products are one table look-up per item (the item's R coins as an integer, see _pair_lut)
+        # instead of two gathers per pair.
+        M = R * (R - 1) // 2
+        self.shape = (n, R)
+        self.lut = R <= _LUT_MAX_R and P > 0 and 2 * P >= n * M
+        self.rows = (ii * M + pp).astype(np.int64) if self.lut else np.arange(P, dtype=np.int64)
+        n_rows = n * M if self.lut else P
+        # stage 2: the coins of each event's two cells and the code 2 a + b of its variant (side 0;
+        # side 1 uses 3 - code)
+        self.ecj = self.cj[pe]
+        self.eck = self.ck[pe]
         if L:
             g = self.table.gain
             pair_c = np.concatenate([pe, pe, np.repeat(np.arange(P), 4)])
@@ -139,55 +158,55 @@ class CellTable:
         a = (var_c >> 1).astype(float)
         b = (var_c & 1).astype(float)
         nS = self.n_scores
-        self.const = np.empty(2 * ncol)
-        self.lin = np.empty((nS, 2 * ncol))
-        for side, (aa, bb) in enumerate(((a, b), (1.0 - a, 1.0 - b))):
-            cols = slice(side * ncol, (side + 1) * ncol)
-            self.const[cols] = np.bincount(
-                col_c, weights=(1 - aa) * (1 - bb) * val_c, minlength=ncol
-            )
-            lin = np.bincount(
-                self.cj[pair_c] * ncol + col_c,
-                weights=(2 * aa - 1) * (1 - bb) * val_c,
-                minlength=nS * ncol,
-            )
-            lin += np.bincount(
-                self.ck[pair_c] * ncol + col_c,
-                weights=(1 - aa) * (2 * bb - 1) * val_c,
-                minlength=nS * ncol,
-            )
-            self.lin[:, cols] = lin.reshape(nS, ncol)
-        self.quad = np.bincount(
-            pair_c * ncol + col_c, weights=(2 * a - 1) * (2 * b - 1) * val_c, minlength=P * ncol
-        ).reshape(P, ncol)
+        self.n_rows = n_rows
+        w_quad = (2 * a - 1) * (2 * b - 1) * val_c
+        w_const, w_lin = [], []
+        for aa, bb in ((a, b), (1.0 - a, 1.0 - b)):
+            w_const.append((1 - aa) * (1 - bb) * val_c)
+            w_lin.append(((2 * aa - 1) * (1 - bb) * val_c, (1 - aa) * (2 * bb - 1) * val_c))
+        self.const = np.concatenate(
+            [np.bincount(col_c, weights=w, minlength=ncol) for w in w_const]
+        )
         # When every value is a multiple of 1/scale (every item has the same number of pairs, or
-        # average="pairs"), the pair-product matrix is integer-valued after scaling and its product
-        # is exact in float32 (sums below 2**24), which halves the largest product's cost.
-        self.quad32 = None
-        self.lin32 = None
+        # average="pairs"), the matrices are integer-valued after scaling and their products are exact
+        # in float32 (every partial sum below 2**24: checked on the sums of |values| per column), which
+        # halves the cost of the largest product. The check and the rounding are done on the values,
+        # before they are summed into the matrices.
+        self.quad32 = self.lin32 = None
+        self.quad = self.lin = None
         counts = np.unique(npairs[npairs > 0])
+        scale = 0.0
         if P and counts.size == 1:
             scale = (float(counts[0]) if average == "items" else 1.0) * (
                 2.0 if fixed is not None else 1.0
             )
-            q = np.rint(self.quad * scale)
-            if np.all(np.abs(self.quad * scale - q) < 1e-6) and np.abs(q).sum(axis=0).max() < 2**24:
-                self.quad32 = q.astype(np.float32)
-                self.qscale = scale
-                # the coin matrix's product with the linear terms: exact in float32 by the same
-                # argument (integer-valued after scaling, every partial sum below 2**24)
-                lq = np.rint(self.lin * scale)
-                if (
-                    np.all(np.abs(self.lin * scale - lq) < 1e-6)
-                    and np.abs(lq).sum(axis=0).max() < 2**24
-                ):
-                    self.lin32 = lq.astype(np.float32)
+        flat_q = self.rows[pair_c] * ncol + col_c
+        flat_j = self.cj[pair_c] * (2 * ncol) + col_c
+        flat_k = self.ck[pair_c] * (2 * ncol) + col_c
+        iq = _scaled_integers(w_quad, scale, col_c, ncol)
+        il = [
+            _scaled_integers(np.concatenate(w), scale, np.concatenate([col_c, col_c]), ncol)
+            for w in w_lin
+        ]
+        if iq is not None and il[0] is not None and il[1] is not None:
+            self.qscale = scale
+            self.quad32 = _dense(flat_q, iq, n_rows, ncol, np.float32)
+            self.lin32 = _dense_lin(flat_j, flat_k, il, nS, ncol, np.float32)
+        else:
+            self.quad = _dense(flat_q, w_quad, n_rows, ncol, np.float64)
+            self.lin = _dense_lin(
+                flat_j, flat_k, [np.concatenate(w) for w in w_lin], nS, ncol, np.float64
+            )
         # stage 2 scans cells of the sorted events (the cell end itself is a stage-1 value)
         if L:
             self.lengths = self.grid.ends - self.grid.starts  # scanned positions per cell
             cand = self.grid.ge.copy()
             self.interior = np.add.reduceat(cand.astype(np.int64), self.grid.starts) - 1 > 0
-            self.pe32 = self.pe.astype(np.int32 if P < 2**31 else np.int64)
+            # candidates of each cell (group ends before the cell end), relative to the cell start
+            self.cands = [
+                np.flatnonzero(self.grid.ge[s0 : s0 + n_ev])
+                for s0, n_ev in zip(self.grid.starts.tolist(), self.lengths.tolist())
+            ]
 
     def _fine_cuts(self, human, metric_a, metric_b, average) -> np.ndarray:
         """Extra cell ends around the thresholds that the unpermuted scorers' tie calibration picks: a
@@ -204,7 +223,8 @@ class CellTable:
                 continue
             c = int(np.searchsorted(key, eps * (1.0 - 1e-9)))
             centres.append(c)
-            steps = 64 * 2 ** np.arange(int(math.log2(max(64, key.size))) - 5)
+            steps = np.unique((_FINE_FIRST * _FINE_GROWTH ** np.arange(40)).astype(np.int64))
+            steps = steps[steps < key.size]
             out += [c - 1, c, c + 1, *(c + steps), *(c - steps)]
         if not out:
             return np.zeros(0, dtype=np.int64)
@@ -222,13 +242,15 @@ class CellTable:
         """stat(permuted A) - stat(permuted B) for each row of the (b, n_items * n_responses) 0/1 masks."""
         return null_many([self], masks)[0]
 
-    def _maximise(self, n0, ncell, npos, codes, side):
+    def _maximise(self, n0, ncell, npos, coins_t, side):
         """Max over epsilon of the acc_eq numerator of permuted A (side 0) or B (side 1), per resample.
 
         Stage 1: the values at the cell ends (cumulative sums of the cells' gains) and, per cell, the
         upper bound value-at-start + positive gains. Stage 2, in rounds: every resample whose highest
         remaining bound beats its best value so far scans that cell event by event (candidates before
-        the cell end; the active variants read from the codes)."""
+        the cell end; an event counts when its two cells' coins, read from ``coins_t``, the block's
+        (n_scores, b) coins, give its variant). The scans run along the events for many resamples at
+        once, each resample's sum in event order (the same additions as a loop over events)."""
         b = n0.shape[0]
         if self.table.key.size == 0:
             return n0.copy()
@@ -238,7 +260,7 @@ class CellTable:
         upper = np.where(self.interior[None, :], prev + npos, -np.inf)
         rows = np.arange(b)
         starts, lengths = self.grid.starts, self.lengths
-        var, gain, ge, pe = self.ve[side], self.table.gain, self.grid.ge, self.pe32
+        gain, ecj, eck, ve = self.table.gain, self.ecj, self.eck, self.ve[side]
         while (
             True
         ):  # refine the most promising cell of every resample until no bound beats the best
@@ -249,18 +271,21 @@ class CellTable:
                 break
             kk = k_top[rr]
             upper[rr, kk] = -np.inf
-            for k in np.unique(kk):  # one cell per resample in a round
+            for k in np.unique(kk).tolist():  # one cell per resample in a round
                 r_k = rr[kk == k]
                 s0, n_ev = int(starts[k]), int(lengths[k])
                 sl = slice(s0, s0 + n_ev)
-                pp, vv, gg = pe[sl], var[sl], gain[sl]
-                cand = np.flatnonzero(ge[sl])
-                step = max(1, _ELEMENT_BUDGET // (4 * max(1, n_ev)))
+                cj_t, ck_t = coins_t[ecj[sl]], coins_t[eck[sl]]  # (n_ev, b)
+                want, gg, cand = ve[sl][:, None], gain[sl][:, None], self.cands[k]
+                step = max(1, _SCAN_BUDGET // max(1, n_ev))
                 for c0 in range(0, r_k.size, step):
                     r = r_k[c0 : c0 + step]
-                    active = codes[r[:, None], pp] == vv
-                    cs = np.cumsum(np.where(active, gg, 0.0), axis=1)
-                    v = cs[:, cand].max(axis=1) + prev[r, k]
+                    if r.size == b:
+                        code = (cj_t << 1) | ck_t
+                    else:
+                        code = (cj_t[:, r] << 1) | ck_t[:, r]
+                    cs = np.cumsum(np.where(code == want, gg, 0.0), axis=0)
+                    v = cs[cand].max(axis=0) + prev[r, k]
                     best[r] = np.maximum(best[r], v)
         return best
 
@@ -274,24 +299,32 @@ def null_many(tables: list[CellTable], masks: Iterable[np.ndarray]) -> list[np.n
         if not (np.array_equal(t.cj, first.cj) and np.array_equal(t.ck, first.ck)):
             raise ValueError("null_many needs tables over the same pairs")
     P = first.n_pairs
-    bs = max(1, _ELEMENT_BUDGET // max(1, 2 * P, max(t.ncol for t in tables)))
+    n, R = first.shape
+    n_rows = first.n_rows
+    bs = max(1, _ELEMENT_BUDGET // max(1, n_rows, max(t.ncol for t in tables)))
+    lut = _pair_lut(R) if first.lut else None
     out: list[list[np.ndarray]] = [[] for _ in tables]
     for block in masks:
+        block = np.asarray(block)
         for s0 in range(0, block.shape[0], bs):
-            Sb = np.asarray(block[s0 : s0 + bs]) != 0
-            b = Sb.shape[0]
+            Sb = block[s0 : s0 + bs]
+            S8 = Sb if Sb.dtype == np.uint8 else (Sb != 0).view(np.uint8)
+            b = S8.shape[0]
             if P == 0:
                 for o in out:
                     o.append(np.full(b, np.nan))
                 continue
-            Sj, Sk = Sb[:, first.cj], Sb[:, first.ck]
-            X = Sj & Sk
-            X32 = X.astype(np.float32) if any(t.quad32 is not None for t in tables) else None
-            X64: Any = X.astype(float) if any(t.quad32 is None for t in tables) else None
-            codes = (Sj.view(np.int8) << 1) | Sk.view(np.int8)
-            del Sj, Sk
-            Sf: Any = Sb.astype(float) if any(t.lin32 is None for t in tables) else None
-            Sf32: Any = Sb.astype(np.float32) if any(t.lin32 is not None for t in tables) else None
+            if lut is not None:  # each item's coins as an integer -> its pairs' products
+                code = S8.reshape(b, n, R) @ (1 << np.arange(R, dtype=np.int32))
+                X8 = np.take(lut, code, axis=0).reshape(b, n_rows)
+            else:
+                X8 = S8[:, first.cj] & S8[:, first.ck]
+            X32 = X8.astype(np.float32) if any(t.quad32 is not None for t in tables) else None
+            X64: Any = X8.astype(float) if any(t.quad32 is None for t in tables) else None
+            del X8
+            Sf: Any = S8.astype(float) if any(t.lin32 is None for t in tables) else None
+            Sf32: Any = S8.astype(np.float32) if any(t.lin32 is not None for t in tables) else None
+            coins_t = np.ascontiguousarray(S8.T)
             for t, o in zip(tables, out):
                 K, nc = t.K, t.ncol
                 if t.quad32 is not None:
@@ -306,10 +339,54 @@ def null_many(tables: list[CellTable], masks: Iterable[np.ndarray]) -> list[np.n
                 for side in (0, 1):
                     Fs = F[:, side * nc : (side + 1) * nc] + Q
                     vals.append(
-                        t._maximise(Fs[:, 2 * K], Fs[:, :K], Fs[:, K : 2 * K], codes, side) / t.den
+                        t._maximise(Fs[:, 2 * K], Fs[:, :K], Fs[:, K : 2 * K], coins_t, side)
+                        / t.den
                     )
                 o.append(vals[0] - vals[1])
     return [np.concatenate(o) if o else np.empty(0) for o in out]
+
+
+_PAIR_LUTS: dict[int, np.ndarray] = {}
+
+
+def _scaled_integers(w: np.ndarray, scale: float, col: np.ndarray, ncol: int) -> np.ndarray | None:
+    """``w * scale`` rounded, when every value is an integer (within 1e-6) and every column's sum of
+    |values| is below 2**24 (so any partial sum of a column's products is exact in float32); else None."""
+    if scale <= 0:
+        return None
+    ws = w * scale
+    iw = np.rint(ws)
+    if w.size and (
+        np.abs(ws - iw).max() >= 1e-6
+        or np.bincount(col, weights=np.abs(iw), minlength=ncol).max() >= 2**24
+    ):
+        return None
+    return iw
+
+
+def _dense(flat: np.ndarray, w: np.ndarray, n_rows: int, ncol: int, dtype) -> np.ndarray:
+    return np.bincount(flat, weights=w, minlength=n_rows * ncol).reshape(n_rows, ncol).astype(dtype)
+
+
+def _dense_lin(flat_j, flat_k, weights, n_scores: int, ncol: int, dtype) -> np.ndarray:
+    """The (n_scores, 2 ncol) linear terms of both sides: side 0 in the first ncol columns."""
+    flat = np.concatenate([flat_j, flat_k, flat_j + ncol, flat_k + ncol])
+    w = np.concatenate(weights)
+    return (
+        np.bincount(flat, weights=w, minlength=n_scores * 2 * ncol)
+        .reshape(n_scores, 2 * ncol)
+        .astype(dtype)
+    )
+
+
+def _pair_lut(R: int) -> np.ndarray:
+    """(2**R, R(R-1)/2) uint8: row c holds s_j * s_k for the pairs (j, k) of ``np.triu_indices(R, 1)``,
+    where s_j is bit j of c."""
+    if R not in _PAIR_LUTS:
+        bits = ((np.arange(1 << R)[:, None] >> np.arange(R)) & 1).astype(np.uint8)
+        jj, kk = np.triu_indices(R, 1)
+        _PAIR_LUTS[R] = np.ascontiguousarray(bits[:, jj] & bits[:, kk])
+    return _PAIR_LUTS[R]
 
 
 def generic_cell_null(
