@@ -11,11 +11,14 @@ pair are the "copies" of the tie-calibration engine of :mod:`.resampling` (sorte
 selects one variant per pair. The engine's stage-1 products (agreement at epsilon = 0 and the summed
 gains in each cell of sorted thresholds) are polynomials of degree two in the coins (``[s_j = a][s_k = b]``
 expands to ``1, s_j, s_k, s_j s_k``), so for a block of resamples they are two matrix products, with the
-coin matrix and with the pair products ``s_j s_k``; stage 2 scans single cells, reading the active
-variants from the codes. Besides uniform cells, the grid has short cells (64, 128, 256, ... events) on
-both sides of the thresholds that tie calibration picks for the unpermuted scorers: permuted scorers'
-optima lie near them, so stage 2 mostly scans a short cell (on bundled TED this cut the cost of 1,000
-resamples about threefold). The grid changes only the speed, never a value.
+coin matrix and with the pair products ``s_j s_k`` (with up to 14 responses per item, one table look-up
+per item gives its pairs' products from its coins read as an integer); stage 2 scans single cells for
+many resamples at once, an event counting when its two cells' coins give its variant. The coins
+themselves are read from the raw 64-bit random stream (:func:`~.resampling.swap_bits`: the same draws as
+``rng.integers(0, 2, n)``, several times cheaper). Besides uniform cells, the grid has short cells
+(128, 192, 288, ... events, growing by half) on both sides of the thresholds that tie calibration picks
+for the unpermuted scorers: permuted scorers' optima lie near them, so stage 2 mostly scans a short cell.
+The grid changes only the speed, never a value (beyond the last bit of float64 sums).
 """
 
 from __future__ import annotations
@@ -159,19 +162,17 @@ class CellTable:
         b = (var_c & 1).astype(float)
         nS = self.n_scores
         self.n_rows = n_rows
-        w_quad = (2 * a - 1) * (2 * b - 1) * val_c
-        w_const, w_lin = [], []
-        for aa, bb in ((a, b), (1.0 - a, 1.0 - b)):
-            w_const.append((1 - aa) * (1 - bb) * val_c)
-            w_lin.append(((2 * aa - 1) * (1 - bb) * val_c, (1 - aa) * (2 * bb - 1) * val_c))
+        sides = ((a, b), (1.0 - a, 1.0 - b))
         self.const = np.concatenate(
-            [np.bincount(col_c, weights=w, minlength=ncol) for w in w_const]
+            [
+                np.bincount(col_c, weights=(1 - aa) * (1 - bb) * val_c, minlength=ncol)
+                for aa, bb in sides
+            ]
         )
         # When every value is a multiple of 1/scale (every item has the same number of pairs, or
         # average="pairs"), the matrices are integer-valued after scaling and their products are exact
-        # in float32 (every partial sum below 2**24: checked on the sums of |values| per column), which
-        # halves the cost of the largest product. The check and the rounding are done on the values,
-        # before they are summed into the matrices.
+        # in float32 (see _scaled_integers), which halves the cost of the largest product. The check
+        # and the rounding are done on the values, before they are summed into the matrices.
         self.quad32 = self.lin32 = None
         self.quad = self.lin = None
         counts = np.unique(npairs[npairs > 0])
@@ -183,20 +184,21 @@ class CellTable:
         flat_q = self.rows[pair_c] * ncol + col_c
         flat_j = self.cj[pair_c] * (2 * ncol) + col_c
         flat_k = self.ck[pair_c] * (2 * ncol) + col_c
-        iq = _scaled_integers(w_quad, scale, col_c, ncol)
-        il = [
-            _scaled_integers(np.concatenate(w), scale, np.concatenate([col_c, col_c]), ncol)
-            for w in w_lin
+        # every weight is a value times factors in {-1, 0, 1}: integers when the values are
+        iv = _scaled_integers(val_c, scale, col_c, ncol)
+        w = val_c if iv is None else iv
+        w_quad = (2 * a - 1) * (2 * b - 1) * w
+        w_lin = [
+            np.concatenate([(2 * aa - 1) * (1 - bb) * w, (1 - aa) * (2 * bb - 1) * w])
+            for aa, bb in sides
         ]
-        if iq is not None and il[0] is not None and il[1] is not None:
+        if iv is not None:
             self.qscale = scale
-            self.quad32 = _dense(flat_q, iq, n_rows, ncol, np.float32)
-            self.lin32 = _dense_lin(flat_j, flat_k, il, nS, ncol, np.float32)
+            self.quad32 = _dense(flat_q, w_quad, n_rows, ncol, np.float32)
+            self.lin32 = _dense_lin(flat_j, flat_k, w_lin, nS, ncol, np.float32)
         else:
             self.quad = _dense(flat_q, w_quad, n_rows, ncol, np.float64)
-            self.lin = _dense_lin(
-                flat_j, flat_k, [np.concatenate(w) for w in w_lin], nS, ncol, np.float64
-            )
+            self.lin = _dense_lin(flat_j, flat_k, w_lin, nS, ncol, np.float64)
         # stage 2 scans cells of the sorted events (the cell end itself is a stage-1 value)
         if L:
             self.lengths = self.grid.ends - self.grid.starts  # scanned positions per cell
@@ -211,7 +213,7 @@ class CellTable:
     def _fine_cuts(self, human, metric_a, metric_b, average) -> np.ndarray:
         """Extra cell ends around the thresholds that the unpermuted scorers' tie calibration picks: a
         permuted scorer's optimum is usually near them, and stage 2 then scans a short cell (cells of
-        64, 128, 256, ... events on each side). Only the speed depends on the cells, never the values."""
+        128, 192, 288, ... events on each side). Only the speed depends on the cells, never the values."""
         from .resampling import TieCalibratedStatistic
 
         stat = TieCalibratedStatistic(average=average)
@@ -351,14 +353,16 @@ _PAIR_LUTS: dict[int, np.ndarray] = {}
 
 def _scaled_integers(w: np.ndarray, scale: float, col: np.ndarray, ncol: int) -> np.ndarray | None:
     """``w * scale`` rounded, when every value is an integer (within 1e-6) and every column's sum of
-    |values| is below 2**24 (so any partial sum of a column's products is exact in float32); else None."""
+    |values| is below 2**23 (a weight is a value times factors in {-1, 0, 1}, and a column of the linear
+    terms gets each value at most twice: every partial sum of a column's products is exact in float32);
+    else None."""
     if scale <= 0:
         return None
     ws = w * scale
     iw = np.rint(ws)
     if w.size and (
         np.abs(ws - iw).max() >= 1e-6
-        or np.bincount(col, weights=np.abs(iw), minlength=ncol).max() >= 2**24
+        or np.bincount(col, weights=np.abs(iw), minlength=ncol).max() >= 2**23
     ):
         return None
     return iw
