@@ -6,6 +6,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from overcoat.metaeval._util import GAP_RTOL
 from overcoat.metaeval.accuracy import pairwise_accuracy
@@ -409,7 +411,10 @@ def test_cell_engine_available_names_the_batched_statistics():
     assert cell_engine_available(item_weighted(tie_calibrated_accuracy, group="item"))
     assert cell_engine_available(item_weighted(pairwise_accuracy, ties="half", group="item"))
     assert not cell_engine_available(item_weighted(pairwise_accuracy, group="none"))
-    assert not cell_engine_available(item_weighted(kendall_tau, group="item", variant="b"))
+    assert cell_engine_available(item_weighted(kendall_tau, group="item", variant="b"))
+    assert cell_engine_available(item_weighted(kendall_tau, group="item", average="pairs"))
+    assert not cell_engine_available(item_weighted(kendall_tau, group="item", variant="c"))
+    assert not cell_engine_available(item_weighted(kendall_tau, group="none", variant="b"))
 
 
 @pytest.mark.parametrize("n_cells", [2, 16, 64])
@@ -485,3 +490,102 @@ def test_cell_engine_pair_table_lookup_equals_pair_gathers(hole, monkeypatch):
             - tie_calibrated_accuracy(human, pb).statistic
         )
         assert g1 == pytest.approx(want, abs=1e-12) and g2 == pytest.approx(want, abs=1e-12)
+
+
+def test_kendall_b_cell_engine_hand_case():
+    """One item, human 1 2 3 4, A = human, B reversed, the coin of cell 0 swaps: permuted A = 4 2 3 4
+    (C 3, D 2, metric tie 1: tau-b = 1 / sqrt(5 * 6)), permuted B = 1 3 2 1 (C 2, D 3, tie 1:
+    -1 / sqrt(30)); the null value is their difference."""
+    from overcoat.metaeval._cells import KendallCellTable
+
+    human = np.array([[1.0, 2, 3, 4]])
+    a = human.copy()
+    b = human[:, ::-1].copy()
+    t = KendallCellTable(human, a, b)
+    got = t.null([np.array([[1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]], dtype=np.uint8)])
+    assert got[0] == pytest.approx(2 / np.sqrt(30), abs=1e-15)
+    assert got[1] == 2.0  # no swap: tau-b(A) = 1, tau-b(B) = -1
+    assert got[2] == -2.0  # all swapped
+
+
+def _kendall_data(draw_rng, n_items, n_resp, nan_h, nan_m):
+    q = draw_rng.normal(size=(n_items, n_resp))
+    human = np.round(q * 1.5)  # gold ties
+    a = np.round(q + draw_rng.normal(size=q.shape), 0)  # metric ties
+    b = np.round(q + draw_rng.normal(size=q.shape), 1)
+    cells = draw_rng.random(size=q.shape)
+    human[cells < nan_h] = nan
+    both = (cells >= nan_h) & (cells < nan_h + nan_m)  # missing in both scorers (same cells)
+    a[both] = nan
+    b[both] = nan
+    return human, a, b
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    n_items=st.integers(1, 7),
+    n_resp=st.integers(2, 6),
+    nan_h=st.sampled_from([0.0, 0.15]),
+    nan_m=st.sampled_from([0.0, 0.15]),
+    average=st.sampled_from(["items", "pairs"]),
+    epsilon=st.sampled_from([0.0, 0.5, 1.0]),
+    lut=st.booleans(),
+)
+def test_kendall_b_cell_engine_equals_the_generic_path(
+    seed, n_items, n_resp, nan_h, nan_m, average, epsilon, lut
+):
+    """The batched tau-b engine gives exactly (bit for bit, NaN where undefined) what the generic path
+    gives: kendall_tau called on every materialised permuted scorer."""
+    from overcoat.metaeval import _cells
+    from overcoat.metaeval.correlation import kendall_tau
+
+    rng = np.random.default_rng(seed)
+    human, a, b = _kendall_data(rng, n_items, n_resp, nan_h, nan_m)
+    stat = item_weighted(kendall_tau, group="item", variant="b", average=average, epsilon=epsilon)
+    masks = np.concatenate(list(swap_masks(human.size, 12, seed=seed)))
+    want = _cells.generic_cell_null(stat, human, a, b, [masks])
+    old = _cells._LUT_MAX_R
+    try:
+        _cells._LUT_MAX_R = 14 if lut else 0  # pair products by look-up or by gathers
+        t = _cells.KendallCellTable(human, a, b, average, epsilon)
+        got = t.null([masks])
+    finally:
+        _cells._LUT_MAX_R = old
+    assert t.lut == lut
+    assert np.array_equal(got, want, equal_nan=True)
+
+
+def test_kendall_b_cells_through_the_permutation_test_and_matrix(ted_zhen):
+    """paired_permutation_test and significance_matrix route item-grouped tau-b to the engine: the
+    same p-values as the generic path (a plain callable, one call per permuted scorer)."""
+    from overcoat.metaeval.correlation import kendall_tau
+
+    human, chrf, bleu = ted_zhen
+    human, chrf, bleu = human[:60], chrf[:60], bleu[:60]
+    fast = item_weighted(kendall_tau, group="item", variant="b")
+
+    def slow(h, m):
+        return kendall_tau(h, m, group="item", variant="b").statistic
+
+    kw: dict = {
+        "n_resamples": 80,
+        "seed": 5,
+        "permute": "cells",
+        "alternative": "greater",
+        "return_null": True,
+    }
+    r_fast = paired_permutation_test(fast, human, chrf, bleu, **kw)
+    r_slow = paired_permutation_test(materialized(slow), human, chrf, bleu, **kw)
+    assert np.array_equal(r_fast.null_distribution, r_slow.null_distribution)
+    assert r_fast.pvalue == r_slow.pvalue
+    m = significance_matrix(
+        fast,
+        human,
+        {"chrF": chrf, "BLEU": bleu},
+        n_resamples=80,
+        seed=5,
+        permute="cells",
+        correction=None,
+    )
+    assert m.pvalues[0, 1] == r_fast.pvalue

@@ -297,6 +297,9 @@ def null_many(tables: list[CellTable], masks: Iterable[np.ndarray]) -> list[np.n
     products and codes of a block of resamples are computed once for all of them (they depend only on
     the pairs' cells, which must be the same for every table)."""
     first = tables[0]
+    if any(isinstance(t, KendallCellTable) for t in tables):
+        blocks = [np.asarray(b) for b in masks]
+        return [t.null(blocks) for t in tables]
     for t in tables[1:]:
         if not (np.array_equal(t.cj, first.cj) and np.array_equal(t.ck, first.ck)):
             raise ValueError("null_many needs tables over the same pairs")
@@ -391,6 +394,103 @@ def _pair_lut(R: int) -> np.ndarray:
         jj, kk = np.triu_indices(R, 1)
         _PAIR_LUTS[R] = np.ascontiguousarray(bits[:, jj] & bits[:, kk])
     return _PAIR_LUTS[R]
+
+
+class KendallCellTable:
+    """Item-grouped Kendall tau-b (:func:`~overcoat.metaeval.correlation.kendall_tau` with
+    ``group="item"``, ``variant="b"``) under the cell scheme, batched over resamples.
+
+    Per item, tau-b is ``(C - D) / sqrt(C + D + T_h) / sqrt(C + D + T_m)``: ``C + D + T_m`` (pairs not
+    tied in the human scores) does not depend on the metric, and ``C - D`` and the metric ties
+    ``T_m + T_hm`` are sums over the item's pairs of a value of the pair's variant (code
+    ``2 s_j + s_k``), i.e. polynomials of degree two in the coins: per block of resamples, an item's two
+    sums are its constant plus its coins times linear terms plus its pair products times pair terms,
+    all integers (exact in floating point). Then tau-b per item and the average over items (or pairs)
+    as ``kendall_tau`` computes them from the same counts."""
+
+    def __init__(self, human, metric_a, metric_b, average: str = "items", epsilon: float = 0.0):
+        from ._util import classify
+
+        check_same_cells(metric_a, metric_b)
+        n, R = human.shape
+        M = R * (R - 1) // 2
+        self.shape = (n, R)
+        self.average = average
+        jj, kk = np.triu_indices(R, 1)
+        base = (np.arange(n)[:, None] * R).astype(np.int64)
+        self.cj = (base + jj).reshape(-1)  # every within-item pair, np.triu_indices order
+        self.ck = (base + kk).reshape(-1)
+        self.n_pairs = n * M
+        self.lut = 0 < R <= _LUT_MAX_R
+        hd = human[:, jj] - human[:, kk]
+        valid = ~(np.isnan(hd) | np.isnan(metric_a[:, jj] - metric_a[:, kk]))
+        src = (metric_a, metric_b)
+        sig = np.zeros((4, n, M))
+        tie = np.zeros((4, n, M))
+        for v in range(4):
+            d = src[v >> 1][:, jj] - src[v & 1][:, kk]
+            con, dis, _t_h, t_m, t_hm = classify(hd, d, epsilon)
+            sig[v] = (con & valid).astype(float) - (dis & valid)
+            tie[v] = (t_m | t_hm) & valid
+            if v == 0:
+                self.not_tied_h = np.count_nonzero((con | dis | t_m) & valid, axis=1).astype(float)
+        self.total = np.count_nonzero(valid, axis=1).astype(float)
+        ej = np.zeros((M, R))
+        ej[np.arange(M), jj] = 1.0
+        ek = np.zeros((M, R))
+        ek[np.arange(M), kk] = 1.0
+        # f(code) = f0 + (f2 - f0) s_j + (f1 - f0) s_k + (f0 - f1 - f2 + f3) s_j s_k; permuted B reads
+        # variant 3 - code (f0 <-> f3, f1 <-> f2): the same pair term
+        self.terms = []
+        for f in (sig, tie):
+            sides = []
+            for g in (f, f[::-1]):
+                sides.append((g[0].sum(axis=1), (g[2] - g[0]) @ ej + (g[1] - g[0]) @ ek))
+            self.terms.append((sides, (f[0] - f[1] - f[2] + f[3]).astype(np.float32)))
+
+    def null(self, masks: Iterable[np.ndarray]) -> np.ndarray:
+        """tau-b(permuted A) - tau-b(permuted B) for each row of the (b, n_items * n_responses) masks."""
+        n, R = self.shape
+        M = R * (R - 1) // 2
+        lut = _pair_lut(R) if self.lut else None
+        bs = max(1, _ELEMENT_BUDGET // max(1, self.n_pairs))
+        out = []
+        for block in masks:
+            block = np.asarray(block)
+            for s0 in range(0, block.shape[0], bs):
+                Sb = block[s0 : s0 + bs]
+                S8 = Sb if Sb.dtype == np.uint8 else (Sb != 0).view(np.uint8)
+                b = S8.shape[0]
+                if M == 0:
+                    out.append(np.full(b, np.nan))
+                    continue
+                if lut is not None:
+                    code = S8.reshape(b, n, R) @ (1 << np.arange(R, dtype=np.int32))
+                    X = np.take(lut, code, axis=0)
+                else:
+                    X = (S8[:, self.cj] & S8[:, self.ck]).reshape(b, n, M)
+                X32 = X.astype(np.float32)
+                Sr = S8.reshape(b, n, R).astype(float)
+                sums = []  # [(C - D, metric ties) of permuted A, of permuted B]
+                for sides, quad in self.terms:
+                    pq = np.einsum("bnm,nm->bn", X32, quad).astype(float)  # small integers: exact
+                    sums.append([c + np.einsum("bnr,nr->bn", Sr, lin) + pq for c, lin in sides])
+                vals = [self._tau_b(sums[0][side], sums[1][side]) for side in (0, 1)]
+                out.append(vals[0] - vals[1])
+        return np.concatenate(out) if out else np.empty(0)
+
+    def _tau_b(self, s: np.ndarray, ties: np.ndarray) -> np.ndarray:
+        """The item-grouped tau-b of each row from its items' C - D and metric ties (as kendall_tau)."""
+        not_tied_m = self.total - ties
+        not_tied_h = self.not_tied_h
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.clip(s / np.sqrt(not_tied_m) / np.sqrt(not_tied_h), -1.0, 1.0)
+        defined = (not_tied_m > 0) & (not_tied_h > 0)
+        a = np.where(defined, 1.0 if self.average == "items" else self.total, 0.0)
+        num = (a * np.where(defined, t, 0.0)).sum(axis=1)
+        den = a.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
 def generic_cell_null(

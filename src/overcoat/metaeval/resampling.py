@@ -939,11 +939,35 @@ def _fixed_pairwise_accuracy(stat: Statistic):
     return average, ties == "half", eps
 
 
+def _kendall_b(stat: Statistic):
+    """``(average, epsilon)`` when ``stat`` is item-grouped ``kendall_tau`` with ``variant="b"`` (the cell
+    engine computes it batched), else None."""
+    if not isinstance(stat, ItemWeightedStatistic):
+        return None
+    from . import correlation
+
+    if stat.func is not correlation.kendall_tau:
+        return None
+    kw = dict(stat.kwargs)
+    variant = kw.pop("variant", "b")
+    eps = float(kw.pop("epsilon", 0.0))
+    group = kw.pop("group", "item")
+    average = kw.pop("average", "items")
+    if kw or variant != "b" or group != "item" or average not in ("items", "pairs") or eps < 0:
+        return None
+    return average, eps
+
+
 def cell_engine_available(statistic: Any) -> bool:
     """True when ``permute="cells"`` evaluates ``statistic`` batched (tie-calibrated acc_eq, item-grouped
-    pairwise accuracy); other statistics are called once per permuted scorer (slow on large data)."""
+    pairwise accuracy, item-grouped Kendall tau-b); other statistics are called once per permuted
+    scorer (slow on large data)."""
     stat = _resolve(statistic)
-    return isinstance(stat, TieCalibratedStatistic) or _fixed_pairwise_accuracy(stat) is not None
+    return (
+        isinstance(stat, TieCalibratedStatistic)
+        or _fixed_pairwise_accuracy(stat) is not None
+        or _kendall_b(stat) is not None
+    )
 
 
 class _NullEngine:
@@ -962,7 +986,7 @@ class _NullEngine:
         self.permute = permute
         self.batch_size = batch_size
         self.n_units = h.shape[0] if permute == "items" else h.size
-        self.cell_table = None
+        self.cell_table: Any = None
         self.tables = tables
         if permute == "cells":
             from ._cells import CellTable, check_same_cells
@@ -972,8 +996,13 @@ class _NullEngine:
                 self.cell_table = CellTable(h, ma, mb, stat.average)
             else:
                 fixed = _fixed_pairwise_accuracy(stat)
+                kendall = _kendall_b(stat)
                 if fixed is not None:
                     self.cell_table = CellTable(h, ma, mb, fixed[0], fixed=fixed[1:])
+                elif kendall is not None:
+                    from ._cells import KendallCellTable
+
+                    self.cell_table = KendallCellTable(h, ma, mb, *kendall)
         elif isinstance(stat, TieCalibratedStatistic) and tables is None:
             self.tables = (stat.table(h, ma), stat.table(h, mb))
 
