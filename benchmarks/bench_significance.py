@@ -7,6 +7,8 @@ MQM scores, item-grouped acc_eq with tie calibration re-fitted on every permuted
 ("chrF better"), the same coins (our canonical ``swap_masks`` stream, 1 = swap). Rows:
 
 * ours, ``permute="cells"`` (PERM-BOTH, scorers z-scored, p = count / k): must equal the peer's p;
+* ours, item-grouped Kendall tau-b with ``permute="cells"``: the batched engine vs the generic path
+  (``kendall_tau`` called on every materialised permuted scorer); the null values must be identical;
 * ours, ``permute="items"`` (whole items swapped; p = (count + 1) / (k + 1)): a different test, shown for
   its p-value and speed;
 * peer: a faithful reimplementation of ``stats.PermutationSigDiff`` with ``KendallWithTiesOpt``
@@ -29,7 +31,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from overcoat import api
+from overcoat.metaeval.correlation import kendall_tau
 from overcoat.metaeval.resampling import (
+    item_weighted,
+    materialized,
     paired_permutation_test,
     swap_masks,
     tie_calibrated_statistic,
@@ -76,6 +81,20 @@ def collect(quick: bool = False, data: str = "ted-zhen", resamples: int | None =
         tau_optimization_python(np.where(sw, za, B), H)
     w_py = (time.perf_counter() - t0) / 2 * k
 
+    # item-grouped Kendall tau-b (the ranking rule's fallback statistic) in the cell scheme: the batched
+    # engine vs the generic path (kendall_tau on every materialised permuted scorer), same coins
+    tau_fast = item_weighted(kendall_tau, group="item", variant="b")
+
+    def tau_slow(h, m):
+        return kendall_tau(h, m, group="item", variant="b").statistic
+
+    kw = {"n_resamples": k, "permute": "cells", "alternative": "greater", "return_null": True}
+    w_tau, c_tau, tau = _cpu_timed(lambda: paired_permutation_test(tau_fast, H, A, B, **kw))
+    w_gen, c_gen, gen = _cpu_timed(
+        lambda: paired_permutation_test(materialized(tau_slow), H, A, B, **kw)
+    )
+    tau_same = np.array_equal(tau.null_distribution, gen.null_distribution)
+
     n = f"{data} {H.shape[0]}x{H.shape[1]}, k={k}"
     same = cells.pvalue == p_peer and k_peer == cells.n_resamples
     eq = f"p {cells.pvalue:.4f} {'=' if same else '!='} {p_peer:.4f}"
@@ -97,6 +116,15 @@ def collect(quick: bool = False, data: str = "ted-zhen", resamples: int | None =
             w_py,
             "same algorithm",
             f"peer extrapolated: 2 resamples timed, x{k / 2:g}",
+        ),
+        Row(
+            "permutation test, cells, item-grouped Kendall τb, chrF vs BLEU",
+            n,
+            w_tau,
+            "generic path: kendall_tau per permuted scorer",
+            w_gen,
+            f"p {tau.pvalue:.4f}; null {'identical' if tau_same else 'DIFFERENT'}",
+            f"CPU s ours {c_tau:.2f}, generic {c_gen:.2f}",
         ),
         Row(
             "permutation test, items (PERM-INPUTS), same data",
