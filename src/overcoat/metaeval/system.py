@@ -204,18 +204,28 @@ def spa_signs(n_permutations: int, n_items: int, seed: int = MTME_SPA_SEED) -> n
     return _spa_signs(int(n_permutations), int(n_items), int(seed)).astype(np.float64)
 
 
+#: Signs drawn per step of :func:`_spa_signs` (even).
+_SIGN_CHUNK = 1 << 14
+
+
 @lru_cache(maxsize=4)
 def _spa_signs(n_permutations: int, n_items: int, seed: int) -> np.ndarray:
     """:func:`spa_signs` as a read-only float32 array (+-1, exact), cached."""
     rng = np.random.default_rng(seed)
     n = n_permutations * n_items
+    signs = np.empty(n, dtype=np.float32)
     if type(rng.bit_generator).__name__ == "PCG64" and sys.byteorder == "little":
-        x = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
-        kept = x >= np.uint32(2**31 + 256)
+        # in chunks, so that the only large block of fresh memory is the result: a cold call's time is
+        # mostly the first touch of new memory (page faults), not the draws
+        kept = np.empty(_SIGN_CHUNK, dtype=bool)
+        for s0 in range(0, n, _SIGN_CHUNK):  # _SIGN_CHUNK is even: chunks start on a 64-bit draw
+            c = min(_SIGN_CHUNK, n - s0)
+            x = rng.bit_generator.random_raw((c + 1) // 2).view(np.uint32)[:c]
+            np.greater_equal(x, np.uint32(2**31 + 256), out=kept[:c])
+            signs[s0 : s0 + c] = kept[:c]
     else:  # pragma: no cover - numpy's default generator is PCG64
-        kept = rng.random(size=n, dtype=np.float32) > 0.5
-    signs = kept.astype(np.float32)  # 0/1 -> -1/+1 in place (np.where with scalars is ~8x slower)
-    signs *= 2.0
+        signs[:] = rng.random(size=n, dtype=np.float32) > 0.5
+    signs *= 2.0  # 0/1 -> -1/+1 in place (np.where with scalars is ~8x slower)
     signs -= 1.0
     signs = signs.reshape(n_permutations, n_items)
     signs.flags.writeable = False
