@@ -227,9 +227,9 @@ def _spa_signs(n_permutations: int, n_items: int, seed: int) -> np.ndarray:
         signs[:] = rng.random(size=n, dtype=np.float32) > 0.5
     signs *= 2.0  # 0/1 -> -1/+1 in place (np.where with scalars is ~8x slower)
     signs -= 1.0
-    signs = signs.reshape(n_permutations, n_items)
-    signs.flags.writeable = False
-    return signs
+    out = signs.reshape(n_permutations, n_items)
+    out.flags.writeable = False
+    return out
 
 
 def soft_pairwise_accuracy(
