@@ -306,7 +306,9 @@ def null_many(tables: list[CellTable], masks: Iterable[np.ndarray]) -> list[np.n
     P = first.n_pairs
     n, R = first.shape
     n_rows = first.n_rows
-    bs = max(1, _ELEMENT_BUDGET // max(1, n_rows, max(t.ncol for t in tables)))
+    # blocks of ~4M pair products (TED: 100 resamples): as fast as larger ones, and their arrays are
+    # reused by the allocator instead of being mapped afresh (page faults) for every block
+    bs = max(1, (_ELEMENT_BUDGET // 2) // max(1, n_rows, max(t.ncol for t in tables)))
     lut = _pair_lut(R) if first.lut else None
     out: list[list[np.ndarray]] = [[] for _ in tables]
     for block in masks:
