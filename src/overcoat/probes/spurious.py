@@ -27,7 +27,13 @@ from ..metaeval.length_bias import LengthBiasResult, length_bias
 from ..metaeval.robustness import PerturbationResult, perturbation_sensitivity
 from .perturbations import apply_perturbation, get_perturbation
 
-__all__ = ["length_probe", "perturbation_probe", "perturbed_dataset", "response_lengths"]
+__all__ = [
+    "length_probe",
+    "perturbation_probe",
+    "perturbed_dataset",
+    "preference_pairs",
+    "response_lengths",
+]
 
 
 def response_lengths(dataset: Dataset, unit: str = "chars") -> np.ndarray:
@@ -90,6 +96,19 @@ def perturbed_dataset(dataset: Dataset, perturbation: str, *, seed: int = 0) -> 
     )
 
 
+def preference_pairs(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every within-item pair with a human preference (human ties and missing scores left out):
+    (matrix row, column of the preferred response, column of the other one)."""
+    H = dataset.human_matrix()
+    jj, kk = np.triu_indices(H.shape[1], 1)
+    dh = H[:, jj] - H[:, kk]
+    item, p = np.nonzero(np.isfinite(dh) & (dh != 0))
+    if item.size == 0:
+        raise ValueError(f"{dataset.name!r} has no pair with a human preference to probe")
+    first = dh[item, p] > 0
+    return item, np.where(first, jj[p], kk[p]), np.where(first, kk[p], jj[p])
+
+
 def perturbation_probe(
     dataset: Dataset,
     base_scores: np.ndarray,
@@ -106,16 +125,8 @@ def perturbation_probe(
     ``base_scores``: the scorer's per-response scores of ``dataset`` (oriented: higher = better);
     ``score_fn(dataset) -> scores`` scores a (perturbed) data set the same way (the caller binds the
     scorer, cache and workers, and orients the result)."""
-    H = dataset.human_matrix()
     before = dataset.to_matrix(np.asarray(base_scores, dtype=float))
-    jj, kk = np.triu_indices(H.shape[1], 1)
-    dh = H[:, jj] - H[:, kk]
-    item, p = np.nonzero(np.isfinite(dh) & (dh != 0))
-    if item.size == 0:
-        raise ValueError(f"{dataset.name!r} has no pair with a human preference to probe")
-    first = dh[item, p] > 0
-    pref_col = np.where(first, jj[p], kk[p])
-    disp_col = np.where(first, kk[p], jj[p])
+    item, pref_col, disp_col = preference_pairs(dataset)
     out: dict[str, PerturbationResult] = {}
     for name in perturbations:
         if on_probe is not None:
