@@ -288,7 +288,7 @@ def probe(
     (:mod:`overcoat.probes.position`). Returns the JSON document."""
     from .probes.perturbations import get_perturbation
     from .probes.position import NOT_APPLICABLE, position_probe
-    from .probes.spurious import length_probe, perturbation_probe
+    from .probes.spurious import Rewrites, length_probe, perturbation_probe
     from .probes.style import data_style_matrix, has_style_variants, synthetic_style_matrix
     from .scorers.engine import compare_pairs
 
@@ -326,15 +326,17 @@ def probe(
         style_source = "synthetic"
     doc["style"] = {"source": style_source, "scorers": {}} if style_source else None
     doc["position_bias"] = {}
+    # every rewritten data set is made once and scored once, by all the scorers together
+    rewrites = Rewrites(dataset, seed)
+    rescored: dict[str, ScoredDataset] = {}
     for name, s in resolved.items():
-        rescored: dict[str, np.ndarray] = {}  # a rewritten data set is scored once per scorer
 
-        def score_fn(d: Dataset, name=name, s=s, memo=rescored) -> np.ndarray:
-            if d.name not in memo:  # names the perturbations applied: data+filler+markdown
-                memo[d.name] = _oriented(
-                    score(d, {name: s}, cache=cache, workers=workers, progress=progress), name
+        def score_fn(d: Dataset, name=name) -> np.ndarray:
+            if d.name not in rescored:  # names the rewrites applied: data+filler+markdown
+                rescored[d.name] = score(
+                    d, resolved, cache=cache, workers=workers, progress=progress
                 )
-            return memo[d.name]
+            return _oriented(rescored[d.name], name)
 
         res = perturbation_probe(
             dataset,
@@ -344,13 +346,19 @@ def probe(
             seed=seed,
             ties=ties,
             n_resamples=n_resamples,
+            rewrites=rewrites,
         )
         doc["perturbations"][name] = {p: _dataclass_doc(r) for p, r in res.items()}
         if style_source == "data":
             sm = data_style_matrix(dataset, oriented[name], n_resamples=n_resamples, seed=seed)
         elif style_source == "synthetic":
             sm = synthetic_style_matrix(
-                dataset, oriented[name], score_fn, n_resamples=n_resamples, seed=seed
+                dataset,
+                oriented[name],
+                score_fn,
+                n_resamples=n_resamples,
+                seed=seed,
+                rewrites=rewrites,
             )
         if style_source:
             doc["style"]["scorers"][name] = _dataclass_doc(sm)

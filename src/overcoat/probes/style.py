@@ -42,7 +42,7 @@ from ..data.model import Dataset
 from ..metaeval.benchmarks import RMBENCH_DOMAIN_MAP
 from ..metaeval.benchmarks import RMBENCH_STYLES as RMBENCH_STYLE_NAMES
 from ..metaeval.style import StyleMatrixResult, style_matrix
-from .spurious import perturbed_dataset, preference_pairs
+from .spurious import Rewrites, preference_pairs
 
 __all__ = [
     "SYNTHETIC_STYLES",
@@ -98,18 +98,21 @@ def data_style_matrix(
     )
 
 
-def styled_dataset(dataset: Dataset, style: str, *, seed: int = 0) -> Dataset:
-    """The data set with every response rewritten into synthetic ``style``."""
+def styled_dataset(
+    dataset: Dataset, style: str, *, seed: int = 0, rewrites: Rewrites | None = None
+) -> Dataset:
+    """The data set with every response rewritten into synthetic ``style`` (``rewrites``: shared
+    rewritten copies of ``dataset``, whose seed is then used)."""
     try:
         chain = SYNTHETIC_STYLES[style]
     except KeyError:
         raise ValueError(
             f"style must be one of {', '.join(SYNTHETIC_STYLES)}, got {style!r}"
         ) from None
-    out = dataset
-    for p in chain:
-        out = perturbed_dataset(out, p, seed=seed)
-    return out
+    rewrites = Rewrites(dataset, seed) if rewrites is None else rewrites
+    if rewrites.dataset is not dataset:
+        raise ValueError("rewrites were made from another data set")
+    return rewrites(chain)
 
 
 def synthetic_style_matrix(
@@ -119,15 +122,18 @@ def synthetic_style_matrix(
     *,
     n_resamples: int = 1000,
     seed: int = 0,
+    rewrites: Rewrites | None = None,
 ) -> StyleMatrixResult:
     """The style matrix of preference pairs rewritten into :data:`SYNTHETIC_STYLES`.
     ``base_scores``: the scorer's (oriented) scores of ``dataset``; ``score_fn(dataset)`` scores a
-    rewritten data set the same way (as in :func:`~overcoat.probes.spurious.perturbation_probe`)."""
+    rewritten data set the same way, ``rewrites`` as in
+    :func:`~overcoat.probes.spurious.perturbation_probe`."""
+    rewrites = Rewrites(dataset, seed) if rewrites is None else rewrites
     item, pref_col, disp_col = preference_pairs(dataset)
     n = item.size
     chosen, rejected = np.empty((n, 3)), np.empty((n, 3))
     for k, style in enumerate(SYNTHETIC_STYLES):
-        s = base_scores if k == 0 else score_fn(styled_dataset(dataset, style, seed=seed))
+        s = base_scores if k == 0 else score_fn(styled_dataset(dataset, style, rewrites=rewrites))
         M = dataset.to_matrix(np.asarray(s, dtype=float))
         chosen[:, k] = M[item, pref_col]
         rejected[:, k] = M[item, disp_col]
