@@ -55,7 +55,7 @@ def test_point_values_are_rmbench_scores():
         np.testing.assert_array_equal(r.domains[d]["matrix"], ref.matrices[d])
         assert r.domains[d]["easy"].statistic == ref.easy[d]
         assert r.domains[d]["overall"].statistic == ref.domain_scores[d]
-        assert r.domains[d]["overall"].n == ref.counts[d]
+        assert r.domains[d]["overall"].n_rows == ref.counts[d]
     assert r.n_missing == 1
 
 

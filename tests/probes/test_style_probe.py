@@ -130,3 +130,22 @@ def test_styled_dataset_chain_and_unknown_style():
     assert styled_dataset(ds, "plain") is ds
     with pytest.raises(ValueError, match="style must be one of"):
         styled_dataset(ds, "gothic")
+
+
+def test_cli_prints_and_writes_the_style_matrix(rm_file, tmp_path, capsys):
+    from overcoat.cli import main
+
+    out = tmp_path / "probe.json"
+    code = main(
+        ["probe", "-d", f"rmbench:{rm_file}", "-s", "length", "--resamples", "20", "-q"]
+        + ["--json", str(out)]
+    )
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "style matrix" in text and "detailed_markdown" in text
+    doc = json.loads(out.read_text())
+    r = doc["style"]["scorers"]["length"]
+    assert doc["style"]["source"] == "data" and len(r["matrix_ci"]) == 2
+    assert r["styles"] == ["concise", "detailed_plain", "detailed_markdown"]
+    assert set(r["domains"]) == {"chat", "math", "code", "safety"}
+    assert doc["position_bias"]["length"]["applicable"] is False

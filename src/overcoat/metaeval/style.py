@@ -44,7 +44,7 @@ _DIAG = np.diag_indices(3)
 class StyleEstimate:
     statistic: float
     confidence_interval: tuple[float, float] | None
-    n: int
+    n_rows: int
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class StyleMatrixResult:
     """``matrix[i][j]``: accuracy with the chosen response in ``styles[i]`` and the rejected one
     in ``styles[j]`` (overall: the mean of the domain matrices), ``matrix_ci`` its elementwise
     percentile intervals ``(low 3x3, high 3x3)``; ``easy``, ``normal``, ``hard``, ``overall``
-    (mean of the three) with CIs; ``domains[d]`` the same per domain (``n`` = rows)."""
+    (mean of the three) with CIs; ``domains[d]`` the same per domain (``n_rows`` = rows)."""
 
     styles: tuple[str, ...]
     matrix: np.ndarray

@@ -137,7 +137,7 @@ def style_tables(doc: dict) -> list[Table]:
         doms = r["domains"]
         per_dom = (
             "; ".join(
-                f"{escape(d)} {_n(v['overall']['statistic'])} (n {v['overall']['n']})"
+                f"{escape(d)} {_n(v['overall']['statistic'])} (n {v['overall']['n_rows']})"
                 for d, v in doms.items()
             )
             if len(doms) > 1
