@@ -12,7 +12,9 @@ prints one table; ratio = peer seconds / ours seconds (> 1: overcoat is faster).
 * ``bench_models``: ``hf:`` reward model vs a transformers pipeline (and the SmolLM2 load timing);
 * ``bench_significance``, ``bench_spa`` (permutation tests vs mt-metrics-eval's PermutationSigDiff, SPA vs
   its pce.py): rows of the table when they define ``collect``; otherwise run as scripts with their
-  defaults (not with ``--quick``) and their own tables printed below this one.
+  defaults (not with ``--quick``) and their own tables printed below this one;
+* ``bench_probes``: every pitfall command (probe, calibrate, overopt, quality, fit) on every bundled data set
+  with CPU scorers, wall times against the 60 s budget (its own table; no peer).
 
 Other scripts in this folder measure overcoat against itself (cache, batching) and print their own tables.
 """
@@ -31,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench import machine, table
 
-MODULES = ["stats", "tiecal", "scoring", "models", "significance", "spa"]
+MODULES = ["stats", "tiecal", "scoring", "models", "significance", "spa", "probes"]
 
 
 def main() -> None:

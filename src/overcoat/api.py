@@ -270,6 +270,7 @@ def probe(
     scorers: Sequence[str | Scorer] | dict[str, Scorer],
     *,
     perturbations: Sequence[str] = (),
+    style: bool | None = None,
     length_unit: str = "chars",
     ties: str = "strict",
     tolerance: float = 0.1,
@@ -281,9 +282,15 @@ def probe(
 ) -> dict:
     """Length bias of every scorer and, for each named perturbation, the flip rate and score
     shift when the dispreferred response of every preference pair is perturbed
-    (:mod:`overcoat.probes.spurious`). Returns the JSON document."""
+    (:mod:`overcoat.probes.spurious`); RM-Bench's style matrix (:mod:`overcoat.probes.style`:
+    from the data's style variants where it has them, always; synthetic from rewritten pairs
+    where ``style`` is True; never where it is False); the position bias of pairwise judges
+    (:mod:`overcoat.probes.position`). Returns the JSON document."""
     from .probes.perturbations import get_perturbation
-    from .probes.spurious import length_probe, perturbation_probe
+    from .probes.position import NOT_APPLICABLE, position_probe
+    from .probes.spurious import Rewrites, length_probe, perturbation_probe
+    from .probes.style import data_style_matrix, has_style_variants, synthetic_style_matrix
+    from .scorers.engine import compare_pairs
 
     for p in perturbations:
         get_perturbation(p)
@@ -313,12 +320,23 @@ def probe(
     doc["scorers"] = {n: _dataclass_doc(r) for n, r in lb.items()}
     doc["share_longer_preferred"] = next(iter(lb.values())).share_longer_preferred if lb else None
     doc["perturbations"] = {}
+    variants = has_style_variants(dataset)
+    style_source = "data" if variants and style is not False else None
+    if style and not variants:
+        style_source = "synthetic"
+    doc["style"] = {"source": style_source, "scorers": {}} if style_source else None
+    doc["position_bias"] = {}
+    # every rewritten data set is made once and scored once, by all the scorers together
+    rewrites = Rewrites(dataset, seed)
+    rescored: dict[str, ScoredDataset] = {}
     for name, s in resolved.items():
 
-        def score_fn(d: Dataset, name=name, s=s) -> np.ndarray:
-            return _oriented(
-                score(d, {name: s}, cache=cache, workers=workers, progress=progress), name
-            )
+        def score_fn(d: Dataset, name=name) -> np.ndarray:
+            if d.name not in rescored:  # names the rewrites applied: data+filler+markdown
+                rescored[d.name] = score(
+                    d, resolved, cache=cache, workers=workers, progress=progress
+                )
+            return _oriented(rescored[d.name], name)
 
         res = perturbation_probe(
             dataset,
@@ -328,8 +346,39 @@ def probe(
             seed=seed,
             ties=ties,
             n_resamples=n_resamples,
+            rewrites=rewrites,
         )
         doc["perturbations"][name] = {p: _dataclass_doc(r) for p, r in res.items()}
+        if style_source == "data":
+            sm = data_style_matrix(dataset, oriented[name], n_resamples=n_resamples, seed=seed)
+        elif style_source == "synthetic":
+            sm = synthetic_style_matrix(
+                dataset,
+                oriented[name],
+                score_fn,
+                n_resamples=n_resamples,
+                seed=seed,
+                rewrites=rewrites,
+            )
+        if style_source:
+            doc["style"]["scorers"][name] = _dataclass_doc(sm)
+        if isinstance(s, PairwiseScorer):
+            one = s.single_order()
+
+            def compare_fn(pairs, one=one) -> np.ndarray:
+                return np.asarray(
+                    compare_pairs(dataset, one, pairs, cache=cache, workers=workers).scores,
+                    dtype=float,
+                )
+
+            pb = position_probe(dataset, compare_fn, ties=ties, n_resamples=n_resamples, seed=seed)
+            doc["position_bias"][name] = {
+                "applicable": True,
+                "signature": one.signature(),
+                **_dataclass_doc(pb),
+            }
+        else:
+            doc["position_bias"][name] = {"applicable": False, "reason": NOT_APPLICABLE}
     return doc
 
 

@@ -525,6 +525,12 @@ def probe(
         "dispreferred response (repeatable; 'all' = every "
         "built-in); default: length bias only",
     ),
+    style: bool | None = typer.Option(
+        None,
+        "--style/--no-style",
+        help="RM-Bench's style matrix; data with style variants (RM-Bench): on unless "
+        "--no-style; other data: synthetic from rewritten pairs with --style",
+    ),
     length_unit: str = typer.Option("chars", "--length-unit", help="chars | words"),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
@@ -535,10 +541,11 @@ def probe(
     no_cache: bool = typer.Option(False, "--no-cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
-    """Spurious correlations: length bias (with the length-only baseline) and perturbations."""
+    """Spurious correlations: length bias (with the length-only baseline), perturbations, the
+    style matrix and the position bias of pairwise judges."""
     from . import api
     from .probes.perturbations import perturbation_names
-    from .report.probes import length_bias_table, perturbation_table
+    from .report.probes import length_bias_table, perturbation_table, position_table, style_tables
 
     if length_unit not in ("chars", "words"):
         raise OvercoatError(f"--length-unit must be one of chars, words, got {length_unit!r}")
@@ -549,6 +556,7 @@ def probe(
         ds,
         scorer,
         perturbations=names,
+        style=style,
         length_unit=length_unit,
         n_resamples=resamples,
         seed=seed,
@@ -562,6 +570,15 @@ def probe(
     console.print(length_bias_table(doc))
     if names:
         console.print(perturbation_table(doc))
+    for t in style_tables(doc):
+        console.print(t)
+    if any(r["applicable"] for r in doc["position_bias"].values()):
+        console.print(position_table(doc))
+    else:
+        console.print(
+            "position bias: not applicable (no pairwise judge among the scorers; a pointwise "
+            "scorer sees one response at a time)"
+        )
     _write_doc(doc, json_out)
 
 

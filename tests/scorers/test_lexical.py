@@ -57,6 +57,30 @@ def test_ter_equals_sacrebleu_sentence_ter(ted_batch):
     assert np.array_equal(ours, np.array(ref))
 
 
+@pytest.mark.parametrize("spec", ["bleu", "chrf", "ter"])
+def test_reference_statistics_kept_between_batches_change_nothing(spec, monkeypatch):
+    # several references per row, references shared by rows and batches; the kept reference
+    # statistics are dropped when there are more than _REF_INFO_MAX (here 2) of them
+    hyps = ["the cat sat on the mat", "a cat is on a mat", "dogs bark", "the cat sat", "mat"]
+    refs = [
+        ["the cat sat on the mat", "there is a cat on the mat"],
+        ["the cat sat on the mat", "there is a cat on the mat"],
+        ["the dog barks"],
+        ["the cat sat on the mat", "there is a cat on the mat"],
+        ["the dog barks"],
+    ]
+    s = get_scorer(spec)
+    monkeypatch.setattr(type(s), "_REF_INFO_MAX", 2)
+    b = ScoringBatch(["q"] * 5, hyps, refs)
+    first = s.score_batch(b)
+    again = s.score_batch(b.subset([4, 3, 2, 1, 0]))
+    fn = {"bleu": sacrebleu.sentence_bleu, "chrf": sacrebleu.sentence_chrf}.get(
+        spec, sacrebleu.sentence_ter
+    )
+    expected = np.array([fn(h, r).score for h, r in zip(hyps, refs)])
+    assert np.array_equal(first, expected) and np.array_equal(again, expected[::-1])
+
+
 def test_rouge_l_equals_rouge_score():
     b = ScoringBatch(
         ["x", "y"],

@@ -27,7 +27,14 @@ from ..metaeval.length_bias import LengthBiasResult, length_bias
 from ..metaeval.robustness import PerturbationResult, perturbation_sensitivity
 from .perturbations import apply_perturbation, get_perturbation
 
-__all__ = ["length_probe", "perturbation_probe", "perturbed_dataset", "response_lengths"]
+__all__ = [
+    "Rewrites",
+    "length_probe",
+    "perturbation_probe",
+    "perturbed_dataset",
+    "preference_pairs",
+    "response_lengths",
+]
 
 
 def response_lengths(dataset: Dataset, unit: str = "chars") -> np.ndarray:
@@ -90,6 +97,36 @@ def perturbed_dataset(dataset: Dataset, perturbation: str, *, seed: int = 0) -> 
     )
 
 
+class Rewrites:
+    """Rewritten copies of one data set, each made once: ``rewrites(("filler", "markdown"))`` is
+    the data set padded, then formatted (a chain of perturbations, applied in order; the empty
+    chain is the data set itself). Probes that share one object share the rewritten texts."""
+
+    def __init__(self, dataset: Dataset, seed: int = 0):
+        self.dataset, self.seed = dataset, seed
+        self._memo: dict[tuple[str, ...], Dataset] = {}
+
+    def __call__(self, chain: tuple[str, ...]) -> Dataset:
+        if not chain:
+            return self.dataset
+        if chain not in self._memo:
+            self._memo[chain] = perturbed_dataset(self(chain[:-1]), chain[-1], seed=self.seed)
+        return self._memo[chain]
+
+
+def preference_pairs(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every within-item pair with a human preference (human ties and missing scores left out):
+    (matrix row, column of the preferred response, column of the other one)."""
+    H = dataset.human_matrix()
+    jj, kk = np.triu_indices(H.shape[1], 1)
+    dh = H[:, jj] - H[:, kk]
+    item, p = np.nonzero(np.isfinite(dh) & (dh != 0))
+    if item.size == 0:
+        raise ValueError(f"{dataset.name!r} has no pair with a human preference to probe")
+    first = dh[item, p] > 0
+    return item, np.where(first, jj[p], kk[p]), np.where(first, kk[p], jj[p])
+
+
 def perturbation_probe(
     dataset: Dataset,
     base_scores: np.ndarray,
@@ -100,29 +137,24 @@ def perturbation_probe(
     ties: str = "strict",
     n_resamples: int = 1000,
     on_probe: Callable[[str], Any] | None = None,
+    rewrites: Rewrites | None = None,
 ) -> dict[str, PerturbationResult]:
     """Flip rate and score shift under each perturbation of the dispreferred response.
 
     ``base_scores``: the scorer's per-response scores of ``dataset`` (oriented: higher = better);
     ``score_fn(dataset) -> scores`` scores a (perturbed) data set the same way (the caller binds the
-    scorer, cache and workers, and orients the result)."""
-    H = dataset.human_matrix()
+    scorer, cache and workers, and orients the result). ``rewrites``: shared rewritten copies of
+    ``dataset`` (see :class:`Rewrites`; its seed is used), e.g. across scorers."""
+    rewrites = Rewrites(dataset, seed) if rewrites is None else rewrites
+    if rewrites.dataset is not dataset:
+        raise ValueError("rewrites were made from another data set")
     before = dataset.to_matrix(np.asarray(base_scores, dtype=float))
-    jj, kk = np.triu_indices(H.shape[1], 1)
-    dh = H[:, jj] - H[:, kk]
-    item, p = np.nonzero(np.isfinite(dh) & (dh != 0))
-    if item.size == 0:
-        raise ValueError(f"{dataset.name!r} has no pair with a human preference to probe")
-    first = dh[item, p] > 0
-    pref_col = np.where(first, jj[p], kk[p])
-    disp_col = np.where(first, kk[p], jj[p])
+    item, pref_col, disp_col = preference_pairs(dataset)
     out: dict[str, PerturbationResult] = {}
     for name in perturbations:
         if on_probe is not None:
             on_probe(name)
-        after = dataset.to_matrix(
-            np.asarray(score_fn(perturbed_dataset(dataset, name, seed=seed)), dtype=float)
-        )
+        after = dataset.to_matrix(np.asarray(score_fn(rewrites((name,))), dtype=float))
         out[name] = perturbation_sensitivity(
             before[item, pref_col],
             before[item, disp_col],

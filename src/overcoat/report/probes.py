@@ -15,11 +15,13 @@ __all__ = [
     "length_bias_table",
     "overopt_table",
     "perturbation_table",
+    "position_table",
     "quality_tables",
     "stability_table",
     "budget_table",
     "near_duplicates_table",
     "suspects_table",
+    "style_tables",
 ]
 
 
@@ -97,6 +99,94 @@ def perturbation_table(doc: dict) -> Table:
     t.caption = (
         "flip rate: share of pairs the scorer had right that the perturbation alone makes "
         "it get wrong; truncate is the control (a scorer reading the answer lowers its score)"
+    )
+    return t
+
+
+def style_tables(doc: dict) -> list[Table]:
+    """One 3x3 matrix per scorer (cells with 95% CIs) and a summary row of easy/normal/hard."""
+    st = doc.get("style")
+    if not st:
+        return []
+    synthetic = st["source"] == "synthetic"
+    out = []
+    for name, r in st["scorers"].items():
+        styles = r["styles"]
+        what = (
+            "synthetic: preference pairs rewritten by the style perturbations"
+            if synthetic
+            else "the data's style variants (RM-Bench's computation)"
+        )
+        t = Table(
+            title=f"{escape(doc['data'])} — {escape(name)}: style matrix, {what}; "
+            "rows: chosen style, columns: rejected style"
+        )
+        t.add_column("chosen \\ rejected")
+        for c in styles:
+            t.add_column(c, justify="right")
+        ci = r.get("matrix_ci")
+        for i, row_style in enumerate(styles):
+            cells = []
+            for j in range(len(styles)):
+                e = {
+                    "statistic": r["matrix"][i][j],
+                    "confidence_interval": [ci[0][i][j], ci[1][i][j]] if ci else None,
+                }
+                cells.append(_ci(e))
+            t.add_row(row_style, *cells)
+        doms = r["domains"]
+        per_dom = (
+            "; ".join(
+                f"{escape(d)} {_n(v['overall']['statistic'])} (n {v['overall']['n_rows']})"
+                for d, v in doms.items()
+            )
+            if len(doms) > 1
+            else ""
+        )
+        t.caption = (
+            f"easy {_ci(r['easy'])} · normal {_ci(r['normal'])} · hard {_ci(r['hard'])} · "
+            f"mean {_ci(r['overall'])}; {r['n_rows']} "
+            + ("pairs" if synthetic else "examples")
+            + f" in {r['n_groups']} items"
+            + (f"; {r['n_missing']} with a missing score (counted wrong)" if r["n_missing"] else "")
+            + (f"\nper domain: {per_dom}" if per_dom else "")
+            + "\neasy: the chosen response in the fancier style; hard: the rejected one"
+        )
+        out.append(t)
+    return out
+
+
+def position_table(doc: dict) -> Table:
+    """Position bias of each pairwise judge; pointwise scorers are listed as not applicable."""
+    t = Table(
+        title=f"{escape(doc['data'])} — position bias: every judged pair asked in both orders"
+    )
+    for c in (
+        "scorer",
+        "consistency [95% CI]",
+        "flip rate [95% CI]",
+        "first-position rate [95% CI]",
+        "acc. preferred first → second",
+        "pairs",
+    ):
+        t.add_column(c, justify="left" if c == "scorer" else "right")
+    for name, r in doc.get("position_bias", {}).items():
+        if not r.get("applicable"):
+            t.add_row(escape(name), "not applicable (pointwise scorer)", "", "", "", "")
+            continue
+        a1, a2 = r["accuracy_preferred_first"], r["accuracy_preferred_second"]
+        t.add_row(
+            escape(name),
+            _ci(r["consistency"]),
+            _ci(r["flip_rate"]),
+            _ci(r["first_position_rate"]),
+            f"{_n(a1['statistic'])} → {_n(a2['statistic'])}",
+            str(r["n_pairs"]) + (f" ({r['n_missing']} missing)" if r["n_missing"] else ""),
+        )
+    t.caption = (
+        "consistency: same verdict in both orders; flip rate: the winner reverses with the "
+        "order; first-position rate: share of verdicts for the response shown first (1/2: "
+        "no position preference)"
     )
     return t
 

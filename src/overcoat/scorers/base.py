@@ -118,3 +118,10 @@ class PairwiseScorer(abc.ABC):
         references: list[list[str]],
     ) -> np.ndarray:
         """P(A better) per pair, in [0, 1]; NaN when the judge gave no usable verdict."""
+
+    def single_order(self) -> PairwiseScorer:
+        """This judge asked in one presentation order only: ``compare_batch`` then gives P(the
+        response shown first is better) with A shown first. The position-bias probe asks it in
+        both orders itself. Default: the scorer itself (its ``compare_batch`` is taken as one
+        presentation); judges that average both orders return a one-order copy."""
+        return self

@@ -34,6 +34,7 @@ class _SacreBleuScorer(Scorer):
         self.spec_name = spec_name
         self._metric: Any = None
         self._sig: str | None = None
+        self._ref_info: dict[tuple[str, ...], Any] = {}
 
     def _build(self):
         import sacrebleu.metrics as m
@@ -47,7 +48,7 @@ class _SacreBleuScorer(Scorer):
         return self._metric
 
     def __getstate__(self):  # sacrebleu objects hold caches; rebuild them in workers
-        return {**self.__dict__, "_metric": None}
+        return {**self.__dict__, "_metric": None, "_ref_info": {}}
 
     def signature(self) -> str:
         if self._sig is None:
@@ -57,12 +58,44 @@ class _SacreBleuScorer(Scorer):
             self._sig = f"{self.spec_name}|{sig}"
         return self._sig
 
+    #: reference sets whose n-grams (or words) are kept between batches
+    _REF_INFO_MAX = 4096
+
     def score_batch(self, batch: ScoringBatch) -> np.ndarray:
+        """``sentence_score`` of every row, with each reference set's statistics extracted once
+        (many responses share a reference: TED's 13 systems per segment, every rewrite of a
+        response in the probes). The steps are sacrebleu's own ``sentence_score`` steps
+        (check, cache the references, preprocess, segment statistics, score), so the scores are
+        bit-identical; a sacrebleu without them gets the plain ``sentence_score`` loop."""
         m = self.metric
-        return np.array(
-            [m.sentence_score(h, list(r)).score for h, r in zip(batch.responses, batch.references)],
-            dtype=float,
+        steps = (
+            "_check_sentence_score_args",
+            "_cache_references",
+            "_preprocess_segment",
+            "_compute_segment_statistics",
+            "_aggregate_and_compute",
         )
+        if not all(hasattr(m, a) for a in steps):
+            return np.array(
+                [
+                    m.sentence_score(h, list(r)).score
+                    for h, r in zip(batch.responses, batch.references)
+                ],
+                dtype=float,
+            )
+        out = np.empty(len(batch), dtype=float)
+        cache = self.__dict__.setdefault("_ref_info", {})
+        for i, (h, r) in enumerate(zip(batch.responses, batch.references)):
+            refs = tuple(r)
+            m._check_sentence_score_args(h, refs)
+            info = cache.get(refs)
+            if info is None:
+                if len(cache) >= self._REF_INFO_MAX:
+                    cache.clear()
+                info = cache[refs] = m._cache_references([[x] for x in refs])[0]
+            stats = m._compute_segment_statistics(m._preprocess_segment(h), info)
+            out[i] = m._aggregate_and_compute([stats]).score
+        return out
 
 
 class BLEUScorer(_SacreBleuScorer):

@@ -4,6 +4,7 @@ signatures and the counters (``n_answers``, ``n_unparsable``, ``n_failed``,
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from typing import cast
@@ -35,6 +36,7 @@ class _JudgeCore:
     """Shared by the pointwise and pairwise judges: spec, template, backend, counters."""
 
     name: str
+    orders = "both"  # pairwise judges: see PairwiseJudgeScorer.orders
 
     def _setup(self, spec: str, target: str, model: str | None, opts: dict, pairwise: bool):
         self.spec_local = model is None
@@ -172,7 +174,7 @@ class _JudgeCore:
                 f"{self.template.sha}|mode:{self.mode}|logprobs:{lp}|temperature:"
                 f"{fmt_num(self.temperature)}|max_tokens:{self.max_tokens}|parse:{parse}"
                 + (f"|vars:{vars_}" if vars_ else "")
-                + ("|orders:both" if self.mode == "pairwise" else "")
+                + (f"|orders:{self.orders}" if self.mode == "pairwise" else "")
                 + extra
             )
             self._sig = sig if self.spec_local else cast(HTTPBackend, self.backend).redactor()(sig)
@@ -293,8 +295,18 @@ class PairwiseJudgeScorer(_JudgeCore, PairwiseScorer):
     needs_references = False
     parallel_safe = False
 
+    #: "both": every pair is asked in both orders and the answers averaged; "one": as given
+    #: (A shown first), the copy that :meth:`single_order` returns for the position-bias probe
+    orders = "both"
+
     def __init__(self, spec: str, target: str, model: str | None, opts: dict):
         self._setup(spec, target, model, opts, pairwise=True)
+
+    def single_order(self) -> PairwiseJudgeScorer:
+        one = copy.copy(self)  # shares the backend and the counters' starting values
+        one.orders = "one"
+        one._sig = None
+        return one
 
     def compare_batch(
         self,
@@ -307,14 +319,16 @@ class PairwiseJudgeScorer(_JudgeCore, PairwiseScorer):
         prompts = []
         for i in range(n):
             refs = references[i] if references else []
-            for first, second in (
-                (responses_a[i], responses_b[i]),
-                (responses_b[i], responses_a[i]),
-            ):
+            shown = [(responses_a[i], responses_b[i])]
+            if self.orders == "both":
+                shown.append((responses_b[i], responses_a[i]))
+            for first, second in shown:
                 v = self._base_vars(inputs[i], refs)
                 v.update(response_a=first, response_b=second)
                 prompts.append(self.template.render(v))
         vals = self._ask(prompts)
+        if self.orders == "one":
+            return np.asarray(vals, dtype=np.float64)
         out = np.empty(n, dtype=np.float64)
         for i in range(n):
             p_ab, p_ba = vals[2 * i], vals[2 * i + 1]
