@@ -14,7 +14,9 @@ sample under the very distribution it was drawn from.
 * **Seeds** - each item's samples come from torch's generator seeded with
   :func:`item_seed`\\ (global seed, item id), inside ``torch.random.fork_rng`` (the caller's random
   state is left as it was). Items are generated one at a time, so an item's samples do not depend
-  on which other items are generated, in what order, or how many.
+  on which other items are generated, in what order, or how many. (Float rounding differs across
+  hardware and library versions, so another machine may draw other samples; the cache key holds
+  the torch and transformers versions.)
 * **Prompts** longer than the model's limit minus ``max_new_tokens`` lose tokens on the left
   (oldest context first); counted.
 * **Cache** - a content-addressed folder (:class:`GenerationCache`): one JSON file per (generation
