@@ -28,6 +28,7 @@ __all__ = [
     "MetaEvalSettings",
     "ScoredDataset",
     "compare",
+    "generate",
     "judge_pairs",
     "load",
     "meta_evaluate",
@@ -465,6 +466,11 @@ def overopt(
     (:mod:`overcoat.probes.overoptimization`); gold = human scores unless a gold scorer is given."""
     from .probes.overoptimization import overoptimization_probe
 
+    if gold is None and dataset.judgments is None:  # before any scoring
+        raise OvercoatError(
+            f"data set {dataset.name!r} has no human scores to serve as gold (a generated pool "
+            "has none): give a gold scorer"
+        )
     specs = [proxy] if gold is None else [proxy, gold]
     resolved = resolve_scorers(specs)
     names = list(resolved)
@@ -488,6 +494,67 @@ def overopt(
         "seed": seed,
         "signatures": dict(scored.signatures),
         **doc,
+    }
+
+
+def generate(
+    dataset: Dataset,
+    out: str,
+    *,
+    model: str = "smollm2",
+    n: int = 8,
+    temperature: float = 0.7,
+    top_p: float = 0.95,
+    max_new_tokens: int = 64,
+    seed: int = 0,
+    cache="default",
+    progress: bool = True,
+) -> dict:
+    """Sample ``n`` responses per item of ``dataset`` from a causal LM (seeded per item, cached;
+    :mod:`overcoat.scorers.generation`) and write them to ``out`` as a pool file that
+    :func:`load` reads and :func:`overopt` takes (:mod:`overcoat.data.pools`).
+
+    ``model``: a ``loglik:``-style model spec (``smollm2``, a folder, a hub id, a ``.gguf`` file,
+    with options such as ``,device=cpu``); ``cache``: ``"default"`` (``generations/`` beside the
+    score cache), a folder, or ``None``."""
+    from .data.io import check_output_path
+    from .data.pools import write_pool
+    from .report.progress import ScoringProgress
+    from .scorers.generation import GenerationSettings, Generator, generate_pool
+
+    settings = GenerationSettings(
+        n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed
+    )
+    settings.check()
+    name = str(out).lower()
+    if not name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")):
+        raise OvercoatError(f"{out}: a pool file is JSON Lines; name it .jsonl or .jsonl.gz")
+    check_output_path(out)
+    gen = Generator.from_spec(model)
+    with ScoringProgress(progress) as bars:
+        task = bars.task(f"generate {gen.ref.label}")
+        pool = generate_pool(dataset, gen, settings, cache=cache, on_item=task)
+        task.close(pool.n_cached)
+    written = write_pool(out, dataset, {k: s.texts for k, s in pool.samples.items()})
+    return {
+        "kind": "generate",
+        "data": dataset.name,
+        "out": str(out),
+        "model": gen.ref.label,
+        "signature": pool.signature,
+        "n": n,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_new_tokens": max_new_tokens,
+        "seed": seed,
+        "n_items": written["n_items"],
+        "n_responses": written["n_responses"],
+        "n_empty": written["n_empty"],
+        "n_generated": pool.n_generated,
+        "n_cached": pool.n_cached,
+        "n_hit_max_new_tokens": pool.n_hit_max,
+        "n_truncated_prompts": pool.n_truncated_prompts,
+        "seconds": pool.seconds,
     }
 
 

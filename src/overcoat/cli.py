@@ -683,6 +683,61 @@ def overopt(
 
 
 @app.command()
+def generate(
+    data: str = typer.Option(..., "--data", "-d", help="data spec whose inputs are the prompts"),
+    out: Path = typer.Option(..., "--out", "-o", help="pool file to write (.jsonl or .jsonl.gz)"),
+    model: str = typer.Option(
+        "smollm2", "--model", "-m", help="causal LM: smollm2 (bundled), a folder, hub id or .gguf"
+    ),
+    n: int = typer.Option(8, "--n", "-n", min=1, help="samples per prompt"),
+    temperature: float = typer.Option(0.7, "--temperature"),
+    top_p: float = typer.Option(0.95, "--top-p"),
+    max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1),
+    seed: int = typer.Option(0, "--seed", help="global seed (per item: seed and item id)"),
+    max_items: int | None = typer.Option(
+        None, "--max-items", min=1, help="a seeded random sample of this many prompts"
+    ),
+    map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
+    cache: Path | None = typer.Option(None, "--cache", help="generation cache folder"),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    json_out: Path | None = typer.Option(None, "--json", help="write the summary as JSON"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Candidate pools: sample n responses per prompt from a causal LM (seeded, cached) and write
+    them as a data file for overcoat overopt --data FILE --proxy .. --gold .."""
+    from . import api
+    from .report.writers import jsonable
+
+    _check_json_out(json_out)
+    ds = api.load(data, mapping=_parse_map(map_))
+    if max_items:
+        ds = ds.sample_items(max_items, seed=seed)
+    doc = jsonable(
+        api.generate(
+            ds,
+            str(out),
+            model=model,
+            n=n,
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=max_new_tokens,
+            seed=seed,
+            cache=_cache_arg(no_cache, cache),
+            progress=not quiet,
+        )
+    )
+    console.print(
+        f"wrote {doc['n_responses']} responses for {doc['n_items']} prompts to {escape(str(out))} "
+        f"({doc['n_generated']} prompts generated, {doc['n_cached']} from the cache; "
+        f"{doc['n_hit_max_new_tokens']} samples stopped at --max-new-tokens, "
+        f"{doc['n_empty']} empty samples left out, {doc['n_truncated_prompts']} prompts cut "
+        f"on the left; {doc['seconds']:.1f} s)",
+        highlight=False,
+    )
+    _write_doc(doc, json_out)
+
+
+@app.command()
 def quality(
     data: str = typer.Option(
         ..., "--data", "-d", help="data spec with several raters per response (e.g. wmt23-ende)"

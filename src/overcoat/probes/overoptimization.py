@@ -28,6 +28,11 @@ def overoptimization_probe(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Gold and proxy curves of best-of-n for n = 1..n_max (oriented scores: higher = better)."""
+    if gold_scores is None and dataset.judgments is None:
+        raise ValueError(
+            f"data set {dataset.name!r} has no human scores to serve as gold (a generated pool "
+            "has none): give a gold scorer"
+        )
     P = dataset.to_matrix(np.asarray(proxy_scores, dtype=float))
     G = (
         dataset.human_matrix()
