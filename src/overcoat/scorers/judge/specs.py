@@ -90,7 +90,8 @@ def _make(prefix: str, pairwise: bool):
 register(
     "judge",
     "LLM judge over an OpenAI-compatible endpoint: judge:BASE_URL#MODEL[,opts] "
-    "or judge:local:PATH; templates chat (1-10), gemba-mqm, arena (pairwise)",
+    "or judge:local:PATH|smollm2; templates chat (1-10), gemba-mqm, translation (1-5), "
+    "arena (pairwise)",
 )(_make("judge", False))
 register("judge-pair", "pairwise LLM judge, both orders: judge-pair:BASE_URL#MODEL[,opts]")(
     _make("judge-pair", True)

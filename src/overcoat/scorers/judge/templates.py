@@ -16,6 +16,7 @@ BUILTIN_TEMPLATES = {
     "chat": "chat_rating.jinja",
     "gemba-mqm": "gemba_mqm.jinja",
     "arena": "arena_pairwise.jinja",
+    "translation": "translation_rating.jinja",
 }
 
 _HEADER = re.compile(r"^\s*\{#-?\s*overcoat:(.*?)-?#\}", re.DOTALL)
