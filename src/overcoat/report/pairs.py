@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
+from ..evaluation.schema import Estimate
 from .console import _num, _with_ci
 
 BUCKET_LABELS = {"all": "all pairs", "easy": "easy", "hard": "hard"}
@@ -36,8 +37,8 @@ def translation_pairs_table(doc: dict) -> Table:
     for name in sorted(rows, key=key):
         cells = [escape(name)]
         for b in shown:
-            e = buckets[b]["scorers"].get(name) or {}
-            c = e.get("cluster")
+            e: Estimate = buckets[b]["scorers"].get(name) or {}
+            c = dict(e).get("cluster")
             cells += [str(c) if c is not None else "", _with_ci(e, 3)]
         a = rows[name]
         cells.append(_num(a["n_ties"] / a["n_pairs"], 3) if a.get("n_pairs") else "–")
