@@ -31,6 +31,7 @@ from .correlation import kendall_tau, pearson, spearman
 from .length_bias import length_bias
 from .noisy_labels import suspect_labels
 from .pairs import within_item_pairs
+from .preference_pairs import derive_preference_pairs, pair_accuracy
 from .resampling import (
     bootstrap_ci,
     item_weighted,
@@ -56,6 +57,8 @@ __all__ = [
     "pearson",
     "spearman",
     "within_item_pairs",
+    "derive_preference_pairs",
+    "pair_accuracy",
     "bootstrap_ci",
     "item_weighted",
     "materialized",
