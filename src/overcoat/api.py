@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -806,7 +806,9 @@ def translation_pairs(
     skipped: list[dict[str, str]] = []
     if scorers is None:
         picked, skipped = default_pair_scorers(dataset, get_scorer)
-        resolved = resolve_scorers(list(picked.values()), allow_pairwise=True)
+        resolved = resolve_scorers(
+            [cast(Scorer | PairwiseScorer, s) for s in picked.values()], allow_pairwise=True
+        )
     elif isinstance(scorers, Mapping):
         resolved = dict(scorers)
     else:

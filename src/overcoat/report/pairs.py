@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from rich.markup import escape
 from rich.table import Table
 
@@ -37,9 +39,9 @@ def translation_pairs_table(doc: dict) -> Table:
     for name in sorted(rows, key=key):
         cells = [escape(name)]
         for b in shown:
-            e: Estimate = buckets[b]["scorers"].get(name) or {}
-            c = dict(e).get("cluster")
-            cells += [str(c) if c is not None else "", _with_ci(e, 3)]
+            e = dict(buckets[b]["scorers"].get(name) or {})
+            c = e.get("cluster")
+            cells += [str(c) if c is not None else "", _with_ci(cast(Estimate, e), 3)]
         a = rows[name]
         cells.append(_num(a["n_ties"] / a["n_pairs"], 3) if a.get("n_pairs") else "–")
         t.add_row(*cells)
