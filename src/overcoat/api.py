@@ -133,6 +133,10 @@ def score(
                 "seconds": res.seconds,
                 "notes": list(getattr(res, "warnings", [])),
             }
+            counts = getattr(s, "report", None)  # an LLM judge: its counts, per reason
+            if callable(counts):
+                out.stats[name]["judge"] = counts()
+                out.stats[name]["notes"].append(f"{name}: {s.report_line()}")
     return out
 
 
