@@ -134,9 +134,10 @@ def score(
                 "notes": list(getattr(res, "warnings", [])),
             }
             counts = getattr(s, "report", None)  # an LLM judge: its counts, per reason
-            if callable(counts):
+            line = getattr(s, "report_line", None)
+            if callable(counts) and callable(line):
                 out.stats[name]["judge"] = counts()
-                out.stats[name]["notes"].append(f"{name}: {s.report_line()}")
+                out.stats[name]["notes"].append(f"{name} — {line()}")
     return out
 
 

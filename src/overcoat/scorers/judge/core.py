@@ -268,8 +268,9 @@ class _JudgeCore:
         n_bad = 0
         fails: dict[str, int] = {}
         first_error: dict[str, str] = {}
-        for c in comps:
-            assert c is not None
+        for maybe in comps:
+            assert maybe is not None
+            c = maybe
             self.n_answers += 1
             if c.error is not None:
                 self.n_failed += 1
@@ -316,7 +317,7 @@ class _JudgeCore:
         return out
 
     def _check_fingerprints(self) -> None:
-        fps = getattr(self.backend, "fingerprints", set())
+        fps: set[str] = getattr(self.backend, "fingerprints", set())
         if len(fps) > 1 and "fingerprint" not in self._warned:
             self._warned.add("fingerprint")
             log.warning(
