@@ -188,10 +188,18 @@ def test_plain_http_key_warning_from_the_judge_without_the_key(monkeypatch):
         logprobs=False,
         top_logprobs=1,
     )
+
+    class Answer:  # a 200 chat completion, without any network
+        status_code = 200
+        headers: dict = {}
+        text = ""
+
+        def json(self):
+            return {"choices": [{"message": {"content": "5"}}]}
+
     monkeypatch.setattr(J.HTTPBackend, "_get_client", lambda self: object())
-    monkeypatch.setattr(
-        J.HTTPBackend, "_one", lambda self, client, headers, p, stop, redact: J.Completion("5", [])
-    )
+    monkeypatch.setattr(J.HTTPBackend, "probe", lambda self: {})
+    monkeypatch.setattr(J, "_post", lambda client, url, body, headers: Answer())
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         backend.complete_many([[{"role": "user", "content": "hi"}]] * 2, {})

@@ -133,6 +133,11 @@ def score(
                 "seconds": res.seconds,
                 "notes": list(getattr(res, "warnings", [])),
             }
+            counts = getattr(s, "report", None)  # an LLM judge: its counts, per reason
+            line = getattr(s, "report_line", None)
+            if callable(counts) and callable(line):
+                out.stats[name]["judge"] = counts()
+                out.stats[name]["notes"].append(f"{name} — {line()}")
     return out
 
 

@@ -112,7 +112,12 @@ def _print_score_summary(scored, seconds: float) -> None:
             escape(name),
             f"{ok.mean():.4f}" if len(ok) else "-",
             f"{ok.std():.4f}" if len(ok) else "-",
-            str(st["n_missing"]),
+            str(st["n_missing"])
+            + (
+                f" ({st['judge']['n_failed']} failed, {st['judge']['n_unparsable']} unparsable)"
+                if st.get("judge") and st["n_missing"]
+                else ""
+            ),
             f"{st['n_cached']}/{st['n_unique']}",
             escape(scored.signatures[name]),
         )

@@ -56,7 +56,9 @@ class Reply:
     delay: float = 0.0
 
 
-def answer(content: str, tokens: list | None = None, model: str = "fake") -> Reply:
+def answer(
+    content: str, tokens: list | None = None, model: str = "fake", fingerprint: str | None = None
+) -> Reply:
     """A 200 chat completion. ``tokens``: a list of ``(token, logprob, [(alt, logprob), ...])``
     giving ``choices[0].logprobs.content`` (OpenAI shape: token, logprob, bytes, top_logprobs)."""
     choice = {
@@ -88,6 +90,7 @@ def answer(content: str, tokens: list | None = None, model: str = "fake") -> Rep
             "model": model,
             "choices": [choice],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            **({"system_fingerprint": fingerprint} if fingerprint else {}),
         },
     )
 
@@ -104,8 +107,24 @@ def error(
 
 
 class FakeChatServer:
-    def __init__(self, handler: Callable[[Request], Reply] | None = None):
+    """``models``: the ``GET /v1/models`` listing as (id, owned_by) pairs (None: no such route,
+    HTTP 501 as a server without it); ``port``: a fixed port (to restart on the same URL);
+    :meth:`kill` makes it die as a crashed server does (listener closed, open connections
+    dropped without an answer)."""
+
+    def __init__(
+        self,
+        handler: Callable[[Request], Reply] | None = None,
+        *,
+        models: list[tuple[str, str]] | None = None,
+        port: int = 0,
+    ):
         self.handler = handler or (lambda req: answer("Rating: [[5]]"))
+        self.models = models
+        self.fixed_port = port
+        self.dead = threading.Event()
+        self.n_dropped = 0
+        self._port = port
         self.script: list[Reply] = []
         self.requests: list[Request] = []
         self.in_flight = 0
@@ -125,9 +144,27 @@ class FakeChatServer:
             def log_message(self, *args):  # keep test output clean
                 pass
 
+            def do_GET(self):
+                if srv.dead.is_set():
+                    self.close_connection = True
+                    return
+                if srv.models is None or self.path.rstrip("/") != "/v1/models":
+                    self.send_error(501 if srv.models is None else 404)
+                    return
+                data = [
+                    {"id": m, "object": "model", "owned_by": o, "permissions": []}
+                    for m, o in srv.models
+                ]
+                self._send(Reply(200, {"object": "list", "data": data}))
+
             def do_POST(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(n) if n else b""
+                if srv.dead.is_set():  # a crashed server: the connection drops, no answer
+                    with srv._lock:
+                        srv.n_dropped += 1
+                    self.close_connection = True
+                    return
                 try:
                     body = json.loads(raw) if raw else None
                 except ValueError:
@@ -151,6 +188,9 @@ class FakeChatServer:
                         else:
                             reply = srv.handler(req)
                     if reply.delay and srv._stopping.wait(reply.delay):
+                        return
+                    if srv.dead.is_set():
+                        self.close_connection = True
                         return
                     self._send(reply)
                     req.status = reply.status
@@ -184,7 +224,8 @@ class FakeChatServer:
             def handle_error(self, request, client_address):  # clients that hang up: quiet
                 pass
 
-        self._httpd = Server(("127.0.0.1", 0), H)
+        Server.allow_reuse_address = True
+        self._httpd = Server(("127.0.0.1", self.fixed_port), H)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -196,8 +237,18 @@ class FakeChatServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            self._httpd = None
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def kill(self) -> None:
+        """Die mid-run: no new connections, requests in progress get no answer."""
+        self.dead.set()
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
 
     def __enter__(self):
         return self.start()
@@ -208,7 +259,9 @@ class FakeChatServer:
     # -- helpers --------------------------------------------------------------------------
     @property
     def port(self) -> int:
-        return self._httpd.server_address[1]
+        if self._httpd is not None:
+            self._port = self._httpd.server_address[1]
+        return self._port
 
     @property
     def url(self) -> str:

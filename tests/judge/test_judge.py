@@ -325,13 +325,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_connection_refused_is_retried_then_missing():
+def test_no_server_stops_at_once_with_one_line():
     port = _free_port()
     sc = get_scorer(f"judge:http://127.0.0.1:{port}/v1#m,{FAST},max_retries=2")
-    t0 = time.monotonic()
-    res = run(sc, batch(["x"]))
-    assert time.monotonic() - t0 < 5
-    assert np.isnan(res.scores).all() and sc.n_failed == 1
+    with pytest.raises(JudgeError) as ei:
+        run(sc, batch(["x"]))
+    msg = str(ei.value)
+    assert "cannot reach judge endpoint" in msg and str(port) in msg and "\n" not in msg
 
 
 def test_concurrency_is_bounded(server):
@@ -476,7 +476,7 @@ def test_rerun_is_served_from_the_cache(server, tmp_path):
     assert again.n_cached == 5 and np.array_equal(again.scores, first.scores)
 
 
-def test_missing_scores_are_not_cached(server, tmp_path):
+def test_unparsable_answers_are_cached_raw_and_retried_on_request(server, tmp_path):
     state = {"healthy": False}
 
     def handler(req):
@@ -491,7 +491,16 @@ def test_missing_scores_are_not_cached(server, tmp_path):
     assert first.n_missing == 2
     server.reset()
     state["healthy"] = True
-    again = run(spec, b, cache=tmp_path / "c.sqlite")
+    # a rerun re-reads the cached unparsable answers: no request, still missing, counted
+    sc = get_scorer(spec)
+    same = run(sc, b, cache=tmp_path / "c.sqlite")
+    assert server.chat_requests() == [] and same.n_missing == 2
+    assert sc.n_unparsable == 2 and sc.n_cached_answers == 2
+    assert sc.report()["unparsable_examples"] == ["sorry, what?", "sorry, what?"]
+    # retry_failed=true asks again for exactly those (not in the signature: same cache)
+    sc = get_scorer(spec + ",retry_failed=true")
+    assert sc.signature() == get_scorer(spec).signature()
+    again = run(sc, b, cache=tmp_path / "c.sqlite")
     asked = [r.user for r in server.chat_requests()]
     assert len(asked) == 2 and all("flaky" in u for u in asked)
     assert again.n_cached == 2 and again.n_missing == 0 and (again.scores == 5).all()
@@ -560,7 +569,9 @@ def test_auth_error_does_not_wait_for_slow_requests(server):
         return Reply(200, answer("Rating: 2").body, delay=8.0)
 
     server.handler = handler
-    sc = get_scorer(f"judge:{server.url}#m,timeout=10,backoff=0.001,concurrency=4")
+    sc = get_scorer(
+        f"judge:{server.url}#m,timeout=10,backoff=0.001,concurrency=4,start_concurrency=4"
+    )
     t0 = time.monotonic()
     with pytest.raises(JudgeError):
         run(sc, batch(["slow 1", "slow 2", "fast", "slow 3"]))
@@ -684,10 +695,10 @@ def test_spec_errors(spec, fragment):
     assert fragment in str(ei.value) and "\n" not in str(ei.value)
 
 
-def test_template_declares_pairwise():
-    sc = get_scorer("judge:http://127.0.0.1:9/v1#m,template=arena")
+def test_template_declares_pairwise(server):
+    sc = get_scorer(f"judge:{server.url}#m,template=arena")
     assert isinstance(sc, PairwiseJudgeScorer) and "mode:pairwise" in sc.signature()
-    assert isinstance(get_scorer("judge:http://127.0.0.1:9/v1#m"), JudgeScorer)
+    assert isinstance(get_scorer(f"judge:{server.url}#m"), JudgeScorer)
 
 
 # -- local models -----------------------------------------------------------------------------

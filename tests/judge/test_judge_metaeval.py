@@ -77,3 +77,83 @@ def test_pairwise_judge_needs_preference_data(tmp_path):
             api.score(ds, [f"judge-pair:{srv.url}#m,{FAST}"], cache=None, progress=False)
         with pytest.raises(SpecError, match="use it with overcoat meta-eval"):
             api.resolve_scorers([f"judge-pair:{srv.url}#m,{FAST}"])
+
+
+def test_judge_counts_in_the_meta_eval_json_and_clusters(tmp_path, capsys):
+    """Failed (by reason), unparsable and one-order counts per scorer, with the endpoint, in the
+    JSON; a judge with no usable pair is in no significance cluster."""
+    out = tmp_path / "r.json"
+
+    def flaky(req):  # item 0: refused as too long; item 1: no verdict; others: right
+        if "question 0" in req.user:
+            from fake_server import error
+
+            return error(400, "This model's maximum context length is 2048 tokens")
+        if "question 1" in req.user:
+            return answer("They are both fine.")
+        return prefers_good(req)
+
+    with (
+        FakeChatServer(flaky) as srv,
+        FakeChatServer(lambda req: answer("no verdict")) as dud,
+    ):
+        code = main(
+            [
+                "meta-eval",
+                "--data",
+                str(_data(tmp_path)),
+                "--scorer",
+                f"judge-pair:{srv.url}#m,{FAST}",
+                "--scorer",
+                f"judge-pair:{dud.url}#dud,{FAST}",
+                "--scorer",
+                "length",
+                "--resamples",
+                "20",
+                "--json",
+                str(out),
+                "--no-cache",
+                "-q",
+            ]
+        )
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads(out.read_text())
+    by = {s["name"]: s for s in doc["scorers"]}
+    j = by["judge-pair:m"]["judge"]
+    assert j["endpoint"] == srv.url
+    assert j["n_failed"] == 2 and j["failed_by_reason"] == {"context length exceeded": 2}
+    assert j["n_unparsable"] == 2 and j["n_pairs_one_order"] == 0
+    assert j["n_pairs_both_orders"] == 2 and j["requests"]["sent"] == 8
+    d = by["judge-pair:dud"]
+    assert d["judge"]["n_unparsable"] == 8 and d["coverage"]["scored"] == 0
+    if "cluster" in d:  # significance ran: the judge without values is in no cluster
+        assert d["cluster"] is None
+    assert any(
+        n.startswith("judge-pair:m — endpoint") and "2 failed (context length exceeded: 2)" in n
+        for n in doc["notes"]
+    )
+
+
+def test_fail_fast_through_the_cli_is_one_line_exit_2(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = main(
+        [
+            "meta-eval",
+            "--data",
+            str(_data(tmp_path)),
+            "--scorer",
+            f"judge-pair:http://127.0.0.1:{port}/v1#m,{FAST}",
+            "--resamples",
+            "20",
+            "--json",
+            str(tmp_path / "r.json"),
+            "-q",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot reach judge endpoint" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r.json").exists()

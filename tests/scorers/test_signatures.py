@@ -77,8 +77,16 @@ def test_pinned_lexical_signatures(spec):
 
 
 @pytest.mark.parametrize("spec", sorted(JUDGE))
-def test_pinned_judge_signatures(spec):
+def test_pinned_judge_signatures(spec, monkeypatch):
     pytest.importorskip("jinja2")
+    from overcoat.scorers.judge.http_backend import HTTPBackend
+
+    def no_listing(self):  # a server without GET /models: no identity, free text
+        self.identity = {}
+        self._resolve_constraint()
+        return {}
+
+    monkeypatch.setattr(HTTPBackend, "probe", no_listing)
     assert get_scorer(spec).signature() == JUDGE[spec]
 
 

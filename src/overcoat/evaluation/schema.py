@@ -54,6 +54,7 @@ class ScorerEntry(TypedDict, total=False):
     n_missing: int
     coverage: Coverage
     cluster: int | None  # significance cluster (1 = best); absent without significance tests
+    judge: dict  # an LLM judge's counts (endpoint, failed by reason, unparsable, requests)
 
 
 class DataInfo(TypedDict):

@@ -71,8 +71,9 @@ class MetaEvalResult:
 
 
 def scorer_entries(scored: ScoredDataset) -> list[ScorerEntry]:
-    return [
-        {
+    out: list[ScorerEntry] = []
+    for n in scored.scores:
+        e: ScorerEntry = {
             "name": n,
             "signature": scored.signatures[n],
             "higher_is_better": scored.higher_is_better[n],
@@ -82,8 +83,11 @@ def scorer_entries(scored: ScoredDataset) -> list[ScorerEntry]:
                 "total": int(len(scored.scores[n])),
             },
         }
-        for n in scored.scores
-    ]
+        judge = (scored.stats.get(n) or {}).get("judge")
+        if judge:  # an LLM judge's counts: failed by reason, unparsable, logprob fallbacks
+            e["judge"] = judge
+        out.append(e)
+    return out
 
 
 def data_info(scored: ScoredDataset, H: np.ndarray, n_systems: int | None) -> DataInfo:

@@ -242,6 +242,9 @@ def _pipeline(
     report = ExecutionReport()
 
     store, owned = open_cache(cache) if cacheable else (None, False)
+    use_cache = getattr(scorer, "use_cache", None)  # scorers that keep more than scores
+    if callable(use_cache):
+        use_cache(store)
     try:
         todo = list(range(n_unique))
         n_cached = 0
@@ -307,6 +310,8 @@ def _pipeline(
                 f"{int((~returned).sum())} of {len(batches)} batches"
             )
     finally:
+        if callable(use_cache):
+            use_cache(None)
         if owned and store is not None:
             store.close()
 

@@ -28,11 +28,36 @@ Options (defaults in brackets):
 * ``logprobs`` [false]: ask for ``logprobs: true, top_logprobs: N`` and score the expected rating
   (or the verdict probability) instead of the parsed one; ``top_logprobs`` [20]
 * ``temperature`` [0], ``max_tokens`` [512]
-* ``concurrency`` [8] requests in flight, ``timeout`` [60] seconds per request,
-  ``max_retries`` [5] retries after the first try (on 408, 429, 5xx, timeouts and connection
-  errors), ``backoff`` [1.0] seconds (doubling per retry, times a random factor in [0.5, 1]),
-  ``max_backoff`` [60] seconds (caps the backoff and a server's Retry-After, which is honoured:
-  the next try waits at least that long)
+* ``concurrency`` [8]: the most requests in flight. Concurrency adapts (AIMD): it starts at
+  ``start_concurrency`` [1], grows by one after as many fast answers in a row as are in flight
+  (latency within 1.5x the fastest seen), shrinks by one when answers slow down past 2.5x (the
+  server queues), and halves on a timeout, 429, 5xx or connection error. A request that timed
+  out is counted as still running on the server for one more ``timeout``, so it is sent again
+  only under the lowered limit, never on top of itself.
+* ``timeout`` [60] seconds to read an answer once sent, ``connect_timeout`` [5] seconds to
+  connect; ``max_retries`` [5] retries after the first try (on 408, 429, 5xx, timeouts and
+  connection errors), ``backoff`` [1.0] seconds (doubling per retry, times a random factor in
+  [0.5, 1]), ``max_backoff`` [60] seconds (caps the backoff and a server's Retry-After, which is
+  honoured: the next try waits at least that long)
+* ``fail_after`` [5]: that many requests in a row without any HTTP answer (connection refused or
+  dropped, timeouts) stop the run with a one-line :class:`JudgeError` (exit code 2 in the CLI);
+  every answer received before is already cached, so a rerun resumes (0 = never stop). A server
+  that cannot be reached at the start stops the run at once.
+* ``constrain`` [auto]: ``grammar`` sends a GBNF grammar allowing only ``[[LABEL]]`` (llama.cpp's
+  server and llama-cpp-python), ``json`` a ``response_format`` JSON schema allowing only
+  ``{"answer": LABEL}`` (OpenAI, vLLM), both with ``max_tokens`` at most 12; ``auto`` picks by
+  what ``GET /v1/models`` says serves the model (``owned_by``: llama.cpp -> grammar, vllm ->
+  json, anything else -> off: free text, parsed as below). A server that answers 400/422 naming
+  the grammar or response_format gets free text from then on (a warning; counted). With
+  logprobs, the label's token is the forced verdict position, so even a rambling model gives
+  P(A better). Not for ``parse=mqm``.
+* ``max_chars`` [0: off]: each text (input, response, reference) is cut to that many characters
+  (``[...]`` appended) before rendering; a prompt the server refuses as longer than its context
+  (HTTP 400) is counted once per reason (``context length exceeded``), not retried.
+* ``retry_failed`` [false]: ask again for prompts whose cached answer was unparsable (see
+  caching below); not part of the signature.
+* ``one_order`` [drop] (pairwise): ``keep`` scores a pair judged in one order only by that order
+  (position bias included); ``drop`` leaves it missing. Either way it is counted.
 * ``api_key_env`` [OPENAI_API_KEY]: the environment variable holding the API key, sent as
   ``Authorization: Bearer``; nothing is sent when it is unset. The key is never written into the
   signature, results, logs or error messages. Sending it over plain ``http://`` to a host other
@@ -75,10 +100,23 @@ two; a pair where either order has no usable verdict is NaN.
 
 Missing values: an unparsable answer is NaN and counted in ``scorer.n_unparsable``; a request
 that still fails after ``max_retries`` (429, 5xx, timeouts, connection errors) or that the
-server refuses (other 4xx) is NaN and counted in ``scorer.n_failed``. NaN results are not cached,
-so a rerun asks again. 401, 403 and 404 stop the run with a one-line :class:`JudgeError`.
-The counters (``n_answers``, ``n_unparsable``, ``n_failed``, ``n_logprob_fallback``) add up over
-the scorer object's life; for a pairwise judge they count answers (two per pair).
+server refuses (other 4xx) is NaN and counted in ``scorer.n_failed`` (and by reason in
+``scorer.failed_by_reason``). 401, 403 and 404 stop the run with a one-line :class:`JudgeError`.
+The counters (``n_answers``, ``n_unparsable``, ``n_failed``, ``n_logprob_fallback``,
+``n_cached_answers``) add up over the scorer object's life; for a pairwise judge they count
+answers (two per pair). ``scorer.report()`` gathers them with the endpoint, the served model,
+the requests sent, timeouts, the concurrency reached and the answers per second, and for a
+pairwise judge the pairs judged in one order only and the position consistency (the share of
+pairs judged in both orders whose two verdicts agree); ``overcoat score`` and ``meta-eval`` show
+it as a note and write it into the meta-eval JSON (``scorers[].judge``).
+
+Caching: the engine caches parsed values; the raw answers (text, logprobs, system_fingerprint)
+are kept too, in table ``judge_answers`` of the same cache file, as each arrives. A rerun
+re-reads a cached unparsable answer instead of asking (0 requests at temperature 0); failed
+requests are not cached and are asked again. Identity: ``GET {BASE_URL}/models`` is asked once;
+the model the server serves for the name given goes into the signature (``served:``), with a
+warning when it is not the name given (servers that accept any name); a change of
+``system_fingerprint`` during a run gives a warning.
 
 Local models (``judge:local:PATH``) load with ``AutoModelForCausalLM`` (``gguf_file=`` for a
 ``.gguf`` file), format prompts with the tokenizer's chat template and decode greedily one

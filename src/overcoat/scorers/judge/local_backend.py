@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,11 +141,20 @@ class LocalBackend:
         return self._label_ids[key]
 
     def complete_many(
-        self, prompts: list[list[dict]], labels: dict[str, float]
+        self,
+        prompts: list[list[dict]],
+        labels: dict[str, float],
+        on_answer: Callable[[int, Completion], None] | None = None,
     ) -> list[Completion]:
         with self._lock:
             self._load()
-            return [self._one(p, labels) for p in prompts]
+            out = []
+            for k, p in enumerate(prompts):
+                c = self._one(p, labels)
+                if on_answer is not None:
+                    on_answer(k, c)
+                out.append(c)
+            return out
 
     def _one(self, messages: list[dict], labels: dict[str, float]) -> Completion:
         torch, tok, model = self._torch, self._tok, self._model

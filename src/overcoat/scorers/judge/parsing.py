@@ -132,7 +132,7 @@ def parse_mqm(text: str) -> float | None:
 
 
 def norm_token(tok: str) -> str:
-    return tok.strip().strip("[]*").strip()
+    return tok.strip().strip('[]*"').strip()
 
 
 def expected_value(candidates: dict[str, float], values: dict[str, float]) -> float | None:
