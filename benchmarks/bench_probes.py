@@ -111,7 +111,7 @@ def run(
             timed(
                 "calibrate",
                 cfg["calibrate"],
-                lambda: f"{len(api.calibrate(ds, cfg['calibrate'], **kw)['scorers'])} scorers",
+                lambda: f"{len(api.calibrate(ds, cfg['calibrate'], **kw)[0]['scorers'])} scorers",
             )
         if "overopt" in only:
 
