@@ -37,6 +37,16 @@ def _parse_map(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _retrying(scorers: dict, retry: bool) -> dict:
+    """``--retry-failed``: LLM judges ask again for prompts whose cached answer was unparsable
+    (the judge option ``retry_failed=true``; not part of the signature)."""
+    if retry:
+        for s in scorers.values():
+            if hasattr(s, "retry_failed"):
+                s.retry_failed = True
+    return scorers
+
+
 def _cache_arg(no_cache: bool, cache: Path | None):
     if no_cache:
         return None
@@ -59,6 +69,9 @@ def score(
     cache: Path | None = typer.Option(None, "--cache", help="score cache (SQLite) path"),
     no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="LLM judges: ask again where the cached answer was unparsable"
+    ),
 ):
     """Score every response of a data set with one or more scorers and write the scores."""
     from . import api
@@ -67,7 +80,7 @@ def score(
 
     score_format(out)  # fail on a bad extension or an unwritable path before any work
     check_output_path(out)
-    scorers = api.resolve_scorers(scorer)
+    scorers = _retrying(api.resolve_scorers(scorer), retry_failed)
     ds = api.load(data, mapping=_parse_map(map_))
     t0 = time.perf_counter()
     scored = api.score(
@@ -358,6 +371,9 @@ def meta_eval(
     cache: Path | None = typer.Option(None, "--cache"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="LLM judges: ask again where the cached answer was unparsable"
+    ),
 ):
     """Meta-evaluate scorers against human judgments: leaderboard with 95% CIs and clusters."""
     from . import api
@@ -379,7 +395,7 @@ def meta_eval(
     st.rewardbench_empty_sections, st.judgebench_ties = rb_empty, judgebench_ties
     st.check()
     _check_json_out(json_out)
-    scorers = api.resolve_scorers(scorer, allow_pairwise=True)
+    scorers = _retrying(api.resolve_scorers(scorer, allow_pairwise=True), retry_failed)
     ds = api.load(data, mapping=_parse_map(map_))
     if max_items:
         ds = ds.sample_items(max_items, seed=seed)

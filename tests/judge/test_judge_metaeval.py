@@ -157,3 +157,30 @@ def test_fail_fast_through_the_cli_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "cannot reach judge endpoint" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r.json").exists()
+
+
+def test_retry_failed_flag_asks_again_only_for_unparsable_cached_answers(tmp_path):
+    state = {"healthy": False}
+
+    def handler(req):
+        if "answer 3" in req.user and not state["healthy"]:
+            return answer("no idea")
+        return prefers_good(req)
+
+    data, cache = str(_data(tmp_path)), tmp_path / "c.sqlite"
+    with FakeChatServer(handler) as srv:
+        spec = f"judge-pair:{srv.url}#m,{FAST}"
+
+        def run(*extra):
+            args = ["meta-eval", "-d", data, "-s", spec, "--resamples", "20", "--cache"]
+            return main([*args, str(cache), "-q", *extra])
+
+        assert run() == 0
+        first = len(srv.chat_requests())
+        assert first == 8  # 4 pairs x 2 orders; the 2 prompts of item 3 unparsable
+        state["healthy"] = True
+        assert run() == 0
+        assert len(srv.chat_requests()) == first  # unparsable answers come from the cache
+        assert run("--retry-failed") == 0
+        asked = srv.chat_requests()[first:]
+        assert len(asked) == 2 and all("answer 3" in r.user for r in asked)
