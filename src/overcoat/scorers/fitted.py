@@ -326,49 +326,25 @@ def _oriented(s: np.ndarray, higher_is_better: bool) -> np.ndarray:
     return s if higher_is_better else -s
 
 
-class CalibratedScorer(Scorer):
-    """A pointwise scorer times a fitted factor: ``s / T`` (temperature) or ``a · s`` (Platt)."""
+class _CalibratedWrapper:
+    """What both calibrated wrappers take from the inner scorer and the file: its name, its
+    capabilities, the fitted parameters and the signature (file digest + inner signature)."""
 
-    higher_is_better = True
+    inner: Any
+    method: str
+    digest: str
+    params: dict
+    inner_higher: bool
+    name: str
+    needs_references: bool
+    parallel_safe: bool
+    cacheable: bool
+    cache_missing: bool
+    _sig: str
 
-    def __init__(
-        self, inner: Scorer, entry: CalibrationEntry, method: str, digest: str, inner_sig: str
-    ):
-        params = entry.calibrators[method]
-        self.factor = 1.0 / params["temperature"] if method == "temperature" else params["slope"]
-        self.inner, self.method, self.digest = inner, method, digest
-        self.inner_higher = entry.higher_is_better
-        self.name = f"{inner.name}@{method}"
-        self.needs_references = inner.needs_references
-        self.parallel_safe = inner.parallel_safe
-        self.cacheable = inner.cacheable
-        self.cache_missing = inner.cache_missing
-        self._sig = (
-            f"calibrated|method:{method}|sha256:{digest}|scorer:{entry.name}|inner:({inner_sig})"
-        )
-
-    def signature(self) -> str:
-        return self._sig
-
-    def bind(self, rows: DataRows) -> list[str]:
-        return self.inner.bind(rows)
-
-    def score_batch(self, batch: ScoringBatch) -> np.ndarray:
-        return self.factor * _oriented(self.inner.score_batch(batch), self.inner_higher)
-
-
-class CalibratedJudge(PairwiseScorer):
-    """P(A preferred) from a fitted calibrator of the evidence: a judge's ``logit p``, or the
-    oriented score difference ``s_A − s_B`` of a pointwise scorer (isotonic)."""
-
-    def __init__(
-        self,
-        inner: Scorer | PairwiseScorer,
-        entry: CalibrationEntry,
-        method: str,
-        digest: str,
-        inner_sig: str,
-    ):
+    def _wrap(
+        self, inner, entry: CalibrationEntry, method: str, digest: str, inner_sig: str
+    ) -> None:
         self.inner, self.method, self.digest = inner, method, digest
         self.params = entry.calibrators[method]
         self.inner_higher = entry.higher_is_better
@@ -383,6 +359,40 @@ class CalibratedJudge(PairwiseScorer):
 
     def signature(self) -> str:
         return self._sig
+
+
+class CalibratedScorer(_CalibratedWrapper, Scorer):
+    """A pointwise scorer times a fitted factor: ``s / T`` (temperature) or ``a · s`` (Platt)."""
+
+    higher_is_better = True
+
+    def __init__(
+        self, inner: Scorer, entry: CalibrationEntry, method: str, digest: str, inner_sig: str
+    ):
+        self._wrap(inner, entry, method, digest, inner_sig)
+        params = self.params
+        self.factor = 1.0 / params["temperature"] if method == "temperature" else params["slope"]
+
+    def bind(self, rows: DataRows) -> list[str]:
+        return self.inner.bind(rows)
+
+    def score_batch(self, batch: ScoringBatch) -> np.ndarray:
+        return self.factor * _oriented(self.inner.score_batch(batch), self.inner_higher)
+
+
+class CalibratedJudge(_CalibratedWrapper, PairwiseScorer):
+    """P(A preferred) from a fitted calibrator of the evidence: a judge's ``logit p``, or the
+    oriented score difference ``s_A − s_B`` of a pointwise scorer (isotonic)."""
+
+    def __init__(
+        self,
+        inner: Scorer | PairwiseScorer,
+        entry: CalibrationEntry,
+        method: str,
+        digest: str,
+        inner_sig: str,
+    ):
+        self._wrap(inner, entry, method, digest, inner_sig)
 
     def probability(self, evidence: np.ndarray) -> np.ndarray:
         """The calibrator applied to evidence (NaN stays NaN)."""
