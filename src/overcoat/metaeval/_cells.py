@@ -311,45 +311,36 @@ def null_many(tables: list[CellTable], masks: Iterable[np.ndarray]) -> list[np.n
     bs = max(1, (_ELEMENT_BUDGET // 2) // max(1, n_rows, max(t.ncol for t in tables)))
     lut = _pair_lut(R) if first.lut else None
     out: list[list[np.ndarray]] = [[] for _ in tables]
-    for block in masks:
-        block = np.asarray(block)
-        for s0 in range(0, block.shape[0], bs):
-            Sb = block[s0 : s0 + bs]
-            S8 = Sb if Sb.dtype == np.uint8 else (Sb != 0).view(np.uint8)
-            b = S8.shape[0]
-            if P == 0:
-                for o in out:
-                    o.append(np.full(b, np.nan))
-                continue
-            if lut is not None:  # each item's coins as an integer -> its pairs' products
-                code = S8.reshape(b, n, R) @ (1 << np.arange(R, dtype=np.int32))
-                X8 = np.take(lut, code, axis=0).reshape(b, n_rows)
+    for S8 in _uint8_blocks(masks, bs):
+        b = S8.shape[0]
+        if P == 0:
+            for o in out:
+                o.append(np.full(b, np.nan))
+            continue
+        X8 = _pair_products(S8, n, R, lut, first.cj, first.ck)
+        X32 = X8.astype(np.float32) if any(t.quad32 is not None for t in tables) else None
+        X64: Any = X8.astype(float) if any(t.quad32 is None for t in tables) else None
+        del X8
+        Sf: Any = S8.astype(float) if any(t.lin32 is None for t in tables) else None
+        Sf32: Any = S8.astype(np.float32) if any(t.lin32 is not None for t in tables) else None
+        coins_t = np.ascontiguousarray(S8.T)
+        for t, o in zip(tables, out):
+            K, nc = t.K, t.ncol
+            if t.quad32 is not None:
+                Q = (X32 @ t.quad32).astype(float) / t.qscale
             else:
-                X8 = S8[:, first.cj] & S8[:, first.ck]
-            X32 = X8.astype(np.float32) if any(t.quad32 is not None for t in tables) else None
-            X64: Any = X8.astype(float) if any(t.quad32 is None for t in tables) else None
-            del X8
-            Sf: Any = S8.astype(float) if any(t.lin32 is None for t in tables) else None
-            Sf32: Any = S8.astype(np.float32) if any(t.lin32 is not None for t in tables) else None
-            coins_t = np.ascontiguousarray(S8.T)
-            for t, o in zip(tables, out):
-                K, nc = t.K, t.ncol
-                if t.quad32 is not None:
-                    Q = (X32 @ t.quad32).astype(float) / t.qscale
-                else:
-                    Q = X64 @ t.quad
-                if t.lin32 is not None:
-                    F = (Sf32 @ t.lin32).astype(float) / t.qscale + t.const
-                else:
-                    F = Sf @ t.lin + t.const
-                vals = []
-                for side in (0, 1):
-                    Fs = F[:, side * nc : (side + 1) * nc] + Q
-                    vals.append(
-                        t._maximise(Fs[:, 2 * K], Fs[:, :K], Fs[:, K : 2 * K], coins_t, side)
-                        / t.den
-                    )
-                o.append(vals[0] - vals[1])
+                Q = X64 @ t.quad
+            if t.lin32 is not None:
+                F = (Sf32 @ t.lin32).astype(float) / t.qscale + t.const
+            else:
+                F = Sf @ t.lin + t.const
+            vals = []
+            for side in (0, 1):
+                Fs = F[:, side * nc : (side + 1) * nc] + Q
+                vals.append(
+                    t._maximise(Fs[:, 2 * K], Fs[:, :K], Fs[:, K : 2 * K], coins_t, side) / t.den
+                )
+            o.append(vals[0] - vals[1])
     return [np.concatenate(o) if o else np.empty(0) for o in out]
 
 
@@ -386,6 +377,25 @@ def _dense_lin(flat_j, flat_k, weights, n_scores: int, ncol: int, dtype) -> np.n
         .reshape(n_scores, 2 * ncol)
         .astype(dtype)
     )
+
+
+def _uint8_blocks(masks: Iterable[np.ndarray], bs: int):
+    """The rows of every mask block, ``bs`` at a time, as 0/1 uint8 (a view where possible)."""
+    for block in masks:
+        block = np.asarray(block)
+        for s0 in range(0, block.shape[0], bs):
+            Sb = block[s0 : s0 + bs]
+            yield Sb if Sb.dtype == np.uint8 else (Sb != 0).view(np.uint8)
+
+
+def _pair_products(S8: np.ndarray, n: int, R: int, lut, cj: np.ndarray, ck: np.ndarray):
+    """(b, pairs) products of the coins of each pair's two cells: one table look-up of each
+    item's coins read as an integer (``lut``), else two gathers."""
+    b = S8.shape[0]
+    if lut is not None:
+        code = S8.reshape(b, n, R) @ (1 << np.arange(R, dtype=np.int32))
+        return np.take(lut, code, axis=0).reshape(b, -1)
+    return S8[:, cj] & S8[:, ck]
 
 
 def _pair_lut(R: int) -> np.ndarray:
@@ -457,28 +467,20 @@ class KendallCellTable:
         lut = _pair_lut(R) if self.lut else None
         bs = max(1, _ELEMENT_BUDGET // max(1, self.n_pairs))
         out = []
-        for block in masks:
-            block = np.asarray(block)
-            for s0 in range(0, block.shape[0], bs):
-                Sb = block[s0 : s0 + bs]
-                S8 = Sb if Sb.dtype == np.uint8 else (Sb != 0).view(np.uint8)
-                b = S8.shape[0]
-                if M == 0:
-                    out.append(np.full(b, np.nan))
-                    continue
-                if lut is not None:
-                    code = S8.reshape(b, n, R) @ (1 << np.arange(R, dtype=np.int32))
-                    X = np.take(lut, code, axis=0)
-                else:
-                    X = (S8[:, self.cj] & S8[:, self.ck]).reshape(b, n, M)
-                X32 = X.astype(np.float32)
-                Sr = S8.reshape(b, n, R).astype(float)
-                sums = []  # [(C - D, metric ties) of permuted A, of permuted B]
-                for sides, quad in self.terms:
-                    pq = np.einsum("bnm,nm->bn", X32, quad).astype(float)  # small integers: exact
-                    sums.append([c + np.einsum("bnr,nr->bn", Sr, lin) + pq for c, lin in sides])
-                vals = [self._tau_b(sums[0][side], sums[1][side]) for side in (0, 1)]
-                out.append(vals[0] - vals[1])
+        for S8 in _uint8_blocks(masks, bs):
+            b = S8.shape[0]
+            if M == 0:
+                out.append(np.full(b, np.nan))
+                continue
+            X = _pair_products(S8, n, R, lut, self.cj, self.ck).reshape(b, n, M)
+            X32 = X.astype(np.float32)
+            Sr = S8.reshape(b, n, R).astype(float)
+            sums = []  # [(C - D, metric ties) of permuted A, of permuted B]
+            for sides, quad in self.terms:
+                pq = np.einsum("bnm,nm->bn", X32, quad).astype(float)  # small integers: exact
+                sums.append([c + np.einsum("bnr,nr->bn", Sr, lin) + pq for c, lin in sides])
+            vals = [self._tau_b(sums[0][side], sums[1][side]) for side in (0, 1)]
+            out.append(vals[0] - vals[1])
         return np.concatenate(out) if out else np.empty(0)
 
     def _tau_b(self, s: np.ndarray, ties: np.ndarray) -> np.ndarray:
