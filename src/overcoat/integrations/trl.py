@@ -28,10 +28,10 @@ from typing import Any
 
 from ..data.model import messages_to_text
 from ..errors import DataError, OvercoatError
-from ..scorers.base import PairwiseScorer, Scorer, ScoringBatch
+from ..scorers.base import Scorer, ScoringBatch
 from ..scorers.cache import ScoreCache
 from ..scorers.engine import score_dataset
-from ..scorers.registry import get_scorer
+from ..scorers.registry import get_pointwise_scorer, get_scorer
 
 #: columns tried, in order, for references when ``references=`` is not given
 DEFAULT_REFERENCE_COLUMNS = ("references", "reference", "solution")
@@ -119,12 +119,9 @@ class OvercoatReward:
         batch_size: int = 64,
         name: str | None = None,
     ):
-        scorer = get_scorer(spec)
-        if isinstance(scorer, PairwiseScorer) or not isinstance(scorer, Scorer):
-            raise OvercoatError(
-                f"scorer {getattr(scorer, 'name', spec)!r} is pairwise; a TRL reward needs a "
-                "pointwise scorer (one score per completion)"
-            )
+        scorer = get_pointwise_scorer(
+            spec, "a TRL reward needs a pointwise scorer (one score per completion)"
+        )
         if batch_size < 1:
             raise OvercoatError(f"batch_size must be >= 1, got {batch_size}")
         self.spec = spec

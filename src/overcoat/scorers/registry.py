@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from ..errors import SpecError
+from ..errors import OvercoatError, SpecError
 from .base import PairwiseScorer, Scorer
 
 ScorerFactory = Callable[[str], "Scorer | PairwiseScorer"]
@@ -67,6 +67,15 @@ def get_scorer(spec: str | Scorer | PairwiseScorer) -> Scorer | PairwiseScorer:
         raise SpecError(f"unknown scorer spec {spec!r} (known: {known})")
     factory, _ = _REGISTRY[key]
     return factory(arg)
+
+
+def get_pointwise_scorer(spec: str | Scorer | PairwiseScorer, needs: str) -> Scorer:
+    """:func:`get_scorer` where every response needs its own score (a reward server, an RL
+    reward): a pairwise judge is refused with ``scorer NAME is pairwise; NEEDS``."""
+    scorer = get_scorer(spec)
+    if isinstance(scorer, PairwiseScorer) or not isinstance(scorer, Scorer):
+        raise OvercoatError(f"scorer {getattr(scorer, 'name', spec)!r} is pairwise; {needs}")
+    return scorer
 
 
 _BUILTINS_LOADED = False

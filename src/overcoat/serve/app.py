@@ -29,10 +29,10 @@ import numpy as np
 
 from .. import __version__
 from ..errors import OvercoatError
-from ..scorers.base import PairwiseScorer, Scorer, ScoringBatch
+from ..scorers.base import Scorer, ScoringBatch
 from ..scorers.cache import ScoreCache, open_cache
 from ..scorers.engine import score_dataset
-from ..scorers.registry import get_scorer
+from ..scorers.registry import get_pointwise_scorer
 from .batcher import MicroBatcher
 from .protocol import (
     Parsed,
@@ -82,24 +82,15 @@ class ServeSettings:
             raise OvercoatError("the bearer token is empty")
 
 
-def resolve_pointwise(spec: str | Scorer) -> Scorer:
-    scorer = get_scorer(spec)
-    if isinstance(scorer, PairwiseScorer):
-        raise OvercoatError(
-            f"scorer {scorer.name!r} is pairwise; the reward server needs a pointwise scorer "
-            "(one score per response)"
-        )
-    assert isinstance(scorer, Scorer)
-    return scorer
-
-
 class RewardService:
     """The server's state: the scorer, its cache, the batcher; no HTTP (tests use it directly)."""
 
     def __init__(self, scorer: str | Scorer, settings: ServeSettings | None = None):
         self.settings = settings or ServeSettings()
         self.settings.check()
-        self.scorer = resolve_pointwise(scorer)
+        self.scorer = get_pointwise_scorer(
+            scorer, "the reward server needs a pointwise scorer (one score per response)"
+        )
         self.signature = self.scorer.signature()
         self._store, self._owned = open_cache(self.settings.cache)
         self.batcher = MicroBatcher(
@@ -277,4 +268,4 @@ def create_app(service: RewardService):
     )
 
 
-__all__ = ["ServeSettings", "RewardService", "create_app", "resolve_pointwise"]
+__all__ = ["ServeSettings", "RewardService", "create_app"]
