@@ -143,6 +143,24 @@ class ContentJudge(PairwiseScorer):
         return np.array(out)
 
 
+def slow_batched(inputs, responses, references):
+    """A ``python:_slow_scorer:slow_batched`` scorer for the CLI: :func:`content_score` of each
+    row, after sleeping ``$OVERCOAT_TEST_DELAY`` seconds; appends the batch's size to
+    ``$OVERCOAT_TEST_CALLS`` (one ``O_APPEND`` write) when it starts."""
+    log = os.environ.get("OVERCOAT_TEST_CALLS")
+    if log:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, f"{os.getpid()} {len(responses)}\n".encode())
+        finally:
+            os.close(fd)
+    time.sleep(float(os.environ.get("OVERCOAT_TEST_DELAY", "0")))
+    return [content_score(i, r, refs) for i, r, refs in zip(inputs, responses, references)]
+
+
+slow_batched.batched = True  # type: ignore[attr-defined]
+
+
 def make_dataset(
     n_responses: int,
     per_item: int = 5,

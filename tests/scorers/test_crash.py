@@ -6,6 +6,8 @@ outlives its run, and the cache file is never corrupted.
 The run is ``tests/scorers/_slow_scorer.py`` in a subprocess of its own session (so the test can
 kill the whole process group): a ``ProcessPool(2, adaptive=False)`` over a scorer that sleeps per
 batch and logs every scoring call (pid and response ids, one ``O_APPEND`` write per call).
+A second test kills ``overcoat score --workers 2`` itself and compares the rerun's output file
+with an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -218,7 +220,7 @@ def test_kill_9_at_random_moments_with_workers(tmp_path):
     assert final.proc.wait(timeout=300) == 0, final.path("stderr").read_text()
     out = json.loads(final.path("out").read_text())
     assert (out["n_cached"], out["n_scored"], out["workers"]) == (before, N - before, WORKERS)
-    assert _live_group_members(final.pid) == []
+    assert _wait_group_gone(final.pid) == []  # (the resource tracker exits just after)
 
     # bit for bit the scores of an uninterrupted run
     fresh = score_dataset(H.make_dataset(N), H.ContentScorer(), cache=None, batch_size=BS)
@@ -241,3 +243,89 @@ def test_kill_9_at_random_moments_with_workers(tmp_path):
     for label, started, committed, lost in rows:
         print(f"  {label:45s} scored {started:4d}  committed {committed:4d}  re-scored {lost:3d}")
     print(f"  {'final run':45s} scored {out['n_scored']:4d}  (cached {out['n_cached']})")
+
+
+# -- the same through `overcoat score --workers 2` ----------------------------------------------
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(ln) for ln in path.read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_kill_9_of_overcoat_score_then_rerun(tmp_path, monkeypatch, capsys):
+    """The command users run: killed mid-run, no output file, rerun = an uninterrupted run.
+    (``--workers 2`` starts its pool only when predicted faster, which depends on the machine's
+    load; either way at most one batch per worker is lost.)"""
+    from overcoat.cli import main
+
+    n, bs = 600, 20
+    data = tmp_path / "d.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"item_id": f"i{i // 3}", "input": f"source {i // 3}", "response": f"r{i}"})
+            + "\n"
+            for i in range(n)
+        )
+    )
+    cache, out, calls = tmp_path / "c.sqlite", tmp_path / "o" / "s.jsonl", tmp_path / "calls"
+    argv = ["score", "-d", str(data), "-s", "python:_slow_scorer:slow_batched", "-q"]
+    argv += ["--workers", "2", "--batch-size", str(bs), "--cache", str(cache), "-o", str(out)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE), os.environ.get("PYTHONPATH", "")]),
+        "OVERCOAT_TEST_CALLS": str(calls),
+        "OVERCOAT_TEST_DELAY": str(DELAY),
+    }
+
+    def started() -> list[int]:
+        return (
+            [int(ln.split()[1]) for ln in calls.read_text().splitlines()] if calls.exists() else []
+        )
+
+    rng = np.random.default_rng(SEED + 1)
+    k, extra = int(rng.integers(3, 7)), rng.uniform(0, DELAY)
+    with open(tmp_path / "stderr", "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "overcoat.cli", *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 180
+    while len(started()) < k:
+        assert proc.poll() is None, (tmp_path / "stderr").read_text()
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    time.sleep(extra)
+    assert proc.poll() is None, "the run finished before the kill"
+    os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=60) == -signal.SIGKILL
+    assert _wait_group_gone(proc.pid) == []
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []  # no output, no temp
+
+    con = sqlite3.connect(cache)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    (cached,) = con.execute("SELECT COUNT(*) FROM scores").fetchone()
+    con.close()
+    first = sum(started())
+    assert cached % bs == 0 and cached < n
+    assert 0 <= first - cached <= bs * 2, (first, cached)
+
+    env["OVERCOAT_TEST_DELAY"] = "0"
+    calls.unlink()
+    p = subprocess.run([sys.executable, "-m", "overcoat.cli", *argv], env=env, capture_output=True)
+    assert p.returncode == 0, p.stderr.decode()
+    assert sum(started()) == n - cached  # the rerun scores exactly what was not committed
+
+    # an uninterrupted run, in this process and without a cache: the same file, bit for bit
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("OVERCOAT_TEST_DELAY", "0")
+    monkeypatch.delenv("OVERCOAT_TEST_CALLS", raising=False)
+    ref = tmp_path / "ref.jsonl"
+    assert main([*argv[:-2], "--no-cache", "-o", str(ref)]) == 0, capsys.readouterr().err
+    assert _rows(out) == _rows(ref)
+    assert len(_rows(out)) == n
+    print(
+        f"\novercoat score --workers 2 killed after {first} rows scored, {cached} committed: "
+        f"re-scored {first - cached}"
+    )
