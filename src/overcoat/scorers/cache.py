@@ -23,6 +23,15 @@ Durability
     file is never corrupted. Concurrent readers never block the writer; concurrent writers wait
     for each other (``busy_timeout``). WAL needs a local file system (not NFS).
 
+Failures
+    The engine opens its cache with :func:`open_cache`, which tries a write transaction (that
+    changes nothing) before anything is scored: a cache file, directory or file system that
+    cannot be written is a one-line :class:`~overcoat.errors.OvercoatError` then (the default
+    cache, which the user did not name, is a warning and no cache instead). A full disk while
+    scoring (``SQLITE_FULL``) rolls the batch's transaction back and is a one-line error; every
+    batch committed before stays in the file. A file that is not SQLite, or a SQLite database
+    of something else, is refused without a byte of it changed.
+
 Location
     ``$OVERCOAT_CACHE`` if set (``off``/``none``/``0``/``false`` disable caching), else
     ``$XDG_CACHE_HOME/overcoat/scores.sqlite``, else ``~/.cache/overcoat/scores.sqlite``.
@@ -128,9 +137,25 @@ def default_cache_path() -> Path | None:
     return Path(base) / "overcoat" / "scores.sqlite"
 
 
+def _reason(e: sqlite3.Error) -> tuple[str, str]:
+    """(what went wrong, in words the user knows, with SQLite's message; what to do about it)."""
+    name = str(getattr(e, "sqlite_errorname", "") or "")  # Python >= 3.11
+    msg = str(e)
+    low = msg.lower()
+    elsewhere = "point --cache / OVERCOAT_CACHE elsewhere, or use --no-cache"
+    if name.startswith("SQLITE_FULL") or "disk is full" in low:
+        return f"disk full ({msg})", f"free space, {elsewhere}"
+    if name.startswith("SQLITE_READONLY") or "readonly" in low:
+        return f"read-only ({msg})", f"make it writable, {elsewhere}"
+    if name.startswith("SQLITE_IOERR") or "i/o error" in low:
+        return f"I/O error ({msg})", f"check the disk, {elsewhere}"
+    return msg, elsewhere
+
+
 def _db_errors(method):
     """SQLite failures while using an open cache (a full disk: "database or disk is full", a file
-    made read-only ...) become one-line :class:`OvercoatError` naming the cache file."""
+    made read-only ...) become one-line :class:`OvercoatError` naming the cache file; the
+    transaction in progress is rolled back (what was committed before stays)."""
     import functools
 
     @functools.wraps(method)
@@ -145,10 +170,8 @@ def _db_errors(method):
                         conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
-            raise OvercoatError(
-                f"score cache {self.path}: {e}; free space, point "
-                f"--cache / OVERCOAT_CACHE elsewhere, or use --no-cache"
-            ) from None
+            what, todo = _reason(e)
+            raise OvercoatError(f"score cache {self.path}: {what}; {todo}") from None
 
     return wrapper
 
@@ -200,25 +223,44 @@ class ScoreCache:
                 if "not a database" in msg or "malformed" in msg or "file is not" in msg:
                     raise OvercoatError(
                         f"score cache {self.path} is not a valid SQLite database "
-                        f"({e}); delete it or point OVERCOAT_CACHE elsewhere"
+                        f"({e}); point --cache / OVERCOAT_CACHE elsewhere"
                     ) from None
-                raise OvercoatError(f"cannot open score cache {self.path} ({e})") from None
+                what, todo = _reason(e)
+                raise OvercoatError(
+                    f"cannot open score cache {self.path}: {what}; {todo}"
+                ) from None
         self._conn, self._pid = conn, os.getpid()
         return conn
 
     def _init_db(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        if self.path != ":memory:":
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":  # pragma: no cover - exotic file systems
-                raise sqlite3.OperationalError(f"could not enable WAL mode (got {mode})")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        # read before anything is written (WAL mode changes the file's header): a file that is
+        # not a database, or the database of something else, is refused untouched
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise OvercoatError(
                 f"score cache {self.path} was written by a newer overcoat "
                 f"(schema {version} > {SCHEMA_VERSION})"
             )
+        if version < SCHEMA_VERSION:
+            other = sorted(
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+                )
+                if r[0] not in ("signatures", "scores")
+            )
+            if other:
+                raise OvercoatError(
+                    f"score cache {self.path} is a SQLite database of something else (tables "
+                    f"{', '.join(other[:3])}{' ...' if len(other) > 3 else ''}); point --cache / "
+                    f"OVERCOAT_CACHE at a new file"
+                )
+        if self.path != ":memory:":
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":  # pragma: no cover - exotic file systems
+                raise sqlite3.OperationalError(f"could not enable WAL mode (got {mode})")
+        conn.execute("PRAGMA synchronous = NORMAL")
         if version < SCHEMA_VERSION:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -250,6 +292,19 @@ class ScoreCache:
 
     def __repr__(self) -> str:
         return f"ScoreCache({self.path!r})"
+
+    @_db_errors
+    def check_writable(self) -> None:
+        """Raise a one-line :class:`OvercoatError` now if scores could not be stored (a read-only
+        file, directory or file system; permissions do not stop root, so this writes): one write
+        transaction that is rolled back, so nothing changes."""
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
 
     # -- signatures ----------------------------------------------------------------------------
     def _sig_id(self, signature: str, *, create: bool) -> int | None:
@@ -404,8 +459,9 @@ class ScoreCache:
 def open_cache(cache) -> tuple[ScoreCache | None, bool]:
     """Resolve an engine ``cache=`` argument to (ScoreCache or None, whether we own it).
 
-    ``"default"`` -> :func:`default_cache_path` (if it cannot be opened, a warning and no cache);
-    ``None``/``False`` -> no cache; a path -> that file; a :class:`ScoreCache` -> itself.
+    ``"default"`` -> :func:`default_cache_path` (if it cannot be opened or written, a warning and
+    no cache); ``None``/``False`` -> no cache; a path -> that file (if it cannot be opened or
+    written, an :class:`OvercoatError`); a :class:`ScoreCache` -> itself, as it is.
     """
     if cache is None or cache is False:
         return None, False
@@ -417,13 +473,20 @@ def open_cache(cache) -> tuple[ScoreCache | None, bool]:
             return None, False
         c = ScoreCache(path)
         try:
-            c._connect()
+            c.check_writable()
         except OvercoatError as e:
+            c.close()
             import warnings
 
             warnings.warn(f"score cache disabled: {e}", stacklevel=3)
             return None, False
         return c, True
     if isinstance(cache, (str, os.PathLike)):
-        return ScoreCache(cache), True
+        c = ScoreCache(cache)
+        try:
+            c.check_writable()  # a read-only cache is an error before anything is scored
+        except BaseException:
+            c.close()
+            raise
+        return c, True
     raise TypeError(f"cache must be 'default', a path, a ScoreCache or None, not {cache!r}")

@@ -10,7 +10,8 @@
    (:mod:`overcoat.scorers.executors`: in this process for ``workers=1``, a process pool for
    ``workers > 1`` when it is predicted to finish sooner, or any ``executor=`` given); each
    finished batch is committed to the cache at once and reported to ``on_batch(done, total)``,
-   so an interrupted run (Ctrl-C, ``kill -9``, a crash) loses at most the batches in flight;
+   so an interrupted run (Ctrl-C, ``kill -9``, a crash) loses at most the batches in flight:
+   one per worker with the built-in executors (``tests/scorers/test_crash.py``);
 5. scatter the distinct scores back to the rows.
 
 The unit of work. Every batch reaches the scorer as one value: a

@@ -31,6 +31,8 @@ import abc
 import multiprocessing
 import os
 import pickle
+import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -104,8 +106,11 @@ class InProcess(Executor):
         return "InProcess()"
 
 
-#: units kept in flight per worker process
-_IN_FLIGHT_PER_WORKER = 2
+#: units submitted to the pool per worker process. One: a worker starts its next unit only after
+#: the engine has committed the last one it returned, so a run killed at any moment (``kill -9``)
+#: has scored at most one uncommitted unit per worker. (Two would hide the round trip, a few
+#: milliseconds per unit, but a kill could then lose two units per worker.)
+_IN_FLIGHT_PER_WORKER = 1
 #: start-up cost of one spawned worker (interpreter, imports, unpickling the scorer), CPU seconds;
 #: conservative: one chrF worker answered after 1.6 s wall on the busy 2-core development machine
 _WORKER_START_SECONDS = 1.5
@@ -236,13 +241,38 @@ _WORKER_SCORER: Scorer | PairwiseScorer | None = None
 _PARENT_POLL_SECONDS = 0.25
 
 
+def _die_with_parent() -> bool:
+    """Ask the kernel to ``SIGKILL`` this worker as soon as the process that started it dies
+    (Linux ``prctl(PR_SET_PDEATHSIG)``); False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return False
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def _exit_with_parent(parent_pid: int | None) -> None:
     """End this worker as soon as its parent is gone (``kill -9`` of the parent leaves workers
-    re-parented, and they would wait for work forever): a daemon thread polls the parent pid."""
+    re-parented, and they would wait for work forever, or finish a unit no one will commit).
+
+    On Linux the kernel kills the worker when its parent dies (:func:`_die_with_parent`; the pool
+    starts its workers from the thread that runs the engine, which lives as long as the pool);
+    elsewhere a daemon thread polls the parent pid. The check after ``prctl`` closes the race of
+    a parent that died before the worker asked."""
     if parent_pid is None:
         return
+    watched = _die_with_parent()
     if os.getppid() != parent_pid:
         os._exit(1)
+    if watched:
+        return
 
     def watch() -> None:
         while True:
