@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from overcoat.report.store import (
     APPLICATION_ID,
+    MIGRATIONS,
     SCHEMA_VERSION,
     ResultRow,
     ResultsStore,
@@ -381,3 +382,19 @@ def test_best_known_matches_a_loop(runs):
     ) == sorted((*k, r["run_id"]) for k, r in expected.items())
     assert len(leaderboard_rows(newest_first, all_runs=True)) == len(rows)
     assert known_statistics(rows) == sorted({r["statistic"] for r in rows})
+
+
+def test_migrations_bring_an_unversioned_store_to_the_current_schema(tmp_path):
+    assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))
+    p = tmp_path / "r.sqlite"
+    con = sqlite3.connect(p)  # ours (application id), before any table: version 0
+    con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    con.commit()
+    con.close()
+    before = _sha(p)
+    assert ResultsStore(p).rows() == [] and _sha(p) == before  # reading writes nothing
+    ResultsStore(p).record([_run(run_id="m1")])
+    assert [r["run_id"] for r in ResultsStore(p).rows()] == ["m1"]
+    con = sqlite3.connect(p)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    con.close()

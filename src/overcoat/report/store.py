@@ -360,6 +360,12 @@ def record_from_doc(
 
 
 # -- the database --------------------------------------------------------------------------------
+def _rollback(con: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already (it does on some errors)."""
+    if con.in_transaction:
+        con.execute("ROLLBACK")
+
+
 def _busy(e: sqlite3.OperationalError) -> bool:
     m = str(e).lower()
     return "locked" in m or "busy" in m
@@ -470,7 +476,7 @@ class ResultsStore:
                 con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
 
     def _open_for_read(self) -> sqlite3.Connection | None:
@@ -483,7 +489,10 @@ class ResultsStore:
         except BaseException:
             con.close()
             raise
-        if version < SCHEMA_VERSION:  # an older store: readable once a write migrates it
+        if version == 0:  # an SQLite file without our tables yet: nothing recorded
+            con.close()
+            return None
+        if version < SCHEMA_VERSION:  # an older store: migrated before it is read
             con.close()
             con = self._open_for_write()
         return con
@@ -538,7 +547,7 @@ class ResultsStore:
                     n += len(run.results)
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                _rollback(con)
                 raise
         except sqlite3.Error as e:
             raise self._fail(f"cannot write the results store ({e})") from None
