@@ -420,6 +420,10 @@ class ResultsStore:
                     "AND name NOT LIKE 'sqlite_%'"
                 )
             ]
+        except sqlite3.OperationalError as e:
+            if _busy(e):  # another process is creating or migrating it: the caller retries
+                raise
+            raise self._fail(f"not an overcoat results store ({e})") from None
         except sqlite3.DatabaseError as e:
             raise self._fail(f"not an overcoat results store ({e})") from None
         if app != APPLICATION_ID and (tables or version):
@@ -443,7 +447,7 @@ class ResultsStore:
         self._check_file()
         con = self._connect()
         try:
-            version = self._check_schema(con)
+            version = self._retry(lambda: self._check_schema(con))
             self._retry(lambda: con.execute("PRAGMA journal_mode = WAL"))
             if version < SCHEMA_VERSION:
                 self._retry(lambda: self._migrate(con))
@@ -485,7 +489,10 @@ class ResultsStore:
             return None
         con = self._connect()
         try:
-            version = self._check_schema(con)
+            version = self._retry(lambda: self._check_schema(con))
+        except sqlite3.Error as e:
+            con.close()
+            raise self._fail(f"cannot read the results store ({e})") from None
         except BaseException:
             con.close()
             raise
@@ -500,7 +507,10 @@ class ResultsStore:
     # writing ---------------------------------------------------------------------------------
     def record(self, runs: Sequence[RunRecord]) -> int:
         """Insert ``runs`` (and all their rows) in one transaction; the number of result rows."""
-        con = self._open_for_write()
+        try:
+            con = self._open_for_write()
+        except sqlite3.Error as e:
+            raise self._fail(f"cannot write the results store ({e})") from None
         n = 0
         try:
             con.execute("BEGIN IMMEDIATE")
