@@ -904,3 +904,57 @@ def translation_pairs(
         "notes": notes,
         "seconds": round(time.perf_counter() - t0, 3),
     }
+
+
+# -- the results store (overcoat leaderboard) ----------------------------------------------------
+def record_results(
+    command: str,
+    docs: Sequence[tuple[Mapping, Dataset]],
+    *,
+    command_line: str,
+    store=None,
+):
+    """Record JSON documents (each with the data set it was computed on) in the results store
+    (:mod:`overcoat.report.store`) as runs, in one transaction. Returns (store path, number of
+    result rows)."""
+    from .data.fingerprint import dataset_hash
+    from .report.store import ResultsStore, record_from_doc, store_path
+
+    path = store_path(store)
+    runs = [
+        record_from_doc(doc, command=command, command_line=command_line, data_hash=dataset_hash(ds))
+        for doc, ds in docs
+    ]
+    return path, ResultsStore(path).record(runs)
+
+
+def leaderboard(
+    *,
+    store=None,
+    data: str | None = None,
+    stat: str | None = None,
+    scorer: str | None = None,
+    all_runs: bool = False,
+) -> dict:
+    """The best-known results in the results store (:func:`overcoat.report.store.
+    leaderboard_rows`): ``{"store": path, "rows": [...], "n_stored": rows in the store,
+    "data_names": [...]}``. A ``stat`` the store has no results for is a :class:`SettingError`
+    naming the statistics it has."""
+    from .errors import SettingError
+    from .report.store import ResultsStore, known_statistics, leaderboard_rows, store_path
+
+    path = store_path(store)
+    every = ResultsStore(path).rows()
+    known = known_statistics(every)
+    if stat is not None and every and stat not in known:
+        raise SettingError(
+            f"{{stat}} {SettingError.literal(repr(stat))}: no such statistic in "
+            f"{SettingError.literal(path)}; recorded: {', '.join(known)}"
+        )
+    rows = leaderboard_rows(every, data=data, stat=stat, scorer=scorer, all_runs=all_runs)
+    return {
+        "store": path,
+        "rows": rows,
+        "n_stored": len(every),
+        "data_names": sorted({r["data_name"] for r in every}),
+    }

@@ -53,6 +53,45 @@ def _cache_arg(no_cache: bool, cache: Path | None):
     return str(cache) if cache else "default"
 
 
+#: the arguments main() was called with (the command line the results store records)
+_ARGV: list[str] = []
+
+#: ``--store`` / ``--no-store``: the same two options on every command that records its results
+STORE_OPTION = typer.Option(
+    None,
+    "--store",
+    help="results store (SQLite) to record into [default: $OVERCOAT_RESULTS_DB, else "
+    "$XDG_DATA_HOME/overcoat/results.sqlite or ~/.local/share/overcoat/results.sqlite]",
+)
+NO_STORE_OPTION = typer.Option(
+    False, "--no-store", help="do not record the results in the results store"
+)
+
+
+def _record(command: str, docs: list, store: Path | None, no_store: bool) -> None:
+    """After the outputs are written: record ``docs`` ([(JSON document, data set)]) in the results
+    store. A failure is a one-line warning; the run's outputs stand."""
+    if no_store:
+        return
+    import shlex
+
+    from . import api
+
+    line = "overcoat " + shlex.join(_ARGV or sys.argv[1:])
+    try:
+        path, n = api.record_results(command, docs, command_line=line, store=store)
+    except Exception as e:  # noqa: BLE001 - never lose a finished run to the store
+        what = str(e) if isinstance(e, OvercoatError) else f"{type(e).__name__}: {e}"
+        err_console.print(
+            f"overcoat: warning: results not recorded in the results store: {' '.join(what.split())}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    console.print(f"recorded {n} results in {escape(str(path))} (see overcoat leaderboard)")
+
+
 @app.command()
 def score(
     data: str = typer.Option(
@@ -374,6 +413,8 @@ def meta_eval(
     retry_failed: bool = typer.Option(
         False, "--retry-failed", help="LLM judges: ask again where the cached answer was unparsable"
     ),
+    store: Path | None = STORE_OPTION,
+    no_store: bool = NO_STORE_OPTION,
 ):
     """Meta-evaluate scorers against human judgments: leaderboard with 95% CIs and clusters."""
     from . import api
@@ -421,9 +462,11 @@ def meta_eval(
         )
     res = api.meta_evaluate(scored, st, dev=dev_scored, k_folds=k_folds, prior_sets=prior_scored)
     _print_result(res)
+    doc = jsonable(res.to_json())
     if json_out:
-        write_json(jsonable(res.to_json()), json_out)
+        write_json(doc, json_out)
         console.print(f"wrote {json_out}")
+    _record("meta-eval", [(doc, ds)], store, no_store)
 
 
 @app.command()
@@ -451,6 +494,8 @@ def compare(
     cache: Path | None = typer.Option(None, "--cache"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    store: Path | None = STORE_OPTION,
+    no_store: bool = NO_STORE_OPTION,
 ):
     """Significance between scorers: paired permutation tests on the segment-level statistic,
     matrix of corrected p-values, and significance clusters."""
@@ -479,9 +524,11 @@ def compare(
     )
     res = api.compare(scored, st)
     _print_result(res, matrix=True)
+    doc = jsonable(res.to_json())
     if json_out:
-        write_json(jsonable(res.to_json()), json_out)
+        write_json(doc, json_out)
         console.print(f"wrote {json_out}")
+    _record("compare", [(doc, ds)], store, no_store)
 
 
 @app.command()
@@ -493,6 +540,8 @@ def run(
     cache: Path | None = typer.Option(None, "--cache"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    store: Path | None = STORE_OPTION,
+    no_store: bool = NO_STORE_OPTION,
 ):
     """The main job on the bundled data: TED en-de and zh-en (BLEU, chrF, TER, length, random)
     and HH-RLHF harmless pairs (length, random) -> leaderboards with CIs and clusters, JSON."""
@@ -506,6 +555,7 @@ def run(
     t0 = time.perf_counter()
     c = _cache_arg(no_cache, cache)
     summary = {}
+    recorded: list = []
     for name in ("ted-ende", "ted-zhen", "hh-harmless"):
         ds = api.load(name)
         specs = DEFAULT_RUN_SCORERS if ds.has_references() else ["length", "random"]
@@ -516,6 +566,7 @@ def run(
         doc = jsonable(res.to_json())
         write_json(doc, out_dir / f"{name}.meta-eval.json")
         summary[name] = doc
+        recorded.append((doc, ds))
     write_json(
         {
             "datasets": list(summary),
@@ -524,6 +575,7 @@ def run(
         },
         out_dir / "run.json",
     )
+    _record("run", recorded, store, no_store)
     console.print(f"done in {time.perf_counter() - t0:.1f} s; JSON in {out_dir}/")
 
 
@@ -892,6 +944,8 @@ def fit(
     cache: Path | None = typer.Option(None, "--cache"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    store: Path | None = STORE_OPTION,
+    no_store: bool = NO_STORE_OPTION,
 ):
     """A learned Bradley-Terry combination of scorers, cross-fitted over items, against each
     scorer alone with CIs."""
@@ -926,6 +980,7 @@ def fit(
         write_json(model, save)
         console.print(f"wrote {save} (use it as the scorer spec combo:{save})")
     _write_doc(doc, json_out)
+    _record("fit", [(doc, ds)], store, no_store)
 
 
 @app.command()
@@ -1027,6 +1082,8 @@ def translation_pairs(
     cache: Path | None = typer.Option(None, "--cache"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    store: Path | None = STORE_OPTION,
+    no_store: bool = NO_STORE_OPTION,
 ):
     """The paper's experiment: preference pairs from MQM data (easy / hard by MQM gap), metrics
     and reward-model-style scorers on the same pairs, pair accuracy with CIs and clusters."""
@@ -1061,6 +1118,83 @@ def translation_pairs(
     if pairs_out:
         console.print(f"wrote {pairs_out}")
     _write_doc(doc, json_out)
+    _record("translation-pairs", [(doc, ds)], store, no_store)
+
+
+@app.command("leaderboard")
+def leaderboard_cmd(
+    data: str | None = typer.Option(
+        None, "--data", "-d", help="only this data set (its name, or a data hash prefix)"
+    ),
+    stat: str | None = typer.Option(
+        None, "--stat", help="this statistic (default: each run's headline statistic)"
+    ),
+    scorer: str | None = typer.Option(
+        None, "--scorer", "-s", help="only this scorer (name, signature, or spec name: bleu)"
+    ),
+    all_runs: bool = typer.Option(
+        False, "--all-runs", help="every run's result (history), not only the latest"
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="export the rows as JSON"),
+    csv_out: Path | None = typer.Option(None, "--csv", help="export the rows as CSV"),
+    store: Path | None = STORE_OPTION,
+):
+    """Best-known results across runs from the results store: per scorer, data set and statistic
+    the latest run's value with its CI, date and run signature (--all-runs: every run)."""
+    from . import api
+    from .report.store import leaderboard_doc, write_csv
+    from .report.store_tables import store_tables
+    from .report.writers import write_json
+
+    _check_json_out(json_out)
+    _check_json_out(csv_out)
+    lb = api.leaderboard(store=store, data=data, stat=stat, scorer=scorer, all_runs=all_runs)
+    rows, path = lb["rows"], lb["store"]
+    if not lb["n_stored"]:
+        console.print(
+            f"no results recorded yet in {escape(str(path))}: overcoat run, meta-eval, compare, "
+            "translation-pairs and fit record theirs there",
+            highlight=False,
+        )
+    elif not rows:
+        asked = ", ".join(
+            f"{f} {v}" for f, v in (("--data", data), ("--stat", stat), ("--scorer", scorer)) if v
+        )
+        console.print(
+            f"no results match {escape(asked)} in {escape(str(path))}; data sets recorded: "
+            f"{escape(', '.join(lb['data_names']))}",
+            highlight=False,
+        )
+    for t in store_tables(rows, all_runs=all_runs):
+        console.print(t)
+    query = {"data": data, "stat": stat, "scorer": scorer, "all_runs": all_runs}
+    if json_out:
+        write_json(leaderboard_doc(rows, store=path, all_runs=all_runs, query=query), json_out)
+        console.print(f"wrote {json_out}")
+    if csv_out:
+        write_csv(rows, csv_out)
+        console.print(f"wrote {csv_out}")
+
+
+@app.command("terms")
+def terms_cmd(
+    word: str | None = typer.Argument(
+        None, help="show only terms containing WORD (either side, any case)"
+    ),
+):
+    """The terminology bridge: reward-model / RL words and MT-metrics words for the same thing,
+    with the overcoat command that computes it (docs/terms.md)."""
+    from .report.terms import TERMS, filter_terms, terms_table
+
+    found = filter_terms(word)
+    if not found:
+        console.print(
+            f"no term contains {escape(repr(word))}; overcoat terms without a word lists all "
+            f"{len(TERMS)}",
+            highlight=False,
+        )
+        return
+    console.print(terms_table(found))
 
 
 def _typed_flag(param, args: list[str]) -> str:
@@ -1229,6 +1363,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     args, verbose = _strip_verbose(args)
+    _ARGV[:] = args
     _quiet_third_party(verbose)
     with warnings.catch_warnings():
         warnings.simplefilter("default")
