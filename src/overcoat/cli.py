@@ -605,6 +605,12 @@ def probe(
         "--no-style; other data: synthetic from rewritten pairs with --style",
     ),
     length_unit: str = typer.Option("chars", "--length-unit", help="chars | words"),
+    probe_pairs: str = typer.Option(
+        "1000",
+        "--probe-pairs",
+        help="perturbations and the synthetic style matrix rescore rewritten responses on a "
+        "seeded sample of this many preference pairs, stratified by item ('all' or 0: every pair)",
+    ),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
@@ -623,6 +629,7 @@ def probe(
     if length_unit not in ("chars", "words"):
         raise OvercoatError(f"--length-unit must be one of chars, words, got {length_unit!r}")
     names = perturbation_names() if perturb and "all" in perturb else list(perturb or [])
+    n_pairs = _probe_pairs(probe_pairs)
     _check_json_out(json_out)
     ds = api.load(data, mapping=_parse_map(map_))
     doc = api.probe(
@@ -633,6 +640,7 @@ def probe(
         length_unit=length_unit,
         n_resamples=resamples,
         seed=seed,
+        probe_pairs=n_pairs,
         cache=_cache_arg(no_cache, cache),
         workers=workers,
         progress=not quiet,
@@ -653,6 +661,16 @@ def probe(
             "scorer sees one response at a time)"
         )
     _write_doc(doc, json_out)
+
+
+def _probe_pairs(value: str) -> int | None:
+    """``--probe-pairs``: a positive count, or ``all`` / ``0`` for every pair (None)."""
+    v = value.strip().lower()
+    if v in ("all", "0"):
+        return None
+    if not v.isdigit():
+        raise OvercoatError(f"--probe-pairs must be a number of pairs or 'all', got {value!r}")
+    return int(v)
 
 
 @app.command()
