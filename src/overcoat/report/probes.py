@@ -76,13 +76,13 @@ def length_bias_table(doc: dict) -> Table:
 
 
 def pairs_line(doc: dict) -> str:
-    """'1,000 of 21,444 pairs (seeded sample, stratified by item)' or 'all 2,303 pairs'."""
+    """'1,000 of 21,444 pairs (a seeded sample, ...)' or 'all 2,303 pairs'."""
     pp = doc.get("probe_pairs")
     if not pp:
         return "every pair"
     if pp["sampled"]:
         return (
-            f"{pp['n_sampled']:,} of {pp['n_total']:,} pairs (seeded sample, stratified by "
+            f"{pp['n_sampled']:,} of {pp['n_total']:,} pairs (a seeded sample, stratified by "
             "item; --probe-pairs all for every pair)"
         )
     return f"all {pp['n_total']:,} pairs"
@@ -90,8 +90,8 @@ def pairs_line(doc: dict) -> str:
 
 def perturbation_table(doc: dict) -> Table:
     t = Table(
-        title=f"{escape(doc['data'])} — perturbations of the dispreferred response "
-        f"({pairs_line(doc)}; seed {doc['seed']})"
+        title=f"{escape(doc['data'])} — perturbations of the dispreferred response, seed "
+        f"{doc['seed']}: {pairs_line(doc)}"
     )
     for c in (
         "scorer",
