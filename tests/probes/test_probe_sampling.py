@@ -4,6 +4,7 @@ the sample equal to the full computation restricted to it (and to the full compu
 sample is everything), the statistics that are never sampled unchanged, the sample size in the
 JSON and the tables, and the progress callbacks."""
 
+import dataclasses
 import json
 from collections import Counter
 
@@ -27,6 +28,7 @@ from overcoat.probes.spurious import (
 from overcoat.probes.style import SYNTHETIC_STYLES, synthetic_style_matrix
 from overcoat.report.probes import perturbation_table, style_tables
 from overcoat.report.writers import jsonable
+from overcoat.scorers.base import PairwiseScorer
 
 WORDS = "the a cat dog sat ran on under mat tree quickly slowly. big small red".split()
 
@@ -345,3 +347,73 @@ def test_cli_probe_pairs_on_bundled_data(tmp_path, capsys, monkeypatch):
     assert "50 of 2,303 pairs" in cap.out
     code = main([*args, "--probe-pairs", "many", "-q"])
     assert code == 2 and "--probe-pairs" in capsys.readouterr().err
+
+
+class LengthJudge(PairwiseScorer):
+    """P(A better) = 1 when A is longer, 0 when shorter, 1/2 on equal lengths: a pure function of
+    the two texts, so a rewritten response changes its verdicts."""
+
+    name = "length-judge"
+    cacheable = False
+
+    def signature(self) -> str:
+        return "length-judge"
+
+    def compare_batch(self, inputs, responses_a, responses_b, references):
+        a = np.array([len(x) for x in responses_a], float)
+        b = np.array([len(x) for x in responses_b], float)
+        return np.where(a > b, 1.0, np.where(a < b, 0.0, 0.5))
+
+
+def judged_data(n=40):
+    b = DatasetBuilder("judged")
+    rng = np.random.default_rng(4)
+    for i in range(n):
+        b.add_item(f"i{i}", f"question {i}")
+        b.add_response(f"i{i}", "x", " ".join(rng.choice(WORDS, int(rng.integers(2, 12)))))
+        b.add_response(f"i{i}", "y", " ".join(rng.choice(WORDS, int(rng.integers(2, 12)))))
+        b.add_preference(f"i{i}", "x", "y", "a" if i % 3 else "b")
+    return b.build()
+
+
+def test_a_pairwise_judge_rescores_whole_items_of_the_sample():
+    ds = judged_data()
+    judge = {"j": LengthJudge()}
+
+    def doc(n):
+        return api.probe(
+            ds,
+            judge,
+            perturbations=["filler", "truncate"],
+            n_resamples=50,
+            probe_pairs=n,
+            cache=None,
+            progress=False,
+        )
+
+    full = doc(None)
+    # reference: the judge on the fully rewritten data set, then the sampled pairs
+    base = api.judge_pairs(ds, LengthJudge(), cache=None, progress=False).scores
+    s = sample_pairs(ds, 15, seed=0)
+    part = doc(15)
+    assert part["probe_pairs"]["n_sampled"] == 15 and part["probe_pairs"]["n_total"] == 40
+    for name in ("filler", "truncate"):
+        pert = perturbed_dataset(ds, name, seed=0)
+        after = ds.to_matrix(
+            api.judge_pairs(pert, LengthJudge(), cache=None, progress=False).scores
+        )
+        before = ds.to_matrix(base)
+        for pairs, got in (
+            (preference_pairs(ds), full),
+            ((s.item, s.preferred, s.dispreferred), part),
+        ):
+            item, pref, disp = pairs
+            want = perturbation_sensitivity(
+                before[item, pref],
+                before[item, disp],
+                after[item, disp],
+                groups=item,
+                n_resamples=50,
+                seed=0,
+            )
+            assert same(got["perturbations"]["j"][name], dataclasses.asdict(want))
