@@ -417,3 +417,22 @@ def test_a_pairwise_judge_rescores_whole_items_of_the_sample():
                 seed=0,
             )
             assert same(got["perturbations"]["j"][name], dataclasses.asdict(want))
+
+
+def test_every_builtin_perturbation_equals_the_per_text_seeded_loop():
+    # apply_perturbation seeds no generator for the built-ins that draw nothing: same texts
+    import hashlib
+
+    from overcoat.probes.perturbations import PERTURBATIONS, apply_perturbation
+
+    ds = ranked_dataset()
+    texts = ds.responses.column("text").to_pylist()
+    prompts = ["a prompt. With two sentences!"] * len(texts)
+    keys = [f"k{i}" for i in range(len(texts))]
+    for name, fn in PERTURBATIONS.items():
+        want = []
+        for t, p, k in zip(texts, prompts, keys):
+            d = hashlib.blake2b(k.encode("utf-8"), digest_size=16).digest()
+            rng = np.random.default_rng([7, *np.frombuffer(d, dtype="<u8").tolist()])
+            want.append(fn(t, p, rng))
+        assert apply_perturbation(name, texts, prompts, seed=7, keys=keys) == want, name

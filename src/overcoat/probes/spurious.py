@@ -137,6 +137,7 @@ class Rewrites:
                 first = self(chain[:-1], rows)
                 self._memo[key] = perturbed_dataset(first, chain[-1], seed=self.seed)
             else:
+                assert rows is not None  # the empty chain of every row returned above
                 self._memo[key] = _subset(self.dataset, rows)
         return self._memo[key]
 
