@@ -1,6 +1,7 @@
 """Every pitfall command on every bundled data set with CPU scorers: wall times and the total.
 
     python benchmarks/bench_probes.py [--quick] [--markdown] [--resamples 1000] [--only probe,fit]
+                                      [--probe-pairs N|all]
 
 Target: the whole table (scoring included) in at most 60 s. The commands run in this process
 through the Python API (``overcoat.api.probe``, ``calibrate``, ``overopt``, ``quality``, ``fit``:
@@ -9,9 +10,11 @@ against one fresh score cache in a temporary folder, as a user's first session w
 
 * ``load``: the data set read from its bundled files;
 * ``score``: every scorer of the data set on its responses (into the fresh cache), so the
-  command rows below measure their own work: ``probe`` rescores every response under each of
-  the 9 perturbations and the 2 synthetic styles (``--perturb all --style``; the cache cannot
-  help there, the texts are new), the others only read the cache;
+  command rows below measure their own work: ``probe`` rescores, under each of the 9
+  perturbations and the 2 synthetic styles (``--perturb all --style``; the cache cannot help
+  there, the texts are new), the responses of its default seeded sample of 1,000 preference
+  pairs per data set (``--probe-pairs all``: of every pair, as before the sample), the others
+  only read the cache;
 * the commands where they apply: ``quality`` needs rater ids (WMT23 only), ``overopt`` pools of
   candidates (every data set here; HH-RLHF's pools are its pairs).
 
@@ -50,7 +53,7 @@ COMMANDS = ["probe", "calibrate", "overopt", "quality", "fit"]
 
 
 def run(
-    resamples: int, only: list[str], ter: bool = False
+    resamples: int, only: list[str], ter: bool = False, probe_pairs: str = ""
 ) -> list[tuple[str, str, str, float, float, str]]:
     from overcoat import api
     from overcoat.probes.perturbations import perturbation_names
@@ -96,12 +99,17 @@ def run(
         if "probe" in only:
 
             def probe():
+                pp = {}
+                if probe_pairs:
+                    pp["probe_pairs"] = None if probe_pairs == "all" else int(probe_pairs)
                 d = api.probe(
-                    ds, cfg["probe"], perturbations=perturbation_names(), style=True, **kw
+                    ds, cfg["probe"], perturbations=perturbation_names(), style=True, **pp, **kw
                 )
+                n = d["probe_pairs"]
                 sname, st = list(d["style"]["scorers"].items())[1]
                 return (
-                    f"{len(next(iter(d['perturbations'].values())))} perturbations; style "
+                    f"{len(next(iter(d['perturbations'].values())))} perturbations on "
+                    f"{n['n_sampled']:,} of {n['n_total']:,} pairs; style "
                     f"({sname}) easy/normal/hard {st['easy']['statistic']:.3f}/"
                     f"{st['normal']['statistic']:.3f}/{st['hard']['statistic']:.3f}"
                 )
@@ -145,13 +153,14 @@ def main() -> None:
     ap.add_argument("--resamples", type=int, default=None)
     ap.add_argument("--only", default="", help="comma-separated commands (probe, calibrate, ...)")
     ap.add_argument("--ter", action="store_true", help="TER in calibrate and fit on TED")
+    ap.add_argument("--probe-pairs", default="", help="probe's sample of pairs (N or all)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     resamples = args.resamples or (200 if args.quick else 1000)
     only = [c for c in args.only.split(",") if c] or COMMANDS
     before = machine()
     t0, c0 = time.perf_counter(), time.process_time()
-    rows = run(resamples, only, args.ter)
+    rows = run(resamples, only, args.ter, args.probe_pairs)
     total, cpu = time.perf_counter() - t0, time.process_time() - c0
     head = ["data", "step", "scorers", "wall", "CPU", "result"]
     body = [[d, w, s, fmt_s(t), fmt_s(c), o] for d, w, s, t, c, o in rows]

@@ -91,53 +91,80 @@ def score(
     ``progress``: a bar per scorer on stderr when it is a terminal (:mod:`.report.progress`).
     ``executor``: where batches run (:mod:`.scorers.executors`; default from ``workers``)."""
     from .report.progress import ScoringProgress
-    from .scorers.engine import score_dataset
 
     resolved = (
         scorers if isinstance(scorers, Mapping) else resolve_scorers(scorers, allow_pairwise=True)
     )
-    out = ScoredDataset(dataset)
     with ScoringProgress(progress) as bars:
-        for name, s in resolved.items():
-            task = bars.task(name)
-            if isinstance(s, PairwiseScorer):
-                res = judge_pairs(
-                    dataset,
-                    s,
-                    cache=cache,
-                    workers=workers,
-                    progress=False,
-                    executor=executor,
-                    on_batch=task,
-                )
-            else:
-                res = score_dataset(
-                    dataset,
-                    s,
-                    cache=cache,
-                    workers=workers,
-                    batch_size=batch_size,
-                    executor=executor,
-                    on_batch=task,
-                )
-            task.close(res.n_cached)
-            out.scores[name] = res.scores
-            out.signatures[name] = res.signature
-            out.higher_is_better[name] = getattr(s, "higher_is_better", True)
-            out.stats[name] = {
-                "n_total": res.n_total,
-                "n_unique": res.n_unique or res.n_total,
-                "n_cached": res.n_cached,
-                "n_scored": res.n_scored,
-                "n_missing": res.n_missing,
-                "seconds": res.seconds,
-                "notes": list(getattr(res, "warnings", [])),
-            }
-            counts = getattr(s, "report", None)  # an LLM judge: its counts, per reason
-            line = getattr(s, "report_line", None)
-            if callable(counts) and callable(line):
-                out.stats[name]["judge"] = counts()
-                out.stats[name]["notes"].append(f"{name} — {line()}")
+        return _score_with_bars(
+            dataset,
+            resolved,
+            bars,
+            cache=cache,
+            workers=workers,
+            batch_size=batch_size,
+            executor=executor,
+        )
+
+
+def _score_with_bars(
+    dataset: Dataset,
+    resolved: Mapping[str, Scorer | PairwiseScorer],
+    bars,
+    *,
+    cache="default",
+    workers: int = 1,
+    batch_size: int = 64,
+    executor: Executor | None = None,
+    label: str = "",
+    keep_bars: bool = True,
+) -> ScoredDataset:
+    """:func:`score` inside an open :class:`~overcoat.report.progress.ScoringProgress`: one bar
+    per scorer, named ``NAME`` + ``label``; ``keep_bars=False`` removes each bar when its scorer
+    is done (the probes' many short rescorings)."""
+    from .scorers.engine import score_dataset
+
+    out = ScoredDataset(dataset)
+    for name, s in resolved.items():
+        task = bars.task(name + label)
+        if isinstance(s, PairwiseScorer):
+            res = judge_pairs(
+                dataset,
+                s,
+                cache=cache,
+                workers=workers,
+                progress=False,
+                executor=executor,
+                on_batch=task,
+            )
+        else:
+            res = score_dataset(
+                dataset,
+                s,
+                cache=cache,
+                workers=workers,
+                batch_size=batch_size,
+                executor=executor,
+                on_batch=task,
+            )
+        task.close(res.n_cached, keep=keep_bars)
+        out.scores[name] = res.scores
+        out.signatures[name] = res.signature
+        out.higher_is_better[name] = getattr(s, "higher_is_better", True)
+        out.stats[name] = {
+            "n_total": res.n_total,
+            "n_unique": res.n_unique or res.n_total,
+            "n_cached": res.n_cached,
+            "n_scored": res.n_scored,
+            "n_missing": res.n_missing,
+            "seconds": res.seconds,
+            "notes": list(getattr(res, "warnings", [])),
+        }
+        counts = getattr(s, "report", None)  # an LLM judge: its counts, per reason
+        line = getattr(s, "report_line", None)
+        if callable(counts) and callable(line):
+            out.stats[name]["judge"] = counts()
+            out.stats[name]["notes"].append(f"{name} — {line()}")
     return out
 
 
@@ -271,6 +298,11 @@ def _dataclass_doc(x):
     return asdict(x) if is_dataclass(x) and not isinstance(x, type) else x
 
 
+#: perturbation and synthetic-style probes rescore rewritten responses: by default on a seeded
+#: sample of this many preference pairs per data set (``probe_pairs=None``: all of them)
+PROBE_PAIRS = 1000
+
+
 @_data_errors
 def probe(
     dataset: Dataset,
@@ -283,6 +315,7 @@ def probe(
     tolerance: float = 0.1,
     n_resamples: int = 1000,
     seed: int = 0,
+    probe_pairs: int | None = PROBE_PAIRS,
     cache="default",
     workers: int = 1,
     progress: bool = True,
@@ -292,15 +325,24 @@ def probe(
     (:mod:`overcoat.probes.spurious`); RM-Bench's style matrix (:mod:`overcoat.probes.style`:
     from the data's style variants where it has them, always; synthetic from rewritten pairs
     where ``style`` is True; never where it is False); the position bias of pairwise judges
-    (:mod:`overcoat.probes.position`). Returns the JSON document."""
+    (:mod:`overcoat.probes.position`). Returns the JSON document.
+
+    The perturbations and the synthetic style matrix rescore rewritten responses, so they run on
+    a seeded sample of ``probe_pairs`` preference pairs, stratified by item
+    (:func:`~overcoat.probes.spurious.sample_pairs`; ``None``: every pair); the document's
+    ``probe_pairs`` says how many of how many. Length bias, the data's style matrix and position
+    bias use every pair."""
     from .probes.perturbations import get_perturbation
     from .probes.position import NOT_APPLICABLE, position_probe
-    from .probes.spurious import Rewrites, length_probe, perturbation_probe
+    from .probes.spurious import Rewrites, length_probe, perturbation_probe, sample_pairs
     from .probes.style import data_style_matrix, has_style_variants, synthetic_style_matrix
+    from .report.progress import ScoringProgress
     from .scorers.engine import compare_pairs
 
     for p in perturbations:
         get_perturbation(p)
+    if probe_pairs is not None and probe_pairs < 1:
+        raise OvercoatError(f"probe_pairs must be at least 1 (or None: all), got {probe_pairs}")
     resolved = (
         scorers if isinstance(scorers, dict) else resolve_scorers(scorers, allow_pairwise=True)
     )
@@ -333,59 +375,94 @@ def probe(
         style_source = "synthetic"
     doc["style"] = {"source": style_source, "scorers": {}} if style_source else None
     doc["position_bias"] = {}
+    rescoring = bool(perturbations) or style_source == "synthetic"
+    pairs = sample_pairs(dataset, probe_pairs, seed=seed) if rescoring else None
+    doc["probe_pairs"] = (
+        {
+            "n_sampled": pairs.n_sampled,
+            "n_total": pairs.n_total,
+            "sampled": pairs.sampled,
+            "stratified_by": "item",
+            "seed": seed,
+        }
+        if pairs is not None
+        else None
+    )
+    # a pairwise judge compares an item's responses: rewrite all of them for it
+    whole_items = any(isinstance(s, PairwiseScorer) for s in resolved.values())
     # every rewritten data set is made once and scored once, by all the scorers together
     rewrites = Rewrites(dataset, seed)
-    rescored: dict[str, ScoredDataset] = {}
-    for name, s in resolved.items():
+    rescored: dict[int, ScoredDataset] = {}
+    n_copies = len(perturbations) + (2 if style_source == "synthetic" else 0)
+    with ScoringProgress(progress) as bars:
+        copies = bars.task("probe: rewritten copies scored") if rescoring else None
+        for name, s in resolved.items():
 
-        def score_fn(d: Dataset, name=name) -> np.ndarray:
-            if d.name not in rescored:  # names the rewrites applied: data+filler+markdown
-                rescored[d.name] = score(
-                    d, resolved, cache=cache, workers=workers, progress=progress
-                )
-            return _oriented(rescored[d.name], name)
+            def score_fn(d: Dataset, name=name) -> np.ndarray:
+                if id(d) not in rescored:  # one per rewrite chain and set of responses
+                    what = d.name[len(dataset.name) :].lstrip("+")
+                    rescored[id(d)] = _score_with_bars(
+                        d,
+                        resolved,
+                        bars,
+                        cache=cache,
+                        workers=workers,
+                        label=f" · {what} ({d.n_responses:,} responses)",
+                        keep_bars=False,
+                    )
+                    if copies is not None:
+                        copies(len(rescored), n_copies)
+                return _oriented(rescored[id(d)], name)
 
-        res = perturbation_probe(
-            dataset,
-            oriented[name],
-            score_fn,
-            list(perturbations),
-            seed=seed,
-            ties=ties,
-            n_resamples=n_resamples,
-            rewrites=rewrites,
-        )
-        doc["perturbations"][name] = {p: _dataclass_doc(r) for p, r in res.items()}
-        if style_source == "data":
-            sm = data_style_matrix(dataset, oriented[name], n_resamples=n_resamples, seed=seed)
-        elif style_source == "synthetic":
-            sm = synthetic_style_matrix(
+            res = perturbation_probe(
                 dataset,
                 oriented[name],
                 score_fn,
-                n_resamples=n_resamples,
+                list(perturbations),
                 seed=seed,
+                ties=ties,
+                n_resamples=n_resamples,
                 rewrites=rewrites,
+                pairs=pairs,
+                whole_items=whole_items,
             )
-        if style_source:
-            doc["style"]["scorers"][name] = _dataclass_doc(sm)
-        if isinstance(s, PairwiseScorer):
-            one = s.single_order()
-
-            def compare_fn(pairs, one=one) -> np.ndarray:
-                return np.asarray(
-                    compare_pairs(dataset, one, pairs, cache=cache, workers=workers).scores,
-                    dtype=float,
+            doc["perturbations"][name] = {p: _dataclass_doc(r) for p, r in res.items()}
+            if style_source == "data":
+                sm = data_style_matrix(dataset, oriented[name], n_resamples=n_resamples, seed=seed)
+            elif style_source == "synthetic":
+                sm = synthetic_style_matrix(
+                    dataset,
+                    oriented[name],
+                    score_fn,
+                    n_resamples=n_resamples,
+                    seed=seed,
+                    rewrites=rewrites,
+                    pairs=pairs,
+                    whole_items=whole_items,
                 )
+            if style_source:
+                doc["style"]["scorers"][name] = _dataclass_doc(sm)
+            if isinstance(s, PairwiseScorer):
+                one = s.single_order()
 
-            pb = position_probe(dataset, compare_fn, ties=ties, n_resamples=n_resamples, seed=seed)
-            doc["position_bias"][name] = {
-                "applicable": True,
-                "signature": one.signature(),
-                **_dataclass_doc(pb),
-            }
-        else:
-            doc["position_bias"][name] = {"applicable": False, "reason": NOT_APPLICABLE}
+                def compare_fn(judged, one=one) -> np.ndarray:
+                    return np.asarray(
+                        compare_pairs(dataset, one, judged, cache=cache, workers=workers).scores,
+                        dtype=float,
+                    )
+
+                pb = position_probe(
+                    dataset, compare_fn, ties=ties, n_resamples=n_resamples, seed=seed
+                )
+                doc["position_bias"][name] = {
+                    "applicable": True,
+                    "signature": one.signature(),
+                    **_dataclass_doc(pb),
+                }
+            else:
+                doc["position_bias"][name] = {"applicable": False, "reason": NOT_APPLICABLE}
+        if copies is not None:
+            copies.close()
     return doc
 
 
@@ -632,12 +709,30 @@ def quality(
         doc["human_ceiling"] = q.human_ceiling(
             dataset, oriented, statistic=statistic, n_resamples=n_resamples, seed=seed, data=rd
         )
-    if "stability" in parts:
-        doc["stability"] = q.stability_probe(
-            dataset, oriented, data=rd, n_splits=n_splits, seed=seed
-        )
-    if "budget" in parts:
-        doc["budget"] = q.budget_probe(dataset, oriented, data=rd, n_draws=budget_draws, seed=seed)
+    if "stability" in parts or "budget" in parts:
+        from .report.progress import ScoringProgress
+
+        with ScoringProgress(progress) as bars:
+            if "stability" in parts:
+                tasks: dict = {}
+
+                def on_split(target: str, done: int, total: int) -> None:
+                    if target not in tasks:
+                        tasks[target] = bars.task(f"stable ranking probability ({target})")
+                    tasks[target](done, total)
+
+                doc["stability"] = q.stability_probe(
+                    dataset, oriented, data=rd, n_splits=n_splits, seed=seed, on_step=on_split
+                )
+            if "budget" in parts:
+                doc["budget"] = q.budget_probe(
+                    dataset,
+                    oriented,
+                    data=rd,
+                    n_draws=budget_draws,
+                    seed=seed,
+                    on_step=bars.task("annotation budget (subsamples)"),
+                )
     if "suspects" in parts:
         rows = q.suspect_rows(dataset, oriented, seed=seed)
         doc["suspects"] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,6 +26,17 @@ console = Console(width=None if sys.stdout.isatty() else 130)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 DEFAULT_RUN_SCORERS = ["bleu", "chrf", "ter", "length", "random"]
+
+
+# -- options shared by the pitfall commands (probe, calibrate, overopt, quality, fit) ----------
+Resamples = Annotated[int, typer.Option("--resamples", min=1)]
+Seed = Annotated[int, typer.Option("--seed")]
+JsonOut = Annotated[Path | None, typer.Option("--json", help="write the result as JSON")]
+DataMap = Annotated[list[str] | None, typer.Option("--map", help="FIELD=COLUMN (repeatable)")]
+Workers = Annotated[int, typer.Option("--workers", "-j", min=1)]
+CachePath = Annotated[Path | None, typer.Option("--cache")]
+NoCache = Annotated[bool, typer.Option("--no-cache")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q")]
 
 
 def _parse_map(pairs: list[str] | None) -> dict[str, str]:
@@ -605,14 +617,20 @@ def probe(
         "--no-style; other data: synthetic from rewritten pairs with --style",
     ),
     length_unit: str = typer.Option("chars", "--length-unit", help="chars | words"),
-    resamples: int = typer.Option(1000, "--resamples", min=1),
-    seed: int = typer.Option(0, "--seed"),
-    json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
-    map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
-    workers: int = typer.Option(1, "--workers", "-j", min=1),
-    cache: Path | None = typer.Option(None, "--cache"),
-    no_cache: bool = typer.Option(False, "--no-cache"),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    probe_pairs: str = typer.Option(
+        "1000",
+        "--probe-pairs",
+        help="perturbations and the synthetic style matrix rescore rewritten responses on a "
+        "seeded sample of this many preference pairs, stratified by item ('all' or 0: every pair)",
+    ),
+    resamples: Resamples = 1000,
+    seed: Seed = 0,
+    json_out: JsonOut = None,
+    map_: DataMap = None,
+    workers: Workers = 1,
+    cache: CachePath = None,
+    no_cache: NoCache = False,
+    quiet: Quiet = False,
 ):
     """Spurious correlations: length bias (with the length-only baseline), perturbations, the
     style matrix and the position bias of pairwise judges."""
@@ -623,6 +641,7 @@ def probe(
     if length_unit not in ("chars", "words"):
         raise OvercoatError(f"--length-unit must be one of chars, words, got {length_unit!r}")
     names = perturbation_names() if perturb and "all" in perturb else list(perturb or [])
+    n_pairs = _probe_pairs(probe_pairs)
     _check_json_out(json_out)
     ds = api.load(data, mapping=_parse_map(map_))
     doc = api.probe(
@@ -633,6 +652,7 @@ def probe(
         length_unit=length_unit,
         n_resamples=resamples,
         seed=seed,
+        probe_pairs=n_pairs,
         cache=_cache_arg(no_cache, cache),
         workers=workers,
         progress=not quiet,
@@ -655,6 +675,16 @@ def probe(
     _write_doc(doc, json_out)
 
 
+def _probe_pairs(value: str) -> int | None:
+    """``--probe-pairs``: a positive count, or ``all`` / ``0`` for every pair (None)."""
+    v = value.strip().lower()
+    if v in ("all", "0"):
+        return None
+    if not v.isdigit():
+        raise OvercoatError(f"--probe-pairs must be a number of pairs or 'all', got {value!r}")
+    return int(v)
+
+
 @app.command()
 def calibrate(
     data: str = typer.Option(..., "--data", "-d", help="data spec with human judgments"),
@@ -662,19 +692,19 @@ def calibrate(
     folds: int = typer.Option(5, "--folds", min=2, help="cross-fitting folds over items"),
     bins: int = typer.Option(10, "--bins", min=1),
     binning: str = typer.Option("width", "--binning", help="width | mass"),
-    resamples: int = typer.Option(1000, "--resamples", min=1),
-    seed: int = typer.Option(0, "--seed"),
+    resamples: Resamples = 1000,
+    seed: Seed = 0,
     save: Path | None = typer.Option(
         None,
         "--save",
         help="write the calibrators fitted on all pairs (JSON; scorer spec calibrated:FILE)",
     ),
-    json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
-    map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
-    workers: int = typer.Option(1, "--workers", "-j", min=1),
-    cache: Path | None = typer.Option(None, "--cache"),
-    no_cache: bool = typer.Option(False, "--no-cache"),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    json_out: JsonOut = None,
+    map_: DataMap = None,
+    workers: Workers = 1,
+    cache: CachePath = None,
+    no_cache: NoCache = False,
+    quiet: Quiet = False,
 ):
     """Calibration: ECE (with CI), Brier score and log loss of each scorer's preference
     probabilities, raw and after held-out temperature / Platt / isotonic calibration."""
@@ -721,14 +751,14 @@ def overopt(
     n_max: int | None = typer.Option(
         None, "--n-max", min=1, help="largest n (default: the smallest pool)"
     ),
-    resamples: int = typer.Option(1000, "--resamples", min=1),
-    seed: int = typer.Option(0, "--seed"),
-    json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
-    map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
-    workers: int = typer.Option(1, "--workers", "-j", min=1),
-    cache: Path | None = typer.Option(None, "--cache"),
-    no_cache: bool = typer.Option(False, "--no-cache"),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    resamples: Resamples = 1000,
+    seed: Seed = 0,
+    json_out: JsonOut = None,
+    map_: DataMap = None,
+    workers: Workers = 1,
+    cache: CachePath = None,
+    no_cache: NoCache = False,
+    quiet: Quiet = False,
 ):
     """Reward hacking: expected gold score of best-of-n under the proxy, exact over all n-subsets,
     against the analytical best-of-n KL."""
@@ -828,7 +858,7 @@ def quality(
     statistic: str = typer.Option(
         "kendall_tau", "--statistic", help="kendall_tau | pairwise_accuracy | acc_eq"
     ),
-    resamples: int = typer.Option(1000, "--resamples", min=1),
+    resamples: Resamples = 1000,
     splits: int = typer.Option(
         1000, "--splits", min=1, help="random half splits for stable ranking probability"
     ),
@@ -850,13 +880,13 @@ def quality(
         help="write every human-labelled pair, most suspect first, for re-annotation "
         "(.jsonl, .csv or .parquet)",
     ),
-    seed: int = typer.Option(0, "--seed"),
-    json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
-    map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
-    workers: int = typer.Option(1, "--workers", "-j", min=1),
-    cache: Path | None = typer.Option(None, "--cache"),
-    no_cache: bool = typer.Option(False, "--no-cache"),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    seed: Seed = 0,
+    json_out: JsonOut = None,
+    map_: DataMap = None,
+    workers: Workers = 1,
+    cache: CachePath = None,
+    no_cache: NoCache = False,
+    quiet: Quiet = False,
 ):
     """Data quality: inter-annotator agreement, rater severity and attention checks, humans as
     scorers beside metrics, duplicates, stable ranking probability, the annotation-budget curve,
@@ -931,19 +961,19 @@ def fit(
         "--statistic",
         help="pairwise_accuracy | acc_eq (tie-calibrated, as meta-eval)",
     ),
-    resamples: int = typer.Option(1000, "--resamples", min=1),
-    seed: int = typer.Option(0, "--seed"),
+    resamples: Resamples = 1000,
+    seed: Seed = 0,
     save: Path | None = typer.Option(
         None,
         "--save",
         help="write the combination fitted on all items (JSON; scorer spec combo:FILE)",
     ),
-    json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
-    map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
-    workers: int = typer.Option(1, "--workers", "-j", min=1),
-    cache: Path | None = typer.Option(None, "--cache"),
-    no_cache: bool = typer.Option(False, "--no-cache"),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    json_out: JsonOut = None,
+    map_: DataMap = None,
+    workers: Workers = 1,
+    cache: CachePath = None,
+    no_cache: NoCache = False,
+    quiet: Quiet = False,
     store: Path | None = STORE_OPTION,
     no_store: bool = NO_STORE_OPTION,
 ):

@@ -330,3 +330,30 @@ def test_budget_bad_input():
         annotation_budget(X, n_draws=0)
     with pytest.raises(ValueError, match="two or more responses"):
         annotation_budget(X[:, :, :1])
+
+
+def test_progress_callbacks_count_the_loops_and_change_nothing():
+    X, M = noisy_data(seed=3)
+    calls = []
+    r = stable_ranking_probability(
+        X, M, target="scorers", n_splits=30, seed=2, on_step=lambda d, t: calls.append((d, t))
+    )
+    assert calls == [(k, 30) for k in range(1, 31)]
+    plain = stable_ranking_probability(X, M, target="scorers", n_splits=30, seed=2)
+    assert r.statistic == plain.statistic and (r.replicated == plain.replicated).all()
+    calls.clear()
+    b = annotation_budget(
+        X,
+        M,
+        item_counts=[4, 8],
+        ratings_per_item=[1, 2],
+        n_draws=3,
+        n_resamples=20,
+        seed=1,
+        on_step=lambda d, t: calls.append((d, t)),
+    )
+    assert calls == [(k, 12) for k in range(1, 13)]
+    plain_b = annotation_budget(
+        X, M, item_counts=[4, 8], ratings_per_item=[1, 2], n_draws=3, n_resamples=20, seed=1
+    )
+    np.testing.assert_array_equal(b.ci_width, plain_b.ci_width)

@@ -43,7 +43,9 @@ values before the random splits), and are deterministic under ``seed``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -226,9 +228,11 @@ def stable_ranking_probability(
     n_splits: int = 1000,
     alpha: float = 0.05,
     seed: int = 0,
+    on_step: Callable[[int, int], Any] | None = None,
 ) -> StableRanking:
     """Stable ranking probability of ``target`` (systems or scorers) over ``n_splits`` random
-    splits of the items (``split="items"``) or of the items and the raters (``"both"``)."""
+    splits of the items (``split="items"``) or of the items and the raters (``"both"``).
+    ``on_step(done, n_splits)`` is called after each split (progress)."""
     check_choice("split", split, ("items", "both"))
     X, M = _check(ratings, metrics, target)
     if n_splits < 1:
@@ -257,6 +261,8 @@ def stable_ranking_probability(
         sa[s], sb[s] = int(ga.sum()), int(gb.sum())
         same_all[s] = bool((da == db).all())
         agree[s] = float((da == db).mean())
+        if on_step is not None:
+            on_step(s + 1, n_splits)
     den = int(sa.sum() + sb.sum())
     srp = 2.0 * rep.sum() / den if den else float("nan")
     stable = (rep == sa) & (rep == sb)
@@ -320,9 +326,11 @@ def annotation_budget(
     alpha: float = 0.05,
     level: float = 0.95,
     seed: int = 0,
+    on_step: Callable[[int, int], Any] | None = None,
 ) -> BudgetCurve:
     """The annotation-budget curve (see the module docs). Default grid: 1/8, 1/4, 1/2 and all
-    of the items (at least 4) × 1 .. the most ratings any cell has."""
+    of the items (at least 4) × 1 .. the most ratings any cell has. ``on_step(done, total)``
+    is called after each subsample (total = grid points × ``n_draws``; progress)."""
     X, M = _check(ratings, metrics, "systems")
     if n_draws < 1 or n_resamples < 1:
         raise ValueError("n_draws and n_resamples must be at least 1")
@@ -368,6 +376,8 @@ def annotation_budget(
                 seed=int(rng.integers(2**31)),
             )
             j_d[d], stat_d[d], w_d[d], sc_d[d], sy_d[d] = r
+            if on_step is not None:
+                on_step(g * n_draws + d + 1, G * n_draws)
         out_j[g] = j_d.mean()
         with np.errstate(invalid="ignore"):
             out_stat[g] = _nanmean0(stat_d)

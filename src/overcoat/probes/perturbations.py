@@ -163,6 +163,9 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "judge_injection": judge_injection,
 }
 _BUILTIN = frozenset(PERTURBATIONS)
+#: built-ins that never use their generator
+_DRAW_NOTHING = frozenset({markdown, copy_prompt, truncate})
+_NO_DRAWS = np.random.default_rng(0)  # handed to them instead of a per-text one
 
 
 def register_perturbation(name: str, fn: Perturbation, *, replace: bool = False) -> None:
@@ -201,10 +204,15 @@ def apply_perturbation(
     if len(texts) != len(prompts):
         raise ValueError(f"{len(texts)} texts but {len(prompts)} prompts")
     keys = [str(i) for i in range(len(texts))] if keys is None else keys
+    # seeding a generator per text is most of the cost of the cheap perturbations: the
+    # built-ins that draw nothing get none (their texts are the same either way)
+    draws = fn not in _DRAW_NOTHING
     out = []
     for text, prompt, key in zip(texts, prompts, keys):
-        digest = hashlib.blake2b(key.encode("utf-8"), digest_size=16).digest()
-        rng = np.random.default_rng([seed, *np.frombuffer(digest, dtype="<u8").tolist()])
+        rng = _NO_DRAWS
+        if draws:
+            digest = hashlib.blake2b(key.encode("utf-8"), digest_size=16).digest()
+            rng = np.random.default_rng([seed, *np.frombuffer(digest, dtype="<u8").tolist()])
         new = fn(text, prompt, rng)
         if not isinstance(new, str):
             raise TypeError(f"perturbation {name!r} returned {type(new).__name__}, not str")

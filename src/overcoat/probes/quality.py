@@ -25,6 +25,7 @@ The per-rater scores are read once (:func:`rater_data`) and shared by every part
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -367,9 +368,11 @@ def stability_probe(
     n_splits: int = 1000,
     alpha: float = 0.05,
     seed: int = 0,
+    on_step: Callable[[str, int, int], Any] | None = None,
 ) -> dict[str, Any]:
     """Stable ranking probability of the systems (the response ids) and, with two or more
-    scorers, of the scorers (item-grouped Kendall τb against the study's gold)."""
+    scorers, of the scorers (item-grouped Kendall τb against the study's gold).
+    ``on_step(target, done, total)`` after each split (progress)."""
     from ..metaeval.stability import stable_ranking_probability
 
     d = data or rater_data(dataset)
@@ -379,7 +382,14 @@ def stability_probe(
     targets = ["systems"] + (["scorers"] if M is not None and M.shape[0] >= 2 else [])
     for target in targets:
         r = stable_ranking_probability(
-            d.X, M, target=target, split=split, n_splits=n_splits, alpha=alpha, seed=seed
+            d.X,
+            M,
+            target=target,
+            split=split,
+            n_splits=n_splits,
+            alpha=alpha,
+            seed=seed,
+            on_step=None if on_step is None else functools.partial(on_step, target),
         )
         out[target] = {
             "srp": r.statistic,
@@ -405,8 +415,10 @@ def budget_probe(
     n_resamples: int = 200,
     alpha: float = 0.05,
     seed: int = 0,
+    on_step: Callable[[int, int], Any] | None = None,
 ) -> dict[str, Any]:
-    """The annotation-budget curve as rows (one per items x ratings-per-item grid point)."""
+    """The annotation-budget curve as rows (one per items x ratings-per-item grid point);
+    ``on_step(done, total)`` after each subsample (progress)."""
     from ..metaeval.stability import annotation_budget
 
     d = data or rater_data(dataset)
@@ -420,6 +432,7 @@ def budget_probe(
         n_resamples=n_resamples,
         alpha=alpha,
         seed=seed,
+        on_step=on_step,
     )
     names = list(scores)
     rows = []

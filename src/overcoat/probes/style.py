@@ -34,6 +34,7 @@ Two sources, reported as ``source`` in the JSON:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ from ..data.model import Dataset
 from ..metaeval.benchmarks import RMBENCH_DOMAIN_MAP
 from ..metaeval.benchmarks import RMBENCH_STYLES as RMBENCH_STYLE_NAMES
 from ..metaeval.style import StyleMatrixResult, style_matrix
-from .spurious import Rewrites, preference_pairs
+from .spurious import PairSample, Rewrites, sample_pairs
 
 __all__ = [
     "SYNTHETIC_STYLES",
@@ -123,18 +124,32 @@ def synthetic_style_matrix(
     n_resamples: int = 1000,
     seed: int = 0,
     rewrites: Rewrites | None = None,
+    pairs: PairSample | None = None,
+    whole_items: bool = False,
+    on_step: Callable[[int, int], Any] | None = None,
 ) -> StyleMatrixResult:
     """The style matrix of preference pairs rewritten into :data:`SYNTHETIC_STYLES`.
     ``base_scores``: the scorer's (oriented) scores of ``dataset``; ``score_fn(dataset)`` scores a
-    rewritten data set the same way, ``rewrites`` as in
+    rewritten data set the same way, ``rewrites``, ``pairs`` (only their two responses are
+    rewritten and rescored), ``whole_items`` and ``on_step(done, total)`` (after each rescored
+    style) as in
     :func:`~overcoat.probes.spurious.perturbation_probe`."""
     rewrites = Rewrites(dataset, seed) if rewrites is None else rewrites
-    item, pref_col, disp_col = preference_pairs(dataset)
+    if rewrites.dataset is not dataset:
+        raise ValueError("rewrites were made from another data set")
+    pairs = sample_pairs(dataset) if pairs is None else pairs
+    item, pref_col, disp_col = pairs.item, pairs.preferred, pairs.dispreferred
+    rows = pairs.response_rows(dataset, "items" if whole_items else "both")
     n = item.size
     chosen, rejected = np.empty((n, 3)), np.empty((n, 3))
     for k, style in enumerate(SYNTHETIC_STYLES):
-        s = base_scores if k == 0 else score_fn(styled_dataset(dataset, style, rewrites=rewrites))
-        M = dataset.to_matrix(np.asarray(s, dtype=float))
+        if k == 0:
+            M = dataset.to_matrix(np.asarray(base_scores, dtype=float))
+        else:
+            rewritten = rewrites(SYNTHETIC_STYLES[style], rows)
+            M = rewrites.scatter(rewritten, score_fn(rewritten))
+            if on_step is not None:
+                on_step(k, len(SYNTHETIC_STYLES) - 1)
         chosen[:, k] = M[item, pref_col]
         rejected[:, k] = M[item, disp_col]
     return style_matrix(

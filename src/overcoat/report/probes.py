@@ -14,6 +14,7 @@ __all__ = [
     "combination_table",
     "length_bias_table",
     "overopt_table",
+    "pairs_line",
     "perturbation_table",
     "position_table",
     "quality_tables",
@@ -74,10 +75,23 @@ def length_bias_table(doc: dict) -> Table:
     return t
 
 
+def pairs_line(doc: dict) -> str:
+    """'1,000 of 21,444 pairs (a seeded sample, ...)' or 'all 2,303 pairs'."""
+    pp = doc.get("probe_pairs")
+    if not pp:
+        return "every pair"
+    if pp["sampled"]:
+        return (
+            f"{pp['n_sampled']:,} of {pp['n_total']:,} pairs (a seeded sample, stratified by "
+            "item; --probe-pairs all for every pair)"
+        )
+    return f"all {pp['n_total']:,} pairs"
+
+
 def perturbation_table(doc: dict) -> Table:
     t = Table(
-        title=f"{escape(doc['data'])} — perturbations of the dispreferred response "
-        f"(seed {doc['seed']})"
+        title=f"{escape(doc['data'])} — perturbations of the dispreferred response, seed "
+        f"{doc['seed']}: {pairs_line(doc)}"
     )
     for c in (
         "scorer",
@@ -148,6 +162,7 @@ def style_tables(doc: dict) -> list[Table]:
             f"mean {_ci(r['overall'])}; {r['n_rows']} "
             + ("pairs" if synthetic else "examples")
             + f" in {r['n_groups']} items"
+            + (f"; {pairs_line(doc)}" if synthetic else "")
             + (f"; {r['n_missing']} with a missing score (counted wrong)" if r["n_missing"] else "")
             + (f"\nper domain: {per_dom}" if per_dom else "")
             + "\neasy: the chosen response in the fancier style; hard: the rejected one"

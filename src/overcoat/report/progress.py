@@ -1,4 +1,6 @@
-"""Progress bars for scoring, drawn from the engine's per-batch callback.
+"""Progress bars for scoring, drawn from the engine's per-batch callback, and for the other long
+loops (the probes' rescoring, stable ranking probability, the annotation budget), drawn from the
+``on_step(done, total)`` callback that their library functions take the same way.
 
 The scoring engine draws nothing; it calls ``on_batch(done, total)`` after each committed batch
 (:func:`overcoat.scorers.engine.score_dataset`). :class:`ScoringProgress` turns those calls into
@@ -41,12 +43,12 @@ class ProgressTask:
         if self._then is not None:
             self._then(done, total)
 
-    def close(self, n_cached: int = 0) -> None:
-        """End the bar: it is removed when nothing was scored (everything came from the cache),
-        else it stays with ``(N cached)`` in its description when N > 0."""
+    def close(self, n_cached: int = 0, *, keep: bool = True) -> None:
+        """End the bar: it is removed when nothing was scored (everything came from the cache)
+        or ``keep`` is False, else it stays with ``(N cached)`` in its description when N > 0."""
         if self._id is None:
             return
-        if self.calls == 0:
+        if self.calls == 0 or not keep:
             self._bar.remove_task(self._id)
         elif n_cached:
             self._bar.update(self._id, description=f"{self._name} ({n_cached} cached)")
