@@ -1050,8 +1050,8 @@ def translation_pairs(
         None,
         "--scorer",
         "-s",
-        help="scorer spec (repeatable); default: chrf, bleu, embed, COMET (when installed), "
-        "loglik:smollm2, the SmolLM2 judge, length",
+        help="scorer spec (repeatable); default: chrf, bleu, ter, embed, COMET (when installed), "
+        "loglik:smollm2, the SmolLM2 judges (rating; pairwise, both orders), length",
     ),
     min_gap: float = typer.Option(
         1.0, "--min-gap", help="a pair's MQM scores must differ by more than this"

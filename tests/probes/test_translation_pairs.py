@@ -184,7 +184,7 @@ def test_default_scorers_leave_out_what_cannot_run(tmp_path):
     ds = api.load("wmt23-ende")  # no references
 
     def resolve(spec):
-        if spec.startswith(("loglik:", "judge:", "embed")):
+        if spec.startswith(("loglik:", "judge:", "judge-pair:", "embed")):
             raise OvercoatError(f"{spec}: not installed here")
         return get_scorer(spec)
 
@@ -192,6 +192,7 @@ def test_default_scorers_leave_out_what_cannot_run(tmp_path):
     assert list(picked) == ["length"]
     why = {s["spec"].split(":")[0].split(",")[0]: s["reason"] for s in skipped}
     assert "needs references" in why["chrf"] and "needs references" in why["bleu"]
+    assert "needs references" in why["ter"] and "not installed" in why["judge-pair"]
     assert "not installed" in why["loglik"] and "comet" in why
 
 

@@ -54,15 +54,18 @@ BUCKETS = ("all", "easy", "hard")
 
 #: the paper's scorer set: reference-based metrics, a QE-style metric (COMET when its environment
 #: exists), reward-model-style scorers on the bundled SmolLM2-135M (log-likelihood of the
-#: translation given the source; a reference-free 1-5 rating judge read with logprobs), and
-#: ``length`` as the baseline every scorer should beat
+#: translation given the source; a reference-free 1-5 rating judge and a reference-free pairwise
+#: judge asked in both orders, both read with logprobs), and ``length`` as the baseline every
+#: scorer should beat
 DEFAULT_PAIR_SCORERS: tuple[str, ...] = (
     "chrf",
     "bleu",
+    "ter",
     "embed",
     "comet:Unbabel/wmt22-comet-da",
     "loglik:smollm2",
     "judge:local:smollm2,template=translation,logprobs=true,max_tokens=2",
+    "judge-pair:local:smollm2,template=translation-pair,logprobs=true,max_tokens=1",
     "length",
 )
 
