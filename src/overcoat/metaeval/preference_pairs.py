@@ -18,6 +18,9 @@ brings all its pairs, so :func:`~overcoat.metaeval.resampling.bootstrap_ci` give
 segment-grouped CI and :func:`~overcoat.metaeval.significance.significance_matrix` (``permute=
 "items"``) swaps two scorers' answers on whole segments.
 
+``max_pairs`` draws a seeded stratified sample (at most that many pairs per bucket), so that slow
+scorers are all judged on the same pairs.
+
 Gaps are rounded to ``decimals`` (9) before they are compared, so that MQM sums of 0.1 weights do
 not fall on the wrong side of a threshold by float rounding (1.4 - 0.4 is a gap of 1).
 """
@@ -51,7 +54,9 @@ class DerivedPairs:
     ``n_candidates`` within-item pairs with both human scores, ``n_tied`` of them with equal scores,
     ``n_small`` with ``0 < gap <= min_gap``, ``n_identical`` with a large enough gap but the same
     ``text_ids`` (left out), ``n_items_with_pairs`` items with at least one pair
-    before sampling, ``n_sampled_out`` pairs left out by ``max_items`` / ``max_per_item``.
+    before sampling, ``n_sampled_out`` pairs left out by ``max_items`` / ``max_per_item`` /
+    ``max_pairs``; ``n_easy_found`` / ``n_hard_found``: the pairs of each bucket before any
+    sampling (so a sample is shown as "N of M pairs").
     """
 
     item: np.ndarray
@@ -63,6 +68,7 @@ class DerivedPairs:
     easy_gap: float
     max_per_item: int | None
     max_items: int | None
+    max_pairs: int | None
     seed: int
     n_items: int
     n_candidates: int
@@ -71,6 +77,8 @@ class DerivedPairs:
     n_identical: int
     n_items_with_pairs: int
     n_sampled_out: int
+    n_easy_found: int
+    n_hard_found: int
 
     @property
     def n_pairs(self) -> int:
@@ -84,6 +92,7 @@ def derive_preference_pairs(
     easy_gap: float = 5.0,
     max_per_item: int | None = None,
     max_items: int | None = None,
+    max_pairs: int | None = None,
     seed: int = 0,
     text_ids: ArrayLike | None = None,
     decimals: int = 9,
@@ -96,9 +105,15 @@ def derive_preference_pairs(
     a seeded random sample of that many of the items that have pairs (``default_rng(seed)``);
     ``max_per_item``: keep at most that many pairs of an item, a random sample drawn with
     ``default_rng([seed, item])`` (so an item's sample does not depend on the other items). Kept
-    pairs stay in their original order. ``text_ids`` (optional, the shape of ``human``): an id
-    of each response's text; two responses with the same id are the same text, whose human scores
-    differ by rater noise alone, so such pairs are left out (before any sampling) and counted.
+    pairs stay in their original order. ``max_pairs``: a stratified sample: at most that many
+    pairs of each bucket (easy, hard), a simple random sample without replacement of the bucket's
+    pairs left after the other two options: the first ``max_pairs`` of a random permutation of
+    them, drawn with ``default_rng([seed, 1])`` for easy and ``default_rng([seed, 0])`` for hard
+    (so one bucket's sample does not depend on the other's size, and a larger sample under the
+    same seed contains the smaller one: scores cached for it are reused). ``text_ids``
+    (optional, the shape of ``human``): an id of each response's text; two responses with the
+    same id are the same text, whose human scores differ by rater noise alone, so such pairs are
+    left out (before any sampling) and counted.
     """
     if not np.isfinite(min_gap) or min_gap < 0:
         raise ValueError(f"min_gap must be a non-negative number, got {min_gap!r}")
@@ -107,7 +122,11 @@ def derive_preference_pairs(
             f"easy_gap must be a number above min_gap ({min_gap:g}), got {easy_gap!r}: "
             "otherwise no pair is hard"
         )
-    for name, v in (("max_per_item", max_per_item), ("max_items", max_items)):
+    for name, v in (
+        ("max_per_item", max_per_item),
+        ("max_items", max_items),
+        ("max_pairs", max_pairs),
+    ):
         if v is not None and (isinstance(v, bool) or int(v) != v or v < 1):
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     h = np.asarray(human, dtype=float)
@@ -147,6 +166,13 @@ def derive_preference_pairs(
                 drop = np.ones(e - s, dtype=bool)
                 drop[rng_i.choice(e - s, size=int(max_per_item), replace=False)] = False
                 sel[s:e] &= ~drop
+    easy_all = gap >= easy_gap
+    if max_pairs is not None:
+        for flag in (True, False):
+            idx = np.flatnonzero(sel & (easy_all == flag))
+            if idx.size > max_pairs:
+                order = np.random.default_rng([seed, int(flag)]).permutation(idx.size)
+                sel[idx[order[int(max_pairs) :]]] = False
     return DerivedPairs(
         item=item[sel].astype(np.intp),
         chosen=chosen[sel].astype(np.intp),
@@ -157,6 +183,7 @@ def derive_preference_pairs(
         easy_gap=float(easy_gap),
         max_per_item=None if max_per_item is None else int(max_per_item),
         max_items=None if max_items is None else int(max_items),
+        max_pairs=None if max_pairs is None else int(max_pairs),
         seed=int(seed),
         n_items=int(h.shape[0]),
         n_candidates=int(p.n_pairs),
@@ -165,6 +192,8 @@ def derive_preference_pairs(
         n_identical=n_identical,
         n_items_with_pairs=int(items_with.size),
         n_sampled_out=n_found - int(sel.sum()),
+        n_easy_found=int(easy_all.sum()),
+        n_hard_found=int((~easy_all).sum()),
     )
 
 

@@ -15,8 +15,14 @@ t-test over items (per-item values of the two entities, items where both are def
 p < ``alpha``; a difference that is the same non-zero number on every item (no variance) counts
 as significant.
 
-* :func:`stable_ranking_probability` (after Riley et al. 2024, "Finding Replicable Human
-  Evaluations via Stable Ranking Probability", NAACL): split the items — and, with
+* :func:`stable_ranking_probability`: **our definition**, named after the measure of Riley et
+  al. 2024 ("Finding Replicable Human Evaluations via Stable Ranking Probability", NAACL 2024,
+  pp. 4908-4919; arXiv 2404.01474), which introduces stable ranking probability as the measure
+  of how consistently repeated human evaluations rank systems (studied there on MQM for item
+  allocation to raters, ratings per item and score normalisation). Only the paper's abstract
+  could be read when this was written; how the paper draws its simulated studies, which
+  significance test it uses and how it counts agreement between two studies were not verified,
+  so the procedure below is ours, not a reimplementation of theirs. Split the items — and, with
   ``split="both"``, the raters — at random into two disjoint halves; study A is half A of the
   items rated by half A of the raters, study B the other halves. For every entity pair, each
   study gives a direction and a verdict (significant or not). Over ``n_splits`` random splits,

@@ -54,15 +54,18 @@ BUCKETS = ("all", "easy", "hard")
 
 #: the paper's scorer set: reference-based metrics, a QE-style metric (COMET when its environment
 #: exists), reward-model-style scorers on the bundled SmolLM2-135M (log-likelihood of the
-#: translation given the source; a reference-free 1-5 rating judge read with logprobs), and
-#: ``length`` as the baseline every scorer should beat
+#: translation given the source; a reference-free 1-5 rating judge and a reference-free pairwise
+#: judge asked in both orders, both read with logprobs), and ``length`` as the baseline every
+#: scorer should beat
 DEFAULT_PAIR_SCORERS: tuple[str, ...] = (
     "chrf",
     "bleu",
+    "ter",
     "embed",
     "comet:Unbabel/wmt22-comet-da",
     "loglik:smollm2",
     "judge:local:smollm2,template=translation,logprobs=true,max_tokens=2",
+    "judge-pair:local:smollm2,template=translation-pair,logprobs=true,max_tokens=1",
     "length",
 )
 
@@ -102,12 +105,15 @@ def derive_translation_pairs(
     easy_gap: float = 5.0,
     max_per_segment: int | None = None,
     max_segments: int | None = None,
+    max_pairs: int | None = None,
     seed: int = 0,
     keep_identical: bool = False,
 ) -> PairSet:
     """Preference pairs from the pointwise human scores of ``dataset`` (see the module docstring).
 
     Human scores are the mean over raters, higher is better (MQM is loaded negated: 0 = no error).
+    ``max_pairs``: a seeded stratified sample of at most that many pairs per bucket (easy, hard),
+    so that slow scorers are all judged on the same pairs.
     Two outputs of identical text are never a pair (their MQM gap is rater noise; counted in
     ``derived.n_identical``) unless ``keep_identical``.
     Raises :class:`~overcoat.errors.OvercoatError` for data without pointwise human scores and
@@ -128,7 +134,11 @@ def derive_translation_pairs(
             f"{{easy_gap}} must be above {{min_gap}} ({lit(f'{min_gap:g}')}), got "
             f"{lit(easy_gap)}: otherwise no pair is hard"
         )
-    for name, v in (("max_per_segment", max_per_segment), ("max_segments", max_segments)):
+    for name, v in (
+        ("max_per_segment", max_per_segment),
+        ("max_segments", max_segments),
+        ("max_pairs", max_pairs),
+    ):
         if v is not None and (isinstance(v, bool) or int(v) != v or v < 1):
             raise SettingError(f"{{{name}}} must be a positive integer, got {lit(v)}")
     layout = dataset.layout()
@@ -149,6 +159,7 @@ def derive_translation_pairs(
         easy_gap=easy_gap,
         max_per_item=max_per_segment,
         max_items=max_segments,
+        max_pairs=max_pairs,
         seed=seed,
         text_ids=text_ids,
     )

@@ -18,10 +18,16 @@ def translation_pairs_table(doc: dict) -> Table:
     cluster and the pair accuracy with its 95% CI; then the scorer's tie share on all pairs."""
     d, st, buckets = doc["data"], doc["settings"], doc["buckets"]
     mg, eg = st["min_gap"], st["easy_gap"]
+
+    def of(n: int, found: int | None) -> str:
+        return f"{n}" if found is None or found == n else f"{n} of {found}"
+
+    sampled = d.get("n_pairs_found") not in (None, d["n_pairs"])
     title = (
-        f"{d['name']} — translation pairs: {d['n_pairs']} pairs from "
-        f"{buckets['all']['n_segments']} segments; easy {d['n_easy']} (MQM gap ≥ {mg_fmt(eg)}), "
-        f"hard {d['n_hard']} ({mg_fmt(mg)} < gap < {mg_fmt(eg)})"
+        f"{d['name']} — translation pairs: {of(d['n_pairs'], d.get('n_pairs_found'))} pairs "
+        f"{'(seeded sample) ' if sampled else ''}from {buckets['all']['n_segments']} segments; "
+        f"easy {of(d['n_easy'], d.get('n_easy_found'))} (MQM gap ≥ {mg_fmt(eg)}), "
+        f"hard {of(d['n_hard'], d.get('n_hard_found'))} ({mg_fmt(mg)} < gap < {mg_fmt(eg)})"
     )
     t = Table(title=title)
     t.add_column("scorer")

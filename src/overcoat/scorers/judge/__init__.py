@@ -21,7 +21,8 @@ Options (defaults in brackets):
 
 * ``mode`` [pointwise; the template's own mode; pairwise for ``judge-pair``]: pointwise | pairwise
 * ``template`` [chat; arena when pairwise]: a built-in name (``chat``, ``gemba-mqm``,
-  ``translation`` (reference-free 1-5 stars, the rating alone), ``arena``) or a path to a
+  ``translation`` (reference-free 1-5 stars, the rating alone), ``arena``, ``translation-pair``
+  (reference-free pairwise, the letter alone)) or a path to a
   Jinja file of your own
 * ``parse`` [from the template header]: rating | mqm | verdict; ``min`` / ``max`` [1 / 10]: the
   rating scale

@@ -17,6 +17,7 @@ BUILTIN_TEMPLATES = {
     "gemba-mqm": "gemba_mqm.jinja",
     "arena": "arena_pairwise.jinja",
     "translation": "translation_rating.jinja",
+    "translation-pair": "translation_pairwise.jinja",
 }
 
 _HEADER = re.compile(r"^\s*\{#-?\s*overcoat:(.*?)-?#\}", re.DOTALL)
