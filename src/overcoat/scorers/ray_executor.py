@@ -198,13 +198,15 @@ class RayExecutor(Executor):
         gpus = self.gpus_per_actor
         if gpus is None:
             gpus = 1.0 if resources.get("GPU", 0) > 0 and _uses_torch(scorer) else 0.0
-        if self.actors is not None:
-            n_actors = self.actors
-        elif gpus > 0:
-            n_actors = max(1, int(resources.get("GPU", 1) // gpus))
-        else:
-            n_actors = max(1, int(resources.get("CPU", 1)))
-        n_actors = min(n_actors, len(units))
+        # actors the cluster can hold now (one CPU each, and `gpus` GPUs)
+        fit = int(resources.get("CPU", 1))
+        if gpus > 0:
+            fit = min(fit, int(resources.get("GPU", 0) // gpus))
+        fit = max(1, fit)
+        n_actors = min(self.actors if self.actors is not None else fit, len(units))
+        # a pool of up to n_actors that starts with what fits now (an autoscaling cluster adds
+        # nodes for the rest; a fixed one never waits for actors it cannot place)
+        min_actors = min(n_actors, fit)
         per_block = max(
             1, min(MAX_UNITS_PER_BLOCK, math.ceil(len(units) / (n_actors * BLOCKS_PER_ACTOR)))
         )
@@ -236,12 +238,18 @@ class RayExecutor(Executor):
             },
             batch_size=1,
             batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=n_actors),
+            compute=(
+                ray.data.ActorPoolStrategy(size=n_actors)
+                if min_actors == n_actors
+                else ray.data.ActorPoolStrategy(min_size=min_actors, max_size=n_actors)
+            ),
             **remote,
         )
         report.workers = n_actors
         report.notes.append(
-            f"{scorer.name}: {len(units)} batches on {n_actors} Ray actors"
+            f"{scorer.name}: {len(units)} batches on "
+            + (f"{n_actors}" if min_actors == n_actors else f"{min_actors} to {n_actors}")
+            + " Ray actors"
             + (f" ({gpus:g} GPU each)" if gpus > 0 else "")
             + f", scorer {'built from its spec' if how == 'spec' else 'pickled'} in each actor"
         )
