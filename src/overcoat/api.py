@@ -31,6 +31,7 @@ __all__ = [
     "generate",
     "judge_pairs",
     "load",
+    "make_executor",
     "meta_evaluate",
     "resolve_scorers",
     "score",
@@ -74,6 +75,35 @@ def resolve_scorers(
             raise SpecError(f"scorer {spec!r} given twice")
         out[name] = s
     return out
+
+
+#: the engines of ``--engine``: where the scoring engine's batches run
+ENGINES = ("local", "ray")
+
+
+def make_executor(
+    engine: str = "local",
+    *,
+    ray_address: str | None = None,
+    ray_actors: int | None = None,
+    verbose: bool = False,
+) -> Executor | None:
+    """The executor of ``--engine``: ``None`` for ``local`` (the engine's own, from ``workers``),
+    a started :class:`~overcoat.scorers.ray_executor.RayExecutor` for ``ray`` (a bad or
+    unreachable address, or Ray missing, is a one-line error here, before any work). Close it
+    (``executor.close()``) when done."""
+    if engine not in ENGINES:
+        raise SpecError(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+    if engine == "local":
+        for given, flag in ((ray_address, "--ray-address"), (ray_actors, "--ray-actors")):
+            if given is not None:
+                raise OvercoatError(f"{flag} needs --engine ray")
+        return None
+    from .scorers.ray_executor import RayExecutor
+
+    ex = RayExecutor(ray_address, actors=ray_actors, verbose=verbose)
+    ex.start()
+    return ex
 
 
 def score(

@@ -59,6 +59,34 @@ def _retrying(scorers: dict, retry: bool) -> dict:
     return scorers
 
 
+ENGINE_HELP = (
+    "where batches are scored: local (this machine, --workers processes) or ray (Ray Data "
+    "actors; pip install 'overcoat[ray]')"
+)
+RAY_ADDRESS_HELP = "--engine ray: 'auto' (join this machine's cluster) or HOST:PORT; default: local"
+RAY_ACTORS_HELP = "--engine ray: actors per scorer (default: one per CPU, or per GPU for models)"
+
+
+def _executor(ctx: typer.Context, engine: str, ray_address: str | None, ray_actors: int | None):
+    """The executor of ``--engine`` (``None``: the local engine), connected before any work."""
+    import logging
+
+    from . import api
+
+    if engine == "ray" and _typed(ctx, "workers"):
+        raise OvercoatError("--workers is for --engine local; use --ray-actors with --engine ray")
+    verbose = logging.getLogger("overcoat").getEffectiveLevel() <= logging.INFO
+    return api.make_executor(
+        engine, ray_address=ray_address, ray_actors=ray_actors, verbose=verbose
+    )
+
+
+def _typed(ctx: typer.Context, param: str) -> bool:
+    """Whether the user typed the option ``param`` (not its default)."""
+    source = ctx.get_parameter_source(param)
+    return source is not None and source.name == "COMMANDLINE"
+
+
 def _cache_arg(no_cache: bool, cache: Path | None):
     if no_cache:
         return None
@@ -106,6 +134,7 @@ def _record(command: str, docs: list, store: Path | None, no_store: bool) -> Non
 
 @app.command()
 def score(
+    ctx: typer.Context,
     data: str = typer.Option(
         ...,
         "--data",
@@ -123,6 +152,9 @@ def score(
     retry_failed: bool = typer.Option(
         False, "--retry-failed", help="LLM judges: ask again where the cached answer was unparsable"
     ),
+    engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+    ray_address: str | None = typer.Option(None, "--ray-address", help=RAY_ADDRESS_HELP),
+    ray_actors: int | None = typer.Option(None, "--ray-actors", min=1, help=RAY_ACTORS_HELP),
 ):
     """Score every response of a data set with one or more scorers and write the scores."""
     from . import api
@@ -132,16 +164,22 @@ def score(
     score_format(out)  # fail on a bad extension or an unwritable path before any work
     check_output_path(out)
     scorers = _retrying(api.resolve_scorers(scorer), retry_failed)
-    ds = api.load(data, mapping=_parse_map(map_))
-    t0 = time.perf_counter()
-    scored = api.score(
-        ds,
-        scorers,
-        cache=_cache_arg(no_cache, cache),
-        workers=workers,
-        batch_size=batch_size,
-        progress=not quiet,
-    )
+    executor = _executor(ctx, engine, ray_address, ray_actors)
+    try:
+        ds = api.load(data, mapping=_parse_map(map_))
+        t0 = time.perf_counter()
+        scored = api.score(
+            ds,
+            scorers,
+            cache=_cache_arg(no_cache, cache),
+            workers=1 if executor is not None else workers,
+            batch_size=batch_size,
+            progress=not quiet,
+            executor=executor,
+        )
+    finally:
+        if executor is not None:
+            executor.close()
     from .data.scores_file import response_content_hashes
 
     table = scores_table(
@@ -545,6 +583,7 @@ def compare(
 
 @app.command()
 def run(
+    ctx: typer.Context,
     out_dir: Path = typer.Option(Path("overcoat-run"), "--out-dir", help="where JSON goes"),
     workers: int = typer.Option(2, "--workers", "-j", min=1),
     resamples: int = typer.Option(1000, "--resamples", min=1),
@@ -554,6 +593,9 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
     store: Path | None = STORE_OPTION,
     no_store: bool = NO_STORE_OPTION,
+    engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+    ray_address: str | None = typer.Option(None, "--ray-address", help=RAY_ADDRESS_HELP),
+    ray_actors: int | None = typer.Option(None, "--ray-actors", min=1, help=RAY_ACTORS_HELP),
 ):
     """The main job on the bundled data: TED en-de and zh-en (BLEU, chrF, TER, length, random)
     and HH-RLHF harmless pairs (length, random) -> leaderboards with CIs and clusters, JSON."""
@@ -564,21 +606,33 @@ def run(
     for name in ("ted-ende", "ted-zhen", "hh-harmless"):
         check_output_path(out_dir / f"{name}.meta-eval.json")
     check_output_path(out_dir / "run.json")
+    executor = _executor(ctx, engine, ray_address, ray_actors)
     t0 = time.perf_counter()
     c = _cache_arg(no_cache, cache)
     summary = {}
     recorded: list = []
-    for name in ("ted-ende", "ted-zhen", "hh-harmless"):
-        ds = api.load(name)
-        specs = DEFAULT_RUN_SCORERS if ds.has_references() else ["length", "random"]
-        scored = api.score(ds, specs, cache=c, workers=workers, progress=not quiet)
-        st = api.MetaEvalSettings(n_resamples=resamples, seed=seed)
-        res = api.meta_evaluate(scored, st)
-        _print_result(res)
-        doc = jsonable(res.to_json())
-        write_json(doc, out_dir / f"{name}.meta-eval.json")
-        summary[name] = doc
-        recorded.append((doc, ds))
+    try:
+        for name in ("ted-ende", "ted-zhen", "hh-harmless"):
+            ds = api.load(name)
+            specs = DEFAULT_RUN_SCORERS if ds.has_references() else ["length", "random"]
+            scored = api.score(
+                ds,
+                specs,
+                cache=c,
+                workers=1 if executor is not None else workers,
+                progress=not quiet,
+                executor=executor,
+            )
+            st = api.MetaEvalSettings(n_resamples=resamples, seed=seed)
+            res = api.meta_evaluate(scored, st)
+            _print_result(res)
+            doc = jsonable(res.to_json())
+            write_json(doc, out_dir / f"{name}.meta-eval.json")
+            summary[name] = doc
+            recorded.append((doc, ds))
+    finally:
+        if executor is not None:
+            executor.close()
     write_json(
         {
             "datasets": list(summary),

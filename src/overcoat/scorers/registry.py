@@ -66,7 +66,19 @@ def get_scorer(spec: str | Scorer | PairwiseScorer) -> Scorer | PairwiseScorer:
         known = ", ".join(sorted(_REGISTRY))
         raise SpecError(f"unknown scorer spec {spec!r} (known: {known})")
     factory, _ = _REGISTRY[key]
-    return factory(arg)
+    scorer = factory(arg)
+    try:  # what built it: a remote worker (a Ray actor) builds its own copy from it
+        scorer._overcoat_spec = spec  # type: ignore[union-attr]
+    except AttributeError:  # pragma: no cover - a scorer class with __slots__
+        pass
+    return scorer
+
+
+def spec_of(scorer: Scorer | PairwiseScorer) -> str | None:
+    """The spec string :func:`get_scorer` built ``scorer`` from (``None`` for a scorer made in
+    Python)."""
+    spec = getattr(scorer, "_overcoat_spec", None)
+    return spec if isinstance(spec, str) else None
 
 
 def get_pointwise_scorer(spec: str | Scorer | PairwiseScorer, needs: str) -> Scorer:
