@@ -285,3 +285,12 @@ def test_bad_input_is_a_clear_error():
         cross_fitted_probabilities("temperature", [1.0, 2.0], [1.0, 0.0], n_folds=3)
     with pytest.raises(ValueError, match="calibrator must be one of"):
         calibrator_from_dict({"calibrator": "magic"})
+
+
+def test_equal_mass_edges_are_the_quantiles_at_i_over_n():
+    # found by hypothesis: quantile levels from linspace (0.6000000000000001) moved the 0.65 on a
+    # bin edge; levels are i / n_bins exactly, as the loop reference takes them
+    p = np.array([0.05, 0.4, 0.95, 0.65, 0.35, 1.0])
+    y = np.array([0.5, 1.0, 0.0, 0.5, 1.0, 1.0])
+    r = expected_calibration_error(p, y, n_bins=5, kind="positive", binning="mass", n_resamples=0)
+    assert r.statistic == pytest.approx(slow_ece(p, y, 5, "positive", "mass"), abs=1e-12)

@@ -165,7 +165,7 @@ def _edges(conf: np.ndarray, n_bins: int, kind: str, binning: str) -> np.ndarray
         # which would move a confidence of exactly 0.6 into the bin below)
         return lo + (1.0 - lo) * (np.arange(n_bins + 1) / n_bins)
     if binning == "mass":
-        edges = np.quantile(conf, np.linspace(0.0, 1.0, n_bins + 1))
+        edges = np.quantile(conf, np.arange(n_bins + 1) / n_bins)
         edges[0], edges[-1] = lo, 1.0
         return np.unique(edges)
     raise ValueError(f"binning must be one of width, mass, got {binning!r}")
