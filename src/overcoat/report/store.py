@@ -409,17 +409,26 @@ class ResultsStore:
         return con
 
     def _check_schema(self, con: sqlite3.Connection) -> int:
-        """The file's schema version; a foreign or newer database is an error (nothing written)."""
+        """The file's schema version; a foreign or newer database is an error (nothing written).
+        The three reads share one read transaction: read one by one, a store that another process
+        creates in between looked like tables without our application id, i.e. foreign."""
+        own = not con.in_transaction
         try:
-            app = con.execute("PRAGMA application_id").fetchone()[0]
-            version = con.execute("PRAGMA user_version").fetchone()[0]
-            tables = [
-                r[0]
-                for r in con.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' "
-                    "AND name NOT LIKE 'sqlite_%'"
-                )
-            ]
+            if own:
+                con.execute("BEGIN")
+            try:
+                app = con.execute("PRAGMA application_id").fetchone()[0]
+                version = con.execute("PRAGMA user_version").fetchone()[0]
+                tables = [
+                    r[0]
+                    for r in con.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table' "
+                        "AND name NOT LIKE 'sqlite_%'"
+                    )
+                ]
+            finally:
+                if own and con.in_transaction:
+                    con.execute("COMMIT")
         except sqlite3.OperationalError as e:
             if _busy(e):  # another process is creating or migrating it: the caller retries
                 raise
