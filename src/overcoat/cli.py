@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -292,6 +293,26 @@ def _check_json_out(path: Path | None) -> None:
         check_output_path(path)
 
 
+REPORT_HELP = "write an HTML report (DIR/index.html; self-contained, opens from disk)"
+_COMMAND_LINE: str | None = None  # the command as typed (main sets it), for the report
+
+
+def _check_report(report: Path | None) -> None:
+    """--report must be writable before any work is done."""
+    if report is not None:
+        _check_json_out(report / "index.html")
+
+
+def _write_report(docs: list[dict], report: Path | None) -> None:
+    """The HTML report of the command's JSON documents (``overcoat.report.html``)."""
+    if report is None:
+        return
+    from .report.html import write_report
+
+    path = write_report(docs, report, command_line=_COMMAND_LINE)
+    console.print(f"wrote {escape(str(path))}", highlight=False)
+
+
 def _settings(
     level,
     group,
@@ -381,6 +402,7 @@ def meta_eval(
         None, "--spa-seed", help="SPA permutation stream (default: mt-metrics-eval's, as in WMT24)"
     ),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    report: Path | None = typer.Option(None, "--report", help=REPORT_HELP),
     max_items: int | None = typer.Option(
         None, "--max-items", min=2, help="meta-evaluate a seeded random sample of items"
     ),
@@ -436,6 +458,7 @@ def meta_eval(
     st.rewardbench_empty_sections, st.judgebench_ties = rb_empty, judgebench_ties
     st.check()
     _check_json_out(json_out)
+    _check_report(report)
     scorers = _retrying(api.resolve_scorers(scorer, allow_pairwise=True), retry_failed)
     ds = api.load(data, mapping=_parse_map(map_))
     if max_items:
@@ -467,6 +490,7 @@ def meta_eval(
         write_json(doc, json_out)
         console.print(f"wrote {json_out}")
     _record("meta-eval", [(doc, ds)], store, no_store)
+    _write_report([doc], report)
 
 
 @app.command()
@@ -489,6 +513,7 @@ def compare(
         "greater", "--alternative", help="greater (one-sided, WMT) | two-sided"
     ),
     json_out: Path | None = typer.Option(None, "--json"),
+    report: Path | None = typer.Option(None, "--report", help=REPORT_HELP),
     map_: list[str] | None = typer.Option(None, "--map"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     cache: Path | None = typer.Option(None, "--cache"),
@@ -517,6 +542,7 @@ def compare(
         alternative,
     )
     _check_json_out(json_out)
+    _check_report(report)
     scorers = api.resolve_scorers(scorer, allow_pairwise=True)
     ds = api.load(data, mapping=_parse_map(map_))
     scored = api.score(
@@ -529,11 +555,16 @@ def compare(
         write_json(doc, json_out)
         console.print(f"wrote {json_out}")
     _record("compare", [(doc, ds)], store, no_store)
+    _write_report([doc], report)
 
 
 @app.command()
 def run(
     out_dir: Path = typer.Option(Path("overcoat-run"), "--out-dir", help="where JSON goes"),
+    report: Path | None = typer.Option(
+        None, "--report", help="HTML report folder (default: OUT_DIR/report)"
+    ),
+    no_report: bool = typer.Option(False, "--no-report", help="write no HTML report"),
     workers: int = typer.Option(2, "--workers", "-j", min=1),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
@@ -544,7 +575,8 @@ def run(
     no_store: bool = NO_STORE_OPTION,
 ):
     """The main job on the bundled data: TED en-de and zh-en (BLEU, chrF, TER, length, random)
-    and HH-RLHF harmless pairs (length, random) -> leaderboards with CIs and clusters, JSON."""
+    and HH-RLHF harmless pairs (length, random) -> leaderboards with CIs and clusters, JSON, and
+    an HTML report (OUT_DIR/report/index.html)."""
     from . import api
     from .data.io import check_output_path
     from .report.writers import jsonable, write_json
@@ -552,6 +584,8 @@ def run(
     for name in ("ted-ende", "ted-zhen", "hh-harmless"):
         check_output_path(out_dir / f"{name}.meta-eval.json")
     check_output_path(out_dir / "run.json")
+    report_dir = None if no_report else (report or out_dir / "report")
+    _check_report(report_dir)
     t0 = time.perf_counter()
     c = _cache_arg(no_cache, cache)
     summary = {}
@@ -576,7 +610,22 @@ def run(
         out_dir / "run.json",
     )
     _record("run", recorded, store, no_store)
+    _write_report(list(summary.values()), report_dir)
     console.print(f"done in {time.perf_counter() - t0:.1f} s; JSON in {out_dir}/")
+
+
+@app.command("report")
+def report_cmd(
+    results: list[Path] = typer.Argument(
+        ..., help="JSON results: meta-eval, compare, run.json, probe, calibrate, overopt, ..."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="folder for index.html"),
+):
+    """Render saved JSON results as one self-contained HTML report (OUT/index.html)."""
+    from .report.html import load_docs
+
+    _check_report(out)
+    _write_report(load_docs(results), out)
 
 
 def _write_doc(doc: dict, json_out: Path | None) -> None:
@@ -608,6 +657,7 @@ def probe(
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    report: Path | None = typer.Option(None, "--report", help=REPORT_HELP),
     map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     cache: Path | None = typer.Option(None, "--cache"),
@@ -624,6 +674,7 @@ def probe(
         raise OvercoatError(f"--length-unit must be one of chars, words, got {length_unit!r}")
     names = perturbation_names() if perturb and "all" in perturb else list(perturb or [])
     _check_json_out(json_out)
+    _check_report(report)
     ds = api.load(data, mapping=_parse_map(map_))
     doc = api.probe(
         ds,
@@ -653,6 +704,7 @@ def probe(
             "scorer sees one response at a time)"
         )
     _write_doc(doc, json_out)
+    _write_report([doc], report)
 
 
 @app.command()
@@ -670,6 +722,7 @@ def calibrate(
         help="write the calibrators fitted on all pairs (JSON; scorer spec calibrated:FILE)",
     ),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    report: Path | None = typer.Option(None, "--report", help=REPORT_HELP),
     map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     cache: Path | None = typer.Option(None, "--cache"),
@@ -685,6 +738,7 @@ def calibrate(
     if binning not in ("width", "mass"):
         raise OvercoatError(f"--binning must be one of width, mass, got {binning!r}")
     _check_json_out(json_out)
+    _check_report(report)
     _check_json_out(save)
     ds = api.load(data, mapping=_parse_map(map_))
     doc, model = api.calibrate(
@@ -707,6 +761,7 @@ def calibrate(
         write_json(model, save)
         console.print(f"wrote {save} (use it as the scorer spec calibrated:{save})")
     _write_doc(doc, json_out)
+    _write_report([doc], report)
 
 
 @app.command()
@@ -724,6 +779,7 @@ def overopt(
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    report: Path | None = typer.Option(None, "--report", help=REPORT_HELP),
     map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     cache: Path | None = typer.Option(None, "--cache"),
@@ -737,6 +793,7 @@ def overopt(
     from .report.writers import jsonable
 
     _check_json_out(json_out)
+    _check_report(report)
     ds = api.load(data, mapping=_parse_map(map_))
     doc = jsonable(
         api.overopt(
@@ -753,6 +810,7 @@ def overopt(
     )
     console.print(overopt_table(doc))
     _write_doc(doc, json_out)
+    _write_report([doc], report)
 
 
 @app.command()
@@ -852,6 +910,7 @@ def quality(
     ),
     seed: int = typer.Option(0, "--seed"),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    report: Path | None = typer.Option(None, "--report", help=REPORT_HELP),
     map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     cache: Path | None = typer.Option(None, "--cache"),
@@ -881,6 +940,7 @@ def quality(
             f"--part must be one of {', '.join(api.QUALITY_PARTS)} or all, got {bad[0]!r}"
         )
     _check_json_out(json_out)
+    _check_report(report)
     ds = api.load(data, mapping=_parse_map(map_))
     if reference_from is not None:
         try:
@@ -918,6 +978,7 @@ def quality(
     if export_suspects is not None:
         console.print(f"wrote {export_suspects}")
     _write_doc(doc, json_out)
+    _write_report([doc], report)
 
 
 @app.command()
@@ -939,6 +1000,7 @@ def fit(
         help="write the combination fitted on all items (JSON; scorer spec combo:FILE)",
     ),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    report: Path | None = typer.Option(None, "--report", help=REPORT_HELP),
     map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     cache: Path | None = typer.Option(None, "--cache"),
@@ -954,6 +1016,7 @@ def fit(
     from .report.writers import jsonable, write_json
 
     _check_json_out(json_out)
+    _check_report(report)
     _check_json_out(save)
     ds = api.load(data, mapping=_parse_map(map_))
     doc, model = api.fit(
@@ -981,6 +1044,7 @@ def fit(
         console.print(f"wrote {save} (use it as the scorer spec combo:{save})")
     _write_doc(doc, json_out)
     _record("fit", [(doc, ds)], store, no_store)
+    _write_report([doc], report)
 
 
 @app.command()
@@ -1077,6 +1141,7 @@ def translation_pairs(
         None, "--pairs-out", help="also write the pairs (.jsonl / .csv / .parquet)"
     ),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    report: Path | None = typer.Option(None, "--report", help=REPORT_HELP),
     map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     cache: Path | None = typer.Option(None, "--cache"),
@@ -1092,6 +1157,7 @@ def translation_pairs(
     from .report.writers import jsonable
 
     _check_json_out(json_out)
+    _check_report(report)
     ds = api.load(data, mapping=_parse_map(map_))
     doc = api.translation_pairs(
         ds,
@@ -1119,6 +1185,7 @@ def translation_pairs(
         console.print(f"wrote {pairs_out}")
     _write_doc(doc, json_out)
     _record("translation-pairs", [(doc, ds)], store, no_store)
+    _write_report([doc], report)
 
 
 @app.command("leaderboard")
@@ -1361,7 +1428,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors become one line on stderr and exit code 2 (no traceback)."""
     import warnings
 
+    global _COMMAND_LINE
     args = list(sys.argv[1:] if argv is None else argv)
+    _COMMAND_LINE = shlex.join(["overcoat", *args])
     args, verbose = _strip_verbose(args)
     _ARGV[:] = args
     _quiet_third_party(verbose)
