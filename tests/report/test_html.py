@@ -108,6 +108,11 @@ def test_page_is_well_formed_self_contained_and_offline(docs):
     toc = [a["href"][1:] for t, a in page.tags if t == "a"]
     sections = page_sections(docs)
     assert toc == [s.anchor for top in sections for s in [top, *top.subsections]]
+    # the stylesheet inlined as written (not HTML-escaped: quotes in font names stay quotes)
+    from importlib.resources import files
+
+    css = (files("overcoat.report") / "templates" / "report.css").read_text(encoding="utf-8")
+    assert css in text and '"Liberation Sans"' in css
     assert "@media print" in text
     # one <svg class="plot"> per counted plot, each with an accessible name
     plots = [a for t, a in page.tags if t == "svg" and "plot" in a.get("class", "")]
@@ -333,6 +338,10 @@ def test_reproducibility_block(docs):
         rows = {r[0]["text"]: r[1]["text"] for r in st["rows"][1:]}
         assert rows["seed"] == str(doc["settings"]["seed"])
         assert rows["n_resamples"] == str(doc["settings"]["n_resamples"])
+        data = page.table(f"{doc['data']['name']}: data")[0]
+        rows = {r[0]["text"]: r[1]["text"] for r in data["rows"][1:]}
+        assert rows["content_hash"] == doc["data"]["content_hash"]
+        assert rows["content_hash"].startswith("sha256:")
 
 
 def test_report_command_renders_run_json(docs, tmp_path, capsys):

@@ -109,6 +109,12 @@ def test_report_in_headless_chromium(browser, docs, tmp_path):
     )
     assert missing == 0
     assert browser.title.startswith("overcoat report: ")
+    # the inlined stylesheet applies (a sans-serif font, the table of contents styled)
+    style = browser.execute_script(
+        """var b = getComputedStyle(document.body), n = getComputedStyle(document.querySelector('nav'));
+           return [b.fontFamily, n.borderTopStyle];"""
+    )
+    assert "Arial" in style[0] and style[1] == "solid", style
     shot = tmp_path / "report.png"
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000

@@ -105,6 +105,7 @@ def data_info(scored: ScoredDataset, H: np.ndarray, n_systems: int | None) -> Da
         "n_pairs": n_pairs,
         "gold_tie_rate": number(gold_tie_rate),
         "sampled_items": ds.info.get("sampled_items"),
+        "content_hash": ds.content_hash(),
     }
 
 
