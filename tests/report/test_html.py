@@ -513,3 +513,25 @@ def test_pitfall_commands_write_a_report(tmp_path, capsys):
     text = (rep / "index.html").read_text()
     _well_formed(text)
     assert 'class="plot"' in text
+
+
+def test_reproducibility_of_a_pitfall_document():
+    """Its settings (top-level scalars) and its scorers' signatures, escaped."""
+    from overcoat.report.html import _repro
+
+    doc = {
+        "kind": "probe",
+        "data": "hh-harmless",
+        "seed": 7,
+        "n_resamples": 50,
+        "signatures": {"<b>x</b>": "length|unit:words"},
+        "scorers": {"<b>x</b>": {"accuracy": {"statistic": 0.5}}},
+    }
+    page = Page(_repro([doc], None).html)
+    st = {
+        r[0]["text"]: r[1]["text"] for r in page.table("probe hh-harmless: settings")[0]["rows"][1:]
+    }
+    assert st == {"kind": "probe", "data": "hh-harmless", "seed": "7", "n_resamples": "50"}
+    sig = page.table("probe hh-harmless: scorers")[0]["rows"][1:]
+    assert [[c["text"] for c in r] for r in sig] == [["<b>x</b>", "length|unit:words"]]
+    assert "<b>x</b>" not in _repro([doc], None).html

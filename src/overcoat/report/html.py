@@ -719,9 +719,11 @@ def _grouped_bars_svg(
 
 
 def _repro(docs: Sequence[Mapping[str, Any]], command_line: str | None) -> Section:
+    from .. import __version__
+
     versions = sorted({str(d.get("overcoat_version")) for d in docs if d.get("overcoat_version")})
     facts = [
-        ["overcoat version", ", ".join(versions) or "-"],
+        ["overcoat version", ", ".join(versions) or f"{__version__} (the renderer's)"],
         ["command line", command_line or "- (rendered from saved JSON)"],
     ]
     parts = [table_html(["", ""], facts, caption="This report")]
@@ -764,18 +766,39 @@ def _repro(docs: Sequence[Mapping[str, Any]], command_line: str | None) -> Secti
         if d.get("seconds") is not None:
             parts.append(_p(f"{name}: meta-evaluated in {fmt(d['seconds'], 1)} s"))
     for d in docs:
-        if is_metaeval(d):
-            continue
-        facts = [
-            [k, json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v]
-            for k, v in d.items()
-            if k
-            in ("kind", "overcoat_version", "seed", "settings", "signatures", "data", "n_resamples")
-            and not isinstance(v, (list,))
-        ]
-        if facts:
-            parts.append(table_html(["", ""], facts, caption=f"{d.get('kind')} document"))
+        if not is_metaeval(d):
+            parts.extend(_repro_pitfall(d))
     return Section("reproducibility", "Reproducibility", "".join(parts))
+
+
+def _repro_pitfall(d: Mapping[str, Any]) -> list[str]:
+    """A pitfall document's settings (its top-level scalars: data, seed, resamples, units ...)
+    and its scorers' signatures."""
+    kind = str(d.get("kind"))
+    data = d.get("data")
+    name = data.get("name") if isinstance(data, Mapping) else data
+    head = f"{kind} {name}" if name else kind
+    facts = [[k, "-" if v is None else str(v)] for k, v in d.items() if _scalar(v)]
+    for k in ("settings", "data"):
+        if isinstance(d.get(k), Mapping):
+            facts += [
+                [f"{k}.{a}", "-" if v is None else str(v)] for a, v in d[k].items() if _scalar(v)
+            ]
+    out = [table_html(["setting", ""], facts, caption=f"{head}: settings")]
+    sigs = d.get("signatures")
+    if isinstance(sigs, Mapping) and sigs:
+        out.append(
+            table_html(
+                ["scorer", "signature"],
+                [[k, str(v)] for k, v in sigs.items()],
+                caption=f"{head}: scorers",
+            )
+        )
+    return out
+
+
+def _scalar(v: Any) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool))
 
 
 # --- the page -------------------------------------------------------------------------------
