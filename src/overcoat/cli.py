@@ -294,7 +294,6 @@ def _check_json_out(path: Path | None) -> None:
 
 
 REPORT_HELP = "write an HTML report (DIR/index.html; self-contained, opens from disk)"
-_COMMAND_LINE: str | None = None  # the command as typed (main sets it), for the report
 
 
 def _check_report(report: Path | None) -> None:
@@ -309,7 +308,8 @@ def _write_report(docs: list[dict], report: Path | None) -> None:
         return
     from .report.html import write_report
 
-    path = write_report(docs, report, command_line=_COMMAND_LINE)
+    line = "overcoat " + shlex.join(_ARGV or sys.argv[1:])  # as the results store records it
+    path = write_report(docs, report, command_line=line)
     console.print(f"wrote {escape(str(path))}", highlight=False)
 
 
@@ -1428,9 +1428,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors become one line on stderr and exit code 2 (no traceback)."""
     import warnings
 
-    global _COMMAND_LINE
     args = list(sys.argv[1:] if argv is None else argv)
-    _COMMAND_LINE = shlex.join(["overcoat", *args])
     args, verbose = _strip_verbose(args)
     _ARGV[:] = args
     _quiet_third_party(verbose)

@@ -340,8 +340,8 @@ def test_reproducibility_block(docs):
         assert rows["n_resamples"] == str(doc["settings"]["n_resamples"])
         data = page.table(f"{doc['data']['name']}: data")[0]
         rows = {r[0]["text"]: r[1]["text"] for r in data["rows"][1:]}
-        assert rows["content_hash"] == doc["data"]["content_hash"]
-        assert rows["content_hash"].startswith("sha256:")
+        assert rows["data_hash"] == doc["data"]["data_hash"]
+        assert rows["data_hash"].startswith("sha256:")
 
 
 def test_report_command_renders_run_json(docs, tmp_path, capsys):

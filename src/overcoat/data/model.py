@@ -28,7 +28,6 @@ Everything is columnar so that a million responses load and align quickly.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -238,19 +237,6 @@ class Dataset:
 
     def metadata_columns(self) -> list[str]:
         return [c for c in self.items.column_names if c not in ITEM_COLUMNS]
-
-    def content_hash(self) -> str:
-        """``sha256:`` and 16 hex digits of what is judged and how: the items, responses and
-        judgments tables (column names and values, in row order; not the name, source or info),
-        so that two results can be checked to come from the same data (the report shows it)."""
-        h = hashlib.sha256()
-        tables = [("items", self.items), ("responses", self.responses)]
-        if self.judgments is not None:
-            tables.append((f"judgments:{self.judgments.kind}", self.judgments.table))
-        for name, t in tables:
-            cols = {c: t.column(c).to_pylist() for c in t.column_names}
-            h.update(json.dumps([name, cols], default=str, ensure_ascii=False).encode("utf-8"))
-        return "sha256:" + h.hexdigest()[:16]
 
     def has_references(self) -> bool:
         refs = self.items.column("references")

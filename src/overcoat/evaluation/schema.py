@@ -67,7 +67,7 @@ class DataInfo(TypedDict):
     n_pairs: int
     gold_tie_rate: float | None
     sampled_items: str | None
-    content_hash: str  # Dataset.content_hash(): sha256 of items, responses and judgments
+    data_hash: str  # data.fingerprint.dataset_hash: sha256 of items, responses and judgments
 
 
 class Significance(TypedDict):
