@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -37,6 +38,8 @@ Workers = Annotated[int, typer.Option("--workers", "-j", min=1)]
 CachePath = Annotated[Path | None, typer.Option("--cache")]
 NoCache = Annotated[bool, typer.Option("--no-cache")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q")]
+REPORT_HELP = "write an HTML report (DIR/index.html; self-contained, opens from disk)"
+ReportDir = Annotated[Path | None, typer.Option("--report", help=REPORT_HELP)]
 
 
 def _parse_map(pairs: list[str] | None) -> dict[str, str]:
@@ -342,6 +345,23 @@ def _check_json_out(path: Path | None) -> None:
         check_output_path(path)
 
 
+def _check_report(report: Path | None) -> None:
+    """--report must be writable before any work is done."""
+    if report is not None:
+        _check_json_out(report / "index.html")
+
+
+def _write_report(docs: list[dict], report: Path | None) -> None:
+    """The HTML report of the command's JSON documents (``overcoat.report.html``)."""
+    if report is None:
+        return
+    from .report.html import write_report
+
+    line = "overcoat " + shlex.join(_ARGV or sys.argv[1:])  # as the results store records it
+    path = write_report(docs, report, command_line=line)
+    console.print(f"wrote {escape(str(path))}", highlight=False)
+
+
 def _settings(
     level,
     group,
@@ -431,6 +451,7 @@ def meta_eval(
         None, "--spa-seed", help="SPA permutation stream (default: mt-metrics-eval's, as in WMT24)"
     ),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    report: ReportDir = None,
     max_items: int | None = typer.Option(
         None, "--max-items", min=2, help="meta-evaluate a seeded random sample of items"
     ),
@@ -486,6 +507,7 @@ def meta_eval(
     st.rewardbench_empty_sections, st.judgebench_ties = rb_empty, judgebench_ties
     st.check()
     _check_json_out(json_out)
+    _check_report(report)
     scorers = _retrying(api.resolve_scorers(scorer, allow_pairwise=True), retry_failed)
     ds = api.load(data, mapping=_parse_map(map_))
     if max_items:
@@ -517,6 +539,7 @@ def meta_eval(
         write_json(doc, json_out)
         console.print(f"wrote {json_out}")
     _record("meta-eval", [(doc, ds)], store, no_store)
+    _write_report([doc], report)
 
 
 @app.command()
@@ -539,6 +562,7 @@ def compare(
         "greater", "--alternative", help="greater (one-sided, WMT) | two-sided"
     ),
     json_out: Path | None = typer.Option(None, "--json"),
+    report: ReportDir = None,
     map_: list[str] | None = typer.Option(None, "--map"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     cache: Path | None = typer.Option(None, "--cache"),
@@ -567,6 +591,7 @@ def compare(
         alternative,
     )
     _check_json_out(json_out)
+    _check_report(report)
     scorers = api.resolve_scorers(scorer, allow_pairwise=True)
     ds = api.load(data, mapping=_parse_map(map_))
     scored = api.score(
@@ -579,12 +604,17 @@ def compare(
         write_json(doc, json_out)
         console.print(f"wrote {json_out}")
     _record("compare", [(doc, ds)], store, no_store)
+    _write_report([doc], report)
 
 
 @app.command()
 def run(
     ctx: typer.Context,
     out_dir: Path = typer.Option(Path("overcoat-run"), "--out-dir", help="where JSON goes"),
+    report: Path | None = typer.Option(
+        None, "--report", help="HTML report folder (default: OUT_DIR/report)"
+    ),
+    no_report: bool = typer.Option(False, "--no-report", help="write no HTML report"),
     workers: int = typer.Option(2, "--workers", "-j", min=1),
     resamples: int = typer.Option(1000, "--resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
@@ -598,7 +628,8 @@ def run(
     ray_actors: int | None = typer.Option(None, "--ray-actors", min=1, help=RAY_ACTORS_HELP),
 ):
     """The main job on the bundled data: TED en-de and zh-en (BLEU, chrF, TER, length, random)
-    and HH-RLHF harmless pairs (length, random) -> leaderboards with CIs and clusters, JSON."""
+    and HH-RLHF harmless pairs (length, random) -> leaderboards with CIs and clusters, JSON, and
+    an HTML report (OUT_DIR/report/index.html)."""
     from . import api
     from .data.io import check_output_path
     from .report.writers import jsonable, write_json
@@ -606,6 +637,8 @@ def run(
     for name in ("ted-ende", "ted-zhen", "hh-harmless"):
         check_output_path(out_dir / f"{name}.meta-eval.json")
     check_output_path(out_dir / "run.json")
+    report_dir = None if no_report else (report or out_dir / "report")
+    _check_report(report_dir)
     executor = _executor(ctx, engine, ray_address, ray_actors)
     t0 = time.perf_counter()
     c = _cache_arg(no_cache, cache)
@@ -642,7 +675,22 @@ def run(
         out_dir / "run.json",
     )
     _record("run", recorded, store, no_store)
+    _write_report(list(summary.values()), report_dir)
     console.print(f"done in {time.perf_counter() - t0:.1f} s; JSON in {out_dir}/")
+
+
+@app.command("report")
+def report_cmd(
+    results: list[Path] = typer.Argument(
+        ..., help="JSON results: meta-eval, compare, run.json, probe, calibrate, overopt, ..."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="folder for index.html"),
+):
+    """Render saved JSON results as one self-contained HTML report (OUT/index.html)."""
+    from .report.html import load_docs
+
+    _check_report(out)
+    _write_report(load_docs(results), out)
 
 
 def _write_doc(doc: dict, json_out: Path | None) -> None:
@@ -680,6 +728,7 @@ def probe(
     resamples: Resamples = 1000,
     seed: Seed = 0,
     json_out: JsonOut = None,
+    report: ReportDir = None,
     map_: DataMap = None,
     workers: Workers = 1,
     cache: CachePath = None,
@@ -697,6 +746,7 @@ def probe(
     names = perturbation_names() if perturb and "all" in perturb else list(perturb or [])
     n_pairs = _probe_pairs(probe_pairs)
     _check_json_out(json_out)
+    _check_report(report)
     ds = api.load(data, mapping=_parse_map(map_))
     doc = api.probe(
         ds,
@@ -727,6 +777,7 @@ def probe(
             "scorer sees one response at a time)"
         )
     _write_doc(doc, json_out)
+    _write_report([doc], report)
 
 
 def _probe_pairs(value: str) -> int | None:
@@ -754,6 +805,7 @@ def calibrate(
         help="write the calibrators fitted on all pairs (JSON; scorer spec calibrated:FILE)",
     ),
     json_out: JsonOut = None,
+    report: ReportDir = None,
     map_: DataMap = None,
     workers: Workers = 1,
     cache: CachePath = None,
@@ -769,6 +821,7 @@ def calibrate(
     if binning not in ("width", "mass"):
         raise OvercoatError(f"--binning must be one of width, mass, got {binning!r}")
     _check_json_out(json_out)
+    _check_report(report)
     _check_json_out(save)
     ds = api.load(data, mapping=_parse_map(map_))
     doc, model = api.calibrate(
@@ -791,6 +844,7 @@ def calibrate(
         write_json(model, save)
         console.print(f"wrote {save} (use it as the scorer spec calibrated:{save})")
     _write_doc(doc, json_out)
+    _write_report([doc], report)
 
 
 @app.command()
@@ -808,6 +862,7 @@ def overopt(
     resamples: Resamples = 1000,
     seed: Seed = 0,
     json_out: JsonOut = None,
+    report: ReportDir = None,
     map_: DataMap = None,
     workers: Workers = 1,
     cache: CachePath = None,
@@ -821,6 +876,7 @@ def overopt(
     from .report.writers import jsonable
 
     _check_json_out(json_out)
+    _check_report(report)
     ds = api.load(data, mapping=_parse_map(map_))
     doc = jsonable(
         api.overopt(
@@ -837,6 +893,7 @@ def overopt(
     )
     console.print(overopt_table(doc))
     _write_doc(doc, json_out)
+    _write_report([doc], report)
 
 
 @app.command()
@@ -936,6 +993,7 @@ def quality(
     ),
     seed: Seed = 0,
     json_out: JsonOut = None,
+    report: ReportDir = None,
     map_: DataMap = None,
     workers: Workers = 1,
     cache: CachePath = None,
@@ -965,6 +1023,7 @@ def quality(
             f"--part must be one of {', '.join(api.QUALITY_PARTS)} or all, got {bad[0]!r}"
         )
     _check_json_out(json_out)
+    _check_report(report)
     ds = api.load(data, mapping=_parse_map(map_))
     if reference_from is not None:
         try:
@@ -1002,6 +1061,7 @@ def quality(
     if export_suspects is not None:
         console.print(f"wrote {export_suspects}")
     _write_doc(doc, json_out)
+    _write_report([doc], report)
 
 
 @app.command()
@@ -1023,6 +1083,7 @@ def fit(
         help="write the combination fitted on all items (JSON; scorer spec combo:FILE)",
     ),
     json_out: JsonOut = None,
+    report: ReportDir = None,
     map_: DataMap = None,
     workers: Workers = 1,
     cache: CachePath = None,
@@ -1038,6 +1099,7 @@ def fit(
     from .report.writers import jsonable, write_json
 
     _check_json_out(json_out)
+    _check_report(report)
     _check_json_out(save)
     ds = api.load(data, mapping=_parse_map(map_))
     doc, model = api.fit(
@@ -1065,6 +1127,7 @@ def fit(
         console.print(f"wrote {save} (use it as the scorer spec combo:{save})")
     _write_doc(doc, json_out)
     _record("fit", [(doc, ds)], store, no_store)
+    _write_report([doc], report)
 
 
 @app.command()
@@ -1168,6 +1231,7 @@ def translation_pairs(
         None, "--pairs-out", help="also write the pairs (.jsonl / .csv / .parquet)"
     ),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    report: ReportDir = None,
     map_: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN (repeatable)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     cache: Path | None = typer.Option(None, "--cache"),
@@ -1183,6 +1247,7 @@ def translation_pairs(
     from .report.writers import jsonable
 
     _check_json_out(json_out)
+    _check_report(report)
     ds = api.load(data, mapping=_parse_map(map_))
     doc = api.translation_pairs(
         ds,
@@ -1211,6 +1276,7 @@ def translation_pairs(
         console.print(f"wrote {pairs_out}")
     _write_doc(doc, json_out)
     _record("translation-pairs", [(doc, ds)], store, no_store)
+    _write_report([doc], report)
 
 
 @app.command("leaderboard")

@@ -67,6 +67,7 @@ class DataInfo(TypedDict):
     n_pairs: int
     gold_tie_rate: float | None
     sampled_items: str | None
+    data_hash: str  # data.fingerprint.dataset_hash: sha256 of items, responses and judgments
 
 
 class Significance(TypedDict):

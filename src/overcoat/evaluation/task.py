@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import __version__
+from ..data.fingerprint import dataset_hash
 from ..data.scored import ScoredDataset
 from ..errors import OvercoatError
 from ..metaeval.pairs import within_item_pairs
@@ -105,6 +106,7 @@ def data_info(scored: ScoredDataset, H: np.ndarray, n_systems: int | None) -> Da
         "n_pairs": n_pairs,
         "gold_tie_rate": number(gold_tie_rate),
         "sampled_items": ds.info.get("sampled_items"),
+        "data_hash": dataset_hash(ds),
     }
 
 
