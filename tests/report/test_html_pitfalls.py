@@ -358,6 +358,14 @@ def test_translation_pairs_leaderboard_equals_the_json_best_first_with_clusters(
             e = doc["buckets"][b]["scorers"][r["scorer"]]
             assert r[f"{label} [95% CI]"] == ci3(e)
             assert r[f"# {label}"] == str(e["cluster"])
+    # the corrected p-values of each bucket, folded under the leaderboard
+    pv = [t for t in page.tables if t["headers"][0] == "row \\ column"]
+    assert len(pv) == 3
+    for t, b in zip(pv, ("all", "easy", "hard")):
+        sig = doc["buckets"][b]["significance"]
+        assert t["headers"][1:] == sig["names"]
+        for row, expect in zip(t["rows"], sig["pvalues_corrected"], strict=True):
+            assert row[1:] == [n3(x) for x in expect]
     t = next(t for t in page.tables if "# all pairs" in t["headers"])
     for cls, r in zip(t["classes"], rows):
         c = allb[r["scorer"]]["cluster"]

@@ -130,9 +130,11 @@ def _dot_plot(
     xlabel: str,
     title: str,
     ref: tuple[float, str] | None = None,
+    shade: Sequence[bool] = (),
 ) -> str | None:
     """Horizontal dot plot: one row per label (top to bottom), one marker per series (colour and
-    shape, small vertical offsets) with its 95% CI as an error bar. None when nothing to draw."""
+    shape, small vertical offsets) with its 95% CI as an error bar; rows whose ``shade`` is
+    true get a grey band (e.g. alternate significance clusters). None when nothing to draw."""
     if not any(_stat(e) is not None for _, es in rows for e in es):
         return None
     k = len(series)
@@ -165,6 +167,9 @@ def _dot_plot(
             )
     if ref is not None:
         ax.axvline(ref[0], color="#555555", linestyle="--", linewidth=1, label=_mpl(ref[1]))
+    for i, on in enumerate(shade):
+        if on:
+            ax.axhspan(-i - 0.5, -i + 0.5, color="#eeeeee", zorder=0, linewidth=0)
     ax.set_yticks([-i for i in range(len(rows))], [_mpl(label) for label, _ in rows])
     ax.set_ylim(-len(rows) + 0.4, 0.6)
     ax.set_xlabel(_mpl(xlabel))
@@ -1154,9 +1159,16 @@ def _translation_pairs(doc: Mapping[str, Any], anchor: _Anchors) -> list[Section
         [label for _, label in shown],
         xlabel="pair accuracy",
         title=f"{data}: translation-pairs accuracy per bucket, 95% CIs",
+        shade=[int(allrows[n].get("cluster") or 0) % 2 == 0 for n in order],
     )
     if svg:
-        parts.append(_figure(svg, "Pair accuracy per scorer and bucket (95% CIs)."))
+        parts.append(
+            _figure(
+                svg,
+                "Pair accuracy per scorer and bucket (95% CIs); grey bands: even-numbered "
+                "significance clusters on all pairs.",
+            )
+        )
     headers = ["scorer"]
     for _, label in shown:
         headers += [f"# {label}", f"{label} [95% CI]"]
@@ -1205,6 +1217,10 @@ def _translation_pairs(doc: Mapping[str, Any], anchor: _Anchors) -> list[Section
             numeric=[False, True, True, True, True],
         )
     )
+    for b, label in shown:
+        sig = buckets[b].get("significance")
+        if sig and sig.get("names"):
+            parts.append(_pvalues(sig, label))
     skipped = doc.get("skipped_scorers") or []
     notes = list(doc.get("notes") or [])
     if skipped and not notes:
@@ -1214,6 +1230,18 @@ def _translation_pairs(doc: Mapping[str, Any], anchor: _Anchors) -> list[Section
     return [
         _section(anchor("translation-pairs"), f"{data} — translation pairs", parts, 1 if svg else 0)
     ]
+
+
+def _pvalues(sig: Mapping[str, Any], label: str) -> str:
+    """The corrected p-value matrix of one bucket (row better than column), folded."""
+    names = list(sig["names"])
+    pv = sig.get("pvalues_corrected") or sig.get("pvalues") or []
+    rows = [[n, *[fmt(pv[i][j]) for j in range(len(names))]] for i, n in enumerate(names)]
+    return _details(
+        f"{label}: p-values ({sig.get('correction')}-corrected, {sig.get('test')}; "
+        f"H1: row better than column)",
+        table_html(["row \\ column", *names], rows, numeric=[False] + [True] * len(names)),
+    )
 
 
 _RENDERERS: dict[str, Callable[[Mapping[str, Any], _Anchors], list[Section]]] = {
