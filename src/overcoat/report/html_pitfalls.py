@@ -9,9 +9,11 @@ document.
 
 CSS classes the page's stylesheet should define (besides :func:`~.html_base.table_html`'s
 ``data`` and ``num``): ``note`` (a ``<p>`` saying what a section lacks or how to read it),
-``cluster-odd`` / ``cluster-even`` (table rows of alternating significance clusters; each row
-also carries ``cluster-N``). Plots are ``<figure>`` elements holding one ``<svg class="plot">``
-and a ``<figcaption>``; long per-bin tables sit in ``<details>``.
+``notes`` (a ``<ul>`` of the document's notes), ``cluster-odd`` / ``cluster-even`` (table rows
+of alternating significance clusters; each row also carries ``cluster-N``). Plots are
+``<figure>`` elements holding one ``<svg class="plot">`` (``svg_of``: the class is the tag's
+last attribute) and a ``<figcaption>``; long tables (reliability bins, p-values) sit in
+``<details>``; a style matrix per scorer has an ``<h4>``.
 """
 
 from __future__ import annotations
@@ -1226,7 +1228,7 @@ def _translation_pairs(doc: Mapping[str, Any], anchor: _Anchors) -> list[Section
     if skipped and not notes:
         notes = [f"{s.get('spec')} left out: {s.get('reason')}" for s in skipped]
     if notes:
-        parts.append("<ul>" + "".join(f"<li>{_e(x)}</li>" for x in notes) + "</ul>")
+        parts.append('<ul class="notes">' + "".join(f"<li>{_e(x)}</li>" for x in notes) + "</ul>")
     return [
         _section(anchor("translation-pairs"), f"{data} — translation pairs", parts, 1 if svg else 0)
     ]
