@@ -34,6 +34,8 @@ class Page(HTMLParser):
         self.n_svg = 0
         self.scripts = 0
         self.text: list[str] = []
+        self.svg_text: list[str] = []
+        self._svg_depth = 0
         self.tables: list[dict] = []
         self._cell: list[str] | None = None
         self._row: list[str] | None = None
@@ -44,6 +46,7 @@ class Page(HTMLParser):
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "svg":
+            self._svg_depth += 1
             self.n_svg += 1
             if "plot" in (a.get("class") or "").split():
                 self.n_plots += 1
@@ -61,6 +64,8 @@ class Page(HTMLParser):
             self._cell = []
 
     def handle_endtag(self, tag):
+        if tag == "svg":
+            self._svg_depth -= 1
         if tag in ("td", "th") and self._cell is not None and self._row is not None:
             self._row.append("".join(self._cell))
             self._cell = None
@@ -76,6 +81,8 @@ class Page(HTMLParser):
 
     def handle_data(self, data):
         self.text.append(data)
+        if self._svg_depth:
+            self.svg_text.append(data)
         if self._cell is not None:
             self._cell.append(data)
 
@@ -261,6 +268,16 @@ def test_calibrate_tables_equal_the_json():
         assert (row["scorer"], row["method"]) == (n, m)
         assert row["ECE [95% CI]"] == ci3(s["ece"])
         assert row["Brier"] == n3(s["brier"]) and row["log loss"] == n3(s["log_loss"])
+    fitted = {(r["scorer"], r["calibrator"]): r for r in table_with(page, "calibrator")}
+    for n, r in doc["scorers"].items():
+        f = r["fitted"]
+        assert fitted[n, "temperature"]["parameters"] == (
+            f"temperature = {f['temperature']['temperature']:.4f}"
+        )
+        assert fitted[n, "platt"]["parameters"] == (
+            f"slope = {f['platt']['slope']:.4f}; intercept = {f['platt']['intercept']:.4f}"
+        )
+        assert f"x: {len(f['isotonic']['x'])} points" in fitted[n, "isotonic"]["parameters"]
     ties = {r["scorer"]: r for r in table_with(page, "held-out acc_eq")}
     for n, r in doc["scorers"].items():
         assert ties[n]["held-out acc_eq"] == n3(r["tie_threshold"]["held_out_acc_eq"])
@@ -416,6 +433,8 @@ def test_hostile_names_are_escaped_everywhere(doc):
     assert page.scripts == 0
     assert page.n_plots == sum(s.n_plots for s in sections)
     assert HOSTILE in "".join(page.text)  # shown as text, not dropped
+    # in the plots as it is: no mathtext (the svg's <title> aside, its text elements)
+    assert any(HOSTILE in t for t in page.svg_text)
     if doc["kind"] != "overopt":  # there the proxy's name is in the note and the plots
         assert any(HOSTILE in c for t in page.tables for r in t["rows"] for c in r)
     for s in sections:

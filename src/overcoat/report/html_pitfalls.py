@@ -39,7 +39,11 @@ def pitfall_sections(doc: Mapping[str, Any]) -> list[Section]:
         raise ValueError(
             f"not a pitfall document: kind {kind!r} (expected one of {', '.join(_RENDERERS)})"
         )
-    return _RENDERERS[kind](doc, _Anchors(kind, _data_name(doc)))
+    import matplotlib
+
+    # names are data, not TeX: no mathtext (a ``$`` in a name stays a ``$``)
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _RENDERERS[kind](doc, _Anchors(kind, _data_name(doc)))
 
 
 # --- small helpers --------------------------------------------------------------------------
@@ -113,11 +117,6 @@ def _est(stat: Any, ci: Any = None) -> dict:
     return {"statistic": stat, "confidence_interval": ci}
 
 
-def _mpl(s: Any) -> str:
-    """Text for matplotlib: a ``$`` would start mathtext (and can fail to parse)."""
-    return str(s).replace("$", r"\$")
-
-
 def _section(anchor: str, title: str, parts: Sequence[str], n_plots: int, subs=None) -> Section:
     return Section(anchor, title, "".join(parts), n_plots, list(subs or []))
 
@@ -165,16 +164,16 @@ def _dot_plot(
                 elinewidth=1.2,
                 capsize=2.5,
                 markersize=5,
-                label=_mpl(name),
+                label=name,
             )
     if ref is not None:
-        ax.axvline(ref[0], color="#555555", linestyle="--", linewidth=1, label=_mpl(ref[1]))
+        ax.axvline(ref[0], color="#555555", linestyle="--", linewidth=1, label=ref[1])
     for i, on in enumerate(shade):
         if on:
             ax.axhspan(-i - 0.5, -i + 0.5, color="#eeeeee", zorder=0, linewidth=0)
-    ax.set_yticks([-i for i in range(len(rows))], [_mpl(label) for label, _ in rows])
+    ax.set_yticks([-i for i in range(len(rows))], [label for label, _ in rows])
     ax.set_ylim(-len(rows) + 0.4, 0.6)
-    ax.set_xlabel(_mpl(xlabel))
+    ax.set_xlabel(xlabel)
     if k > 1 or ref is not None:
         fig.legend(fontsize="small", loc="outside right upper", frameon=False)
     return svg_of(fig, title)
@@ -200,26 +199,22 @@ def _curve_plot(
         if not pts:
             continue
         c = OKABE_ITO[j % len(OKABE_ITO)]
-        ax.plot(
-            *zip(*pts), marker=MARKERS[j % len(MARKERS)], color=c, markersize=4, label=_mpl(label)
-        )
+        ax.plot(*zip(*pts), marker=MARKERS[j % len(MARKERS)], color=c, markersize=4, label=label)
         if lo is not None and hi is not None:
             band = [(a, lo_, hi_) for a, lo_, hi_ in zip(x, lo, hi) if None not in (lo_, hi_)]
             if band:
                 xs, ls, hs = zip(*band)
                 ax.fill_between(xs, ls, hs, color=c, alpha=0.18, linewidth=0)
     for j, (xv, label) in enumerate(marks):
-        ax.axvline(
-            xv, color="#555555", linestyle=("--", ":")[j % 2], linewidth=1, label=_mpl(label)
-        )
+        ax.axvline(xv, color="#555555", linestyle=("--", ":")[j % 2], linewidth=1, label=label)
     if logx:
         ax.set_xscale("log", base=2)
         ax.set_xticks(list(x), [str(v) for v in x])
         ax.minorticks_off()
     for yv, label in hlines:
-        ax.axhline(yv, color="#999999", linestyle=":", linewidth=1, label=_mpl(label))
-    ax.set_xlabel(_mpl(xlabel))
-    ax.set_ylabel(_mpl(ylabel))
+        ax.axhline(yv, color="#999999", linestyle=":", linewidth=1, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     if top_ticks is not None:
         sec = ax.secondary_xaxis("top")
         sec.set_xticks(list(top_ticks[0]), list(top_ticks[1]))
@@ -251,11 +246,11 @@ def _reliability_plot(name: str, methods: Mapping[str, Any], title: str) -> str 
                 marker=MARKERS[j % len(MARKERS)],
                 color=OKABE_ITO[j % len(OKABE_ITO)],
                 markersize=4,
-                label=_mpl(m),
+                label=m,
             )
     ax.set_xlabel("confidence: mean P(verdict) in the bin")
     ax.set_ylabel("accuracy in the bin")
-    ax.legend(fontsize="small", loc="best", frameon=False, title=_mpl(name))
+    ax.legend(fontsize="small", loc="best", frameon=False, title=name)
     return svg_of(fig, title)
 
 
@@ -276,8 +271,8 @@ def _heat_map(matrix: Sequence[Sequence[Any]], styles: Sequence[str], title: str
                 color="black" if (not math.isnan(v) and v > 0.55) else "white",
                 fontsize="small",
             )
-    ax.set_xticks(range(len(styles)), [_mpl(x) for x in styles])
-    ax.set_yticks(range(len(styles)), [_mpl(x) for x in styles])
+    ax.set_xticks(range(len(styles)), list(styles))
+    ax.set_yticks(range(len(styles)), list(styles))
     for t in ax.get_xticklabels():
         t.set_rotation(20)
         t.set_horizontalalignment("right")
@@ -644,11 +639,39 @@ def _calibrate(doc: Mapping[str, Any], anchor: _Anchors) -> list[Section]:
                 numeric=[False, True, True, True, False],
             )
         )
+    fitted = [
+        [name, m, _params(f)]
+        for name, r in (doc.get("scorers") or {}).items()
+        for m, f in (r.get("fitted") or {}).items()
+    ]
+    if fitted:
+        parts.append(
+            table_html(
+                ["scorer", "calibrator", "parameters"],
+                fitted,
+                caption="calibrators fitted on all pairs (what --save writes)",
+            )
+        )
     subs = [
         _reliability_section(data, name, r, anchor)
         for name, r in (doc.get("scorers") or {}).items()
     ]
     return [_section(anchor("calibration"), f"{data} — calibration", parts, 0, subs)]
+
+
+def _params(f: Mapping[str, Any]) -> str:
+    """A fitted calibrator's scalar parameters (isotonic: its number of steps)."""
+    out = []
+    for k, v in f.items():
+        if k == "calibrator":
+            continue
+        if isinstance(v, list):
+            out.append(f"{k}: {len(v)} points")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append(f"{k} = {fmt(v, 4)}")
+        else:
+            out.append(f"{k} = {v}")
+    return "; ".join(out)
 
 
 def _reliability_section(data: str, name: str, r: Mapping[str, Any], anchor: _Anchors) -> Section:
