@@ -8,8 +8,10 @@ from __future__ import annotations
 import copy
 import json
 import re
+from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
+from unittest.mock import MagicMock
 
 import pytest
 
@@ -87,6 +89,12 @@ class Page(HTMLParser):
             self._cell.append(data)
 
 
+@cache
+def rendered(name: str) -> tuple[Section, ...]:
+    """The sections of an unmodified fixture, flattened (rendered once per test session)."""
+    return tuple(walk(pitfall_sections(load(name))))
+
+
 def walk(sections: list[Section]):
     for s in sections:
         yield s
@@ -119,7 +127,7 @@ def ci3(e) -> str:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_each_fixture_renders_with_n_plots_equal_to_its_svgs_and_unique_anchors(name):
-    sections = list(walk(pitfall_sections(load(name))))
+    sections = rendered(name)
     assert sections
     anchors = [s.anchor for s in sections]
     assert len(set(anchors)) == len(anchors)
@@ -175,7 +183,7 @@ def derived_numbers(doc) -> set[str]:
 def test_every_number_in_a_table_is_one_of_the_documents(name):
     doc = load(name)
     allowed = json_numbers(doc) | derived_numbers(doc)
-    page = page_of(doc)
+    page = Page("".join(s.html for s in rendered(name)))
     n = 0
     for t in page.tables:
         for row in t["rows"]:
@@ -191,7 +199,7 @@ def test_every_number_in_a_table_is_one_of_the_documents(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_output_is_deterministic(name):
     doc = load(name)
-    a = [(s.anchor, s.title, s.html, s.n_plots) for s in walk(pitfall_sections(doc))]
+    a = [(s.anchor, s.title, s.html, s.n_plots) for s in rendered(name)]
     b = [(s.anchor, s.title, s.html, s.n_plots) for s in walk(pitfall_sections(copy.deepcopy(doc)))]
     assert a == b
 
@@ -209,7 +217,7 @@ def test_other_kinds_are_refused(kind):
 
 def test_probe_tables_equal_the_json():
     doc = load("probe")
-    page = page_of(doc)
+    page = Page("".join(s.html for s in rendered("probe")))
     rows = {r["scorer"]: r for r in table_with(page, "scorer", "accuracy [95% CI]")}
     assert list(rows) == list(doc["scorers"])
     for name, r in doc["scorers"].items():
@@ -246,7 +254,7 @@ def test_probe_tables_equal_the_json():
 
 def test_probe_with_a_pairwise_judge_plots_its_position_bias():
     doc = load("probe-judge")
-    sections = {s.anchor: s for s in walk(pitfall_sections(doc))}
+    sections = {s.anchor: s for s in rendered("probe-judge")}
     pb = sections["probe-prefs-position-bias"]
     assert pb.n_plots == 1
     rows = {r["scorer"]: r for r in table_with(Page(pb.html), "consistency [95% CI]")}
@@ -259,7 +267,7 @@ def test_probe_with_a_pairwise_judge_plots_its_position_bias():
 
 def test_calibrate_tables_equal_the_json():
     doc = load("calibrate")
-    sections = list(walk(pitfall_sections(doc)))
+    sections = rendered("calibrate")
     page = Page("".join(s.html for s in sections))
     rows = table_with(page, "method", "ECE [95% CI]")
     expected = [(n, m, s) for n, r in doc["scorers"].items() for m, s in r["methods"].items()]
@@ -292,7 +300,7 @@ def test_calibrate_tables_equal_the_json():
 
 def test_overopt_table_equals_the_json_and_marks_peak_and_fall():
     doc = load("overopt")
-    (s,) = pitfall_sections(doc)
+    (s,) = rendered("overopt")
     assert s.n_plots == 2  # gold vs KL, proxy vs KL
     rows = table_with(Page(s.html), "n", "KL (nats)", "gold [95% CI]")
     assert [r["n"] for r in rows] == [str(n) for n in doc["n"]]
@@ -306,7 +314,7 @@ def test_overopt_table_equals_the_json_and_marks_peak_and_fall():
 
 def test_quality_tables_equal_the_json():
     doc = load("quality")
-    sections = {s.anchor.removeprefix("quality-wmt23-ende-"): s for s in pitfall_sections(doc)}
+    sections = {s.anchor.removeprefix("quality-wmt23-ende-"): s for s in rendered("quality")}
     assert set(sections) == {
         "agreement",
         "human-ceiling",
@@ -350,7 +358,7 @@ def test_quality_tables_equal_the_json():
 
 def test_fit_table_equals_the_json():
     doc = load("fit")
-    (s,) = pitfall_sections(doc)
+    (s,) = rendered("fit")
     assert s.n_plots == 1
     rows = table_with(Page(s.html), "scorer", "weight (per SD)")
     assert [r["scorer"] for r in rows] == list(doc["scorers"])
@@ -365,7 +373,7 @@ def test_fit_table_equals_the_json():
 
 def test_translation_pairs_leaderboard_equals_the_json_best_first_with_clusters():
     doc = load("translation-pairs")
-    (s,) = pitfall_sections(doc)
+    (s,) = rendered("translation-pairs")
     page = Page(s.html)
     rows = table_with(page, "scorer", "# all pairs", "all pairs [95% CI]")
     allb = doc["buckets"]["all"]["scorers"]
@@ -462,6 +470,16 @@ def test_missing_optional_parts_give_tables_without_plots():
     assert s.n_plots == 0 and Page(s.html).n_svg == 0
     assert len(table_with(Page(s.html), "n", "gold [95% CI]")) == 1
     assert "no curve" in s.html
+    # ... or with its lists missing or short: the rows that are there, '-' where not
+    o = load("overopt")
+    del o["proxy"], o["proxy_ci"]
+    o["gold"] = o["gold"][:3]
+    (s,) = pitfall_sections(o)
+    assert s.n_plots == 1  # gold only
+    rows = table_with(Page(s.html), "n", "gold [95% CI]", "proxy [95% CI]")
+    assert len(rows) == len(o["n"])
+    assert rows[2]["gold [95% CI]"].startswith(n3(o["gold"][2]) + " [")
+    assert rows[3]["gold [95% CI]"] == "-" and rows[0]["proxy [95% CI]"] == "-"
     # fit whose statistics are all missing
     f = load("fit")
     for e in f["scorers"].values():
@@ -525,3 +543,34 @@ def test_anchors_stay_unique_when_names_slug_alike():
         "calibrate-ted-ende-reliability-a-b",
         "calibrate-ted-ende-reliability-a-b-2",
     ]
+
+
+def variants_missing_one_field(doc):
+    """The document with one field (top level, or one level down) removed or null."""
+    for k in [k for k in doc if k != "kind"]:
+        for missing in ("del", None):
+            d = copy.deepcopy(doc)
+            if missing == "del":
+                del d[k]
+            else:
+                d[k] = None
+            yield f"{k}={missing}", d
+        if isinstance(doc[k], dict):
+            for k2 in doc[k]:
+                d = copy.deepcopy(doc)
+                del d[k][k2]
+                yield f"{k}.{k2}=del", d
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_missing_field_never_raises_and_plots_stay_counted(name, monkeypatch):
+    # matplotlib is stubbed out (speed): this is about the renderers' logic
+    import overcoat.report.html_pitfalls as hp
+
+    monkeypatch.setattr(hp, "figure", lambda *a, **k: (MagicMock(), MagicMock()))
+    monkeypatch.setattr(hp, "svg_of", lambda fig, title: '<svg class="plot"></svg>')
+    for what, doc in variants_missing_one_field(load(name)):
+        sections = list(walk(pitfall_sections(doc)))
+        assert sections, what
+        for s in sections:
+            assert Page(s.html).n_plots == s.n_plots, (what, s.anchor)

@@ -720,17 +720,19 @@ def _reliability_section(data: str, name: str, r: Mapping[str, Any], anchor: _An
 
 
 def _overopt(doc: Mapping[str, Any], anchor: _Anchors) -> list[Section]:
-    data, n, kl = _data_name(doc), doc.get("n") or [], doc.get("kl") or []
-    gold, proxy = doc.get("gold") or [], doc.get("proxy") or []
-    gci, pci = doc.get("gold_ci") or [None, None], doc.get("proxy_ci") or [None, None]
+    data, n = _data_name(doc), list(doc.get("n") or [])
+    kl = _aligned(doc.get("kl"), n)
+    gold, proxy = _aligned(doc.get("gold"), n), _aligned(doc.get("proxy"), n)
+    gci = [_aligned(c, n) for c in (doc.get("gold_ci") or [None, None])]
+    pci = [_aligned(c, n) for c in (doc.get("proxy_ci") or [None, None])]
     proxy_name, gold_name = str(doc.get("proxy_scorer")), str(doc.get("gold_scorer"))
     peak, below = doc.get("peak_n"), doc.get("n_below_start")
     rows = [
         [
             n[i],
             fmt(kl[i]),
-            fmt_ci(_est(gold[i], [gci[0][i], gci[1][i]] if gci[0] else None)),
-            fmt_ci(_est(proxy[i], [pci[0][i], pci[1][i]] if pci[0] else None)),
+            fmt_ci(_est(gold[i], _ci_at(gci, i))),
+            fmt_ci(_est(proxy[i], _ci_at(pci, i))),
         ]
         for i in range(len(n))
     ]
@@ -745,32 +747,29 @@ def _overopt(doc: Mapping[str, Any], anchor: _Anchors) -> list[Section]:
         )
     ]
     n_plots = 0
-    if len(n) >= 2 and len(kl) == len(n):
-        kidx = {v: kl[i] for i, v in enumerate(n)}
-        marks = []
-        if peak in kidx:
-            marks.append((kidx[peak], f"peak: n = {peak}"))
-        if below in kidx:
-            marks.append((kidx[below], f"gold below n = 1 from n = {below}"))
-        top = _top_ticks(n, kl)
-        for label, y, ci, scorer in (
-            ("gold", gold, gci, gold_name),
-            ("proxy", proxy, pci, proxy_name),
-        ):
-            svg = _curve_plot(
-                kl,
-                [(f"{label}: {scorer}", y, ci[0], ci[1])],
-                xlabel="KL(best-of-n ‖ base) = log n − (n−1)/n (nats)",
-                ylabel=f"{label} score of the pick",
-                title=f"{data}: {label} score vs KL, best-of-n by {proxy_name}",
-                marks=marks if label == "gold" else (),
-                top_ticks=top,
-                hlines=[(y[0], f"{label} at n = 1")] if y and y[0] is not None else [],
-            )
-            parts.append(_figure(svg, f"{label.capitalize()} score ({scorer}) vs KL, 95% band."))
-            n_plots += 1
-    else:
-        parts.append(_note("Fewer than two values of n: no curve to draw."))
+    kidx = {v: kl[i] for i, v in enumerate(n) if kl[i] is not None}
+    marks = []
+    if peak in kidx:
+        marks.append((kidx[peak], f"peak: n = {peak}"))
+    if below in kidx:
+        marks.append((kidx[below], f"gold below n = 1 from n = {below}"))
+    for label, y, ci, scorer in (("gold", gold, gci, gold_name), ("proxy", proxy, pci, proxy_name)):
+        pts = [i for i in range(len(n)) if kl[i] is not None and y[i] is not None]
+        if len(pts) < 2:
+            parts.append(_note(f"Fewer than two values of n with a {label} score: no curve."))
+            continue
+        svg = _curve_plot(
+            [kl[i] for i in pts],
+            [(f"{label}: {scorer}", [y[i] for i in pts], *[[c[i] for i in pts] for c in ci])],
+            xlabel="KL(best-of-n ‖ base) = log n − (n−1)/n (nats)",
+            ylabel=f"{label} score of the pick",
+            title=f"{data}: {label} score vs KL, best-of-n by {proxy_name}",
+            marks=marks if label == "gold" else (),
+            top_ticks=_top_ticks([n[i] for i in pts], [kl[i] for i in pts]),
+            hlines=[(y[0], f"{label} at n = 1")] if n[0] == 1 and y[0] is not None else [],
+        )
+        parts.append(_figure(svg, f"{label.capitalize()} score ({scorer}) vs KL, 95% band."))
+        n_plots += 1
     parts.append(
         table_html(
             ["n", "KL (nats)", "gold [95% CI]", "proxy [95% CI]"],
@@ -783,6 +782,17 @@ def _overopt(doc: Mapping[str, Any], anchor: _Anchors) -> list[Section]:
             anchor("overoptimisation"), f"{data} — best-of-n over-optimisation", parts, n_plots
         )
     ]
+
+
+def _ci_at(ci: Sequence[Sequence[Any]], i: int) -> list[Any] | None:
+    lo, hi = ci[0][i], ci[1][i]
+    return None if lo is None or hi is None else [lo, hi]
+
+
+def _aligned(xs: Any, n: Sequence[Any]) -> list[Any]:
+    """A per-n list padded with None to the length of ``n`` (a missing list: all None)."""
+    xs = list(xs or [])[: len(n)]
+    return xs + [None] * (len(n) - len(xs))
 
 
 def _top_ticks(n: Sequence[int], kl: Sequence[float]) -> tuple[list[float], list[str], str]:
