@@ -760,7 +760,14 @@ def _overopt(doc: Mapping[str, Any], anchor: _Anchors) -> list[Section]:
             continue
         svg = _curve_plot(
             [kl[i] for i in pts],
-            [(f"{label}: {scorer}", [y[i] for i in pts], *[[c[i] for i in pts] for c in ci])],
+            [
+                (
+                    f"{label}: {scorer}",
+                    [y[i] for i in pts],
+                    [ci[0][i] for i in pts],
+                    [ci[1][i] for i in pts],
+                )
+            ],
             xlabel="KL(best-of-n ‖ base) = log n − (n−1)/n (nats)",
             ylabel=f"{label} score of the pick",
             title=f"{data}: {label} score vs KL, best-of-n by {proxy_name}",
