@@ -505,6 +505,14 @@ def test_missing_optional_parts_give_tables_without_plots():
     pert = next(s for s in pitfall_sections(p) if s.anchor.endswith("perturbations"))
     assert pert.n_plots == 0 and Page(pert.html).n_svg == 0
     assert len(table_with(Page(pert.html), "flip rate [95% CI]")) == 6
+    # a budget whose CI widths are all missing: the significance curve only
+    q = load("quality")
+    for r in q["budget"]["rows"]:
+        for x in r["scorers"].values():
+            x["ci_width"] = None
+    budget = next(s for s in pitfall_sections(q) if s.anchor.endswith("budget"))
+    assert budget.n_plots == Page(budget.html).n_svg == 1
+    assert "CI width of each scorer&#x27;s statistic: fewer than two points" in budget.html
     # probe without perturbations, style or a pairwise judge: length bias only
     p = load("probe")
     p["perturbations"], p["style"], p["position_bias"] = {}, None, {}

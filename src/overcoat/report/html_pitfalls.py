@@ -149,7 +149,7 @@ def _dot_plot(
             if v is None:
                 continue
             ci = _ci(e) or (v, v)
-            ys.append(-i + (j - (k - 1) / 2) * step * -1)
+            ys.append(-i - (j - (k - 1) / 2) * step)
             xs.append(v)
             lo.append(max(0.0, v - ci[0]))
             hi.append(max(0.0, ci[1] - v))
@@ -993,56 +993,37 @@ def _budget(doc: Mapping[str, Any], data: str, anchor: _Anchors) -> Section:
     ]
     ratings = sorted({r.get("ratings_per_item") for r in brows if r.get("ratings_per_item")})
     items = sorted({r["n_items"] for r in brows if r.get("n_items")})
+
+    def curve(get: Callable[[Mapping[str, Any]], Any], k: int) -> list[Any]:
+        by = {r.get("n_items"): get(r) for r in brows if r.get("ratings_per_item") == k}
+        return [by.get(i) for i in items]
+
+    def ci_width(name: str) -> Callable[[Mapping[str, Any]], Any]:
+        return lambda r: ((r.get("scorers") or {}).get(name) or {}).get("ci_width")
+
+    width = [(f"{n}, {k} rating(s)/item", curve(ci_width(n), k)) for n in names for k in ratings]
+    sig = [
+        (f"{k} rating(s)/item", curve(lambda r: r.get("system_pairs_significant"), k))
+        for k in ratings
+    ]
     n_plots = 0
-    if len(items) >= 2:
-        lines = []
-        for n in names:
-            for k in ratings:
-                by = {
-                    r["n_items"]: ((r.get("scorers") or {}).get(n) or {}).get("ci_width")
-                    for r in brows
-                    if r.get("ratings_per_item") == k
-                }
-                lines.append((f"{n}, {k} rating(s)/item", [by.get(i) for i in items], None, None))
-        if lines:
-            parts.append(
-                _figure(
-                    _curve_plot(
-                        items,
-                        lines,
-                        xlabel="items",
-                        ylabel="95% CI width",
-                        title=f"{data}: annotation budget, CI width vs items × ratings",
-                        logx=True,
-                    ),
-                    "CI width of each scorer's statistic by items and ratings per item.",
-                )
-            )
-            n_plots += 1
-        sig = []
-        for k in ratings:
-            by = {
-                r["n_items"]: r.get("system_pairs_significant")
-                for r in brows
-                if r.get("ratings_per_item") == k
-            }
-            sig.append((f"{k} rating(s)/item", [by.get(i) for i in items], None, None))
-        parts.append(
-            _figure(
-                _curve_plot(
-                    items,
-                    sig,
-                    xlabel="items",
-                    ylabel="share of system pairs significant",
-                    title=f"{data}: annotation budget, significant system pairs",
-                    logx=True,
-                ),
-                "Share of system pairs significantly different by items and ratings per item.",
-            )
+    for lines, ylabel, what in (
+        (width, "95% CI width", "CI width of each scorer's statistic"),
+        (sig, "share of system pairs significant", "Share of system pairs significantly different"),
+    ):
+        if sum(v is not None for _, ys in lines for v in ys) < 2 or len(items) < 2:
+            parts.append(_note(f"{what}: fewer than two points, no curve."))
+            continue
+        svg = _curve_plot(
+            items,
+            [(label, ys, None, None) for label, ys in lines],
+            xlabel="items",
+            ylabel=ylabel,
+            title=f"{data}: annotation budget, {ylabel} by items × ratings",
+            logx=True,
         )
+        parts.append(_figure(svg, f"{what} by items and ratings per item."))
         n_plots += 1
-    else:
-        parts.append(_note("Fewer than two item counts: no curve to draw."))
     parts.append(table_html(headers, rows, numeric=[True] * len(headers)))
     return _section(anchor("budget"), f"{data} — annotation budget", parts, n_plots)
 
