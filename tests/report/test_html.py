@@ -491,7 +491,6 @@ def test_unknown_document_kind_is_an_error():
 
 def test_pitfall_commands_write_a_report(tmp_path, capsys):
     """The pitfall documents go to html_pitfalls (its own tests check the sections)."""
-    pytest.importorskip("overcoat.report.html_pitfalls")
     rep = tmp_path / "p"
     assert (
         main(
