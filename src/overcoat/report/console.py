@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..evaluation.schema import Estimate, MetaEvalDoc
+from .numbers import fmt, fmt_ci
 
 LABELS = {
     "acc_eq": "acc_eq (tie-cal.)",
@@ -32,19 +33,11 @@ def _block(x: Any) -> dict[str, Any]:
 
 
 def _num(x, digits=4) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{x:.{digits}f}"
+    return fmt(x, digits, missing="–")
 
 
 def _with_ci(entry: Estimate | None, digits=4) -> str:
-    if not entry:
-        return "–"
-    s = _num(entry.get("statistic"), digits)
-    ci = entry.get("confidence_interval")
-    if ci and ci[0] is not None:
-        s += f" [{_num(ci[0], digits)}, {_num(ci[1], digits)}]"
-    return s
+    return fmt_ci(entry, digits, missing="–")
 
 
 def _sort_key(res: MetaEvalDoc, primary: str):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import html
 import io
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from .numbers import fmt, fmt_ci
 
 __all__ = [
     "OKABE_ITO",
@@ -89,30 +90,6 @@ def svg_of(fig: Any, title: str) -> str:
         + f"<title>{t}</title>"
         + text[head_end + 1 :]
     )
-
-
-def fmt(x: Any, digits: int = 3) -> str:
-    """A number for a table cell: ``-`` for missing/NaN, else fixed ``digits``."""
-    if x is None:
-        return "-"
-    if isinstance(x, bool):
-        return str(x)
-    if isinstance(x, int):
-        return str(x)
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    return "-" if math.isnan(v) else f"{v:.{digits}f}"
-
-
-def fmt_ci(estimate: dict | None, digits: int = 3) -> str:
-    """``statistic [lo, hi]`` of a result dict (``statistic``, ``confidence_interval``)."""
-    if not estimate or estimate.get("statistic") is None:
-        return "-"
-    ci = estimate.get("confidence_interval")
-    s = fmt(estimate["statistic"], digits)
-    return f"{s} [{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]" if ci else s
 
 
 def table_html(

@@ -3,10 +3,10 @@ from their JSON documents (never recomputed)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.markup import escape
 from rich.table import Table
+
+from .numbers import fmt, fmt_ci
 
 __all__ = [
     "calibration_table",
@@ -26,22 +26,10 @@ __all__ = [
 ]
 
 
-def _n(x: Any, digits: int = 3) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
-def _ci(e: dict | None, digits: int = 3) -> str:
-    if not e or e.get("statistic") is None:
-        return "-"
-    ci = e.get("confidence_interval")
-    s = _n(e["statistic"], digits)
-    return f"{s} [{_n(ci[0], digits)}, {_n(ci[1], digits)}]" if ci else s
-
-
 def length_bias_table(doc: dict) -> Table:
     t = Table(
         title=f"{escape(doc['data'])} — length bias ({doc['length_unit']}; preferred response "
-        f"is the longer one in {_n(doc['share_longer_preferred'], 3)} of pairs)"
+        f"is the longer one in {fmt(doc['share_longer_preferred'], 3)} of pairs)"
     )
     for c in (
         "scorer",
@@ -58,18 +46,18 @@ def length_bias_table(doc: dict) -> Table:
         m = r["length_matched_accuracy"]
         t.add_row(
             escape(name),
-            _ci(r["accuracy"]),
-            _n(r["longer_preferred"]["statistic"]),
-            _n(r["shorter_preferred"]["statistic"]),
-            _ci(r["length_balanced_accuracy"]),
-            f"{_n(m['statistic'])} ({m['n_pairs']})",
-            _n(r["length_baseline"]["statistic"]),
-            _ci(r["score_length_correlation"]),
+            fmt_ci(r["accuracy"]),
+            fmt(r["longer_preferred"]["statistic"]),
+            fmt(r["shorter_preferred"]["statistic"]),
+            fmt_ci(r["length_balanced_accuracy"]),
+            f"{fmt(m['statistic'])} ({m['n_pairs']})",
+            fmt(r["length_baseline"]["statistic"]),
+            fmt_ci(r["score_length_correlation"]),
         )
     h = next(iter(doc["scorers"].values()), None)
     if h is not None:
         t.caption = (
-            f"humans: τb(human score, length) = {_ci(h['human_length_correlation'])}; "
+            f"humans: τb(human score, length) = {fmt_ci(h['human_length_correlation'])}; "
             "a scorer with no length bias scores alike on longer- and shorter-preferred pairs"
         )
     return t
@@ -106,9 +94,9 @@ def perturbation_table(doc: dict) -> Table:
             t.add_row(
                 escape(name),
                 p,
-                f"{_n(r['accuracy_before']['statistic'])} → {_n(r['accuracy_after']['statistic'])}",
-                _ci(r["flip_rate"]),
-                _ci(r["standardized_shift"]),
+                f"{fmt(r['accuracy_before']['statistic'])} → {fmt(r['accuracy_after']['statistic'])}",
+                fmt_ci(r["flip_rate"]),
+                fmt_ci(r["standardized_shift"]),
             )
     t.caption = (
         "flip rate: share of pairs the scorer had right that the perturbation alone makes "
@@ -146,20 +134,20 @@ def style_tables(doc: dict) -> list[Table]:
                     "statistic": r["matrix"][i][j],
                     "confidence_interval": [ci[0][i][j], ci[1][i][j]] if ci else None,
                 }
-                cells.append(_ci(e))
+                cells.append(fmt_ci(e))
             t.add_row(row_style, *cells)
         doms = r["domains"]
         per_dom = (
             "; ".join(
-                f"{escape(d)} {_n(v['overall']['statistic'])} (n {v['overall']['n_rows']})"
+                f"{escape(d)} {fmt(v['overall']['statistic'])} (n {v['overall']['n_rows']})"
                 for d, v in doms.items()
             )
             if len(doms) > 1
             else ""
         )
         t.caption = (
-            f"easy {_ci(r['easy'])} · normal {_ci(r['normal'])} · hard {_ci(r['hard'])} · "
-            f"mean {_ci(r['overall'])}; {r['n_rows']} "
+            f"easy {fmt_ci(r['easy'])} · normal {fmt_ci(r['normal'])} · hard {fmt_ci(r['hard'])} · "
+            f"mean {fmt_ci(r['overall'])}; {r['n_rows']} "
             + ("pairs" if synthetic else "examples")
             + f" in {r['n_groups']} items"
             + (f"; {pairs_line(doc)}" if synthetic else "")
@@ -192,10 +180,10 @@ def position_table(doc: dict) -> Table:
         a1, a2 = r["accuracy_preferred_first"], r["accuracy_preferred_second"]
         t.add_row(
             escape(name),
-            _ci(r["consistency"]),
-            _ci(r["flip_rate"]),
-            _ci(r["first_position_rate"]),
-            f"{_n(a1['statistic'])} → {_n(a2['statistic'])}",
+            fmt_ci(r["consistency"]),
+            fmt_ci(r["flip_rate"]),
+            fmt_ci(r["first_position_rate"]),
+            f"{fmt(a1['statistic'])} → {fmt(a2['statistic'])}",
             str(r["n_pairs"]) + (f" ({r['n_missing']} missing)" if r["n_missing"] else ""),
         )
     t.caption = (
@@ -216,7 +204,12 @@ def calibration_table(doc: dict) -> Table:
     for name, r in doc["scorers"].items():
         for m, s in r["methods"].items():
             t.add_row(
-                escape(name), m, _ci(s["ece"]), _n(s["brier"]), _n(s["log_loss"]), str(r["n_pairs"])
+                escape(name),
+                m,
+                fmt_ci(s["ece"]),
+                fmt(s["brier"]),
+                fmt(s["log_loss"]),
+                str(r["n_pairs"]),
             )
     notes = []
     for name, r in doc["scorers"].items():
@@ -224,8 +217,8 @@ def calibration_table(doc: dict) -> Table:
         if tt:
             notes.append(
                 f"{name}: tie threshold fitted on other folds → held-out acc_eq "
-                f"{_n(tt['held_out_acc_eq'])} (in-sample {_n(tt['in_sample_acc_eq'])}, "
-                f"all-ties baseline {_n(tt['all_ties_baseline'])})"
+                f"{fmt(tt['held_out_acc_eq'])} (in-sample {fmt(tt['in_sample_acc_eq'])}, "
+                f"all-ties baseline {fmt(tt['all_ties_baseline'])})"
             )
     t.caption = (
         "raw = sigmoid(score difference), or the judge's own probability; human ties are "
@@ -248,10 +241,10 @@ def overopt_table(doc: dict) -> Table:
             "statistic": doc["gold"][i],
             "confidence_interval": [doc["gold_ci"][0][i], doc["gold_ci"][1][i]],
         }
-        t.add_row(str(n), _n(doc["kl"][i]), _ci(g), _n(doc["proxy"][i]))
+        t.add_row(str(n), fmt(doc["kl"][i]), fmt_ci(g), fmt(doc["proxy"][i]))
     below = doc["n_below_start"]
     t.caption = (
-        f"gold peaks at n = {doc['peak_n']} ({_n(doc['gold_gain_at_peak'], 4)} above n = 1); "
+        f"gold peaks at n = {doc['peak_n']} ({fmt(doc['gold_gain_at_peak'], 4)} above n = 1); "
         + (f"falls below n = 1 from n = {below}" if below else "never falls below n = 1")
     )
     return t
@@ -282,16 +275,16 @@ def agreement_tables(doc: dict) -> list[Table]:
     )
     t.add_column("statistic")
     t.add_column("value [95% CI]", justify="right")
-    t.add_row("Krippendorff's α (interval)", _ci(a["krippendorff_alpha_interval"]))
-    t.add_row("Krippendorff's α (ordinal)", _ci(a["krippendorff_alpha_ordinal"]))
-    t.add_row("Fleiss' κ (pairwise preferences)", _ci(a["fleiss_kappa_pairwise"]))
+    t.add_row("Krippendorff's α (interval)", fmt_ci(a["krippendorff_alpha_interval"]))
+    t.add_row("Krippendorff's α (ordinal)", fmt_ci(a["krippendorff_alpha_ordinal"]))
+    t.add_row("Fleiss' κ (pairwise preferences)", fmt_ci(a["fleiss_kappa_pairwise"]))
     r = Table(title="raters: severity = mean of own score − the other raters' mean (same cells)")
     for c in ("rater", "severity [95% CI]", "cells", "attention checks found"):
         r.add_column(c, justify="left" if c == "rater" else "right")
     for name, x in a["raters"].items():
         r.add_row(
             escape(name),
-            _ci({"statistic": x["severity"], "confidence_interval": x["severity_ci"]}),
+            fmt_ci({"statistic": x["severity"], "confidence_interval": x["severity_ci"]}),
             str(x["n_cells"]),
             "-" if x["attention_checks"] is None else str(x["attention_checks"]),
         )
@@ -328,11 +321,11 @@ def stability_table(st: dict, data: str) -> Table:
             t.add_row(
                 name,
                 str(x["n_entities"]),
-                _n(x["srp"]),
-                _n(x["stable_splits"]),
-                _n(x["identical_ranking"]),
-                _n(x["pair_agreement"]),
-                _n(x["mean_significant_pairs"], 1),
+                fmt(x["srp"]),
+                fmt(x["stable_splits"]),
+                fmt(x["identical_ranking"]),
+                fmt(x["pair_agreement"]),
+                fmt(x["mean_significant_pairs"], 1),
             )
     return t
 
@@ -354,13 +347,13 @@ def budget_table(b: dict, data: str) -> Table:
             str(r["n_items"]),
             str(r["ratings_per_item"]),
             f"{r['n_judgments']:.0f}",
-            _n(r["system_pairs_significant"]),
+            fmt(r["system_pairs_significant"]),
         ]
         if len(names) >= 2:
-            cells.append(_n(r["scorer_pairs_significant"]))
+            cells.append(fmt(r["scorer_pairs_significant"]))
         for n in names:
             x = r["scorers"][n]
-            cells.append(f"{_n(x['statistic'])} ({_n(x['ci_width'])})")
+            cells.append(f"{fmt(x['statistic'])} ({fmt(x['ci_width'])})")
         t.add_row(*cells)
     return t
 
@@ -375,7 +368,7 @@ def near_duplicates_table(nd: dict, data: str) -> Table:
     for e in nd["examples"]:
         t.add_row(
             escape(" / ".join(e["item_ids"])),
-            _n(e["jaccard"]),
+            fmt(e["jaccard"]),
             escape(" | ".join((x or "")[:60] for x in e["inputs"])),
         )
     return t
@@ -395,8 +388,8 @@ def suspects_table(s: dict, data: str, n: int = 10) -> Table:
             escape(str(r["item_id"])),
             escape(str(r["preferred_response_id"])),
             escape(str(r["other_response_id"])),
-            f"{_n(r['human_score_preferred'], 2)} vs {_n(r['human_score_other'], 2)}",
-            _n(r["ensemble_p_other_better"]),
+            f"{fmt(r['human_score_preferred'], 2)} vs {fmt(r['human_score_other'], 2)}",
+            fmt(r["ensemble_p_other_better"]),
             "yes" if r["unanimous"] else "no",
         )
     return t
@@ -412,8 +405,8 @@ def ceiling_table(c: dict, data: str) -> Table:
     for n in names:
         t.add_column("human (the rater)" if n == "human" else escape(n), justify="right")
     for rater, row in c["raters"].items():
-        t.add_row(escape(rater), *[_ci(row[n]) for n in names])
-    t.add_row("[b]mean over raters[/b]", *[_n(c["mean_over_raters"][n]) for n in names])
+        t.add_row(escape(rater), *[fmt_ci(row[n]) for n in names])
+    t.add_row("[b]mean over raters[/b]", *[fmt(c["mean_over_raters"][n]) for n in names])
     return t
 
 
@@ -427,5 +420,5 @@ def combination_table(doc: dict) -> Table:
     t.add_column("weight (per SD)", justify="right")
     for name, r in doc["scorers"].items():
         w = doc["weights"].get(name)
-        t.add_row(escape(name), _ci(r), "-" if w is None else _n(w))
+        t.add_row(escape(name), fmt_ci(r), "-" if w is None else fmt(w))
     return t
