@@ -40,6 +40,46 @@ def _with_ci(entry: Estimate | None, digits=4) -> str:
     return fmt_ci(entry, digits, missing="–")
 
 
+def leaderboard_legend(
+    *,
+    permute: str | None,
+    alpha: Any,
+    no_signal: bool,
+    all_ties: bool,
+    partial: bool,
+    pref_acc: bool,
+    clusters: bool = True,
+    more: str = "",
+) -> list[str]:
+    """The lines that explain a leaderboard's marks, in the terminal and the HTML report alike
+    (``more`` is added to the cluster line's parenthesis)."""
+    unit = "score cells, as WMT" if permute == "cells" else "items"
+    lines = []
+    if clusters:
+        lines.append(
+            f"# = significance cluster (paired permutation test over {unit}; clusters from raw "
+            f"p < {alpha}{more})"
+        )
+    if no_signal:
+        lines.append(
+            "○ = not distinguishable from a scorer without signal on this statistic (its 95% CI "
+            "reaches the no-signal value)"
+        )
+    if all_ties:
+        lines.append(
+            "⚑ = ε calls every pair a tie: acc_eq equals the all-ties baseline that a constant "
+            "scorer gets"
+        )
+    if partial:
+        lines.append(
+            "scored = responses with a score / all responses; the rest are left out of every "
+            "statistic"
+        )
+    if pref_acc:
+        lines.append("pref. acc = the RM view: gold ties left out, a scorer tie counts wrong")
+    return lines
+
+
 def _sort_key(res: MetaEvalDoc, primary: str):
     seg, sysl = res["segment_level"], res["system_level"]
 
@@ -145,28 +185,15 @@ def leaderboard_table(res: MetaEvalDoc, *, title: str | None = None) -> Table:
             row.append(f"{c['scored']}/{c['total']}" if c else "–")
         t.add_row(*row)
     permute = _block(res.get("significance")).get("permute")
-    unit = "score cells, as WMT" if permute == "cells" else "items"
-    cap = [
-        f"# = significance cluster (paired permutation test over {unit}; clusters from raw p < "
-        f"{res['settings']['alpha']}; corrected p-values: overcoat compare)"
-    ]
-    if no_signal:
-        cap.append(
-            "○ = not distinguishable from a scorer without signal on this statistic (its "
-            "95% CI reaches the no-signal value)"
-        )
-    if show_eps:
-        cap.append(
-            "⚑ = ε calls every pair a tie: acc_eq equals the all-ties baseline that a "
-            "constant scorer gets"
-        )
-    if show_cov:
-        cap.append(
-            "scored = responses with a score / all responses; the rest are left out of "
-            "every statistic"
-        )
-    if "pairwise_accuracy_strict" in extra or primary == "pairwise_accuracy_strict":
-        cap.append("pref. acc = the RM view: gold ties left out, a scorer tie counts wrong")
+    cap = leaderboard_legend(
+        permute=permute,
+        alpha=res["settings"]["alpha"],
+        no_signal=bool(no_signal),
+        all_ties=show_eps,
+        partial=show_cov,
+        pref_acc="pairwise_accuracy_strict" in extra or primary == "pairwise_accuracy_strict",
+        more="; corrected p-values: overcoat compare",
+    )
     t.caption = "\n".join(cap)
     return t
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..data.io import atomic_write
 from ..errors import OvercoatError
-from .console import LABELS, leaderboard_order, ranking_note
+from .console import LABELS, leaderboard_legend, leaderboard_order, ranking_note
 from .html_base import OKABE_ITO, Section, figure, fmt, svg_of, table_html
 
 __all__ = [
@@ -324,31 +324,15 @@ def _leaderboard(doc: Mapping[str, Any], anchor: str) -> Section:
         if n in partial:
             cls.append("partial")
         classes.append(" ".join(cls))
-    legend = []
-    if has_clusters:
-        sig = doc.get("significance") or {}
-        unit = "score cells, as WMT" if sig.get("permute") == "cells" else "items"
-        legend.append(
-            f"# = significance cluster (paired permutation test over {unit}; clusters from "
-            f"raw p < {doc['settings'].get('alpha')})"
-        )
-    if no_signal:
-        legend.append(
-            "○ = not distinguishable from a scorer without signal on this statistic (its 95% CI "
-            "reaches the no-signal value)"
-        )
-    if show_eps:
-        legend.append(
-            "⚑ = ε calls every pair a tie: acc_eq equals the all-ties baseline that a constant "
-            "scorer gets"
-        )
-    if partial:
-        legend.append(
-            "scored = responses with a score / all responses; the rest are left out of every "
-            "statistic"
-        )
-    if "pairwise_accuracy_strict" in extra or primary == "pairwise_accuracy_strict":
-        legend.append("pref. acc = the RM view: gold ties left out, a scorer tie counts wrong")
+    legend = leaderboard_legend(
+        permute=(doc.get("significance") or {}).get("permute"),
+        alpha=doc["settings"].get("alpha"),
+        no_signal=bool(no_signal),
+        all_ties=show_eps,
+        partial=bool(partial),
+        pref_acc="pairwise_accuracy_strict" in extra or primary == "pairwise_accuracy_strict",
+        clusters=has_clusters,
+    )
     parts.append(
         table_html(
             headers,
