@@ -24,7 +24,7 @@ from typing import Any
 from ..data.io import atomic_write
 from ..errors import OvercoatError
 from .console import LABELS, leaderboard_legend, leaderboard_order, ranking_note
-from .html_base import OKABE_ITO, Section, figure, fmt, svg_of, table_html
+from .html_base import OKABE_ITO, Section, figure, fmt, fmt_ci, svg_of, table_html
 
 __all__ = [
     "PITFALL_KINDS",
@@ -140,13 +140,7 @@ def _num(x: Any) -> str:
 
 
 def _ci(e: Mapping[str, Any] | None) -> str:
-    if not e or e.get("statistic") is None:
-        return "-"
-    s = _num(e["statistic"])
-    ci = e.get("confidence_interval")
-    if ci and ci[0] is not None and ci[1] is not None:
-        s += f" [{_num(ci[0])}, {_num(ci[1])}]"
-    return s
+    return fmt_ci(e, DIGITS)
 
 
 def _p(text: str, cls: str = "note") -> str:
