@@ -1295,43 +1295,42 @@ def leaderboard_cmd(
     ),
     json_out: Path | None = typer.Option(None, "--json", help="export the rows as JSON"),
     csv_out: Path | None = typer.Option(None, "--csv", help="export the rows as CSV"),
+    report: ReportDir = None,
     store: Path | None = STORE_OPTION,
 ):
     """Best-known results across runs from the results store: per scorer, data set and statistic
     the latest run's value with its CI, date and run signature (--all-runs: every run)."""
     from . import api
     from .report.store import leaderboard_doc, write_csv
-    from .report.store_tables import store_tables
+    from .report.store_tables import empty_note, store_tables
     from .report.writers import write_json
 
     _check_json_out(json_out)
     _check_json_out(csv_out)
+    _check_report(report)
     lb = api.leaderboard(store=store, data=data, stat=stat, scorer=scorer, all_runs=all_runs)
     rows, path = lb["rows"], lb["store"]
-    if not lb["n_stored"]:
-        console.print(
-            f"no results recorded yet in {escape(str(path))}: overcoat run, meta-eval, compare, "
-            "translation-pairs and fit record theirs there",
-            highlight=False,
-        )
-    elif not rows:
-        asked = ", ".join(
-            f"{f} {v}" for f, v in (("--data", data), ("--stat", stat), ("--scorer", scorer)) if v
-        )
-        console.print(
-            f"no results match {escape(asked)} in {escape(str(path))}; data sets recorded: "
-            f"{escape(', '.join(lb['data_names']))}",
-            highlight=False,
-        )
+    query = {"data": data, "stat": stat, "scorer": scorer, "all_runs": all_runs}
+    if not rows:
+        note = empty_note(path, lb["n_stored"], lb["data_names"], query)
+        console.print(escape(note), highlight=False)
     for t in store_tables(rows, all_runs=all_runs):
         console.print(t)
-    query = {"data": data, "stat": stat, "scorer": scorer, "all_runs": all_runs}
+    doc = leaderboard_doc(
+        rows,
+        store=path,
+        all_runs=all_runs,
+        query=query,
+        n_stored=lb["n_stored"],
+        data_names=lb["data_names"],
+    )
     if json_out:
-        write_json(leaderboard_doc(rows, store=path, all_runs=all_runs, query=query), json_out)
+        write_json(doc, json_out)
         console.print(f"wrote {json_out}")
     if csv_out:
         write_csv(rows, csv_out)
         console.print(f"wrote {csv_out}")
+    _write_report([doc], report)
 
 
 @app.command("terms")

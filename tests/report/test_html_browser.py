@@ -120,6 +120,32 @@ def test_report_in_headless_chromium(browser, docs, tmp_path):
     assert shot.stat().st_size > 10_000
 
 
+def test_leaderboard_report_in_headless_chromium(browser, tmp_path):
+    """``overcoat leaderboard --all-runs --report``'s page (results store, html_store.py): the
+    same checks, on the dot plots and the history plot."""
+    from test_html_store import store_with_three_runs
+
+    from overcoat.report.store import ResultsStore, leaderboard_doc, leaderboard_rows
+
+    path = store_with_three_runs(tmp_path / "results.sqlite")
+    rows = leaderboard_rows(ResultsStore(path).rows(), all_runs=True)
+    doc = leaderboard_doc(rows, store=path, all_runs=True, query={"all_runs": True})
+    sections = page_sections([doc])
+    page = write_report([doc], tmp_path / "report", command_line="overcoat leaderboard")
+    console, urls = _open(browser, page)
+    assert [m for m in console if m["level"] in ("SEVERE", "WARNING")] == []
+    assert urls and all(u == page.as_uri() for u in urls), urls
+    plots = _plots(browser)
+    assert len(plots) == n_plots(sections) == 3
+    for p in plots:
+        assert p["w"] > 100 and p["h"] > 50, p
+        assert p["children"] > 0 and p["shapes"] > 10, p
+    assert browser.title == "overcoat report: leaderboard"
+    shot = tmp_path / "leaderboard.png"
+    assert browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+
+
 def test_the_checks_catch_errors_and_requests(browser, tmp_path):
     """The same checks on a broken page: a console error, a request off the page, an empty
     plot, so that the test above can fail."""

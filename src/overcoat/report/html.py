@@ -38,6 +38,8 @@ __all__ = [
 
 #: the ``kind`` of the documents that :mod:`overcoat.report.html_pitfalls` renders
 PITFALL_KINDS = ("probe", "calibrate", "overopt", "quality", "fit", "translation-pairs")
+#: ``overcoat leaderboard --json`` (the results store), rendered by :mod:`.html_store`
+LEADERBOARD_KIND = "leaderboard"
 
 DIGITS = 4  # as the terminal tables
 ORIGIN = "__origin__"  # where a loaded document came from (error messages only)
@@ -59,13 +61,15 @@ def expand_docs(obj: Any, where: str = "document") -> list[dict]:
         if not docs or not all(is_metaeval(d) for d in docs):
             raise OvercoatError(f"{where}: 'results' does not hold meta-eval documents")
         return docs
-    if isinstance(obj, Mapping) and (is_metaeval(obj) or obj.get("kind") in PITFALL_KINDS):
+    if isinstance(obj, Mapping) and (
+        is_metaeval(obj) or obj.get("kind") in (*PITFALL_KINDS, LEADERBOARD_KIND)
+    ):
         return [dict(obj)]
     kind = obj.get("kind") if isinstance(obj, Mapping) else None
     what = f"a {kind!r} document" if kind else "not a meta-eval, pitfall or run.json document"
     raise OvercoatError(
-        f"{where}: {what}; the report renders meta-eval, compare, run.json and "
-        f"{', '.join(PITFALL_KINDS)} documents"
+        f"{where}: {what}; the report renders meta-eval, compare, run.json, "
+        f"{', '.join(PITFALL_KINDS)} and leaderboard documents"
     )
 
 
@@ -89,6 +93,8 @@ def load_docs(paths: Sequence[str | Path]) -> list[dict]:
             where = str(p) if len(found) == 1 else f"{p}: document {i + 1}"
             if is_metaeval(d):
                 _check_metaeval(d, where)
+            elif d.get("kind") == LEADERBOARD_KIND:
+                importlib.import_module(".html_store", __package__).check_leaderboard(d, where)
             d[ORIGIN] = where
         docs.extend(found)
     return docs
@@ -114,11 +120,14 @@ def _check_metaeval(doc: Mapping[str, Any], where: str) -> None:
 
 
 def sections_for(doc: Mapping[str, Any]) -> list[Section]:
-    """The page sections of one document: meta-eval here, pitfall kinds in html_pitfalls."""
+    """The page sections of one document: meta-eval here, pitfall kinds in html_pitfalls, the
+    results store's leaderboard in html_store."""
     if doc.get("kind") in PITFALL_KINDS:
         # imported when needed (matplotlib-heavy), by name: html_pitfalls is its own module
         pitfalls = importlib.import_module(".html_pitfalls", __package__)
         return pitfalls.pitfall_sections(doc)
+    if doc.get("kind") == LEADERBOARD_KIND:
+        return importlib.import_module(".html_store", __package__).leaderboard_sections(doc)
     if is_metaeval(doc):
         return metaeval_sections(doc)
     raise OvercoatError(f"no HTML view for a {doc.get('kind', 'unknown')!r} document")
@@ -357,14 +366,57 @@ def _leaderboard_svg(
     partial: set[str],
 ) -> str:
     seg = doc["segment_level"]
-    n = len(names)
+    labels = []
+    for name in names:
+        c = clusters.get(name)
+        lab = (f"[{c}] " if c is not None else "") + name
+        if name in partial:
+            lab += " (partial)"
+        if name in all_ties:
+            lab += " ⚑"
+        labels.append(lab)
+    cis = []
+    for name in names:
+        ci = seg[name][primary].get("confidence_interval")
+        cis.append((ci[0], ci[1]) if ci else None)
+    return ci_dot_svg(
+        labels,
+        [float(seg[name][primary]["statistic"]) for name in names],
+        cis,
+        colours=[_cluster_colour(clusters.get(name)) for name in names],
+        hollow=[name in no_signal or name in all_ties for name in names],
+        bands=[clusters.get(name) for name in names],
+        zero_line=primary in CORRELATIONS or primary.startswith("system_"),
+        xlabel=f"{_label(primary)} (95% CI)",
+        title=f"{doc['data']['name']}: {_label(primary)} per scorer with 95% CI",
+    )
+
+
+def ci_dot_svg(
+    labels: Sequence[str],
+    values: Sequence[float],
+    cis: Sequence[tuple[Any, Any] | None],
+    *,
+    colours: Sequence[str] | None = None,
+    hollow: Sequence[bool] | None = None,
+    bands: Sequence[int | None] | None = None,
+    zero_line: bool = False,
+    xlabel: str,
+    title: str,
+) -> str:
+    """The leaderboard plot: one row per entry (top to bottom in the given order), a dot at its
+    value with its 95% CI as error bars (left out where an end is missing or not finite).
+    ``colours`` per row (default blue); ``hollow`` rows get a white marker; ``bands``: a
+    significance cluster per row, runs of an odd cluster shaded (as the table's rows);
+    ``zero_line``: a vertical line at 0 (correlations)."""
+    n = len(labels)
+    cols = list(colours) if colours is not None else [OKABE_ITO[0]] * n
     with _plot_context():
         fig, ax = figure(6.4, 0.9 + 0.32 * n)
         ys = list(range(n))
         # shaded bands: runs of one significance cluster, every other cluster (as the table)
         runs: list[list[Any]] = []  # [first row, last row, cluster]
-        for i, name in enumerate(names):
-            c = clusters.get(name)
+        for i, c in enumerate(bands if bands is not None else [None] * n):
             if runs and runs[-1][2] == c:
                 runs[-1][1] = i
             else:
@@ -372,11 +424,8 @@ def _leaderboard_svg(
         for first, last, c in runs:
             if isinstance(c, int) and c % 2:
                 ax.axhspan(first - 0.5, last + 0.5, color="#eef3f8", zorder=0, linewidth=0)
-        for y, name in zip(ys, names):
-            e = seg[name][primary]
-            v = float(e["statistic"])
-            ci = e.get("confidence_interval")
-            col = _cluster_colour(clusters.get(name))
+        for y, v, ci, col, h in zip(ys, values, cis, cols, hollow or [False] * n):
+            v = float(v)
             if ci and _finite(ci[0]) and _finite(ci[1]):
                 ax.errorbar(
                     [v],
@@ -388,34 +437,24 @@ def _leaderboard_svg(
                     capsize=3,
                     zorder=2,
                 )
-            hollow = name in no_signal or name in all_ties
             ax.plot(
                 [v],
                 [y],
                 marker="o",
                 markersize=6,
                 color=col,
-                markerfacecolor="white" if hollow else col,
+                markerfacecolor="white" if h else col,
                 markeredgewidth=1.5,
                 linestyle="none",
                 zorder=3,
             )
-        labels = []
-        for name in names:
-            c = clusters.get(name)
-            lab = (f"[{c}] " if c is not None else "") + name
-            if name in partial:
-                lab += " (partial)"
-            if name in all_ties:
-                lab += " ⚑"
-            labels.append(lab)
-        ax.set_yticks(ys, labels=labels)
+        ax.set_yticks(ys, labels=list(labels))
         ax.set_ylim(n - 0.5, -0.5)
-        if primary in CORRELATIONS or primary.startswith("system_"):
+        if zero_line:
             ax.axvline(0.0, color="#999999", linewidth=0.8, zorder=1)
-        ax.set_xlabel(f"{_label(primary)} (95% CI)")
+        ax.set_xlabel(xlabel)
         ax.grid(False, axis="y")
-        return svg_of(fig, f"{doc['data']['name']}: {_label(primary)} per scorer with 95% CI")
+        return svg_of(fig, title)
 
 
 def _system(doc: Mapping[str, Any], anchor: str) -> Section:

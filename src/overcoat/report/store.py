@@ -732,7 +732,18 @@ def write_csv(rows: Sequence[Mapping], path: str | os.PathLike) -> None:
             w.writerow({k: "" if v is None else v for k, v in r.items()})
 
 
-def leaderboard_doc(rows: Sequence[Mapping], *, store: Path, all_runs: bool, query: dict) -> dict:
+def leaderboard_doc(
+    rows: Sequence[Mapping],
+    *,
+    store: Path,
+    all_runs: bool,
+    query: dict,
+    n_stored: int | None = None,
+    data_names: Sequence[str] = (),
+) -> dict:
+    """The ``--json`` export (``kind``: leaderboard), which ``overcoat report`` renders.
+    ``n_stored`` (result rows in the whole store) and ``data_names`` (its data sets) say why
+    ``rows`` may be empty."""
     return {
         "kind": "leaderboard",
         "store": str(store),
@@ -742,6 +753,8 @@ def leaderboard_doc(rows: Sequence[Mapping], *, store: Path, all_runs: bool, que
             else "latest run per (scorer signature, data hash, statistic, variant)"
         ),
         "query": query,
+        "n_stored": n_stored,
+        "data_names": list(data_names),
         "rows": export_rows(rows),
     }
 

@@ -22,6 +22,20 @@ def _when(utc: str) -> str:
     return utc[:16].replace("T", " ")
 
 
+def empty_note(
+    store: object, n_stored: int | None, data_names: Sequence[str], query: Mapping
+) -> str:
+    """Why the leaderboard has no rows (plain text; the terminal and the HTML page say the
+    same): nothing recorded yet in ``store``, or nothing matches the query's filters."""
+    if not n_stored:
+        return (
+            f"no results recorded yet in {store}: overcoat run, meta-eval, compare, "
+            "translation-pairs and fit record theirs there"
+        )
+    asked = ", ".join(f"--{f} {query[f]}" for f in ("data", "stat", "scorer") if query.get(f))
+    return f"no results match {asked} in {store}; data sets recorded: {', '.join(data_names)}"
+
+
 def store_tables(rows: Sequence[Mapping], *, all_runs: bool = False) -> list[Table]:
     """One table per (data set, statistic): rows as :func:`overcoat.report.store.
     leaderboard_rows` orders them (best first; with ``all_runs``, per scorer newest first)."""
