@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import OvercoatError
-from .html import _figure, _finite, _p, _plot_context, _slug, ci_dot_svg
+from .html import CORRELATIONS, _figure, _finite, _p, _plot_context, _slug, ci_dot_svg
 from .html_base import OKABE_ITO, Section, figure, svg_of, table_html
 from .store_tables import _value, _when, empty_note
 
@@ -120,7 +120,9 @@ def _group_section(key: tuple, rs: Sequence[Mapping[str, Any]], all_runs: bool) 
             [(r.get("ci_low"), r.get("ci_high")) for r in plotted],
             xlabel=f"{stat} (95% CI)",
             title=f"{name}: {stat} per scorer with 95% CI (latest run)",
-            zero_line=any(float(r["value"]) < 0 for r in plotted),
+            zero_line=stat in CORRELATIONS
+            or stat.startswith("system_")
+            or any(float(r["value"]) < 0 for r in plotted),
         )
         parts.append(
             _figure(
