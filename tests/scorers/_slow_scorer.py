@@ -146,12 +146,20 @@ class ContentJudge(PairwiseScorer):
 def slow_batched(inputs, responses, references):
     """A ``python:_slow_scorer:slow_batched`` scorer for the CLI: :func:`content_score` of each
     row, after sleeping ``$OVERCOAT_TEST_DELAY`` seconds; appends the batch's size to
-    ``$OVERCOAT_TEST_CALLS`` (one ``O_APPEND`` write) when it starts."""
+    ``$OVERCOAT_TEST_CALLS`` (one ``O_APPEND`` write) when it starts, and its pid and response
+    texts to ``$OVERCOAT_TEST_IDS``."""
     log = os.environ.get("OVERCOAT_TEST_CALLS")
     if log:
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             os.write(fd, f"{os.getpid()} {len(responses)}\n".encode())
+        finally:
+            os.close(fd)
+    ids = os.environ.get("OVERCOAT_TEST_IDS")  # one line 'PID response,...' (texts without ',')
+    if ids:
+        fd = os.open(ids, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, f"{os.getpid()} {','.join(responses)}\n".encode())
         finally:
             os.close(fd)
     time.sleep(float(os.environ.get("OVERCOAT_TEST_DELAY", "0")))

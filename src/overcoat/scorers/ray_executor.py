@@ -1,29 +1,40 @@
 """Scale-out on Ray: an :class:`~overcoat.scorers.executors.Executor` that scores the engine's
-batches with Ray Data (``--engine ray``).
+batches on a pool of Ray actors (``--engine ray``).
 
 The engine (:mod:`overcoat.scorers.engine`) still decides what to score (deduplicated, not yet
 cached, cut into batches of ``batch_size`` rows) and commits every result to the score cache;
 :class:`RayExecutor` only changes *where* the batches are scored:
 
-1. each work unit (a :class:`~overcoat.scorers.base.ScoringBatch` or
-   :class:`~overcoat.scorers.executors.PairBatch`) is pickled into one row of an Arrow table
-   (``unit``, ``payload``); the tables go to Ray's object store a few units at a time and become
-   one Ray Dataset (:func:`ray.data.from_arrow_refs`);
-2. ``Dataset.map_batches`` runs :class:`_ScoreActor` on an actor pool
-   (:class:`ray.data.ActorPoolStrategy`), one unit per call, so every row is scored in exactly
-   the batch the local engine would score it in (bit-for-bit the same scores, padding included);
-   each actor builds its scorer once: from the spec string that built the scorer in this
+1. it starts ``actors`` Ray actors (:class:`_ScoreActor`, one CPU each, and ``gpus_per_actor``
+   GPUs); each builds the scorer once: from the spec string that built the scorer in this
    process (:func:`~overcoat.scorers.registry.spec_of`; a model then loads on the actor's own
    device, a GPU when the actor has one), or, for a scorer made in Python or one that saw the
-   whole data set (:meth:`~overcoat.scorers.base.Scorer.bind`), from the scorer pickled here;
-3. results stream back (``iter_batches``) in the order they finish, and the engine commits each
-   one to the cache before it takes the next, as for the local engine: a killed run loses only
-   the units in flight, and a rerun (with either engine) scores only what is not cached.
+   whole data set (:meth:`~overcoat.scorers.base.Scorer.bind`), from the scorer pickled here.
+   Actors the cluster cannot place now start as nodes join; work goes to those that are ready;
+2. each ready actor is given one work unit (a :class:`~overcoat.scorers.base.ScoringBatch` or
+   :class:`~overcoat.scorers.executors.PairBatch`, sent as the call's argument), so every row is
+   scored in exactly the batch the local engine would score it in (bit-for-bit the same scores,
+   padding included);
+3. results are yielded as they finish (:func:`ray.wait`); the engine commits each one to the
+   cache before it asks for the next result, and only then does the actor that scored it get its
+   next unit.
+
+Crash safety. An actor gets a unit only after the engine has committed its previous one, so at
+any moment at most one unit per actor has been handed out and not committed: a run killed at any
+moment (``kill -9`` of this process, a crash, a lost node) loses at most ``actors`` batches
+(``actors * batch_size`` rows) of scoring, which a rerun (with either engine) scores again; it
+re-scores nothing else (``tests/scorers/test_ray_crash.py``). The actors are owned by this
+process and die with it; a local Ray instance started here (``ray.init()``) dies with it too
+(Ray ties its processes' lives to this one). Ray Data's ``map_batches`` is not used for this
+reason: its streaming executor hands blocks to actors whatever the consumer has taken (its
+back-pressure is counted in object-store bytes, not results), so what a kill loses would not be
+bounded by a number of batches. The cost is one round trip per batch between this process and an
+actor (about a millisecond on one machine).
 
 What is held where: this process holds the data set, as with the local engine (deduplication and
-the cache look-up need every row), plus one chunk of units at a time while they are handed to
-Ray; Ray's object store holds every unit still to score once (it spills to disk when full); the
-actors hold the units in flight. Scores come back as they finish and are not kept by Ray.
+the cache look-up need every row), and builds each unit when an actor is given it; Ray holds the
+units in flight and the scorer (once, in the object store). Scores come back as they finish and
+are not kept by Ray.
 
 LLM judges (scorers with a ``report()`` of their counts) run in this process: their HTTP
 concurrency is inside them and their counts must stay here.
@@ -32,10 +43,11 @@ concurrency is inside them and their counts must stay here.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import pickle
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,18 +65,14 @@ INSTALL_HINT = "pip install 'overcoat[ray]'"
 #: seconds to wait for a TCP connection to a ``HOST:PORT`` Ray address before giving up (Ray
 #: itself retries an unreachable address for minutes)
 CONNECT_TIMEOUT = 5.0
-#: units per input block at most (a block's results come back together, so this bounds what a
-#: killed run loses per actor)
-MAX_UNITS_PER_BLOCK = 8
-#: input blocks per actor aimed for (enough to keep every actor busy to the end)
-BLOCKS_PER_ACTOR = 4
+#: restarts of an actor that died (its node was lost, ...); its unit in progress is retried
+ACTOR_RESTARTS = 3
 
 
 def import_ray():
-    """``ray`` and ``ray.data``, or a one-line error naming the extra to install."""
+    """``ray``, or a one-line error naming the extra to install."""
     try:
         import ray
-        import ray.data
     except ImportError as e:
         raise OvercoatError(
             f"--engine ray needs Ray, which is not installed ({e}); {INSTALL_HINT}"
@@ -91,7 +99,7 @@ def _check_address(address: str) -> None:
 
 
 class RayExecutor(Executor):
-    """Scores work units with Ray Data on an actor pool (see the module docstring).
+    """Scores work units on a pool of Ray actors (see the module docstring).
 
     ``address``: ``None`` starts a local Ray instance (``ray.init()``; ``init_options`` are
     passed to it), ``"auto"`` joins the cluster this machine belongs to, ``HOST:PORT`` or
@@ -99,7 +107,7 @@ class RayExecutor(Executor):
     as it is. ``actors``: actors per scorer (default: one per CPU of the cluster, or one per GPU
     for a model scorer when the cluster has GPUs). ``gpus_per_actor``: GPUs each actor asks Ray
     for (default: 1 for a model scorer when the cluster has GPUs, else 0). ``verbose``: Ray's
-    own logs and progress bars.
+    own logs.
     """
 
     def __init__(
@@ -134,7 +142,6 @@ class RayExecutor(Executor):
         if address not in (None, "auto"):
             _check_address(str(address))
         if ray.is_initialized():  # a notebook or a test started Ray: used as it is
-            self._quiet(ray)
             return
         opts: dict[str, Any] = {
             "include_dashboard": False,
@@ -146,32 +153,39 @@ class RayExecutor(Executor):
         opts.update(self.init_options)
         if not self.verbose:
             # Ray's C++ log lines (e.g. an ERROR line for every actor pool: "constructor
-            # arguments in the object store and max_restarts > 0") only with -v
+            # arguments in the object store and max_restarts > 0") only with -v; set before
+            # ray.init, whose processes inherit it
             os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+        # a local instance: its processes are watched, so that a kill -9 of this process leaves
+        # none of them behind (see _ray_reaper.py)
+        reaper = _start_reaper() if opts.get("address") is None else None
+        before = _children()
         try:
             ray.init(**opts)
         except (ConnectionError, OSError, RuntimeError, ValueError) as e:
+            if reaper is not None:
+                _stop_reaper(reaper)
             where = self.address or "a local instance"
             msg = " ".join(str(e).split())
             raise OvercoatError(
                 f"cannot start Ray at {where} ({type(e).__name__}: {msg})"
             ) from None
         self._started = True
-        self._quiet(ray)
-
-    def _quiet(self, ray) -> None:
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = self.verbose
-        if hasattr(ctx, "print_on_execution_start"):
-            ctx.print_on_execution_start = self.verbose
-        if not self.verbose:
-            logging.getLogger("ray.data").setLevel(logging.ERROR)
+        if reaper is not None:
+            started = {p: t for p, t in _children().items() if before.get(p) != t}
+            started.pop(reaper.pid, None)
+            if started:  # (none when ray.init joined an instance started elsewhere)
+                _tell_reaper(reaper, "r " + " ".join(f"{p}:{t}" for p, t in started.items()))
+                _REAPERS.append(reaper)
+            else:
+                _stop_reaper(reaper)
 
     def close(self) -> None:
         """Shut Ray down if this executor started it."""
         if self._started:
             import ray
 
+            _stop_reapers()  # a normal shutdown: nothing for them to kill
             ray.shutdown()
             self._started = False
 
@@ -191,7 +205,6 @@ class RayExecutor(Executor):
             yield from InProcess().run(scorer, units, report)
             return
         self.start()
-        import pyarrow as pa
         import ray
 
         resources = ray.cluster_resources()
@@ -204,79 +217,127 @@ class RayExecutor(Executor):
             fit = min(fit, int(resources.get("GPU", 0) // gpus))
         fit = max(1, fit)
         n_actors = min(self.actors if self.actors is not None else fit, len(units))
-        # a pool of up to n_actors that starts with what fits now (an autoscaling cluster adds
-        # nodes for the rest; a fixed one never waits for actors it cannot place)
-        min_actors = min(n_actors, fit)
-        per_block = max(
-            1, min(MAX_UNITS_PER_BLOCK, math.ceil(len(units) / (n_actors * BLOCKS_PER_ACTOR)))
-        )
-        refs: list[Any] = []
-        for s in range(0, len(units), per_block):
-            ks = list(range(s, min(s + per_block, len(units))))
-            table = pa.table(
-                {
-                    "unit": pa.array(ks, pa.int64()),
-                    "payload": pa.array(
-                        [pickle.dumps(units[k], protocol=pickle.HIGHEST_PROTOCOL) for k in ks],
-                        pa.binary(),
-                    ),
-                }
-            )
-            refs.append(ray.put(table))
-            del table
-        ds = ray.data.from_arrow_refs(refs)
-        del refs  # the dataset holds them now
-        remote: dict[str, Any] = {"num_cpus": 1}
-        if gpus > 0:
-            remote["num_gpus"] = gpus
-        mapped = ds.map_batches(
-            _ScoreActor,
-            fn_constructor_kwargs={
-                "how": how,
-                "payload": payload,
-                "signature": scorer.signature(),
-            },
-            batch_size=1,
-            batch_format="pyarrow",
-            compute=(
-                ray.data.ActorPoolStrategy(size=n_actors)
-                if min_actors == n_actors
-                else ray.data.ActorPoolStrategy(min_size=min_actors, max_size=n_actors)
-            ),
-            **remote,
-        )
         report.workers = n_actors
         report.notes.append(
-            f"{scorer.name}: {len(units)} batches on "
-            + (f"{n_actors}" if min_actors == n_actors else f"{min_actors} to {n_actors}")
-            + " Ray actors"
+            f"{scorer.name}: {len(units)} batches on {n_actors} Ray actors"
             + (f" ({gpus:g} GPU each)" if gpus > 0 else "")
+            + (f", {fit} of them placed now, the rest as nodes join" if n_actors > fit else "")
             + f", scorer {'built from its spec' if how == 'spec' else 'pickled'} in each actor"
+            + f"; at most {n_actors} batches in flight"
         )
-        batches = mapped.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0)
-        it: Iterator[Any] | None = None
+        options: dict[str, Any] = {
+            "num_cpus": 1,
+            # an actor lost with its node starts again elsewhere and its unit is retried there
+            "max_restarts": ACTOR_RESTARTS,
+            "max_task_retries": ACTOR_RESTARTS,
+        }
+        if gpus > 0:
+            options["num_gpus"] = gpus
+        actor_class = ray.remote(_ScoreActor).options(**options)
+        shared = ray.put(payload)  # one copy in the object store for every actor
+        actors = [actor_class.remote(how, shared, scorer.signature()) for _ in range(n_actors)]
+        del shared
+        # refs of the calls in progress: an actor's `ready` (its scorer built) or `score`
+        starting = {actors[a].ready.remote(): a for a in range(n_actors)}
+        scoring: dict[Any, tuple[int, int]] = {}  # ref -> (actor, unit)
+        next_unit = 0
+
+        def dispatch(a: int) -> None:
+            nonlocal next_unit
+            if next_unit < len(units):
+                scoring[actors[a].score.remote(units[next_unit])] = (a, next_unit)
+                next_unit += 1
+
         try:
-            while True:
+            while scoring or next_unit < len(units):
                 try:
-                    if it is None:  # the first actor errors may surface here already
-                        it = iter(batches)
-                    out = next(it)
-                except StopIteration:
-                    break
+                    (ref,), _ = ray.wait([*scoring, *starting], num_returns=1)
+                    got = ray.get(ref)
                 except Exception as e:  # noqa: BLE001 - re-raised as the scorer's own error
                     raise _original(e) from None
-                ks = out.column("unit").to_pylist()
-                shapes = out.column("shape").to_pylist()
-                data = out.column("scores").to_pylist()
-                errors = out.column("error").to_pylist()
-                for k, shape, raw, err in zip(ks, shapes, data, errors):
-                    if err is not None:
-                        raise pickle.loads(err)
-                    yield k, np.frombuffer(raw, dtype=np.float64).reshape(shape).copy()
+                if ref in starting:
+                    a = starting.pop(ref)
+                    if got is not None:  # the actor could not build the scorer
+                        raise pickle.loads(got)
+                    dispatch(a)
+                    continue
+                a, k = scoring.pop(ref)
+                out, err = got
+                if err is not None:
+                    raise pickle.loads(err)
+                # the engine commits this unit before it asks for the next result: only then does
+                # this actor get its next unit (one uncommitted unit per actor at any moment)
+                yield k, np.array(out, dtype=np.float64)
+                dispatch(a)
         finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()
+            for actor in actors:  # also those never placed, and any still scoring
+                ray.kill(actor, no_restart=True)
+
+
+def _children() -> dict[int, int]:
+    """This process's children (pid -> start time, from ``/proc``); empty where there is no
+    ``/proc`` (not Linux: no reaper)."""
+    if not sys.platform.startswith("linux"):
+        return {}
+    from ._ray_reaper import _stat
+
+    me = os.getpid()
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit() and (st := _stat(int(d))) is not None and st[0] == me:
+            out[int(d)] = st[1]
+    return out
+
+
+#: the reapers of the Ray instances this process started, with the write ends of their pipes:
+#: kept here (not on an executor, which may be collected while Ray runs on) until Ray is shut
+#: down or this process ends
+_REAPERS: list[subprocess.Popen] = []
+
+
+def _start_reaper() -> subprocess.Popen | None:
+    """Start :mod:`~overcoat.scorers._ray_reaper` for this process (Linux); it outlives this
+    process (a session of its own) and holds the read end of a pipe whose write end only this
+    process has."""
+    if not sys.platform.startswith("linux"):
+        return None
+    from . import _ray_reaper
+
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-I", "-S", _ray_reaper.__file__, str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError as e:  # pragma: no cover - no interpreter to start: Ray's own clean-up only
+        log.warning("cannot start the Ray reaper (%s); a killed run may leave Ray agents", e)
+        return None
+
+
+def _tell_reaper(proc: subprocess.Popen, line: str) -> None:
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(line.encode() + b"\n")
+        proc.stdin.flush()
+    except OSError:  # pragma: no cover - it died: nothing to tell
+        pass
+
+
+def _stop_reaper(proc: subprocess.Popen) -> None:
+    _tell_reaper(proc, "q")
+    try:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=10)
+    except (OSError, subprocess.TimeoutExpired):  # pragma: no cover - gone or stuck
+        proc.kill()
+
+
+def _stop_reapers() -> None:
+    while _REAPERS:
+        _stop_reaper(_REAPERS.pop())
 
 
 def _how_to_build(scorer) -> tuple[str, Any]:
@@ -325,43 +386,43 @@ class _ScoreActor:
     """One Ray actor: builds the scorer once, then scores one unit per call."""
 
     def __init__(self, how: str, payload: Any, signature: str):
-        if how == "spec":
-            scorer = get_scorer(payload)
-            if scorer.signature() != signature:
-                raise OvercoatError(
-                    f"scorer spec {payload!r} gives signature {scorer.signature()!r} on a Ray "
-                    f"worker but {signature!r} here (different package versions or files?)"
+        self.scorer: Any = None
+        self.error: bytes | None = None
+        try:
+            if how == "spec":
+                scorer = get_scorer(payload)
+                if scorer.signature() != signature:
+                    raise OvercoatError(
+                        f"scorer spec {payload!r} gives signature {scorer.signature()!r} on a "
+                        f"Ray worker but {signature!r} here (different package versions or "
+                        "files?)"
+                    )
+            else:
+                scorer = pickle.loads(payload)
+        except OvercoatError as e:  # sent back by `ready`, one line for the user
+            self.error = _pickled_error(e)
+            return
+        except Exception as e:  # noqa: BLE001 - any other failure: named, one line
+            self.error = _pickled_error(
+                OvercoatError(
+                    f"cannot build scorer on a Ray worker ({type(e).__name__}: "
+                    + " ".join(str(e).split())
+                    + ")"
                 )
-        else:
-            scorer = pickle.loads(payload)
+            )
+            return
         self.scorer = scorer
 
-    def __call__(self, batch):
-        import pyarrow as pa
+    def ready(self) -> bytes | None:
+        """``None`` once the scorer is built, else the pickled error that prevented it."""
+        return self.error
 
-        ks = batch.column("unit").to_pylist()
-        raws: list[bytes] = []
-        shapes: list[list[int]] = []
-        errors: list[bytes | None] = []
-        for p in batch.column("payload").to_pylist():
-            try:
-                out = np.asarray(run_batch(self.scorer, pickle.loads(p)), dtype=np.float64)
-            except OvercoatError as e:  # the user's error (one line): sent back as it is
-                raws.append(b"")
-                shapes.append([0])
-                errors.append(_pickled_error(e))
-                continue
-            raws.append(np.ascontiguousarray(out).tobytes())
-            shapes.append(list(out.shape))
-            errors.append(None)
-        return pa.table(
-            {
-                "unit": pa.array(ks, pa.int64()),
-                "shape": pa.array(shapes, pa.list_(pa.int64())),
-                "scores": pa.array(raws, pa.binary()),
-                "error": pa.array(errors, pa.binary()),
-            }
-        )
+    def score(self, unit) -> tuple[np.ndarray | None, bytes | None]:
+        """``(scores, None)``, or ``(None, pickled error)`` for the user's error (one line)."""
+        try:
+            return np.asarray(run_batch(self.scorer, unit), dtype=np.float64), None
+        except OvercoatError as e:
+            return None, _pickled_error(e)
 
 
 def _pickled_error(e: OvercoatError) -> bytes:

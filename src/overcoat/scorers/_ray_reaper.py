@@ -1,0 +1,116 @@
+"""Kill what is left of a local Ray instance when the process that started it dies (Linux).
+
+Ray ties ``gcs_server`` and ``raylet`` to the process that ran ``ray.init()`` (the kernel kills
+them when it dies) and the workers exit with the raylet, but the raylet's agents
+(``ray::DashboardAgent``, ``ray::RuntimeEnvAgent``) stay up to a minute after a ``kill -9`` of
+that process (their last message to the dead GCS waits 60 s). This script, started by
+:meth:`overcoat.scorers.ray_executor.RayExecutor.start` just before ``ray.init()``, in a session
+of its own and importing nothing of overcoat::
+
+    python _ray_reaper.py DRIVER_PID
+
+follows the processes the driver starts from then on (until told which are Ray's) and all their
+descendants (``/proc``, every :data:`POLL_SECONDS`), and reads lines from a pipe whose write end
+only the driver holds:
+
+* ``r PID:STARTTIME ...``: the processes ``ray.init()`` started; only these (and their
+  descendants) are followed from now on;
+* ``q``: Ray is shut down normally; exit without killing anything;
+* end of file without ``q``: the driver died; ``SIGKILL`` every followed process still alive
+  (same start time: never a recycled pid), then exit.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+
+#: how often the processes are looked up (seconds)
+POLL_SECONDS = 0.5
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """``(parent pid, start time)`` of a live process, from ``/proc/PID/stat``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            s = f.read()
+    except OSError:
+        return None
+    rest = s[s.rindex(b")") + 2 :].split()  # fields 3.. (the name may hold spaces)
+    if rest[0] in (b"Z", b"X"):
+        return None
+    return int(rest[1]), int(rest[19])
+
+
+def _processes() -> dict[int, tuple[int, int]]:
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit() and (st := _stat(int(d))) is not None:
+            out[int(d)] = st
+    return out
+
+
+def follow(
+    tracked: dict[int, int], procs: dict[int, tuple[int, int]] | None = None
+) -> dict[int, int]:
+    """The live processes of ``tracked`` (pid -> start time) and all their descendants."""
+    procs = _processes() if procs is None else procs
+    alive = {p: t for p, t in tracked.items() if p in procs and procs[p][1] == t}
+    children: dict[int, list[int]] = {}
+    for p, (pp, _) in procs.items():
+        children.setdefault(pp, []).append(p)
+    stack = list(alive)
+    while stack:
+        for c in children.get(stack.pop(), []):
+            if c not in alive:
+                alive[c] = procs[c][1]
+                stack.append(c)
+    return alive
+
+
+def main(argv: list[str]) -> int:
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)  # only the pipe ends this process
+    driver, me = int(argv[0]), os.getpid()
+    me_stat = _stat(me)
+    born = me_stat[1] if me_stat is not None else 0
+    tracked: dict[int, int] = {}
+    adopting = True  # until the driver names Ray's processes: whatever it starts from now on
+    buf = b""
+    while True:
+        procs = _processes()
+        if adopting:
+            for p, (pp, t) in procs.items():
+                if pp == driver and t >= born and p != me:
+                    tracked.setdefault(p, t)
+        tracked = follow(tracked, procs)
+        if not adopting and not tracked:  # Ray ended without a word: nothing left to watch
+            return 0
+        ready, _, _ = select.select([0], [], [], POLL_SECONDS)
+        if not ready:
+            continue
+        data = os.read(0, 4096)
+        if not data:
+            break
+        buf += data
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line.strip() == b"q":
+                return 0
+            if line.startswith(b"r"):
+                tracked = {int(p): int(t) for p, t in (w.split(b":") for w in line.split()[1:])}
+                adopting = False
+    for p, t in follow(tracked).items():  # the driver is gone
+        st = _stat(p)
+        if st is not None and st[1] == t:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
