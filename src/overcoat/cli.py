@@ -63,7 +63,7 @@ def _retrying(scorers: dict, retry: bool) -> dict:
 
 
 ENGINE_HELP = (
-    "where batches are scored: local (this machine, --workers processes) or ray (Ray Data "
+    "where batches are scored: local (this machine, --workers processes) or ray (Ray "
     "actors; pip install 'overcoat[ray]')"
 )
 RAY_ADDRESS_HELP = "--engine ray: 'auto' (join this machine's cluster) or HOST:PORT; default: local"

@@ -68,6 +68,18 @@ def _left_over(driver: int) -> list[str]:
     return out
 
 
+def _ray_started(driver: int) -> bool:
+    """Whether the driver's ``ray.init`` has started Ray's raylet (in the driver's session)."""
+    for d in os.listdir("/proc"):
+        if d.isdigit() and (st := _stat(int(d))) is not None and st[1] == driver:
+            try:
+                if Path("/proc", d, "comm").read_text().strip() == "raylet":
+                    return True
+            except OSError:
+                continue
+    return False
+
+
 def _wait_gone(driver: int) -> list[str]:
     deadline = time.monotonic() + 30  # a liveness guard: Ray's processes go within seconds
     while (left := _left_over(driver)) and time.monotonic() < deadline:
@@ -141,8 +153,17 @@ def _committed(cache: Path) -> int:
 def _schedule(rng: np.random.Generator):
     """(label, how to reach the moment of the kill)."""
 
-    def after(seconds: float):
-        return lambda run: time.sleep(seconds)
+    def in_ray_init(extra: float):
+        def reach(run: Run) -> None:
+            deadline = time.monotonic() + 180  # a liveness guard
+            while not _ray_started(run.pid):
+                assert run.proc.poll() is None, run.path("stderr").read_text()
+                assert time.monotonic() < deadline, f"run {run.tag}: no raylet after 180 s"
+                time.sleep(0.005)
+            time.sleep(extra)
+            assert run.calls() == [], "the kill meant for ray.init came after scoring began"
+
+        return reach
 
     def calls(k: int, extra: float):
         def reach(run: Run) -> None:
@@ -152,7 +173,7 @@ def _schedule(rng: np.random.Generator):
         return reach
 
     return [
-        ("during start-up (ray.init)", after(rng.uniform(0.5, 3.0))),
+        ("during start-up (ray.init)", in_ray_init(rng.uniform(0, 0.5))),
         ("first batches", calls(int(rng.integers(1, 4)), rng.uniform(0, DELAY))),
         ("mid-run", calls(int(rng.integers(4, 20)), rng.uniform(0, DELAY))),
         ("mid-run (2)", calls(int(rng.integers(4, 20)), rng.uniform(0, DELAY))),

@@ -1,8 +1,9 @@
-"""``--engine ray``: the Ray Data executor gives bit-for-bit the local engine's scores and fills
+"""``--engine ray``: the Ray executor gives bit-for-bit the local engine's scores and fills
 the score cache the same way; the CLI's ``--engine ray`` and its errors.
 
-One local Ray instance (2 CPUs, small object store) serves the whole module; every Ray dataset
-run starts its own actors (a few seconds each), so the data is small.
+One local Ray instance (2 CPUs, small object store) serves the whole module; every scoring run
+starts its own actors (a few seconds each), so the data is small. (``kill -9`` of a Ray run:
+``test_ray_crash.py``.)
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +41,6 @@ def ray_local():
     ray = pytest.importorskip(
         "ray", reason="Ray is not installed (pip install 'overcoat[ray]'; the test extra has it)"
     )
-    pytest.importorskip("ray.data", reason="ray[data] is not installed")
     import os
 
     # workers (started with this environment) import this folder's helper modules (a pickled
@@ -154,6 +155,36 @@ def test_scorer_without_spec_is_pickled_to_actors(ray_local, dataset, tmp_path):
     assert same(got.scores, want.scores)
     assert sc.n_rows == 0  # scored by the actors' copies, not by this object
     assert any("pickled" in n for n in got.notes)
+
+
+def test_at_most_one_uncommitted_batch_per_actor(ray_local, tmp_path):
+    """What a kill can lose: whenever the engine has committed k batches (``on_batch``, before it
+    asks for the next result), at most k + actors - 1 batches have started scoring, however long
+    the engine takes (it sleeps here, so that actors that could run ahead would)."""
+    ids = tmp_path / "ids"
+    ds = H.make_dataset(60)
+    bs, actors, seen = 5, 2, []
+
+    def started() -> int:
+        return len(ids.read_text().splitlines()) if ids.exists() else 0
+
+    def on_batch(done: int, total: int) -> None:
+        k = done // bs
+        seen.append((k, started()))
+        time.sleep(0.2)
+        seen.append((k, started()))
+
+    res = score_dataset(
+        ds,
+        H.ContentScorer(ids_path=str(ids)),
+        cache=tmp_path / "c.sqlite",
+        batch_size=bs,
+        executor=ray_executor(actors=actors),
+        on_batch=on_batch,
+    )
+    assert res.n_scored == 60 and started() == 60 // bs  # each batch scored once
+    assert len(seen) == 2 * (60 // bs)
+    assert all(n <= k + actors - 1 for k, n in seen), seen
 
 
 def test_pairwise_scorer(ray_local, tmp_path):

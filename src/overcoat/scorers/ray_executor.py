@@ -235,7 +235,9 @@ class RayExecutor(Executor):
             options["num_gpus"] = gpus
         actor_class = ray.remote(_ScoreActor).options(**options)
         shared = ray.put(payload)  # one copy in the object store for every actor
-        actors = [actor_class.remote(how, shared, scorer.signature()) for _ in range(n_actors)]
+        actors: list[Any] = [
+            actor_class.remote(how, shared, scorer.signature()) for _ in range(n_actors)
+        ]
         del shared
         # refs of the calls in progress: an actor's `ready` (its scorer built) or `score`
         starting = {actors[a].ready.remote(): a for a in range(n_actors)}
