@@ -7,7 +7,7 @@ that process (their last message to the dead GCS waits 60 s). This script, start
 :meth:`overcoat.scorers.ray_executor.RayExecutor.start` just before ``ray.init()``, in a session
 of its own and importing nothing of overcoat::
 
-    python _ray_reaper.py DRIVER_PID
+    python _ray_reaper.py DRIVER_PID DRIVER_SESSION_ID
 
 follows the processes the driver starts from then on (until told which are Ray's) and all their
 descendants (``/proc``, every :data:`POLL_SECONDS`), and reads lines from a pipe whose write end
@@ -17,7 +17,9 @@ only the driver holds:
   descendants) are followed from now on;
 * ``q``: Ray is shut down normally; exit without killing anything;
 * end of file without ``q``: the driver died; ``SIGKILL`` every followed process still alive
-  (same start time: never a recycled pid), then exit.
+  (same start time: never a recycled pid), and Ray's processes of the driver's session started
+  since this one whose parent died (started by the raylet just before it died, between two
+  looks), then exit.
 """
 
 from __future__ import annotations
@@ -33,15 +35,43 @@ POLL_SECONDS = 0.5
 
 def _stat(pid: int) -> tuple[int, int] | None:
     """``(parent pid, start time)`` of a live process, from ``/proc/PID/stat``."""
+    f = _fields(pid)
+    return None if f is None else (int(f[1]), int(f[19]))
+
+
+def _fields(pid: int) -> list[bytes] | None:
+    """Fields 3, 4, ... of ``/proc/PID/stat`` (state, parent, group, session, ...) of a live
+    process."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             s = f.read()
     except OSError:
         return None
-    rest = s[s.rindex(b")") + 2 :].split()  # fields 3.. (the name may hold spaces)
-    if rest[0] in (b"Z", b"X"):
-        return None
-    return int(rest[1]), int(rest[19])
+    rest = s[s.rindex(b")") + 2 :].split()  # (the name may hold spaces)
+    return None if rest[0] in (b"Z", b"X") else rest
+
+
+def _orphans(session: int, born: int, me: int) -> dict[int, int]:
+    """Ray's processes of ``session`` started since ``born`` whose parent is older than that (an
+    orphan adopted by init or a subreaper): those of the dead driver's instance that were not
+    seen yet (started by the raylet just before it died)."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == me or (f := _fields(int(d))) is None:
+            continue
+        if int(f[3]) != session or int(f[19]) < born:
+            continue
+        parent = _stat(int(f[1]))
+        if parent is not None and parent[1] >= born:
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except OSError:
+            continue
+        if cmd.startswith(b"ray::") or b"/ray/" in cmd:
+            out[int(d)] = int(f[19])
+    return out
 
 
 def _processes() -> dict[int, tuple[int, int]]:
@@ -73,9 +103,9 @@ def follow(
 def main(argv: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)  # only the pipe ends this process
-    driver, me = int(argv[0]), os.getpid()
+    driver, session, me = int(argv[0]), int(argv[1]), os.getpid()
     me_stat = _stat(me)
-    born = me_stat[1] if me_stat is not None else 0
+    born = me_stat[1] if me_stat is not None else 0  # (forked before the driver's ray.init)
     tracked: dict[int, int] = {}
     adopting = True  # until the driver names Ray's processes: whatever it starts from now on
     buf = b""
@@ -102,7 +132,7 @@ def main(argv: list[str]) -> int:
             if line.startswith(b"r"):
                 tracked = {int(p): int(t) for p, t in (w.split(b":") for w in line.split()[1:])}
                 adopting = False
-    for p, t in follow(tracked).items():  # the driver is gone
+    for p, t in {**follow(tracked), **_orphans(session, born, me)}.items():  # the driver died
         st = _stat(p)
         if st is not None and st[1] == t:
             try:

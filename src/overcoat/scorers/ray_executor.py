@@ -307,7 +307,7 @@ def _start_reaper() -> subprocess.Popen | None:
 
     try:
         return subprocess.Popen(
-            [sys.executable, "-I", "-S", _ray_reaper.__file__, str(os.getpid())],
+            [sys.executable, "-I", "-S", _ray_reaper.__file__, str(os.getpid()), str(os.getsid(0))],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
