@@ -12,9 +12,10 @@ ratio = local seconds / Ray seconds, < 1: Ray is slower):
 * *ray, 1 actor, warm*: the same with one actor.
 
 Scores are checked bit-for-bit equal (``tobytes``) to the local engine's. On a small machine Ray
-is slower: starting Ray and its actors costs seconds, every batch is pickled through the object
-store, and chrF is cheap per row. Ray pays off when one machine is not enough (a cluster, GPUs
-for model scorers), not for a lexical metric on 2 cores.
+is slower: starting Ray and its actors costs seconds, every batch is pickled and makes a round
+trip to an actor (one batch per actor at a time: what a kill can lose), and chrF is cheap per
+row. Ray pays off when one machine is not enough (a cluster, GPUs for model scorers), not for a
+lexical metric on 2 cores.
 """
 
 from __future__ import annotations
