@@ -10,8 +10,8 @@ of its own and importing nothing of overcoat::
     python _ray_reaper.py DRIVER_PID DRIVER_SESSION_ID
 
 follows the processes the driver starts from then on (until told which are Ray's) and all their
-descendants (``/proc``, every :data:`POLL_SECONDS`), and reads lines from a pipe whose write end
-only the driver holds:
+descendants (``/proc``, every :data:`POLL_SECONDS`, then :data:`POLL_SECONDS_AFTER`), and reads
+lines from a pipe whose write end only the driver holds:
 
 * ``r PID:STARTTIME ...``: the processes ``ray.init()`` started; only these (and their
   descendants) are followed from now on;
@@ -29,8 +29,9 @@ import select
 import signal
 import sys
 
-#: how often the processes are looked up (seconds)
+#: how often the processes are looked up (seconds) while ``ray.init()`` runs, and after
 POLL_SECONDS = 0.5
+POLL_SECONDS_AFTER = 2.0
 
 
 def _stat(pid: int) -> tuple[int, int] | None:
@@ -118,7 +119,7 @@ def main(argv: list[str]) -> int:
         tracked = follow(tracked, procs)
         if not adopting and not tracked:  # Ray ended without a word: nothing left to watch
             return 0
-        ready, _, _ = select.select([0], [], [], POLL_SECONDS)
+        ready, _, _ = select.select([0], [], [], POLL_SECONDS if adopting else POLL_SECONDS_AFTER)
         if not ready:
             continue
         data = os.read(0, 4096)

@@ -11,7 +11,8 @@
    ``workers > 1`` when it is predicted to finish sooner, or any ``executor=`` given); each
    finished batch is committed to the cache at once and reported to ``on_batch(done, total)``,
    so an interrupted run (Ctrl-C, ``kill -9``, a crash) loses at most the batches in flight:
-   one per worker with the built-in executors (``tests/scorers/test_crash.py``);
+   one per worker with the built-in executors (``tests/scorers/test_crash.py``), one per actor
+   with :class:`~overcoat.scorers.ray_executor.RayExecutor` (``test_ray_crash.py``);
 5. scatter the distinct scores back to the rows.
 
 The unit of work. Every batch reaches the scorer as one value: a
