@@ -265,3 +265,44 @@ def test_kill_9_of_overcoat_score_engine_ray(tmp_path, monkeypatch, capsys):
     for label, started, committed, lost in rows:
         print(f"  {label:28s} scored {started:4d}  committed {committed:4d}  re-scored {lost:3d}")
     print(f"  {'final run':28s} scored {sum(per_run[-1].values()):4d}")
+
+
+# -- the reaper alone (no Ray): what it kills when the driver dies, and when it kills nothing --
+_DRIVER = """
+import os, subprocess, sys, time
+reaper = subprocess.Popen(
+    [sys.executable, "-I", "-S", sys.argv[1], str(os.getpid()), str(os.getsid(0))],
+    stdin=subprocess.PIPE, start_new_session=True,
+)
+child = subprocess.Popen(["sleep", "1000"])  # started after the reaper: followed
+time.sleep(1.5)  # (the reaper looks every 0.5 s until it is told which processes are Ray's)
+if sys.argv[2] == "quit":
+    reaper.stdin.write(b"q\\n")
+    reaper.stdin.flush()
+print(reaper.pid, child.pid, flush=True)
+time.sleep(1000)
+"""
+
+
+@pytest.mark.parametrize("how", ["killed", "quit"])
+def test_reaper_kills_what_the_dead_driver_started(tmp_path, how):
+    script = SRC / "overcoat" / "scorers" / "_ray_reaper.py"
+    driver = subprocess.Popen(
+        [sys.executable, "-c", _DRIVER, str(script), how],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert driver.stdout is not None
+        reaper, child = map(int, driver.stdout.readline().split())
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+        deadline = time.monotonic() + 30  # a liveness guard
+        while _stat(reaper) is not None and _stat(reaper)[0] not in ("Z", "X"):
+            assert time.monotonic() < deadline, "the reaper did not exit"
+            time.sleep(0.02)
+        alive = _stat(child) is not None and _stat(child)[0] not in ("Z", "X")
+        # killed with the driver; after "q" (a normal shutdown) left alone
+        assert alive == (how == "quit")
+    finally:
+        _kill_left_over(driver.pid)
