@@ -24,12 +24,13 @@ any moment at most one unit per actor has been handed out and not committed: a r
 moment (``kill -9`` of this process, a crash, a lost node) loses at most ``actors`` batches
 (``actors * batch_size`` rows) of scoring, which a rerun (with either engine) scores again; it
 re-scores nothing else (``tests/scorers/test_ray_crash.py``). The actors are owned by this
-process and die with it; a local Ray instance started here (``ray.init()``) dies with it too
-(Ray ties its processes' lives to this one). Ray Data's ``map_batches`` is not used for this
-reason: its streaming executor hands blocks to actors whatever the consumer has taken (its
-back-pressure is counted in object-store bytes, not results), so what a kill loses would not be
-bounded by a number of batches. The cost is one round trip per batch between this process and an
-actor (about a millisecond on one machine).
+process and die with it; a local Ray instance started here (``ray.init()``) dies with it too (Ray
+ties its GCS and raylet to this process; :mod:`~overcoat.scorers._ray_reaper` kills the agents
+that Ray would leave up for a minute after a ``kill -9``; Linux). Ray Data's ``map_batches`` is
+not used for this reason: its streaming executor hands blocks to actors whatever the consumer
+has taken (its back-pressure is counted in object-store bytes, not results), so what a kill
+loses would not be bounded by a number of batches. The cost is one round trip per batch between
+this process and an actor (about a millisecond on one machine).
 
 What is held where: this process holds the data set, as with the local engine (deduplication and
 the cache look-up need every row), and builds each unit when an actor is given it; Ray holds the
