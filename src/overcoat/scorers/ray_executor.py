@@ -235,11 +235,12 @@ class RayExecutor(Executor):
         if gpus > 0:
             options["num_gpus"] = gpus
         actor_class = ray.remote(_ScoreActor).options(**options)
-        shared = ray.put(payload)  # one copy in the object store for every actor
+        # one copy in the object store for every actor, held until the run ends (an actor that
+        # restarts reads it again)
+        shared = ray.put(payload)
         actors: list[Any] = [
             actor_class.remote(how, shared, scorer.signature()) for _ in range(n_actors)
         ]
-        del shared
         # refs of the calls in progress: an actor's `ready` (its scorer built) or `score`
         starting = {actors[a].ready.remote(): a for a in range(n_actors)}
         scoring: dict[Any, tuple[int, int]] = {}  # ref -> (actor, unit)
