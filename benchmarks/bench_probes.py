@@ -12,7 +12,7 @@ against one fresh score cache in a temporary folder, as a user's first session w
 * ``score``: every scorer of the data set on its responses (into the fresh cache), so the
   command rows below measure their own work: ``probe`` rescores, under each of the 9
   perturbations and the 2 synthetic styles (``--perturb all --style``; the cache cannot help
-  there, the texts are new), the responses of its default seeded sample of 1,000 preference
+  there, the texts are new), the responses of its default seeded sample of 500 preference
   pairs per data set (``--probe-pairs all``: of every pair, as before the sample), the others
   only read the cache;
 * the commands where they apply: ``quality`` needs rater ids (WMT23 only), ``overopt`` pools of

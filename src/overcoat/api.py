@@ -330,7 +330,7 @@ def _dataclass_doc(x):
 
 #: perturbation and synthetic-style probes rescore rewritten responses: by default on a seeded
 #: sample of this many preference pairs per data set (``probe_pairs=None``: all of them)
-PROBE_PAIRS = 1000
+PROBE_PAIRS = 500
 
 
 @_data_errors

@@ -720,7 +720,7 @@ def probe(
     ),
     length_unit: str = typer.Option("chars", "--length-unit", help="chars | words"),
     probe_pairs: str = typer.Option(
-        "1000",
+        "500",
         "--probe-pairs",
         help="perturbations and the synthetic style matrix rescore rewritten responses on a "
         "seeded sample of this many preference pairs, stratified by item ('all' or 0: every pair)",

@@ -10,7 +10,7 @@ of :mod:`overcoat.metaeval.length_bias` and :mod:`overcoat.metaeval.robustness`.
   them stratified by item (each item keeps its share of the pairs, rounded up or down at random;
   every pair has the same chance n/N): rescoring rewritten responses is the expensive part of a
   probe, so the perturbation and synthetic-style probes run on a sample by default (``api.probe``:
-  1,000 pairs per data set), and the sample size and the population size are reported.
+  500 pairs per data set), and the sample size and the population size are reported.
 * :func:`perturbation_probe` — the dispreferred response of every (sampled) pair is perturbed
   (seeded by its item and response id, so the text does not depend on order, batching or which
   other responses are rewritten) and scored again with the same scorer through the same cached

@@ -64,7 +64,7 @@ def length_bias_table(doc: dict) -> Table:
 
 
 def pairs_line(doc: dict) -> str:
-    """'1,000 of 21,444 pairs (a seeded sample, ...)' or 'all 2,303 pairs'."""
+    """'500 of 21,444 pairs (a seeded sample, ...)' or 'all 2,303 pairs'."""
     pp = doc.get("probe_pairs")
     if not pp:
         return "every pair"
