@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import OvercoatError
 from .html import CORRELATIONS, _figure, _finite, _p, _plot_context, _slug, ci_dot_svg
 from .html_base import OKABE_ITO, Section, figure, svg_of, table_html
+from .store import best_first
 from .store_tables import _value, _when, empty_note
 
 __all__ = ["KIND", "check_leaderboard", "leaderboard_sections"]
@@ -86,10 +87,7 @@ def _latest(rs: Sequence[Mapping[str, Any]], all_runs: bool) -> list[Mapping[str
         if k not in seen:
             seen.add(k)
             first.append(r)
-    return sorted(
-        first,
-        key=lambda r: (r["value"] is None, -(r["value"] if r["value"] is not None else 0.0)),
-    )
+    return sorted(first, key=lambda r: best_first(r["value"]))
 
 
 def _names(rs: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -640,6 +640,11 @@ def _matches_data(row: Mapping, name: str) -> bool:
     return name == row["data_name"] or (len(q) >= 4 and _strip_hash(row["data_hash"]).startswith(q))
 
 
+def best_first(value: float | None) -> tuple[bool, float]:
+    """Sort key of the leaderboard's values: best (largest) first, undefined last."""
+    return (value is None, -(value if value is not None else 0.0))
+
+
 def leaderboard_rows(
     rows: Iterable[Mapping],
     *,
@@ -682,7 +687,7 @@ def leaderboard_rows(
         group = (r["data_name"], r["data_hash"], r["level"], r["statistic"], r["variant"])
         if all_runs:  # history: per scorer, newest first (the input order)
             return (*group, r["scorer"], r["signature"])
-        return (*group, v is None, -(v if v is not None else 0.0), r["scorer"])
+        return (*group, *best_first(v), r["scorer"])
 
     # newest first within equal keys: the input order; sorted() is stable
     return sorted(picked, key=order)
