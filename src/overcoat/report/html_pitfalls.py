@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .html_base import OKABE_ITO, Section, figure, fmt, fmt_ci, svg_of, table_html
+from .probes import SRP_LEGEND, stability_entries
 
 __all__ = ["pitfall_sections"]
 
@@ -937,22 +938,13 @@ STABILITY_COLUMNS = (
 def _stability(doc: Mapping[str, Any], data: str, anchor: _Anchors) -> Section:
     st = doc["stability"]
     split = "items and raters" if st.get("split") == "both" else "items"
-    rows = []
-    for target in ("systems", "scorers"):
-        if target in st:
-            x = st[target]
-            name = (
-                target
-                if target == "systems"
-                else "scorers: " + ", ".join(str(n) for n in st.get("scorers_ranked", []))
-            )
-            rows.append([name, *[fmt(x.get(k)) for k, _ in STABILITY_COLUMNS]])
+    rows = [
+        [name, *[fmt(x.get(k)) for k, _ in STABILITY_COLUMNS]] for name, x in stability_entries(st)
+    ]
     parts = [
         _note(
             f"{st.get('n_splits')} random splits of the {split} into disjoint halves; paired "
-            f"t-test, α = {st.get('alpha')}. SRP: share of significant differences found by one "
-            "half that the other half finds too, significant and in the same direction; stable "
-            "splits: share of splits whose halves agree on every significant difference."
+            f"t-test, α = {st.get('alpha')}. {SRP_LEGEND}."
         ),
         table_html(
             ["ranked", *[label for _, label in STABILITY_COLUMNS]],

@@ -3,6 +3,9 @@ from their JSON documents (never recomputed)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rich.markup import escape
 from rich.table import Table
 
@@ -291,14 +294,35 @@ def agreement_tables(doc: dict) -> list[Table]:
     return [t, r]
 
 
+#: what SRP and stable splits mean (the terminal's caption, the report's note)
+SRP_LEGEND = (
+    "SRP: share of significant differences found by one half that the other half finds too, "
+    "significant and in the same direction; stable splits: share of splits whose halves agree on "
+    "every significant difference"
+)
+
+
+def stability_entries(st: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The rows of a stability result: (what was ranked, its numbers), systems first; the
+    scorers' row is named by the scorers it ranked (plain text: each renderer escapes it)."""
+    return [
+        (
+            target
+            if target == "systems"
+            else "scorers: " + ", ".join(str(n) for n in st.get("scorers_ranked", [])),
+            st[target],
+        )
+        for target in ("systems", "scorers")
+        if target in st
+    ]
+
+
 def stability_table(st: dict, data: str) -> Table:
     split = "items and raters" if st["split"] == "both" else "items"
     t = Table(
         title=f"{escape(data)} — stable ranking probability ({st['n_splits']} random splits of "
         f"the {split} into disjoint halves; paired t-test, α = {st['alpha']})",
-        caption="SRP: share of significant differences found by one half that the other half "
-        "finds too, significant and in the same direction; stable splits: share of splits whose "
-        "halves agree on every significant difference",
+        caption=SRP_LEGEND,
     )
     for c in (
         "ranked",
@@ -310,23 +334,16 @@ def stability_table(st: dict, data: str) -> Table:
         "sig. pairs",
     ):
         t.add_column(c, justify="left" if c == "ranked" else "right")
-    for target in ("systems", "scorers"):
-        if target in st:
-            x = st[target]
-            name = (
-                target
-                if target == "systems"
-                else "scorers: " + ", ".join(escape(n) for n in st.get("scorers_ranked", []))
-            )
-            t.add_row(
-                name,
-                str(x["n_entities"]),
-                fmt(x["srp"]),
-                fmt(x["stable_splits"]),
-                fmt(x["identical_ranking"]),
-                fmt(x["pair_agreement"]),
-                fmt(x["mean_significant_pairs"], 1),
-            )
+    for name, x in stability_entries(st):
+        t.add_row(
+            escape(name),
+            str(x["n_entities"]),
+            fmt(x["srp"]),
+            fmt(x["stable_splits"]),
+            fmt(x["identical_ranking"]),
+            fmt(x["pair_agreement"]),
+            fmt(x["mean_significant_pairs"], 1),
+        )
     return t
 
 
