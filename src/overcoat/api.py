@@ -1052,9 +1052,17 @@ def record_results(
     from .data.fingerprint import dataset_hash
     from .report.store import ResultsStore, record_from_doc, store_path
 
+    def data_hash(doc: Mapping, ds: Dataset) -> str:
+        # a meta-eval document carries the hash of the data set it was computed on already
+        data = doc.get("data")
+        known = data.get("data_hash") if isinstance(data, Mapping) else None
+        return known if isinstance(known, str) else dataset_hash(ds)
+
     path = store_path(store)
     runs = [
-        record_from_doc(doc, command=command, command_line=command_line, data_hash=dataset_hash(ds))
+        record_from_doc(
+            doc, command=command, command_line=command_line, data_hash=data_hash(doc, ds)
+        )
         for doc, ds in docs
     ]
     return path, ResultsStore(path).record(runs)
