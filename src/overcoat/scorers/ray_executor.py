@@ -283,14 +283,10 @@ def _children() -> dict[int, int]:
     ``/proc`` (not Linux: no reaper)."""
     if not sys.platform.startswith("linux"):
         return {}
-    from ._ray_reaper import _stat
+    from ._ray_reaper import _processes
 
     me = os.getpid()
-    out = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit() and (st := _stat(int(d))) is not None and st[0] == me:
-            out[int(d)] = st[1]
-    return out
+    return {p: t for p, (parent, t) in _processes().items() if parent == me}
 
 
 #: the reapers of the Ray instances this process started, with the write ends of their pipes:
